@@ -1,0 +1,53 @@
+"""Shared fixtures of the Odoo-free core tests."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+
+def _fixtures_dir():
+    """Return the GoCardless SDK fixtures folder, failing loudly if it is missing."""
+    configured = os.environ.get("GOCARDLESS_FIXTURES_DIR")
+    if configured:
+        path = Path(configured)
+    else:
+        path = Path(__file__).resolve().parents[2].parent / "shared" / "gocardless-fixtures"
+    if not (path / "webhook_body.json").is_file():
+        raise RuntimeError(
+            f"GoCardless fixtures not found in {path}; set GOCARDLESS_FIXTURES_DIR "
+            "to the folder holding the SDK's tests/fixtures/*.json files."
+        )
+    return path
+
+
+# When pytest-odoo is installed (it is, for the addon's own tests), its autouse
+# fixtures start an Odoo registry and fail without a database. These tests are
+# Odoo-free by design: same-named fixtures here replace them for this folder.
+@pytest.fixture(scope="session", autouse=True)
+def load_registry():
+    """Neutralise pytest-odoo's registry loading for the Odoo-free tests."""
+    yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def enable_odoo_test_flag():
+    """Neutralise pytest-odoo's ``test_enable`` toggling for the Odoo-free tests."""
+    yield
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir():
+    """Folder of the GoCardless SDK JSON fixtures."""
+    return _fixtures_dir()
+
+
+@pytest.fixture(scope="session")
+def load_fixture(fixtures_dir):
+    """Return a function loading one fixture file as JSON."""
+
+    def load(name):
+        return json.loads((fixtures_dir / name).read_text(encoding="utf-8"))
+
+    return load
