@@ -1,0 +1,23 @@
+# Copyright 2026 Isanet
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+{
+    "name": "Payment Provider: GoCardless",
+    "version": "18.0.1.0.0",
+    "category": "Accounting/Payment Providers",
+    "sequence": 350,
+    "summary": "Get invoices paid by direct debit (SEPA, Bacs, ACH, BECS, PAD...) "
+    "through GoCardless.",
+    "author": "Isanet",
+    "license": "LGPL-3",
+    "depends": ["account_payment"],
+    "external_dependencies": {"python": ["gocardless_pro", "phonenumbers"]},
+    "data": [
+        "views/payment_provider_views.xml",
+        "views/payment_gocardless_templates.xml",
+        # Payment methods before the provider record, which links them.
+        "data/payment_method_data.xml",
+        "data/payment_provider_data.xml",
+    ],
+    "post_init_hook": "post_init_hook",
+    "uninstall_hook": "uninstall_hook",
+}

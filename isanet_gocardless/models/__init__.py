@@ -1,0 +1,2 @@
+from . import payment_method
+from . import payment_provider
