@@ -37,9 +37,9 @@ def enable_odoo_test_flag():
     yield
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def fixtures_dir():
-    """Folder of the GoCardless SDK JSON fixtures."""
+    """Folder of the GoCardless SDK JSON fixtures; every test errors if it is missing."""
     return _fixtures_dir()
 
 
