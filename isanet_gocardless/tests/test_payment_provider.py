@@ -87,6 +87,7 @@ class TestPaymentProvider(GoCardlessCommon):
             self.provider.gocardless_api_url = "ftp://example.com"
 
     def test_client_needs_an_access_token(self):
+        self.provider.state = "disabled"
         self.provider.gocardless_access_token = False
         with self.assertRaises(ValidationError):
             self.provider._gocardless_make_client()
@@ -94,7 +95,7 @@ class TestPaymentProvider(GoCardlessCommon):
     def test_client_targets_the_provider_api_url(self):
         self.provider.gocardless_api_url = "http://127.0.0.1:8765"
         client = self.provider._gocardless_make_client()
-        self.assertEqual(client._api_client._base_url, "http://127.0.0.1:8765")
+        self.assertEqual(client._api_client.base_url, "http://127.0.0.1:8765")
 
     def test_non_system_user_cannot_read_credentials(self):
         accountant = self.env["res.users"].create(
