@@ -22,21 +22,6 @@ def _fixtures_dir():
     return path
 
 
-# When pytest-odoo is installed (it is, for the addon's own tests), its autouse
-# fixtures start an Odoo registry and fail without a database. These tests are
-# Odoo-free by design: same-named fixtures here replace them for this folder.
-@pytest.fixture(scope="session", autouse=True)
-def load_registry():
-    """Neutralise pytest-odoo's registry loading for the Odoo-free tests."""
-    yield
-
-
-@pytest.fixture(scope="module", autouse=True)
-def enable_odoo_test_flag():
-    """Neutralise pytest-odoo's ``test_enable`` toggling for the Odoo-free tests."""
-    yield
-
-
 @pytest.fixture(scope="session", autouse=True)
 def fixtures_dir():
     """Folder of the GoCardless SDK JSON fixtures; every test errors if it is missing."""

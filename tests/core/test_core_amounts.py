@@ -3,10 +3,11 @@
 from decimal import Decimal
 
 import pytest
-from gocardless_core import amounts
-from gocardless_core.errors import AmountError, GoCardlessCoreError
 from hypothesis import given
 from hypothesis import strategies as st
+
+from gocardless_core import amounts
+from gocardless_core.errors import AmountError, GoCardlessCoreError
 
 GC_CURRENCIES = ("AUD", "CAD", "DKK", "EUR", "GBP", "NZD", "SEK", "USD")
 

@@ -9,11 +9,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import gocardless_pro
 import pytest
 import requests
-from gocardless_core import client as gc_client
-from gocardless_core.errors import ConfigurationError, GoCardlessCoreError
 from gocardless_pro import errors as sdk_errors
 from hypothesis import given
 from hypothesis import strategies as st
+
+from gocardless_core import client as gc_client
+from gocardless_core.errors import ConfigurationError, GoCardlessCoreError
 
 
 @pytest.fixture

@@ -1,10 +1,11 @@
 """Tests of gocardless_core.customers: customer and prefilled_customer bodies."""
 
 import pytest
-from gocardless_core.customers import SUPPORTED_LANGUAGES, customer_payload, prefilled_customer
-from gocardless_core.errors import GoCardlessCoreError
 from hypothesis import given
 from hypothesis import strategies as st
+
+from gocardless_core.customers import SUPPORTED_LANGUAGES, customer_payload, prefilled_customer
+from gocardless_core.errors import GoCardlessCoreError
 
 PERSON = {
     "name": "Jeanne Marie Dupont",

@@ -1,10 +1,11 @@
 """Tests of gocardless_core.events: normalised events and outcome tables."""
 
 import pytest
-from gocardless_core import events as ev
-from gocardless_core.errors import MalformedPayload
 from hypothesis import given
 from hypothesis import strategies as st
+
+from gocardless_core import events as ev
+from gocardless_core.errors import MalformedPayload
 
 OUTCOMES = {
     value

@@ -4,9 +4,10 @@ import logging
 
 import phonenumbers
 import pytest
-from gocardless_core.phones import to_e164
 from hypothesis import given
 from hypothesis import strategies as st
+
+from gocardless_core.phones import to_e164
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,11 @@
 """Tests of gocardless_core.schemes: one table of schemes, currencies, countries."""
 
 import pytest
-from gocardless_core import schemes
-from gocardless_core.errors import GoCardlessCoreError, SchemeError
 from hypothesis import given
 from hypothesis import strategies as st
+
+from gocardless_core import schemes
+from gocardless_core.errors import GoCardlessCoreError, SchemeError
 
 EXPECTED_METHODS = {
     "sepa_core": "sepa_direct_debit",

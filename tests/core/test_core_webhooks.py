@@ -3,11 +3,12 @@
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from gocardless_core import webhooks
 from gocardless_core.errors import GoCardlessCoreError, InvalidSignature, MalformedPayload
 from gocardless_core.events import Event
-from hypothesis import given
-from hypothesis import strategies as st
 
 SDK_SECRET = "ED7D658C-D8EB-4941-948B-3973214F2D49"
 SDK_SIGNATURE = "2693754819d3e32d7e8fcb13c729631f316c6de8dc1cf634d6527f1c07276e7e"
