@@ -76,6 +76,9 @@ LINK_FILTERS = {
 INCLUDES = {"billing_request": "billing_requests", "creditor": "creditors",
             "customer": "customers", "mandate": "mandates", "payment": "payments",
             "payout": "payouts", "refund": "refunds"}
+LINKED_KEYS = ["billing_requests", "creditors", "customers", "instalment_schedules", "mandates",
+               "outbound_payments", "payer_authorisations", "payment_account_transactions",
+               "payments", "payouts", "refunds", "scheme_identifiers", "subscriptions"]
 
 
 def _dig(doc, dotted):
@@ -352,6 +355,8 @@ class Sandbox:
         body = {rtype: records, "meta": {"cursors": {
             "before": page[0][1]["id"] if page and has_newer else None,
             "after": page[-1][1]["id"] if page and has_older else None}, "limit": limit}}
+        if rtype == "events":
+            body["linked"] = {key: [] for key in LINKED_KEYS}
         if include:
             linked_type = INCLUDES[include]
             seen, linked = set(), []
@@ -362,7 +367,7 @@ class Sandbox:
                     doc = self.store.get(linked_type, linked_id, org)
                     if doc:
                         linked.append(self.engine.render(linked_type, doc))
-            body["linked"] = {linked_type: linked}
+            body["linked"][linked_type] = linked
         return body
 
     @staticmethod
