@@ -14,10 +14,16 @@
     "data": [
         "views/payment_provider_views.xml",
         "views/payment_gocardless_templates.xml",
+        "views/account_move_views.xml",
         # Payment methods before the provider record, which links them.
         "data/payment_method_data.xml",
         "data/payment_provider_data.xml",
     ],
+    "assets": {
+        "web.assets_frontend": [
+            "isanet_gocardless/static/src/js/post_processing.js",
+        ],
+    },
     "post_init_hook": "post_init_hook",
     "uninstall_hook": "uninstall_hook",
 }

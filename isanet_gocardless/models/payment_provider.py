@@ -3,6 +3,8 @@ import logging
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from odoo.addons.payment import utils as payment_utils
+
 from .. import const
 from ..gocardless_core import client as gc_client
 
@@ -37,6 +39,12 @@ class PaymentProvider(models.Model):
         "when enabled). Set it to reach another GoCardless API, such as the local sandbox.",
         groups="base.group_system",
     )
+    gocardless_offer_by_default = fields.Boolean(
+        string="Offer direct debit on all invoices",
+        help="When a customer invoice is posted, offer the customer to pay it by GoCardless "
+        "direct debit from the invoice's portal link. The offer can still be turned on or off "
+        "on each invoice.",
+    )
 
     # === COMPUTE METHODS === #
 
@@ -61,6 +69,51 @@ class PaymentProvider(models.Model):
                 )
 
     # === BUSINESS METHODS === #
+
+    @api.model
+    def _get_compatible_providers(self, *args, invoice_id=None, report=None, **kwargs):
+        """Override of `payment` to hide GoCardless for invoices where it is not offered.
+
+        `invoice_id` is only passed in the `/payment/pay` flow of an invoice; the invoice's
+        portal page is filtered by the portal controller.
+        """
+        providers = super()._get_compatible_providers(
+            *args, invoice_id=invoice_id, report=report, **kwargs
+        )
+        if invoice_id:
+            invoice = self.env["account.move"].sudo().browse(int(invoice_id)).exists()
+            if invoice and not invoice._gocardless_is_payable():
+                unfit = providers.filtered(lambda p: p.code == const.PROVIDER_CODE)
+                if unfit:
+                    providers -= unfit
+                    payment_utils.add_to_report(
+                        report,
+                        unfit,
+                        available=False,
+                        reason=self.env._("direct debit not offered on this invoice"),
+                    )
+        return providers
+
+    @api.model
+    def _gocardless_get_for_company(self, company):
+        """Return the GoCardless provider of a company in test or enabled state, if any.
+
+        :param res.company company: The company.
+        :return: The provider, in sudo mode, or an empty recordset.
+        :rtype: payment.provider
+        """
+        return (
+            self.env["payment.provider"]
+            .sudo()
+            .search(
+                [
+                    *self.env["payment.provider"]._check_company_domain(company),
+                    ("code", "=", const.PROVIDER_CODE),
+                    ("state", "in", ("enabled", "test")),
+                ],
+                limit=1,
+            )
+        )
 
     def _get_supported_currencies(self):
         """Override of `payment` to return the currencies GoCardless collects in."""

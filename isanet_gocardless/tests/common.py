@@ -1,4 +1,20 @@
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from odoo.addons.account_payment.tests.common import AccountPaymentCommon
 from odoo.addons.payment.tests.common import PaymentCommon
+
+
+def _import_sandbox_server():
+    """Import the local GoCardless sandbox, which lives at the root of the repository."""
+    try:
+        from gocardless_sandbox import SandboxServer  # noqa: PLC0415
+    except ImportError:
+        sys.path.append(str(Path(__file__).resolve().parents[2]))
+        from gocardless_sandbox import SandboxServer  # noqa: PLC0415
+    return SandboxServer
 
 
 class GoCardlessCommon(PaymentCommon):
@@ -13,3 +29,59 @@ class GoCardlessCommon(PaymentCommon):
             },
         )
         cls.provider = cls.gocardless
+
+
+class GoCardlessInvoiceCommon(GoCardlessCommon, AccountPaymentCommon):
+    """GoCardless with accounting: a journal for the provider and EUR customer invoices."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.gocardless.write({"is_published": True, "gocardless_offer_by_default": True})
+        cls.dummy_provider.is_published = True
+        cls.gocardless.journal_id = cls.company_data["default_journal_bank"]
+        cls.gocardless.journal_id.inbound_payment_method_line_ids.filtered(
+            lambda line: line.payment_provider_id == cls.gocardless
+        ).payment_account_id = cls.inbound_payment_method_line.payment_account_id
+        cls.sepa = cls.env.ref("payment.payment_method_sepa_direct_debit")
+        cls.sepa.active = True
+        cls.currency = cls.currency_euro
+
+    def setUp(self):
+        super().setUp()
+        # Idempotency keys are namespaced by the database uuid: tests roll back, so a fresh
+        # uuid keeps each test's references from replaying an earlier test's resources.
+        self.env["ir.config_parameter"].sudo().set_param("database.uuid", str(uuid.uuid4()))
+
+    @classmethod
+    def _create_customer_invoice(cls, amount=100.0, currency=None, partner=None, post=True):
+        return cls.init_invoice(
+            "out_invoice",
+            partner=partner or cls.partner,
+            amounts=[amount],
+            currency=currency or cls.currency_euro,
+            post=post,
+        )
+
+
+class GoCardlessSandboxCommon(GoCardlessInvoiceCommon):
+    """Starts the local GoCardless sandbox over HTTP and points the provider at it."""
+
+    sandbox_token = "sandbox_test_token"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        SandboxServer = _import_sandbox_server()
+
+        cls._sandbox_dir = tempfile.TemporaryDirectory()
+        cls.addClassCleanup(cls._sandbox_dir.cleanup)
+        cls.sandbox = SandboxServer(
+            port=0,
+            db_path=str(Path(cls._sandbox_dir.name) / "gocardless.sqlite3"),
+            access_tokens=[cls.sandbox_token],
+        ).start()
+        cls.addClassCleanup(cls.sandbox.stop)
+        cls.gocardless.write(
+            {"gocardless_api_url": cls.sandbox.url, "gocardless_access_token": cls.sandbox_token}
+        )

@@ -1,0 +1,136 @@
+import logging
+import pprint
+
+from odoo import SUPERUSER_ID, http
+from odoo.exceptions import ValidationError
+from odoo.http import request
+
+from ..gocardless_core.errors import InvalidSignature, MalformedPayload
+
+_logger = logging.getLogger(__name__)
+
+
+class GoCardlessController(http.Controller):
+    _return_url = "/payment/gocardless/return"
+    _exit_url = "/payment/gocardless/exit"
+    _webhook_url = "/payment/gocardless/webhook"
+
+    @http.route(
+        _return_url,
+        type="http",
+        auth="public",
+        methods=["GET"],
+        csrf=False,
+        save_session=False,
+    )
+    def gocardless_return_from_flow(self, reference=None, **data):
+        """Complete the transaction once the customer has approved the mandate on GoCardless.
+
+        The billing request is re-read from the API; the browser's word is never trusted. If it
+        is fulfilled, the mandate is saved and the payment created. The route is flagged with
+        `save_session=False` so that a browser coming back without its session cookie (cookies
+        without `SameSite` are withheld by some browsers on cross-site navigations) is not given
+        a new session: the redirection to `/payment/status` then happens on our own site, where
+        the cookie is sent and the transaction found in the session.
+
+        :param str reference: The transaction reference, embedded in the redirect URI.
+        :param dict data: Extra parameters, logged and ignored.
+        """
+        _logger.info(
+            "handling redirection from GoCardless for transaction %s with data:\n%s",
+            reference,
+            pprint.pformat(data),
+        )
+        tx_sudo = self._gocardless_get_transaction(reference)
+        if tx_sudo:
+            try:
+                with request.env.cr.savepoint():
+                    tx_sudo._gocardless_handle_return()
+            except ValidationError:
+                _logger.exception(
+                    "unable to complete the GoCardless billing request of transaction %s",
+                    reference,
+                )
+                tx_sudo._set_error(
+                    request.env._(
+                        "GoCardless: the direct debit could not be set up. Please try again "
+                        "or contact us."
+                    )
+                )
+        return request.redirect("/payment/status")
+
+    @http.route(
+        _exit_url,
+        type="http",
+        auth="public",
+        methods=["GET"],
+        csrf=False,
+        save_session=False,
+    )
+    def gocardless_exit_flow(self, reference=None, **data):
+        """Cancel the transaction of a customer who left GoCardless's page without approving.
+
+        :param str reference: The transaction reference, embedded in the exit URI.
+        :param dict data: Extra parameters, logged and ignored.
+        """
+        _logger.info(
+            "customer left GoCardless's flow for transaction %s with data:\n%s",
+            reference,
+            pprint.pformat(data),
+        )
+        tx_sudo = self._gocardless_get_transaction(reference)
+        if tx_sudo:
+            tx_sudo._gocardless_cancel_flow()
+        return request.redirect("/payment/status")
+
+    @http.route(
+        _webhook_url,
+        type="http",
+        methods=["POST"],
+        auth="public",
+        csrf=False,
+        save_session=False,
+    )
+    def gocardless_webhook(self):
+        """Record the events of a GoCardless webhook in the ledger and apply them.
+
+        The raw body is verified against the webhook secret of each GoCardless provider; the
+        events are recorded once each (a duplicate is acknowledged, never applied twice) and
+        applied from the current state of their resource, read back from GoCardless. Events
+        left over after the time budget are applied by a cron. The route is flagged with
+        `save_session=False`: GoCardless has no session to keep.
+
+        :return: 204 once the events are recorded; 498 for a missing or wrong signature; 400
+                 for a signed body that is not events JSON; 503 when an event met a temporary
+                 error (the database or GoCardless was unavailable), so that GoCardless sends
+                 the webhook again.
+        :rtype: odoo.http.Response
+        """
+        body = request.httprequest.get_data()
+        signature = request.httprequest.headers.get("Webhook-Signature")
+        events = request.env["gocardless.event"].with_user(SUPERUSER_ID)
+        try:
+            retry = events._gocardless_receive_webhook(body, signature)
+        except InvalidSignature:
+            _logger.warning(
+                "rejected a GoCardless webhook with a missing or invalid signature from %s",
+                request.httprequest.remote_addr,
+            )
+            return request.make_response("", status=498)
+        except MalformedPayload as error:
+            _logger.warning("rejected a signed GoCardless webhook with a bad body: %s", error)
+            return request.make_response("", status=400)
+        if retry:
+            return request.make_response("", status=503)
+        return request.make_response("", status=204)
+
+    @staticmethod
+    def _gocardless_get_transaction(reference):
+        """Return the GoCardless transaction of a reference, in sudo mode, or an empty recordset."""
+        if not reference or not isinstance(reference, str):
+            return request.env["payment.transaction"].sudo()
+        return (
+            request.env["payment.transaction"]
+            .sudo()
+            .search([("reference", "=", reference), ("provider_code", "=", "gocardless")], limit=1)
+        )

@@ -1,0 +1,42 @@
+from markupsafe import Markup
+
+from odoo import api, models
+
+
+class AccountMoveSend(models.AbstractModel):
+    _inherit = "account.move.send"
+
+    @api.model
+    def _get_default_mail_body(self, move, mail_template, mail_lang):
+        """Override of `account` to add a direct-debit call to action to the invoice email.
+
+        Extending the shared abstract model reaches both the single and the batch sending
+        wizards; the (noupdate) mail template itself is left untouched.
+        """
+        body = super()._get_default_mail_body(move, mail_template, mail_lang)
+        if not move._gocardless_is_payable():
+            return body
+        return Markup(body or "") + self.with_context(lang=mail_lang)._gocardless_mail_cta(move)
+
+    @api.model
+    def _gocardless_mail_cta(self, move):
+        """Return the HTML block inviting the customer to pay the invoice by direct debit.
+
+        :param account.move move: The invoice offered to direct debit.
+        :return: The call to action, in the language of the context.
+        :rtype: markupsafe.Markup
+        """
+        return Markup(
+            '<div class="o_gocardless_mail_cta" style="margin: 16px 0px;">'
+            "<p>%(text)s</p>"
+            '<a href="%(url)s" style="background-color: #875A7B; padding: 8px 16px; '
+            'text-decoration: none; color: #fff; border-radius: 5px;">%(label)s</a>'
+            "</div>"
+        ) % {
+            "text": self.env._(
+                "You can pay this invoice by direct debit: authorise it once, and the amount "
+                "is collected from your bank account."
+            ),
+            "url": move._gocardless_get_payment_url(),
+            "label": self.env._("Pay by direct debit"),
+        }
