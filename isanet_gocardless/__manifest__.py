@@ -18,6 +18,11 @@
         # Payment methods before the provider record, which links them.
         "data/payment_method_data.xml",
         "data/payment_provider_data.xml",
+        # Webhook event ledger.
+        "security/ir.model.access.csv",
+        "security/gocardless_event_security.xml",
+        "data/ir_cron_data.xml",
+        "views/gocardless_event_views.xml",
     ],
     "assets": {
         "web.assets_frontend": [

@@ -5,3 +5,4 @@ from . import account_move_send
 from . import payment_token
 from . import payment_transaction
 from . import res_partner
+from . import gocardless_event

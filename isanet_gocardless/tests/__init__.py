@@ -1,2 +1,3 @@
 from . import test_payment_provider
 from . import test_invoice_offer
+from . import test_webhook

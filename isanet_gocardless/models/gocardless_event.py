@@ -1,0 +1,760 @@
+# Copyright 2026 Isanet
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+"""The ledger of GoCardless webhook events: each event is recorded once and applied once.
+
+A webhook is verified, its events inserted with ``ON CONFLICT (event_id) DO NOTHING`` and then
+processed one by one, each in its own savepoint. Only events still ``received`` are processed,
+under a row lock, so a duplicate delivery is acknowledged without being applied twice. An event
+never decides by itself: it tells which resource changed, and the resource's current state is
+read back from the GoCardless API, so the arrival order of events does not matter.
+"""
+
+import json
+import logging
+import time
+from datetime import datetime, timezone
+
+import psycopg2
+import requests
+from gocardless_pro import errors as gc_errors
+
+from odoo import SUPERUSER_ID, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import SQL
+
+from .. import const
+from ..gocardless_core import errors as core_errors
+from ..gocardless_core import events as gc_events
+from ..gocardless_core import webhooks
+
+_logger = logging.getLogger(__name__)
+
+# Seconds a webhook request may spend applying events before leaving the rest to the cron:
+# GoCardless gives up after 10 seconds.
+WEBHOOK_TIME_BUDGET = 5.0
+# Events applied by one run of the cron before it reports its progress (and commits).
+CRON_BATCH_SIZE = 100
+# Deliveries or runs after which an event that keeps failing transiently is marked failed.
+MAX_TRANSIENT_ATTEMPTS = 20
+
+# GoCardless resource types re-read from the API, with the SDK service that reads them.
+RESOURCE_SERVICES = {
+    "payments": "payments",
+    "mandates": "mandates",
+    "billing_requests": "billing_requests",
+    "refunds": "refunds",
+}
+
+# Failures that are worth retrying: the database or GoCardless will most likely answer later.
+TRANSIENT_EXCEPTIONS = (
+    psycopg2.OperationalError,
+    requests.ConnectionError,
+    requests.Timeout,
+    gc_errors.MalformedResponseError,
+    gc_errors.GoCardlessInternalError,
+    gc_errors.RateLimitError,
+)
+
+
+class GoCardlessTransientError(Exception):
+    """A failure that must not be recorded as final: the event is kept for a later attempt."""
+
+
+def _is_transient(exc):
+    """Tell whether ``exc``, or an exception it was raised from, is worth retrying.
+
+    :param Exception exc: the exception raised while applying an event.
+    :rtype: bool
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, (GoCardlessTransientError, *TRANSIENT_EXCEPTIONS)):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _parse_datetime(value):
+    """Return GoCardless's ISO 8601 ``created_at`` as a naive UTC datetime, or ``None``."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+class GoCardlessEvent(models.Model):
+    _name = "gocardless.event"
+    _description = "GoCardless Event"
+    _order = "created_at desc, id desc"
+    _rec_name = "event_id"
+
+    event_id = fields.Char(
+        string="Event ID", required=True, readonly=True, index=True, help="GoCardless's EV... id."
+    )
+    provider_id = fields.Many2one(
+        comodel_name="payment.provider",
+        readonly=True,
+        ondelete="set null",
+        index=True,
+    )
+    company_id = fields.Many2one(comodel_name="res.company", readonly=True, index=True)
+    resource_type = fields.Char(readonly=True)
+    action = fields.Char(readonly=True)
+    resource_id = fields.Char(string="Resource ID", readonly=True, index=True)
+    created_at = fields.Datetime(
+        string="Created on GoCardless", readonly=True, help="When GoCardless created the event."
+    )
+    webhook_id = fields.Char(string="Webhook ID", readonly=True)
+    raw = fields.Text(string="Raw Event", readonly=True, help="The event as GoCardless sent it.")
+    state = fields.Selection(
+        selection=[
+            ("received", "Received"),
+            ("processed", "Processed"),
+            ("ignored", "Ignored"),
+            ("failed", "Failed"),
+        ],
+        default="received",
+        required=True,
+        readonly=True,
+        index=True,
+    )
+    error_message = fields.Text(
+        string="Message",
+        readonly=True,
+        help="Why the event was ignored or failed, or the last temporary error met.",
+    )
+    processed_date = fields.Datetime(readonly=True)
+    attempt_count = fields.Integer(string="Attempts", readonly=True)
+    transaction_id = fields.Many2one(
+        comodel_name="payment.transaction", readonly=True, ondelete="set null"
+    )
+
+    _sql_constraints = [
+        (
+            "event_id_uniq",
+            "UNIQUE(event_id)",
+            "A GoCardless event is recorded only once.",
+        ),
+    ]
+
+    # === BUSINESS METHODS - RECEPTION === #
+
+    @api.model
+    def _gocardless_verify_webhook(self, body, signature):
+        """Find the GoCardless provider whose webhook secret signed ``body`` and parse it.
+
+        Every provider in test or enabled state with a webhook secret is tried; the first one
+        whose secret verifies the signature wins.
+
+        :param bytes body: The raw request body.
+        :param str signature: The ``Webhook-Signature`` header.
+        :return: The provider, the events, the raw event dicts and the webhook id.
+        :rtype: tuple
+        :raise InvalidSignature: If no provider's secret verifies the signature.
+        :raise MalformedPayload: If the body is correctly signed but is not valid events JSON.
+        """
+        providers = (
+            self.env["payment.provider"]
+            .sudo()
+            .search(
+                [
+                    ("code", "=", const.PROVIDER_CODE),
+                    ("state", "!=", "disabled"),
+                    ("gocardless_webhook_secret", "!=", False),
+                ]
+            )
+        )
+        for provider in providers:
+            try:
+                events, webhook_id = webhooks.parse_with_meta(
+                    body, provider.gocardless_webhook_secret, signature
+                )
+            except core_errors.InvalidSignature:
+                continue
+            # The body is signed, hence its JSON is GoCardless's own.
+            raw_events = json.loads(body)["events"]
+            for event in events:
+                if not (event.id and event.resource_type and event.action):
+                    raise core_errors.MalformedPayload(
+                        "A webhook event lacks its id, resource type or action."
+                    )
+            return provider, events, raw_events, webhook_id
+        raise core_errors.InvalidSignature("No GoCardless provider's secret verifies the webhook.")
+
+    @api.model
+    def _gocardless_record(self, provider, events, raw_events, webhook_id=None):
+        """Insert the events in the ledger, skipping those already recorded.
+
+        :param recordset provider: The `payment.provider` whose secret verified the webhook.
+        :param list events: The parsed events (`gocardless_core.events.Event`).
+        :param list raw_events: The event dicts as received, in the same order.
+        :param str webhook_id: The webhook's ``meta.webhook_id``.
+        :return: The ledger rows of these events that still have to be processed, locked.
+        :rtype: recordset of `gocardless.event`
+        """
+        if not events:
+            return self.browse()
+        self.env.flush_all()
+        now = fields.Datetime.now()
+        rows = [
+            SQL(
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, 'received', 0, %s, %s, %s, %s)",
+                event.id,
+                provider.id,
+                provider.company_id.id,
+                event.resource_type,
+                event.action,
+                event.resource_id,
+                _parse_datetime(event.created_at),
+                webhook_id,
+                json.dumps(raw, indent=2, sort_keys=True),
+                self.env.uid,
+                now,
+                self.env.uid,
+                now,
+            )
+            for event, raw in zip(events, raw_events, strict=True)
+        ]
+        self.env.cr.execute(
+            SQL(
+                "INSERT INTO gocardless_event (event_id, provider_id, company_id, resource_type,"
+                " action, resource_id, created_at, webhook_id, raw, state, attempt_count,"
+                " create_uid, create_date, write_uid, write_date) VALUES %s"
+                " ON CONFLICT (event_id) DO NOTHING",
+                SQL(", ").join(rows),
+            )
+        )
+        return self._gocardless_lock_pending([event.id for event in events])
+
+    @api.model
+    def _gocardless_lock_pending(self, event_ids):
+        """Lock and return the rows of ``event_ids`` still waiting to be processed.
+
+        Rows locked by a concurrent delivery of the same events are skipped: that delivery
+        applies them.
+
+        :param list event_ids: GoCardless event ids.
+        :rtype: recordset of `gocardless.event`
+        """
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM gocardless_event WHERE event_id IN %s AND state = 'received'"
+                " ORDER BY created_at, id FOR UPDATE SKIP LOCKED",
+                tuple(event_ids),
+            )
+        )
+        ids = [row[0] for row in self.env.cr.fetchall()]
+        self.invalidate_model()
+        return self.browse(ids)
+
+    @api.model
+    def _gocardless_receive_webhook(self, body, signature):
+        """Verify, record and apply a webhook; the entry point of the webhook controller.
+
+        :param bytes body: The raw request body.
+        :param str signature: The ``Webhook-Signature`` header.
+        :return: Whether an event hit a temporary error and GoCardless should retry.
+        :rtype: bool
+        :raise InvalidSignature: See :meth:`_gocardless_verify_webhook`.
+        :raise MalformedPayload: See :meth:`_gocardless_verify_webhook`.
+        """
+        provider, events, raw_events, webhook_id = self._gocardless_verify_webhook(body, signature)
+        _logger.info(
+            "gocardless: received webhook %s with %s event(s) for provider %s",
+            webhook_id,
+            len(events),
+            provider.id,
+        )
+        pending = self._gocardless_record(provider, events, raw_events, webhook_id)
+        return pending._gocardless_process(deadline=time.monotonic() + WEBHOOK_TIME_BUDGET)
+
+    # === BUSINESS METHODS - PROCESSING === #
+
+    def _gocardless_process(self, deadline=None):
+        """Apply the events, each in its own savepoint.
+
+        An event whose application fails temporarily stays ``received`` (for the next delivery
+        or the cron); any other failure marks it ``failed`` with the error. Events left when
+        ``deadline`` is reached stay ``received`` and the cron is triggered for them.
+
+        :param float deadline: A `time.monotonic()` value after which processing stops.
+        :return: Whether an event hit a temporary error.
+        :rtype: bool
+        """
+        # As OdooBot, like the webhook and the cron: the chatter of the invoices then has a
+        # known author, whoever clicked "Process again".
+        events = self.with_user(SUPERUSER_ID)
+        transient = False
+        for index, event in enumerate(events):
+            if deadline is not None and time.monotonic() > deadline:
+                _logger.info(
+                    "gocardless: %s event(s) left to the cron after the time budget",
+                    len(events) - index,
+                )
+                self.env.ref("isanet_gocardless.cron_process_gocardless_events")._trigger()
+                break
+            try:
+                with self.env.cr.savepoint():
+                    event._gocardless_apply()
+            except Exception as error:  # noqa: BLE001 - any error is recorded on the event
+                if _is_transient(error):
+                    transient = True
+                    _logger.warning(
+                        "gocardless: temporary error on event %s, kept for a retry: %s",
+                        event.event_id,
+                        error,
+                    )
+                    event._gocardless_note_transient_error(error)
+                else:
+                    _logger.exception("gocardless: event %s failed", event.event_id)
+                    event.write(
+                        {
+                            "state": "failed",
+                            "error_message": str(error) or type(error).__name__,
+                            "attempt_count": event.attempt_count + 1,
+                            "processed_date": fields.Datetime.now(),
+                        }
+                    )
+        return transient
+
+    def _gocardless_note_transient_error(self, error):
+        """Record a temporary error on the event, which stays ``received`` for a retry."""
+        self.ensure_one()
+        attempts = self.attempt_count + 1
+        message = self.env._(
+            "Temporary error, will be retried: %(error)s", error=str(error) or type(error).__name__
+        )
+        values = {"error_message": message, "attempt_count": attempts}
+        if attempts >= MAX_TRANSIENT_ATTEMPTS:
+            values.update(state="failed", processed_date=fields.Datetime.now())
+        self.write(values)
+
+    def _gocardless_event(self):
+        """Return the ledger row as a `gocardless_core.events.Event`."""
+        self.ensure_one()
+        return gc_events.Event.from_dict(json.loads(self.raw or "{}"))
+
+    def _gocardless_set_state(self, state, message=None, tx=None):
+        """Close the event as ``processed`` or ``ignored``, with an optional reason."""
+        self.ensure_one()
+        values = {
+            "state": state,
+            "error_message": message or False,
+            "processed_date": fields.Datetime.now(),
+            "attempt_count": self.attempt_count + 1,
+        }
+        if tx:
+            values["transaction_id"] = tx.id
+        self.write(values)
+
+    def _gocardless_ignore(self, message, tx=None):
+        """Close the event as ``ignored``, giving the reason."""
+        _logger.info("gocardless: event %s ignored: %s", self.event_id, message)
+        self._gocardless_set_state("ignored", message, tx=tx)
+
+    def _gocardless_apply(self):
+        """Apply one event according to its outcome, reading the resource's current state.
+
+        Note: self.ensure_one()
+        """
+        self.ensure_one()
+        event = self._gocardless_event()
+        outcome = gc_events.outcome_for(event)
+        handlers = {
+            gc_events.PAYMENT_PENDING: self._gocardless_apply_payment,
+            gc_events.PAYMENT_DONE: self._gocardless_apply_payment,
+            gc_events.PAYMENT_FAILED: self._gocardless_apply_payment,
+            gc_events.PAYMENT_CHARGED_BACK: self._gocardless_apply_payment,
+            gc_events.PAYMENT_CANCELLED: self._gocardless_apply_payment,
+            gc_events.PAYMENT_CHARGEBACK_CANCELLED: self._gocardless_apply_payment,
+            gc_events.MANDATE_ENDED: self._gocardless_apply_mandate_ended,
+            gc_events.MANDATE_REPLACED: self._gocardless_apply_mandate_replaced,
+            gc_events.BILLING_REQUEST_FULFILLED: self._gocardless_apply_billing_request,
+            gc_events.BILLING_REQUEST_CANCELLED: self._gocardless_apply_billing_request,
+            gc_events.REFUND_DONE: self._gocardless_apply_refund,
+            gc_events.REFUND_FAILED: self._gocardless_apply_refund,
+        }
+        handler = handlers.get(outcome)
+        if handler:
+            handler(event)
+        elif outcome == gc_events.PAYMENT_RECORD_ONLY:
+            self._gocardless_ignore(self.env._("The payment's status does not change."))
+        elif outcome == gc_events.MANDATE_ACTIVE:
+            self._gocardless_ignore(self.env._("Nothing to do when a mandate becomes active."))
+        elif outcome == gc_events.PAYOUT_PAID:
+            self._gocardless_ignore(self.env._("Payouts are not reconciled from webhooks."))
+        else:
+            self._gocardless_ignore(
+                self.env._(
+                    "Events %(resource_type)s/%(action)s are not handled.",
+                    resource_type=event.resource_type,
+                    action=event.action,
+                )
+            )
+
+    def _gocardless_fetch_resource(self, provider, resource_type, resource_id):
+        """Read the current state of a GoCardless resource.
+
+        :param recordset provider: The `payment.provider` whose account owns the resource.
+        :param str resource_type: ``payments``, ``mandates``, ``billing_requests`` or ``refunds``.
+        :param str resource_id: The resource's id.
+        :return: The resource as the API returns it.
+        :rtype: dict
+        :raise GoCardlessTransientError: If GoCardless cannot be reached or fails.
+        :raise UserError: If GoCardless refuses the request.
+        """
+        service = getattr(
+            provider.sudo()._gocardless_make_client(), RESOURCE_SERVICES[resource_type]
+        )
+        try:
+            resource = service.get(resource_id)
+        except TRANSIENT_EXCEPTIONS as error:
+            raise GoCardlessTransientError(str(error)) from error
+        except gc_errors.ApiError as error:
+            raise UserError(
+                self.env._(
+                    "GoCardless: could not read %(resource_id)s: %(error)s",
+                    resource_id=resource_id,
+                    error=error.message or str(error),
+                )
+            ) from error
+        return resource.attributes
+
+    # === BUSINESS METHODS - OUTCOMES === #
+
+    def _gocardless_find_payment_tx(self, event):
+        """Return the transaction of a payment event: by payment id, else by Odoo reference."""
+        Tx = self.env["payment.transaction"]
+        tx = Tx.search(
+            [
+                ("provider_code", "=", const.PROVIDER_CODE),
+                ("provider_reference", "=", event.resource_id),
+            ],
+            limit=1,
+        )
+        reference = event.resource_metadata.get("odoo_reference")
+        if not tx and reference:
+            tx = Tx.search(
+                [("provider_code", "=", const.PROVIDER_CODE), ("reference", "=", reference)],
+                limit=1,
+            )
+        return tx
+
+    def _gocardless_apply_payment(self, event):
+        """Bring the payment's transaction to the payment's current status.
+
+        A confirmed payment gets the transaction done and the invoice paid; a failure,
+        cancellation or chargeback, even after the payment was confirmed, reverses it. The
+        merchant is told on the invoice, by a message and an activity.
+        """
+        tx = self._gocardless_find_payment_tx(event)
+        if not tx:
+            self._gocardless_ignore(
+                self.env._(
+                    "No transaction matches the payment %(payment)s.", payment=event.resource_id
+                )
+            )
+            return
+        tx = tx.with_company(tx.company_id)
+        payment = self._gocardless_fetch_resource(tx.provider_id, "payments", event.resource_id)
+        previous_state = tx.state
+        # The event's explanation only fits when the event is about the payment's current status.
+        reason = ""
+        if gc_events.outcome_for(event) == gc_events.payment_outcome_from_status(
+            payment.get("status")
+        ):
+            reason = gc_events.failure_reason(event)
+        tx._handle_notification_data(
+            const.PROVIDER_CODE,
+            {"reference": tx.reference, "gocardless_payment": payment, "reason": reason},
+        )
+        if tx.state != previous_state:
+            self._gocardless_post_process(tx)
+            if tx.state == "done":
+                self._gocardless_notify_paid(tx, payment)
+            elif tx.state in ("cancel", "error"):
+                reason = reason or self.env._(
+                    "The payment is %(status)s.", status=payment.get("status") or "?"
+                )
+                self._gocardless_notify_failed(tx, reason, was_paid=previous_state == "done")
+        self._gocardless_set_state("processed", tx=tx)
+
+    def _gocardless_post_process(self, tx):
+        """Post-process ``tx`` now (accounting payment, reconciliation or cancellation).
+
+        If that fails, the post-processing cron will try again.
+        """
+        try:
+            with self.env.cr.savepoint():
+                tx._post_process()
+        except psycopg2.OperationalError:
+            raise
+        except Exception:  # noqa: BLE001 - the payment cron retries post-processing
+            _logger.exception(
+                "gocardless: post-processing of transaction %s failed, left to the cron",
+                tx.reference,
+            )
+            self.env.ref("payment.cron_post_process_payment_tx")._trigger()
+
+    def _gocardless_find_tokens(self, mandate_id, active_test=True):
+        """Return the GoCardless tokens holding the mandate ``mandate_id``."""
+        return (
+            self.env["payment.token"]
+            .with_context(active_test=active_test)
+            .search(
+                [
+                    ("provider_id.code", "=", const.PROVIDER_CODE),
+                    ("provider_ref", "=", mandate_id),
+                ]
+            )
+        )
+
+    def _gocardless_apply_mandate_ended(self, event):
+        """Archive the tokens of a mandate that can no longer be charged.
+
+        GoCardless is not called back: the mandate is already over there.
+        """
+        tokens = self._gocardless_find_tokens(event.resource_id)
+        if not tokens:
+            self._gocardless_ignore(
+                self.env._(
+                    "No active token holds the mandate %(mandate)s.", mandate=event.resource_id
+                )
+            )
+            return
+        mandate = self._gocardless_fetch_resource(
+            tokens[0].provider_id, "mandates", event.resource_id
+        )
+        if gc_events.mandate_outcome_from_status(mandate.get("status")) != gc_events.MANDATE_ENDED:
+            self._gocardless_ignore(
+                self.env._(
+                    "The mandate %(mandate)s is %(status)s now: its token is kept.",
+                    mandate=event.resource_id,
+                    status=mandate.get("status") or "?",
+                )
+            )
+            return
+        for token in tokens:
+            _logger.info(
+                "gocardless: archiving token %s, mandate %s is %s",
+                token.id,
+                event.resource_id,
+                mandate.get("status"),
+            )
+        # Skip `_handle_archiving` hooks calling GoCardless back: the mandate is over there.
+        tokens.with_context(gocardless_mandate_ended=True).write({"active": False})
+        self._gocardless_set_state("processed")
+
+    def _gocardless_apply_mandate_replaced(self, event):
+        """Move the tokens of a replaced mandate to its new mandate."""
+        new_mandate = event.links.get("new_mandate")
+        if not new_mandate:
+            self._gocardless_ignore(
+                self.env._(
+                    "The replaced mandate %(mandate)s names no new mandate.",
+                    mandate=event.resource_id,
+                )
+            )
+            return
+        tokens = self._gocardless_find_tokens(event.resource_id, active_test=False)
+        if not tokens:
+            self._gocardless_ignore(
+                self.env._("No token holds the mandate %(mandate)s.", mandate=event.resource_id)
+            )
+            return
+        mandate = self._gocardless_fetch_resource(tokens[0].provider_id, "mandates", new_mandate)
+        values = {"provider_ref": new_mandate}
+        if gc_events.mandate_outcome_from_status(mandate.get("status")) != gc_events.MANDATE_ENDED:
+            values["active"] = True
+        tokens.write(values)
+        self._gocardless_set_state("processed")
+
+    def _gocardless_apply_billing_request(self, event):
+        """Complete or cancel the transaction of a billing request, from its current status."""
+        tx = self.env["payment.transaction"].search(
+            [
+                ("provider_code", "=", const.PROVIDER_CODE),
+                ("gocardless_billing_request_id", "=", event.resource_id),
+            ],
+            limit=1,
+        )
+        if not tx:
+            self._gocardless_ignore(
+                self.env._(
+                    "No transaction matches the billing request %(billing_request)s.",
+                    billing_request=event.resource_id,
+                )
+            )
+            return
+        tx = tx.with_company(tx.company_id)
+        billing_request = self._gocardless_fetch_resource(
+            tx.provider_id, "billing_requests", event.resource_id
+        )
+        outcome = gc_events.billing_request_outcome_from_status(billing_request.get("status"))
+        if outcome == gc_events.BILLING_REQUEST_FULFILLED:
+            tx._gocardless_complete_billing_request()
+        elif gc_events.outcome_for(event) == gc_events.BILLING_REQUEST_CANCELLED:
+            if outcome != gc_events.BILLING_REQUEST_CANCELLED and event.action != "failed":
+                self._gocardless_ignore(
+                    self.env._(
+                        "The billing request %(billing_request)s is %(status)s now.",
+                        billing_request=event.resource_id,
+                        status=billing_request.get("status") or "?",
+                    ),
+                    tx=tx,
+                )
+                return
+            if tx.provider_reference:
+                self._gocardless_ignore(
+                    self.env._(
+                        "The transaction %(reference)s already has its payment.",
+                        reference=tx.reference,
+                    ),
+                    tx=tx,
+                )
+                return
+            reason = gc_events.failure_reason(event) or self.env._(
+                "The payer did not complete the direct debit setup."
+            )
+            if tx._set_canceled(state_message=reason):
+                self._gocardless_post_process(tx)
+        else:
+            self._gocardless_ignore(
+                self.env._(
+                    "The billing request %(billing_request)s is still %(status)s.",
+                    billing_request=event.resource_id,
+                    status=billing_request.get("status") or "?",
+                ),
+                tx=tx,
+            )
+            return
+        self._gocardless_set_state("processed", tx=tx)
+
+    def _gocardless_apply_refund(self, event):
+        """Bring the refund's child transaction to the refund's current status."""
+        tx = self.env["payment.transaction"].search(
+            [
+                ("provider_code", "=", const.PROVIDER_CODE),
+                ("provider_reference", "=", event.resource_id),
+                ("operation", "=", "refund"),
+            ],
+            limit=1,
+        )
+        if not tx:
+            self._gocardless_ignore(
+                self.env._("No refund transaction matches %(refund)s.", refund=event.resource_id)
+            )
+            return
+        tx = tx.with_company(tx.company_id)
+        refund = self._gocardless_fetch_resource(tx.provider_id, "refunds", event.resource_id)
+        outcome = gc_events.refund_outcome_from_status(refund.get("status"))
+        if outcome == gc_events.REFUND_DONE:
+            changed = tx._set_done()
+        elif outcome == gc_events.REFUND_FAILED:
+            reason = gc_events.failure_reason(event) or self.env._(
+                "The refund is %(status)s.", status=refund.get("status") or "?"
+            )
+            if tx.state == "done":
+                # The refund was paid, then came back: cancel its outbound payment.
+                changed = tx._set_canceled(state_message=reason, extra_allowed_states=("done",))
+            else:
+                changed = tx._set_error(reason)
+        else:
+            changed = tx.browse()
+        if changed:
+            self._gocardless_post_process(tx)
+        self._gocardless_set_state("processed", tx=tx)
+
+    # === BUSINESS METHODS - MERCHANT NOTIFICATIONS === #
+
+    def _gocardless_responsible(self, invoice):
+        """Return who follows up on ``invoice``: its salesperson, else the administrator.
+
+        :return: An internal user of the invoice's company, or an empty recordset.
+        :rtype: recordset of `res.users`
+        """
+        for user in (invoice.invoice_user_id, self.env.ref("base.user_admin", False)):
+            if user and user.active and not user.share and invoice.company_id in user.company_ids:
+                return user
+        return self.env["res.users"]
+
+    def _gocardless_notify(self, tx, summary, body):
+        """Post ``body`` on the invoices of ``tx`` and give their salesperson an activity."""
+        for invoice in tx.invoice_ids:
+            invoice.message_post(body=body)
+            user = self._gocardless_responsible(invoice)
+            if user:
+                invoice.activity_schedule(
+                    "mail.mail_activity_data_todo", summary=summary, note=body, user_id=user.id
+                )
+
+    def _gocardless_notify_paid(self, tx, payment):
+        """Tell the merchant that the direct debit of ``tx`` was collected."""
+        summary = self.env._("Direct debit received")
+        body = self.env._(
+            "Direct debit received: GoCardless collected %(amount)s %(currency)s (payment "
+            "%(payment)s, transaction %(reference)s).",
+            amount=tx.amount,
+            currency=tx.currency_id.name,
+            payment=payment.get("id") or tx.provider_reference,
+            reference=tx.reference,
+        )
+        self._gocardless_notify(tx, summary, body)
+
+    def _gocardless_notify_failed(self, tx, reason, was_paid=False):
+        """Tell the merchant that the direct debit of ``tx`` failed or was reversed."""
+        summary = self.env._("Direct debit failed")
+        if was_paid:
+            body = self.env._(
+                "Direct debit reversed after it was collected: %(reason)s (transaction "
+                "%(reference)s). The payment was cancelled and the invoice is open again.",
+                reason=reason,
+                reference=tx.reference,
+            )
+        else:
+            body = self.env._(
+                "Direct debit failed: %(reason)s (transaction %(reference)s).",
+                reason=reason,
+                reference=tx.reference,
+            )
+        self._gocardless_notify(tx, summary, body)
+
+    # === ACTION METHODS === #
+
+    def action_gocardless_process_again(self):
+        """Apply failed (or waiting) events again, from the resources' current state."""
+        if not self.env.user.has_group("base.group_system"):
+            raise UserError(self.env._("GoCardless: only administrators can process events."))
+        wrong = self.filtered(lambda e: e.state not in ("failed", "received"))
+        if wrong:
+            raise UserError(
+                self.env._(
+                    "GoCardless: only failed or waiting events can be processed again, not "
+                    "%(events)s.",
+                    events=", ".join(wrong.mapped("event_id")),
+                )
+            )
+        self.sudo().write({"state": "received"})
+        self._gocardless_process()
+        return True
+
+    # === CRON === #
+
+    @api.model
+    def _cron_process_received_events(self):
+        """Apply the events still waiting, oldest first, in batches."""
+        domain = [("state", "=", "received")]
+        events = self.search(domain, order="created_at, id", limit=CRON_BATCH_SIZE)
+        if not events:
+            return
+        # Lock them, skipping those a webhook request is applying right now.
+        events = self._gocardless_lock_pending(events.mapped("event_id"))
+        events._gocardless_process()
+        remaining = self.search_count(domain + [("id", "not in", events.ids)])
+        self.env["ir.cron"]._notify_progress(done=len(events), remaining=remaining)

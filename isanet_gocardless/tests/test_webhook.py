@@ -1,0 +1,336 @@
+# Copyright 2026 Isanet
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+import copy
+import json
+import logging
+import time
+from types import SimpleNamespace
+from unittest.mock import patch
+
+import requests
+
+from odoo import Command
+from odoo.tests import new_test_user, tagged
+from odoo.tools import mute_logger
+
+from odoo.addons.payment.tests.http_common import PaymentHttpCommon
+
+from ..controllers.main import GoCardlessController
+from ..gocardless_core import webhooks
+from ..models import gocardless_event as gocardless_event_module
+from .common import GoCardlessInvoiceCommon
+
+EVENT_LOGGER = "odoo.addons.isanet_gocardless.models.gocardless_event"
+CONTROLLER_LOGGER = "odoo.addons.isanet_gocardless.controllers.main"
+
+_logger = logging.getLogger(__name__)
+
+
+class FakeService:
+    """Stands for one SDK service: `get` returns a copy of the canned resource, or raises."""
+
+    def __init__(self, test, resource_type):
+        self.test = test
+        self.resource_type = resource_type
+
+    def get(self, identity):
+        self.test.api_reads.append((self.resource_type, identity))
+        resource = self.test.api_resources[(self.resource_type, identity)]
+        if isinstance(resource, Exception):
+            raise resource
+        return SimpleNamespace(attributes=copy.deepcopy(resource))
+
+
+class GoCardlessWebhookCommon(GoCardlessInvoiceCommon, PaymentHttpCommon):
+    """A GoCardless provider with its journal, an invoice, a transaction and a fake API."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.salesperson = new_test_user(
+            cls.env,
+            login="gocardless_salesperson",
+            groups="account.group_account_invoice",
+            company_id=cls.env.company.id,
+            company_ids=[Command.set(cls.env.company.ids)],
+        )
+        cls.webhook_url = f"{cls.base_url()}{GoCardlessController._webhook_url}"
+
+    def setUp(self):
+        super().setUp()
+        self.api_resources = {}
+        self.api_reads = []
+        client = SimpleNamespace(
+            payments=FakeService(self, "payments"),
+            mandates=FakeService(self, "mandates"),
+            billing_requests=FakeService(self, "billing_requests"),
+            refunds=FakeService(self, "refunds"),
+        )
+        patcher = patch.object(
+            self.env.registry["payment.provider"],
+            "_gocardless_make_client",
+            lambda provider: client,
+        )
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        self.invoice = self._create_customer_invoice(partner=self.partner_a)
+        self.invoice.invoice_user_id = self.salesperson
+        self.tx = self._create_transaction(
+            "redirect",
+            reference="INV-GC-1",
+            amount=self.invoice.amount_total,
+            currency_id=self.invoice.currency_id.id,
+            partner_id=self.partner_a.id,
+            payment_method_id=self.sepa.id,
+            provider_reference="PM123",
+            invoice_ids=[Command.set(self.invoice.ids)],
+            state="pending",
+        )
+
+    # === Helpers === #
+
+    def _set_payment(self, status, payment_id="PM123", reference="INV-GC-1"):
+        """Make the fake API answer that the payment is now ``status``."""
+        self.api_resources[("payments", payment_id)] = {
+            "id": payment_id,
+            "amount": int(round(self.tx.amount * 100)),
+            "currency": self.tx.currency_id.name,
+            "charge_date": "2026-01-15",
+            "status": status,
+            "links": {"mandate": "MD123", "creditor": "CR123"},
+            "metadata": {"odoo_reference": reference},
+        }
+
+    _event_counter = 0
+
+    def _event(
+        self,
+        resource_type,
+        action,
+        resource_id,
+        event_id=None,
+        details=None,
+        odoo_ref=True,
+        **links,
+    ):
+        """Return a GoCardless event dict about ``resource_id``."""
+        GoCardlessWebhookCommon._event_counter += 1
+        link_key = {
+            "payments": "payment",
+            "mandates": "mandate",
+            "billing_requests": "billing_request",
+            "refunds": "refund",
+            "payouts": "payout",
+        }.get(resource_type, resource_type.rstrip("s"))
+        return {
+            "id": event_id or f"EV{GoCardlessWebhookCommon._event_counter:06d}",
+            "created_at": "2026-01-15T10:00:00.000Z",
+            "resource_type": resource_type,
+            "action": action,
+            "links": {link_key: resource_id, **links},
+            "details": details or {"origin": "gocardless", "cause": f"payment_{action}"},
+            "metadata": {},
+            "resource_metadata": {"odoo_reference": self.tx.reference} if odoo_ref else {},
+        }
+
+    def _payment_event(self, action, **kwargs):
+        return self._event("payments", action, "PM123", **kwargs)
+
+    def _body(self, events):
+        return json.dumps({"events": events, "meta": {"webhook_id": "WB123"}}).encode()
+
+    def _post_body(self, body, signature):
+        headers = {"Content-Type": "application/json"}
+        if signature is not None:
+            headers["Webhook-Signature"] = signature
+        return self.url_open(self.webhook_url, data=body, headers=headers, timeout=60)
+
+    def _post_events(self, events, secret="webhook-secret"):
+        """POST ``events`` to the webhook, signed with ``secret``; return the response."""
+        body = self._body(events)
+        return self._post_body(body, webhooks.sign(body, secret))
+
+    def _receive(self, events, secret="webhook-secret"):
+        """Hand ``events`` to the ledger as the controller does, without HTTP."""
+        body = self._body(events)
+        return self.env["gocardless.event"]._gocardless_receive_webhook(
+            body, webhooks.sign(body, secret)
+        )
+
+    def _ledger(self, event_id=None):
+        domain = [("event_id", "=", event_id)] if event_id else []
+        return self.env["gocardless.event"].search(domain)
+
+    def _activities(self, summary):
+        return self.invoice.activity_ids.filtered(lambda a: a.summary == summary)
+
+    def _messages(self, text):
+        return self.invoice.message_ids.filtered(lambda m: text in (m.body or ""))
+
+
+@tagged("post_install", "-at_install")
+class TestWebhook(GoCardlessWebhookCommon):
+    @mute_logger(CONTROLLER_LOGGER)
+    def test_unsigned_webhook_is_rejected_with_498(self):
+        response = self._post_body(self._body([self._payment_event("confirmed")]), None)
+        self.assertEqual(response.status_code, 498)
+        self.assertFalse(self._ledger())
+
+    def test_wrongly_signed_webhook_is_rejected_with_498_and_records_nothing(self):
+        self._set_payment("confirmed")
+        body = self._body([self._payment_event("confirmed")])
+        with self.assertLogs(CONTROLLER_LOGGER, level="WARNING") as logs:
+            response = self._post_body(body, webhooks.sign(body, "another-secret"))
+        self.assertEqual(response.status_code, 498)
+        self.assertIn("invalid signature", logs.output[0])
+        self.assertNotIn("PM123", logs.output[0], "The body is never echoed in the logs.")
+        self.assertFalse(self._ledger())
+        self.assertEqual(self.tx.state, "pending")
+        self.assertFalse(self.api_reads)
+
+    @mute_logger(CONTROLLER_LOGGER)
+    def test_non_ascii_signature_is_rejected_with_498(self):
+        body = self._body([self._payment_event("confirmed")])
+        response = self._post_body(body, "é" * 64)
+        self.assertEqual(response.status_code, 498)
+
+    @mute_logger(CONTROLLER_LOGGER)
+    def test_signed_malformed_json_is_rejected_with_400(self):
+        for body in (b'{"events": [', b'{"no_events": []}', b'{"events": [{"action": "x"}]}'):
+            response = self._post_body(body, webhooks.sign(body, "webhook-secret"))
+            self.assertEqual(response.status_code, 400, body)
+        self.assertFalse(self._ledger())
+
+    def test_confirmed_payment_webhook_is_acknowledged_and_pays_the_invoice(self):
+        self._set_payment("confirmed")
+        response = self._post_events([self._payment_event("confirmed", event_id="EV1")])
+        self.assertEqual(response.status_code, 204)
+        event = self._ledger("EV1")
+        self.assertRecordValues(
+            event,
+            [
+                {
+                    "state": "processed",
+                    "resource_type": "payments",
+                    "action": "confirmed",
+                    "resource_id": "PM123",
+                    "webhook_id": "WB123",
+                    "provider_id": self.gocardless.id,
+                    "company_id": self.gocardless.company_id.id,
+                    "transaction_id": self.tx.id,
+                }
+            ],
+        )
+        self.assertEqual(json.loads(event.raw)["id"], "EV1")
+        self.assertEqual(self.tx.state, "done")
+        self.assertIn(self.invoice.payment_state, ("paid", "in_payment"))
+
+    def test_duplicate_event_is_acknowledged_and_applied_once(self):
+        self._set_payment("confirmed")
+        events = [self._payment_event("confirmed", event_id="EV1")]
+        self.assertEqual(self._post_events(events).status_code, 204)
+        self.assertEqual(self._post_events(events).status_code, 204)
+        # Also twice in the same webhook.
+        self.assertEqual(self._post_events(events * 2).status_code, 204)
+        self.assertEqual(len(self._ledger("EV1")), 1)
+        self.assertEqual(self.api_reads, [("payments", "PM123")])
+        self.assertEqual(len(self.tx.payment_id), 1)
+        payments = self.env["account.payment"].search([("payment_transaction_id", "=", self.tx.id)])
+        self.assertEqual(len(payments), 1)
+        self.assertEqual(len(self._activities("Direct debit received")), 1)
+
+    def test_unknown_event_is_acknowledged_and_recorded_as_ignored(self):
+        events = [
+            self._event("creditors", "updated", "CR123", event_id="EV1"),
+            self._event("payments", "teleported", "PM123", event_id="EV2"),
+        ]
+        response = self._post_events(events)
+        self.assertEqual(response.status_code, 204)
+        self.assertEqual(self._ledger("EV1").state, "ignored")
+        self.assertEqual(self._ledger("EV2").state, "ignored")
+        self.assertIn("payments/teleported", self._ledger("EV2").error_message)
+        self.assertEqual(self.tx.state, "pending")
+
+    def test_webhook_of_a_second_provider_is_verified_with_its_own_secret(self):
+        other_company = self.env["res.company"].create({"name": "GoCardless Other Company"})
+        other = self._prepare_provider(
+            "gocardless",
+            company=other_company,
+            update_values={
+                "gocardless_access_token": "other_token",
+                "gocardless_webhook_secret": "other-secret",
+            },
+        )
+        response = self._post_events(
+            [self._event("creditors", "updated", "CR1", event_id="EV1")], secret="other-secret"
+        )
+        self.assertEqual(response.status_code, 204)
+        self.assertEqual(self._ledger("EV1").provider_id, other)
+        self.assertEqual(self._ledger("EV1").company_id, other_company)
+
+    def test_batch_of_250_events_is_answered_fast(self):
+        self._set_payment("confirmed")
+        events = [self._payment_event("confirmed")]
+        events += [
+            self._event("payments", "submitted", f"PMX{i}", odoo_ref=False) for i in range(150)
+        ]
+        events += [self._event("creditors", "updated", "CR123") for _i in range(99)]
+        self.assertEqual(len(events), 250)
+        start = time.monotonic()
+        response = self._post_events(events)
+        elapsed = time.monotonic() - start
+        _logger.info("gocardless webhook: 250 events answered in %.2f s", elapsed)
+        self.assertEqual(response.status_code, 204)
+        self.assertLess(elapsed, 8.0, "GoCardless gives up after 10 seconds.")
+        self.assertEqual(len(self._ledger()), 250)
+        self.assertFalse(self._ledger().filtered(lambda e: e.state == "received"))
+        self.assertEqual(self.tx.state, "done")
+
+    def test_events_left_after_the_time_budget_are_applied_by_the_cron(self):
+        self._set_payment("confirmed")
+        cron = self.env.ref("isanet_gocardless.cron_process_gocardless_events")
+        triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])
+        with patch.object(gocardless_event_module, "WEBHOOK_TIME_BUDGET", -1):
+            response = self._post_events([self._payment_event("confirmed", event_id="EV1")])
+        self.assertEqual(response.status_code, 204)
+        self.assertEqual(self._ledger("EV1").state, "received")
+        self.assertEqual(self.tx.state, "pending")
+        new_triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]) - triggers
+        self.assertTrue(new_triggers, "The cron is triggered for the events left.")
+        cron.sudo().method_direct_trigger()
+        self.assertEqual(self._ledger("EV1").state, "processed")
+        self.assertEqual(self.tx.state, "done")
+
+    @mute_logger(EVENT_LOGGER)
+    def test_transient_error_answers_5xx_then_the_retry_applies_once(self):
+        self.api_resources[("payments", "PM123")] = requests.ConnectionError("API unreachable")
+        events = [self._payment_event("confirmed", event_id="EV1")]
+        response = self._post_events(events)
+        self.assertEqual(response.status_code, 503)
+        event = self._ledger("EV1")
+        self.assertEqual(event.state, "received", "A temporary error loses nothing.")
+        self.assertEqual(event.attempt_count, 1)
+        self.assertIn("API unreachable", event.error_message)
+        self.assertEqual(self.tx.state, "pending")
+
+        self._set_payment("confirmed")
+        self.assertEqual(self._post_events(events).status_code, 204)
+        self.assertEqual(self._post_events(events).status_code, 204)
+        self.assertEqual(self._ledger("EV1").state, "processed")
+        self.assertEqual(self.tx.state, "done")
+        self.assertEqual(len(self._activities("Direct debit received")), 1)
+        self.assertEqual(len(self.api_reads), 2)
+
+    @mute_logger(EVENT_LOGGER)
+    def test_database_error_is_transient(self):
+        self._set_payment("confirmed")
+        error = gocardless_event_module.psycopg2.errors.SerializationFailure("conflict")
+        with patch.object(
+            self.env.registry["payment.transaction"],
+            "_handle_notification_data",
+            side_effect=error,
+        ):
+            response = self._post_events([self._payment_event("confirmed", event_id="EV1")])
+        self.assertEqual(response.status_code, 503)
+        self.assertEqual(self._ledger("EV1").state, "received")
+        self.assertEqual(self.tx.state, "pending")
