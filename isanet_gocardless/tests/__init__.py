@@ -1,3 +1,4 @@
 from . import test_payment_provider
 from . import test_invoice_offer
+from . import test_portal
 from . import test_webhook

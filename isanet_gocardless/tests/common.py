@@ -1,7 +1,10 @@
+import json
 import sys
 import tempfile
 import uuid
 from pathlib import Path
+
+from lxml import etree
 
 from odoo.addons.account_payment.tests.common import AccountPaymentCommon
 from odoo.addons.payment.tests.common import PaymentCommon
@@ -85,3 +88,45 @@ class GoCardlessSandboxCommon(GoCardlessInvoiceCommon):
         cls.gocardless.write(
             {"gocardless_api_url": cls.sandbox.url, "gocardless_access_token": cls.sandbox_token}
         )
+
+
+class GoCardlessPortalMixin:
+    """Helpers for the invoice portal, to mix with `PaymentHttpCommon`."""
+
+    def _invoice_page_provider_codes(self, invoice, access_token=None):
+        """Return the provider codes of the payment options shown on the invoice portal page."""
+        token = access_token or invoice._portal_ensure_token()
+        response = self.url_open(f"/my/invoices/{invoice.id}?access_token={token}")
+        self.assertEqual(response.status_code, 200)
+        tree = etree.fromstring(response.text, parser=etree.HTMLParser())
+        return {
+            node.get("data-provider-code")
+            for node in tree.xpath("//input[@name='o_payment_radio']")
+        }
+
+    def _invoice_transaction_values(self, invoice, provider=None, **values):
+        provider = provider or self.gocardless
+        method = self.sepa if provider == self.gocardless else self.payment_method
+        return {
+            "provider_id": provider.id,
+            "payment_method_id": method.id,
+            "token_id": None,
+            "amount": invoice.amount_residual,
+            "flow": "redirect",
+            "tokenization_requested": False,
+            "landing_route": invoice.get_portal_url(),
+            "access_token": invoice._portal_ensure_token(),
+            **values,
+        }
+
+    def _call_invoice_transaction(self, invoice, **values):
+        """POST to `/invoice/transaction/<id>` and return the JSON-RPC `result` or `error`."""
+        response = self.url_open(
+            f"/invoice/transaction/{invoice.id}",
+            data=json.dumps(
+                {"jsonrpc": "2.0", "method": "call", "id": 0, "params": values}
+            ).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        response.raise_for_status()
+        return response.json()
