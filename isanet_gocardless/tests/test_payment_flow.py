@@ -1,0 +1,186 @@
+from urllib.parse import urlencode
+
+from lxml import etree
+
+from odoo.tests import tagged
+from odoo.tools import mute_logger
+
+from odoo.addons.payment.tests.http_common import PaymentHttpCommon
+
+from ..controllers.main import GoCardlessController
+from .common import GoCardlessPortalMixin, GoCardlessSandboxCommon
+
+IBAN = "BE68539007547034"
+
+
+@tagged("post_install", "-at_install")
+class TestPaymentFlow(GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHttpCommon):
+    # === HELPERS === #
+
+    def _start_redirect_flow(self, invoice):
+        """Pay the invoice from its portal page: return the transaction and the hosted page."""
+        answer = self._call_invoice_transaction(
+            invoice, **self._invoice_transaction_values(invoice)
+        )
+        self.assertIn("result", answer, answer.get("error"))
+        processing_values = answer["result"]
+        form = self._extract_values_from_html_form(processing_values["redirect_form_html"])
+        self.assertTrue(form["action"].startswith(self.sandbox.url))
+        tx = self._get_tx(processing_values["reference"])
+        # The browser submits the redirect form (GET) to GoCardless's hosted page.
+        page = self.opener.get(form["action"], params=form["inputs"], timeout=30)
+        self.assertEqual(page.status_code, 200)
+        return tx, page
+
+    def _approve_mandate(self, page):
+        """Fill in and submit the hosted payer page as a browser would; return the last answer."""
+        tree = etree.fromstring(page.text, parser=etree.HTMLParser())
+        form = tree.xpath("//form[@id='payer-form']")[0]
+        data = {
+            node.get("name"): node.get("value") or ""
+            for node in form.xpath(".//input[@name]")
+            if node.get("type") not in ("submit", "button")
+        }
+        data.update({"iban": IBAN, "action": "confirm"})
+        for key, value in (("address_line1", "Huge Street"), ("city", "Sin City")):
+            data[key] = data.get(key) or value
+        action = form.get("action") or page.url
+        if action.startswith("/"):
+            action = self.sandbox.url + action
+        return self.opener.post(action, data=data, timeout=30)
+
+    def _sandbox_client(self):
+        return self.gocardless._gocardless_make_client()
+
+    def _pay_by_redirect(self, invoice):
+        tx, page = self._start_redirect_flow(invoice)
+        with mute_logger("odoo.addons.payment.models.payment_transaction"):
+            response = self._approve_mandate(page)
+        self.assertEqual(response.status_code, 200)
+        self.assertTrue(response.url.startswith(self._build_url("/payment/status")), response.url)
+        tx.invalidate_recordset()
+        return tx, response
+
+    # === REDIRECT FLOW === #
+
+    def test_redirect_flow_creates_mandate_token_and_pending_payment(self):
+        invoice = self._create_customer_invoice(amount=123.45)
+        tx, response = self._pay_by_redirect(invoice)
+
+        self.assertEqual(tx.state, "pending")
+        self.assertTrue(tx.gocardless_billing_request_id.startswith("BRQ"))
+        self.assertTrue(tx.provider_reference.startswith("PM"))
+        self.assertTrue(tx.gocardless_charge_date)
+        self.assertEqual(tx.payment_method_id, self.sepa)
+        token = tx.token_id
+        self.assertTrue(token.provider_ref.startswith("MD"))
+        self.assertEqual(token.partner_id, self.partner)
+        self.assertIn("7034"[-2:], token.payment_details)
+
+        client = self._sandbox_client()
+        payment = client.payments.get(tx.provider_reference).attributes
+        self.assertEqual(payment["amount"], 12345)
+        self.assertEqual(payment["currency"], "EUR")
+        self.assertEqual(payment["links"]["mandate"], token.provider_ref)
+        self.assertEqual(payment["description"], invoice.name)
+        self.assertEqual(payment["metadata"], {"odoo_reference": tx.reference})
+        self.assertEqual(payment["charge_date"], str(tx.gocardless_charge_date))
+
+        customer_id = self.partner.sudo().with_company(tx.company_id).gocardless_customer_id
+        self.assertTrue(customer_id.startswith("CU"))
+
+        # The invoice waits for the collection: no more "Pay Now", still unpaid.
+        self.assertEqual(invoice.payment_state, "not_paid")
+        self.assertFalse(invoice._has_to_be_paid())
+        # The status page tells the customer when the debit is collected.
+        self.assertIn("o_gocardless_charge_date", response.text)
+
+    def test_completing_twice_creates_one_payment(self):
+        invoice = self._create_customer_invoice()
+        tx, _response = self._pay_by_redirect(invoice)
+        payment_id = tx.provider_reference
+
+        # Return route and webhook may both complete the billing request.
+        self.assertFalse(tx._gocardless_complete_billing_request())
+        self.assertEqual(tx.provider_reference, payment_id)
+
+        # Even with the payment id lost, the idempotency key gets the same payment back.
+        tx.provider_reference = False
+        tx._gocardless_complete_billing_request()
+        self.assertEqual(tx.provider_reference, payment_id)
+
+        client = self._sandbox_client()
+        payments = client.payments.list(params={"mandate": tx.token_id.provider_ref}).records
+        self.assertEqual([p.id for p in payments], [payment_id])
+        self.assertEqual(
+            self.env["payment.token"].search_count(
+                [("provider_ref", "=", tx.token_id.provider_ref)]
+            ),
+            1,
+        )
+
+    def test_return_before_approval_does_not_collect(self):
+        invoice = self._create_customer_invoice()
+        tx, _page = self._start_redirect_flow(invoice)
+        query = urlencode({"reference": tx.reference})
+        with mute_logger("odoo.addons.payment.models.payment_transaction"):
+            response = self.url_open(f"{GoCardlessController._return_url}?{query}")
+        self.assertTrue(response.url.endswith("/payment/status"))
+        tx.invalidate_recordset()
+        self.assertFalse(tx.provider_reference)
+        self.assertFalse(tx.token_id)
+        self.assertEqual(tx.state, "pending")
+
+    def test_leaving_the_flow_cancels_the_transaction(self):
+        invoice = self._create_customer_invoice()
+        tx, page = self._start_redirect_flow(invoice)
+        tree = etree.fromstring(page.text, parser=etree.HTMLParser())
+        exit_href = tree.xpath("//a[@id='exit']")[0].get("href")
+        if exit_href.startswith("/"):
+            exit_href = self.sandbox.url + exit_href
+        with mute_logger("odoo.addons.payment.models.payment_transaction"):
+            response = self.opener.get(exit_href, timeout=30)
+        self.assertTrue(response.url.startswith(self._build_url("/payment/status")))
+        tx.invalidate_recordset()
+        self.assertEqual(tx.state, "cancel")
+        self.assertIn("left the direct debit set-up", tx.state_message)
+        self.assertTrue(invoice._has_to_be_paid())
+
+    # === TOKEN FLOW === #
+
+    def test_second_invoice_is_paid_with_the_saved_mandate_without_redirect(self):
+        first_tx, _response = self._pay_by_redirect(self._create_customer_invoice())
+        token = first_tx.token_id
+
+        invoice = self._create_customer_invoice(amount=50.0)
+        values = self._invoice_transaction_values(invoice, token_id=token.id, flow="token")
+        with mute_logger("odoo.addons.payment.models.payment_transaction"):
+            answer = self._call_invoice_transaction(invoice, **values)
+        self.assertIn("result", answer, answer.get("error"))
+        self.assertNotIn("redirect_form_html", answer["result"])
+        tx = self._get_tx(answer["result"]["reference"])
+        self.assertEqual(tx.operation, "online_token")
+        self.assertEqual(tx.state, "pending")
+        self.assertTrue(tx.provider_reference.startswith("PM"))
+        self.assertNotEqual(tx.provider_reference, first_tx.provider_reference)
+        self.assertFalse(tx.gocardless_billing_request_id)
+        payment = self._sandbox_client().payments.get(tx.provider_reference).attributes
+        self.assertEqual(payment["amount"], 5000)
+        self.assertEqual(payment["links"]["mandate"], token.provider_ref)
+
+    def test_registering_a_payment_with_a_mandate_is_refused(self):
+        first_tx, _response = self._pay_by_redirect(self._create_customer_invoice())
+        invoice = self._create_customer_invoice(amount=50.0)
+        journal = self.gocardless.journal_id
+        method_line = journal.inbound_payment_method_line_ids.filtered(
+            lambda line: line.payment_provider_id == self.gocardless
+        )
+        wizard = (
+            self.env["account.payment.register"]
+            .with_context(active_model="account.move", active_ids=invoice.ids)
+            .create({"journal_id": journal.id, "payment_method_line_id": method_line.id})
+        )
+        wizard.payment_token_id = first_tx.token_id
+        with self.assertRaises(Exception) as error:  # noqa: B017 - UserError, possibly wrapped
+            wizard._create_payments()
+        self.assertIn("GoCardless", str(error.exception))
