@@ -2,13 +2,15 @@ from urllib.parse import urlencode
 
 from lxml import etree
 
+from odoo import Command
+from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
 from ..controllers.main import GoCardlessController
-from .common import GoCardlessPortalMixin, GoCardlessSandboxCommon
+from .common import GoCardlessInvoiceCommon, GoCardlessPortalMixin, GoCardlessSandboxCommon
 
 IBAN = "BE68539007547034"
 
@@ -184,3 +186,96 @@ class TestPaymentFlow(GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHtt
         with self.assertRaises(Exception) as error:  # noqa: B017 - UserError, possibly wrapped
             wizard._create_payments()
         self.assertIn("GoCardless", str(error.exception))
+
+
+@tagged("post_install", "-at_install")
+class TestNotificationProcessing(GoCardlessInvoiceCommon):
+    def setUp(self):
+        super().setUp()
+        self.invoice_to_pay = self._create_customer_invoice(amount=100.0)
+        self.tx = self._create_transaction(
+            "redirect",
+            reference="INV-GC-1",
+            amount=100.0,
+            payment_method_id=self.sepa.id,
+            invoice_ids=[Command.set(self.invoice_to_pay.ids)],
+        )
+
+    def _notify(self, status, payment_id="PM0001", **extra):
+        payment = {"id": payment_id, "status": status, "charge_date": "2026-12-03"}
+        with mute_logger("odoo.addons.payment.models.payment_transaction"):
+            return self.env["payment.transaction"]._handle_notification_data(
+                "gocardless",
+                {"reference": self.tx.reference, "gocardless_payment": payment, **extra},
+            )
+
+    def test_tx_is_found_by_payment_id_or_metadata(self):
+        self.tx.provider_reference = "PM0001"
+        Tx = self.env["payment.transaction"]
+        self.assertEqual(
+            Tx._get_tx_from_notification_data(
+                "gocardless", {"gocardless_payment": {"id": "PM0001"}}
+            ),
+            self.tx,
+        )
+        self.assertEqual(
+            Tx._get_tx_from_notification_data(
+                "gocardless",
+                {"gocardless_payment": {"id": "PMX", "metadata": {"odoo_reference": "INV-GC-1"}}},
+            ),
+            self.tx,
+        )
+        with self.assertRaises(ValidationError):
+            Tx._get_tx_from_notification_data("gocardless", {"gocardless_payment": {"id": "PMX"}})
+
+    def test_pending_statuses_set_the_tx_pending_with_its_charge_date(self):
+        tx = self._notify("pending_submission")
+        self.assertEqual(tx, self.tx)
+        self.assertEqual(tx.state, "pending")
+        self.assertEqual(tx.provider_reference, "PM0001")
+        self.assertEqual(str(tx.gocardless_charge_date), "2026-12-03")
+
+    def test_confirmed_payment_pays_the_invoice(self):
+        self._notify("submitted")
+        self._notify("confirmed")
+        self.assertEqual(self.tx.state, "done")
+        self.tx._post_process()
+        self.assertIn(self.invoice_to_pay.payment_state, ("paid", "in_payment"))
+
+    def test_failure_before_collection_sets_an_error(self):
+        self._notify("pending_submission")
+        self._notify("failed", reason="Insufficient funds (insufficient_funds)")
+        self.assertEqual(self.tx.state, "error")
+        self.assertIn("insufficient_funds", self.tx.state_message)
+
+    def test_chargeback_after_payment_reopens_the_invoice_and_its_cancellation_repays_it(self):
+        self._notify("confirmed")
+        self.tx._post_process()
+        self.assertIn(self.invoice_to_pay.payment_state, ("paid", "in_payment"))
+
+        self._notify("charged_back")
+        self.assertEqual(self.tx.state, "cancel")
+        self.tx._post_process()
+        self.assertEqual(self.invoice_to_pay.payment_state, "not_paid")
+
+        self._notify("confirmed")  # chargeback cancelled
+        self.assertEqual(self.tx.state, "done")
+        self.tx._post_process()
+        self.assertIn(self.invoice_to_pay.payment_state, ("paid", "in_payment"))
+
+    def test_cancelled_payment_cancels_the_tx(self):
+        self._notify("pending_submission")
+        self._notify("cancelled")
+        self.assertEqual(self.tx.state, "cancel")
+
+    def test_payment_of_another_tx_is_refused(self):
+        self._notify("pending_submission")
+        with self.assertRaises(ValidationError):
+            self._notify("confirmed", payment_id="PM9999")
+        self.assertEqual(self.tx.state, "pending")
+
+    def test_data_without_payment_is_refused(self):
+        with self.assertRaises(ValidationError):
+            self.env["payment.transaction"]._handle_notification_data(
+                "gocardless", {"reference": self.tx.reference}
+            )
