@@ -674,15 +674,28 @@ class GoCardlessEvent(models.Model):
     # === BUSINESS METHODS - MERCHANT NOTIFICATIONS === #
 
     def _gocardless_responsible(self, invoice):
-        """Return who follows up on ``invoice``: its salesperson, else the administrator.
+        """Return who follows up on ``invoice``.
 
-        :return: An internal user of the invoice's company, or an empty recordset.
+        Its salesperson, else the administrator, else the first accounting manager of the
+        invoice's company.
+
+        :return: An internal user allowed in the invoice's company, or an empty recordset.
         :rtype: recordset of `res.users`
         """
-        for user in (invoice.invoice_user_id, self.env.ref("base.user_admin", False)):
-            if user and user.active and not user.share and invoice.company_id in user.company_ids:
+        company = invoice.company_id
+        admin = self.env.ref("base.user_admin", raise_if_not_found=False)
+        for user in (invoice.invoice_user_id, admin):
+            if user and user.active and not user.share and company in user.company_ids:
                 return user
-        return self.env["res.users"]
+        return self.env["res.users"].search(
+            [
+                ("share", "=", False),
+                ("company_ids", "in", company.ids),
+                ("groups_id", "in", self.env.ref("account.group_account_manager").ids),
+            ],
+            order="id",
+            limit=1,
+        )
 
     def _gocardless_notify(self, tx, summary, body):
         """Post ``body`` on the invoices of ``tx`` and give their salesperson an activity."""

@@ -3,3 +3,4 @@ from . import test_invoice_offer
 from . import test_portal
 from . import test_webhook
 from . import test_payment_flow
+from . import test_event_outcomes

@@ -9,7 +9,7 @@ from unittest.mock import patch
 
 import requests
 
-from odoo import Command
+from odoo import SUPERUSER_ID, Command
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
@@ -153,8 +153,10 @@ class GoCardlessWebhookCommon(GoCardlessInvoiceCommon, PaymentHttpCommon):
     def _receive(self, events, secret="webhook-secret"):
         """Hand ``events`` to the ledger as the controller does, without HTTP."""
         body = self._body(events)
-        return self.env["gocardless.event"]._gocardless_receive_webhook(
-            body, webhooks.sign(body, secret)
+        return (
+            self.env["gocardless.event"]
+            .with_user(SUPERUSER_ID)
+            ._gocardless_receive_webhook(body, webhooks.sign(body, secret))
         )
 
     def _ledger(self, event_id=None):
