@@ -15,7 +15,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from . import hosted
+from . import dashboard, hosted
 from .core import (
     API_VERSION,
     ApiError,
@@ -738,6 +738,11 @@ class Handler(BaseHTTPRequestHandler):
             path = split.path.rstrip("/") or "/"
             query = parse_qs(split.query, keep_blank_values=True)
             sandbox = self.sandbox
+            if path == dashboard.BASE or path.startswith(dashboard.BASE + "/"):
+                status, page, extra = dashboard.handle(sandbox, self.command, path, query, raw,
+                                                       self.headers)
+                return self._send(status, page.encode("utf-8"), "text/html; charset=utf-8",
+                                  extra)
             if path.startswith("/sandbox/"):
                 status, payload = sandbox.admin(self.command, path, raw)
                 return self._json(status, payload)
