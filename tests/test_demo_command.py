@@ -1,0 +1,240 @@
+"""The Odoo-free parts of ./demo: arguments, remembered state, prerequisite checks, ports."""
+
+from __future__ import annotations
+
+import getpass
+import importlib.machinery
+import importlib.util
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_demo():
+    loader = importlib.machinery.SourceFileLoader("demo_command", str(ROOT / "demo"))
+    spec = importlib.util.spec_from_loader("demo_command", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+demo = load_demo()
+
+
+def fake_odoo_bin(tmp_path, version="18.0", with_addons=True, code=0):
+    """An executable answering `--version` like odoo-bin, next to an `addons/` folder."""
+    folder = tmp_path / f"odoo-{version}"
+    folder.mkdir()
+    script = folder / "odoo-bin"
+    script.write_text(f"#!/bin/sh\necho 'Odoo Server {version}'\nexit {code}\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    if with_addons:
+        (folder / "addons" / "account_payment").mkdir(parents=True)
+    return str(script)
+
+
+@pytest.fixture
+def listening():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+def closed_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------- arguments
+def test_defaults(tmp_path):
+    args = demo.parse_args([], state_file=tmp_path / "demo.json")
+    assert args.db == "isanet_gocardless_demo"
+    assert (args.reset, args.update, args.port, args.sandbox_port, args.odoo_bin) == (
+        False, False, None, None, None)
+    state = json.loads((tmp_path / "demo.json").read_text())
+    assert state["access_token"].startswith("demo_") and len(state["webhook_secret"]) > 20
+
+
+def test_odoo_bin_and_secrets_are_remembered(tmp_path):
+    state_file = tmp_path / "var" / "demo.json"
+    first = demo.parse_args(["--odoo-bin", str(tmp_path / "odoo-bin"), "--reset"],
+                            state_file=state_file)
+    again = demo.parse_args([], state_file=state_file)
+    assert again.odoo_bin == first.odoo_bin == str((tmp_path / "odoo-bin").resolve())
+    assert again.state["access_token"] == first.state["access_token"]
+    assert again.state["webhook_secret"] == first.state["webhook_secret"]
+    assert not again.reset
+    other = demo.parse_args(["--odoo-bin", "elsewhere/odoo-bin"], state_file=state_file)
+    assert demo.parse_args([], state_file=state_file).odoo_bin == other.odoo_bin
+
+
+def test_a_broken_state_file_is_replaced(tmp_path):
+    state_file = tmp_path / "demo.json"
+    state_file.write_text("{not json")
+    args = demo.parse_args([], state_file=state_file)
+    assert json.loads(state_file.read_text())["access_token"] == args.state["access_token"]
+
+
+@pytest.mark.parametrize("argv", [["--port", "0"], ["--port", "70000"],
+                                  ["--sandbox-port", "-1"], ["--port", "abc"], ["--bogus"]])
+def test_bad_arguments(tmp_path, argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        demo.parse_args(argv, state_file=tmp_path / "demo.json")
+    assert info.value.code == 2
+    assert "usage: ./demo" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- Odoo
+def test_odoo_bin_18(tmp_path):
+    odoo_bin = fake_odoo_bin(tmp_path)
+    assert demo.check_odoo(odoo_bin) == str(Path(odoo_bin).parent / "addons")
+    assert demo.odoo_base_command(odoo_bin) == [odoo_bin]
+
+
+def test_odoo_bin_not_18(tmp_path):
+    with pytest.raises(demo.Missing, match="needs Odoo 18.0; found Odoo 17.0"):
+        demo.check_odoo(fake_odoo_bin(tmp_path, "17.0"))
+
+
+def test_odoo_bin_missing_or_broken(tmp_path):
+    with pytest.raises(demo.Missing, match="does not exist"):
+        demo.check_odoo(str(tmp_path / "nope" / "odoo-bin"))
+    with pytest.raises(demo.Missing, match="--version failed"):
+        demo.check_odoo(fake_odoo_bin(tmp_path, code=1))
+    with pytest.raises(demo.Missing, match="standard addons"):
+        demo.check_odoo(fake_odoo_bin(tmp_path, "18.0+e", with_addons=False))
+
+
+def test_no_importable_odoo(tmp_path):
+    python = tmp_path / "python"
+    python.write_text("#!/bin/sh\nexit 1\n")
+    python.chmod(0o755)
+    with pytest.raises(demo.Missing, match="not importable") as info:
+        demo.check_odoo(python=str(python))
+    assert "--odoo-bin" in str(info.value)
+
+
+def test_importable_odoo_of_another_version(tmp_path):
+    python = tmp_path / "python"
+    python.write_text(f"#!/bin/sh\nprintf '17.0\\n{tmp_path}/odoo\\n'\n")
+    python.chmod(0o755)
+    with pytest.raises(demo.Missing, match="found Odoo 17.0"):
+        demo.check_odoo(python=str(python))
+
+
+def test_import_mode_command():
+    cmd = demo.odoo_base_command(None, python="/usr/bin/python3")
+    assert cmd[:2] == ["/usr/bin/python3", "-c"] and "odoo.cli.main()" in cmd[2]
+
+
+def test_odoo_command_addons_path_and_database(tmp_path):
+    args = demo.parse_args(["--db", "demo_x"], state_file=tmp_path / "demo.json")
+    pg = {"host": "db.local", "port": "5433", "user": "me", "password": "pw"}
+    cmd = demo.odoo_command(args, pg, "/odoo/addons", "--stop-after-init", subcommand="shell")
+    assert cmd[3] == "shell"
+    joined = " ".join(cmd)
+    assert f"--addons-path /odoo/addons,{ROOT}" in joined
+    assert "--database demo_x --db_host db.local --db_port 5433 --db_user me" in joined
+    assert "--db_password pw" in joined and cmd[-1] == "--stop-after-init"
+
+
+# ---------------------------------------------------------------------------- PostgreSQL
+def test_pg_params_defaults_and_environment():
+    assert demo.pg_params({}) == {"host": "127.0.0.1", "port": "5432",
+                                  "user": getpass.getuser(), "password": ""}
+    assert demo.pg_params({"PGHOST": "h", "PGPORT": "1", "PGUSER": "u", "PGPASSWORD": "p"}) == {
+        "host": "h", "port": "1", "user": "u", "password": "p"}
+
+
+def test_postgres_role_is_refused():
+    with pytest.raises(demo.Missing, match="postgres"):
+        demo.check_postgres(demo.pg_params({"PGUSER": "postgres"}))
+
+
+def test_unreachable_postgres():
+    port = closed_port()
+    with pytest.raises(demo.Missing, match=f"not reachable at 127.0.0.1:{port}"):
+        demo.check_postgres(demo.pg_params({"PGPORT": str(port), "PGUSER": "someone"}))
+    with pytest.raises(demo.Missing, match="not reachable"):
+        demo.check_postgres(demo.pg_params({"PGHOST": "/nonexistent/run", "PGUSER": "x"}))
+
+
+def test_something_else_on_the_postgres_port(listening, monkeypatch):
+    def refuse(pg, sql, dbname="postgres"):
+        raise RuntimeError('FATAL:  role "nobody" does not exist')
+
+    monkeypatch.setattr(demo, "pg_query", refuse)
+    with pytest.raises(demo.Missing, match="refuses role nobody: FATAL"):
+        demo.check_postgres(demo.pg_params({"PGPORT": str(listening), "PGUSER": "nobody"}))
+
+
+# ---------------------------------------------------------------------------- ports
+def test_busy_port_is_refused(listening):
+    assert not demo.port_free(listening)
+    with pytest.raises(demo.Missing, match=f"port {listening} \\(Odoo\\) is busy"):
+        demo.pick_port(listening, 8069, "Odoo")
+
+
+def test_default_port_or_a_free_one(listening):
+    port = closed_port()
+    assert demo.pick_port(None, port, "Odoo") == port
+    assert demo.pick_port(port, 8069, "Odoo") == port
+    other = demo.pick_port(None, listening, "Odoo")
+    assert other != listening and demo.port_free(other)
+
+
+# ---------------------------------------------------------------------------- the command
+def run_demo(tmp_path, *argv, env=None):
+    env = {**os.environ, "DEMO_VAR_DIR": str(tmp_path / "var"), **(env or {})}
+    return subprocess.run([sys.executable, str(ROOT / "demo"), *argv], capture_output=True,
+                          text=True, timeout=120, env=env)
+
+
+def test_exit_code_2_and_a_clear_message_without_odoo(tmp_path):
+    out = run_demo(tmp_path, "--odoo-bin", str(tmp_path / "missing" / "odoo-bin"))
+    assert out.returncode == 2
+    assert "demo: cannot start:" in out.stderr and "does not exist" in out.stderr
+    remembered = json.loads((tmp_path / "var" / "demo.json").read_text())["odoo_bin"]
+    assert remembered == str(tmp_path / "missing" / "odoo-bin")
+    out = run_demo(tmp_path)  # remembered: same answer without the option
+    assert out.returncode == 2 and "does not exist" in out.stderr
+
+
+def test_exit_code_2_for_the_postgres_role(tmp_path):
+    out = run_demo(tmp_path, "--odoo-bin", fake_odoo_bin(tmp_path), env={"PGUSER": "postgres"})
+    assert out.returncode == 2 and "`postgres` role" in out.stderr
+
+
+def test_exit_code_2_for_odoo_17(tmp_path):
+    out = run_demo(tmp_path, "--odoo-bin", fake_odoo_bin(tmp_path, "17.0"))
+    assert out.returncode == 2 and "needs Odoo 18.0; found Odoo 17.0" in out.stderr
+
+
+def test_exit_code_2_for_a_busy_port(tmp_path, listening, monkeypatch, capsys):
+    monkeypatch.setattr(demo, "VAR", tmp_path)
+    monkeypatch.setattr(demo, "check_odoo", lambda *a, **k: "/odoo/addons")
+    monkeypatch.setattr(demo, "check_python_deps", lambda *a, **k: None)
+    monkeypatch.setattr(demo, "check_postgres", lambda *a, **k: None)
+    assert demo.main(["--port", str(listening)]) == 2
+    assert f"port {listening} (Odoo) is busy" in capsys.readouterr().err
+    assert demo.main(["--sandbox-port", str(listening)]) == 2
+    assert f"port {listening} (sandbox) is busy" in capsys.readouterr().err
+    free = closed_port()
+    assert demo.main(["--port", str(free), "--sandbox-port", str(free)]) == 2
+    assert "cannot share a port" in capsys.readouterr().err
+
+
+def test_help(tmp_path):
+    out = run_demo(tmp_path, "--help")
+    assert out.returncode == 0 and "--odoo-bin" in out.stdout and "--reset" in out.stdout
