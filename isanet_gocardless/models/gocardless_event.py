@@ -45,6 +45,15 @@ RESOURCE_SERVICES = {
     "refunds": "refunds",
 }
 
+# The transaction states that already reflect a payment status, by outcome.
+TX_STATES_OF_PAYMENT_OUTCOME = {
+    gc_events.PAYMENT_PENDING: ("pending",),
+    gc_events.PAYMENT_DONE: ("done",),
+    gc_events.PAYMENT_FAILED: ("error", "cancel"),
+    gc_events.PAYMENT_CHARGED_BACK: ("error", "cancel"),
+    gc_events.PAYMENT_CANCELLED: ("cancel",),
+}
+
 # Failures that are worth retrying: the database or GoCardless will most likely answer later.
 TRANSIENT_EXCEPTIONS = (
     psycopg2.OperationalError,
@@ -464,6 +473,21 @@ class GoCardlessEvent(models.Model):
         tx = tx.with_company(tx.company_id)
         payment = self._gocardless_fetch_resource(tx.provider_id, "payments", event.resource_id)
         previous_state = tx.state
+        if tx.provider_reference == payment.get(
+            "id"
+        ) and tx.state in TX_STATES_OF_PAYMENT_OUTCOME.get(
+            gc_events.payment_outcome_from_status(payment.get("status")), ()
+        ):
+            # Another event about the same payment brought the transaction there already.
+            self._gocardless_set_state(
+                "processed",
+                self.env._(
+                    "The transaction is already up to date with the payment's status (%(status)s).",
+                    status=payment.get("status"),
+                ),
+                tx=tx,
+            )
+            return
         # The event's explanation only fits when the event is about the payment's current status.
         reason = ""
         if gc_events.outcome_for(event) == gc_events.payment_outcome_from_status(

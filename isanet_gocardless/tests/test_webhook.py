@@ -18,7 +18,8 @@ from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 from ..controllers.main import GoCardlessController
 from ..gocardless_core import webhooks
 from ..models import gocardless_event as gocardless_event_module
-from .common import GoCardlessInvoiceCommon
+from . import test_payment_flow
+from .common import GoCardlessInvoiceCommon, GoCardlessPortalMixin, GoCardlessSandboxCommon
 
 EVENT_LOGGER = "odoo.addons.isanet_gocardless.models.gocardless_event"
 CONTROLLER_LOGGER = "odoo.addons.isanet_gocardless.controllers.main"
@@ -336,3 +337,67 @@ class TestWebhook(GoCardlessWebhookCommon):
         self.assertEqual(response.status_code, 503)
         self.assertEqual(self._ledger("EV1").state, "received")
         self.assertEqual(self.tx.state, "pending")
+
+
+@tagged("post_install", "-at_install")
+class TestWebhookWithSandbox(GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHttpCommon):
+    """End to end: the local GoCardless sandbox sends signed webhooks to Odoo's route."""
+
+    # The redirect flow helpers of the payment flow tests (a module, not its class, is imported
+    # so that the loader does not run those tests twice).
+    _start_redirect_flow = test_payment_flow.TestPaymentFlow._start_redirect_flow
+    _approve_mandate = test_payment_flow.TestPaymentFlow._approve_mandate
+    _pay_by_redirect = test_payment_flow.TestPaymentFlow._pay_by_redirect
+
+    def _deliver_webhooks(self):
+        """Have the sandbox send its pending events now; return the new deliveries."""
+        known = {hook["id"] for hook in self.sandbox.webhook_deliveries()}
+        self.sandbox.configure_webhooks(
+            webhook_url=self._build_url(GoCardlessController._webhook_url),
+            webhook_secret="webhook-secret",
+            backoff_base=3600.0,
+        )
+        try:
+            self.sandbox.flush_webhooks()
+        finally:
+            self.sandbox.configure_webhooks(webhook_url=None)
+        # Odoo changed the records while serving the sandbox's requests.
+        self.env.invalidate_all()
+        return [hook for hook in self.sandbox.webhook_deliveries() if hook["id"] not in known]
+
+    def _simulate(self, scenario, resource_id):
+        client = self.gocardless._gocardless_make_client()
+        client.scenario_simulators.run(scenario, params={"links": {"resource": resource_id}})
+
+    def test_sandbox_webhooks_pay_then_reopen_the_invoice(self):
+        invoice = self._create_customer_invoice(amount=42.0)
+        tx, _response = self._pay_by_redirect(invoice)
+        self.assertEqual(tx.state, "pending")
+
+        self._simulate("payment_confirmed", tx.provider_reference)
+        deliveries = self._deliver_webhooks()
+        self.assertTrue(deliveries)
+        self.assertEqual({hook["response_code"] for hook in deliveries}, {204})
+        self.assertEqual(tx.state, "done")
+        self.assertIn(invoice.payment_state, ("paid", "in_payment"))
+        self.assertTrue(
+            invoice.activity_ids.filtered(lambda a: a.summary == "Direct debit received")
+        )
+        ledger = self.env["gocardless.event"].search([])
+        self.assertFalse(ledger.filtered(lambda e: e.state in ("received", "failed")))
+
+        # GoCardless sends a webhook again: acknowledged, nothing applied twice.
+        self.assertTrue(self.sandbox.sandbox.dispatcher.retry(deliveries[-1]["id"]))
+        self.sandbox.flush_webhooks()
+        self.env.invalidate_all()
+        self.assertEqual(len(self.env["gocardless.event"].search([])), len(ledger))
+        self.assertEqual(
+            len(invoice.activity_ids.filtered(lambda a: a.summary == "Direct debit received")), 1
+        )
+
+        self._simulate("payment_late_failure", tx.provider_reference)
+        deliveries = self._deliver_webhooks()
+        self.assertEqual({hook["response_code"] for hook in deliveries}, {204})
+        self.assertEqual(tx.state, "cancel")
+        self.assertEqual(invoice.payment_state, "not_paid")
+        self.assertTrue(invoice.activity_ids.filtered(lambda a: a.summary == "Direct debit failed"))
