@@ -77,6 +77,9 @@ def test_odoo_bin_and_secrets_are_remembered(tmp_path):
     assert not again.reset
     other = demo.parse_args(["--odoo-bin", "elsewhere/odoo-bin"], state_file=state_file)
     assert demo.parse_args([], state_file=state_file).odoo_bin == other.odoo_bin
+    assert demo.parse_args(["--odoo-bin", ""], state_file=state_file).odoo_bin is None
+    assert demo.parse_args([], state_file=state_file).odoo_bin is None
+    assert "odoo_bin" not in json.loads(state_file.read_text())
 
 
 def test_a_broken_state_file_is_replaced(tmp_path):
