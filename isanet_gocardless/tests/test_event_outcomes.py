@@ -213,6 +213,26 @@ class TestEventOutcomes(GoCardlessWebhookCommon):
         self.assertEqual(refund_tx.state, "error")
         self.assertEqual(self._ledger("EV1").transaction_id, refund_tx)
 
+    def test_paid_refund_confirms_the_refund_transaction_and_records_the_refund(self):
+        self._set_payment("confirmed")
+        self._receive([self._payment_event("confirmed")])
+        refund_tx = self._create_transaction(
+            "redirect",
+            reference="R-INV-GC-2",
+            operation="refund",
+            amount=-20.0,
+            payment_method_id=self.sepa.id,
+            provider_reference="RF456",
+            source_transaction_id=self.tx.id,
+            state="pending",
+        )
+        self.api_resources[("refunds", "RF456")] = {"id": "RF456", "status": "paid"}
+        self._receive([self._event("refunds", "paid", "RF456", event_id="EV1")])
+        self.assertEqual(refund_tx.state, "done")
+        self.assertEqual(refund_tx.payment_id.payment_type, "outbound")
+        self.assertEqual(refund_tx.payment_id.amount, 20.0)
+        self.assertEqual(self._ledger("EV1").state, "processed")
+
     # === Ledger === #
 
     @mute_logger(EVENT_LOGGER)
