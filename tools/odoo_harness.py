@@ -1,0 +1,151 @@
+"""Run Odoo 18 from Python for this project's tools: fresh databases copied from a cached
+template, the odoo command line with this repository on the addons path.
+
+PostgreSQL is reached with the usual libpq variables (PGHOST, PGPORT, PGUSER, PGPASSWORD;
+defaults 127.0.0.1, 5432 and the current user). Odoo refuses the ``postgres`` role.
+Extra Odoo addons folders can be given in ODOO_ADDONS_PATH (comma-separated).
+"""
+
+import getpass
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ODOO_DEPENDS = "account_payment"  # what the template database holds (the addon's depends)
+
+
+def odoo_unavailable_reason():
+    probe = subprocess.run(
+        [sys.executable, "-c", "import odoo, odoo.release; print(odoo.release.serie)"],
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        return "`import odoo` fails in " + sys.executable
+    if probe.stdout.strip() != "18.0":
+        return f"the importable Odoo is {probe.stdout.strip()}, not 18.0"
+    if pg_params()["user"] == "postgres":
+        return "Odoo refuses the `postgres` role: set PGUSER to another role"
+    try:
+        with socket.create_connection((pg_params()["host"], int(pg_params()["port"])), 5):
+            pass
+    except OSError as exc:
+        return f"PostgreSQL is not reachable at {pg_params()['host']}:{pg_params()['port']} ({exc})"
+    return None
+
+
+def pg_params():
+    return {
+        "host": os.environ.get("PGHOST", "127.0.0.1"),
+        "port": os.environ.get("PGPORT", "5432"),
+        "user": os.environ.get("PGUSER", getpass.getuser()),
+        "password": os.environ.get("PGPASSWORD", ""),
+    }
+
+
+def psql(sql, dbname="postgres"):
+    env = dict(os.environ, PGHOST=pg_params()["host"], PGPORT=pg_params()["port"])
+    env["PGUSER"] = pg_params()["user"]
+    return subprocess.run(
+        ["psql", "-X", "-At", "-d", dbname, "-c", sql], capture_output=True, text=True, env=env
+    )
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def odoo_command(dbname, data_dir, *extra):
+    import_odoo = "import odoo, odoo.cli; odoo.cli.main()"
+    pg = pg_params()
+    addons = [
+        str(Path(p).resolve())
+        for p in os.environ.get("ODOO_ADDONS_PATH", "").split(",")
+        if p.strip()
+    ]
+    cmd = [sys.executable, "-c", f"import os; os.environ['TZ'] = 'UTC'; {import_odoo}"]
+    cmd += ["--database", dbname, "--db_host", pg["host"], "--db_port", pg["port"]]
+    cmd += ["--db_user", pg["user"], "--data-dir", str(data_dir), "--no-database-list"]
+    if pg["password"]:
+        cmd += ["--db_password", pg["password"]]
+    cmd += ["--addons-path", ",".join([*addons, odoo_addons_dir(), str(ROOT)])]
+    cmd += list(extra)
+    return cmd
+
+
+def odoo_addons_dir():
+    """The folder of Odoo's standard addons (a source checkout's `addons/`)."""
+    out = subprocess.run(
+        [sys.executable, "-c", "import odoo, os; print(os.path.dirname(odoo.__file__))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    for candidate in (Path(out).parent / "addons", Path(out) / "addons"):
+        if (candidate / "account_payment").is_dir():
+            return str(candidate)
+    raise SystemExit(f"cannot find Odoo's addons (account_payment) next to {out}")
+
+
+def template_name(data_dir):
+    """A template database holding Odoo's modules we depend on, reused between runs."""
+    release = subprocess.run(
+        [sys.executable, "-c", "import odoo.release as r; print(r.version, r.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    digest = hashlib.sha1((release + ODOO_DEPENDS).encode()).hexdigest()[:10]
+    return f"isanet_gc_tmpl_{digest}"
+
+
+def ensure_template(data_dir, log_dir):
+    name = template_name(data_dir)
+    exists = psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").stdout.strip() == "1"
+    if exists and (data_dir / "filestore" / name).is_dir():
+        return name
+    psql(f'DROP DATABASE IF EXISTS "{name}"')
+    print(f"building the template database {name} ({ODOO_DEPENDS}), about a minute...")
+    log = log_dir / "odoo-template.log"
+    cmd = odoo_command(
+        name,
+        data_dir,
+        "-i",
+        ODOO_DEPENDS,
+        "--stop-after-init",
+        "--http-port",
+        str(free_port()),
+        "--logfile",
+        str(log),
+        "--log-level",
+        "warn",
+    )
+    if subprocess.call(cmd, cwd=ROOT) != 0:
+        print(log.read_text()[-5000:])
+        psql(f'DROP DATABASE IF EXISTS "{name}"')
+        raise RuntimeError(f"could not build the template database (log: {log})")
+    return name
+
+
+def create_fresh_db(data_dir, log_dir, prefix="isanet_gc_test"):
+    template = ensure_template(data_dir, log_dir)
+    dbname = f"{prefix}_{os.getpid()}_{int(time.time())}"
+    result = psql(f'CREATE DATABASE "{dbname}" TEMPLATE "{template}"')
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr)
+    # `CREATE DATABASE ... TEMPLATE` copies the database, not its filestore.
+    shutil.copytree(data_dir / "filestore" / template, data_dir / "filestore" / dbname)
+    return dbname
+
+
+def drop_db(dbname, data_dir):
+    psql(f'DROP DATABASE IF EXISTS "{dbname}"')
+    shutil.rmtree(data_dir / "filestore" / dbname, ignore_errors=True)
