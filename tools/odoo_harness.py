@@ -63,7 +63,7 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def odoo_command(dbname, data_dir, *extra):
+def odoo_command(dbname, data_dir, *extra, subcommand=None):
     import_odoo = "import odoo, odoo.cli; odoo.cli.main()"
     pg = pg_params()
     addons = [
@@ -72,6 +72,8 @@ def odoo_command(dbname, data_dir, *extra):
         if p.strip()
     ]
     cmd = [sys.executable, "-c", f"import os; os.environ['TZ'] = 'UTC'; {import_odoo}"]
+    if subcommand:
+        cmd.append(subcommand)
     cmd += ["--database", dbname, "--db_host", pg["host"], "--db_port", pg["port"]]
     cmd += ["--db_user", pg["user"], "--data-dir", str(data_dir), "--no-database-list"]
     if pg["password"]:
