@@ -13,6 +13,7 @@
     "external_dependencies": {"python": ["gocardless_pro", "phonenumbers"]},
     "data": [
         "views/payment_provider_views.xml",
+        "views/payment_provider_connect_views.xml",
         "views/payment_gocardless_templates.xml",
         "views/account_move_views.xml",
         # Payment methods before the provider record, which links them.
@@ -22,6 +23,7 @@
         "security/ir.model.access.csv",
         "security/gocardless_event_security.xml",
         "data/ir_cron_data.xml",
+        "data/ir_cron_sync_data.xml",
         "views/gocardless_event_views.xml",
     ],
     "assets": {

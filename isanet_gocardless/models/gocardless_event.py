@@ -439,12 +439,23 @@ class GoCardlessEvent(models.Model):
 
     # === BUSINESS METHODS - OUTCOMES === #
 
+    def _gocardless_scope_domain(self):
+        """Return the domain of the transactions and tokens this event may touch.
+
+        Those of GoCardless providers of the event's company, when known: the events of one
+        GoCardless account never reach another company's records.
+        """
+        domain = [("provider_id.code", "=", const.PROVIDER_CODE)]
+        if self.company_id:
+            domain.append(("company_id", "=", self.company_id.id))
+        return domain
+
     def _gocardless_find_payment_tx(self, event):
         """Return the transaction of a payment event: by payment id, else by Odoo reference."""
         Tx = self.env["payment.transaction"]
         tx = Tx.search(
             [
-                ("provider_code", "=", const.PROVIDER_CODE),
+                *self._gocardless_scope_domain(),
                 ("provider_reference", "=", event.resource_id),
             ],
             limit=1,
@@ -452,7 +463,7 @@ class GoCardlessEvent(models.Model):
         reference = event.resource_metadata.get("odoo_reference")
         if not tx and reference:
             tx = Tx.search(
-                [("provider_code", "=", const.PROVIDER_CODE), ("reference", "=", reference)],
+                [*self._gocardless_scope_domain(), ("reference", "=", reference)],
                 limit=1,
             )
         return tx
@@ -535,7 +546,7 @@ class GoCardlessEvent(models.Model):
             .with_context(active_test=active_test)
             .search(
                 [
-                    ("provider_id.code", "=", const.PROVIDER_CODE),
+                    *self._gocardless_scope_domain(),
                     ("provider_ref", "=", mandate_id),
                 ]
             )
@@ -605,7 +616,7 @@ class GoCardlessEvent(models.Model):
         """Complete or cancel the transaction of a billing request, from its current status."""
         tx = self.env["payment.transaction"].search(
             [
-                ("provider_code", "=", const.PROVIDER_CODE),
+                *self._gocardless_scope_domain(),
                 ("gocardless_billing_request_id", "=", event.resource_id),
             ],
             limit=1,
@@ -666,7 +677,7 @@ class GoCardlessEvent(models.Model):
         """Bring the refund's child transaction to the refund's current status."""
         tx = self.env["payment.transaction"].search(
             [
-                ("provider_code", "=", const.PROVIDER_CODE),
+                *self._gocardless_scope_domain(),
                 ("provider_reference", "=", event.resource_id),
                 ("operation", "=", "refund"),
             ],

@@ -4,3 +4,4 @@ from . import test_portal
 from . import test_webhook
 from . import test_payment_flow
 from . import test_event_outcomes
+from . import test_connect

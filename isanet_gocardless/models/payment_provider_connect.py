@@ -1,0 +1,640 @@
+# Copyright 2026 Isanet
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+"""Connecting a GoCardless account (OAuth connect or pasted token), webhook set-up help, the
+health panel and the catch-up of missed webhooks from GoCardless's ``/events``."""
+
+import logging
+import time
+from datetime import timedelta
+
+import requests
+from gocardless_pro import errors as gc_errors
+
+from odoo import SUPERUSER_ID, api, fields, models
+from odoo.exceptions import AccessError, UserError, ValidationError
+
+from .. import const, oauth
+from ..controllers.main import GoCardlessController
+from ..controllers.oauth import GoCardlessOAuthController
+from ..gocardless_core import client as gc_client
+from ..gocardless_core import errors as core_errors
+from .gocardless_event import _parse_datetime
+
+_logger = logging.getLogger(__name__)
+
+# System parameters holding the integrator's GoCardless partner app (set once, for every
+# company): https://manage.gocardless.com/developers/partners (sandbox and live apps differ).
+PARAM_CLIENT_ID = "isanet_gocardless.oauth_client_id"
+PARAM_CLIENT_SECRET = "isanet_gocardless.oauth_client_secret"  # noqa: S105 - a parameter name
+
+# Catch-up of missed webhooks: how far back the first run looks, how much each run re-reads
+# before the newest event seen (events may be listed late; the ledger skips those it has), the
+# page size (GoCardless's maximum) and a bound on the pages read per run.
+SYNC_FIRST_LOOKBACK = timedelta(days=7)
+SYNC_OVERLAP = timedelta(minutes=10)
+SYNC_PAGE_SIZE = 500
+SYNC_MAX_PAGES = 200
+# Seconds the "Sync now" button spends applying events before leaving them to the cron.
+SYNC_TIME_BUDGET = 20.0
+
+# Errors of a call to GoCardless that `describe_api_error` puts in plain words.
+API_EXCEPTIONS = (
+    gc_errors.ApiError,
+    gc_errors.MalformedResponseError,
+    requests.RequestException,
+    core_errors.ConfigurationError,
+)
+
+
+class PaymentProvider(models.Model):
+    _inherit = "payment.provider"
+
+    gocardless_organisation_id = fields.Char(
+        string="GoCardless Organisation ID",
+        help="The GoCardless account (OR...) connected through GoCardless's connect pages; its "
+        "partner webhooks are routed to this provider. Empty for a pasted access token.",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        groups="base.group_system",
+    )
+    gocardless_creditor_name = fields.Char(string="GoCardless Account", readonly=True, copy=False)
+    gocardless_schemes = fields.Char(
+        string="Direct Debit Schemes",
+        help="The schemes the GoCardless account can collect with.",
+        readonly=True,
+        copy=False,
+    )
+    gocardless_is_connected = fields.Boolean(
+        string="Connected to GoCardless", compute="_compute_gocardless_is_connected"
+    )
+    gocardless_connect_message = fields.Char(string="Connection Message", readonly=True, copy=False)
+    gocardless_connect_message_type = fields.Selection(
+        selection=[("success", "Success"), ("danger", "Error")], readonly=True, copy=False
+    )
+    gocardless_oauth_client_id = fields.Char(
+        string="Partner App Client ID",
+        help="The client id of the GoCardless partner app used by the Connect buttons, for every "
+        "company of the database.",
+        compute="_compute_gocardless_oauth_app",
+        inverse="_inverse_gocardless_oauth_client_id",
+        groups="base.group_system",
+    )
+    gocardless_oauth_client_secret = fields.Char(
+        string="Partner App Client Secret",
+        compute="_compute_gocardless_oauth_app",
+        inverse="_inverse_gocardless_oauth_client_secret",
+        groups="base.group_system",
+    )
+    gocardless_webhook_url = fields.Char(
+        string="Webhook URL",
+        help="The URL to give GoCardless for the webhook endpoint of this database.",
+        compute="_compute_gocardless_webhook_url",
+    )
+    gocardless_events_synced_at = fields.Datetime(
+        string="Events Synchronised Until",
+        help="The creation date of the newest event read from GoCardless's event list.",
+        readonly=True,
+        copy=False,
+    )
+    # Health panel, over the last 7 days.
+    gocardless_last_webhook_at = fields.Datetime(
+        string="Last Webhook Received", compute="_compute_gocardless_health"
+    )
+    gocardless_events_processed_count = fields.Integer(
+        string="Events Processed",
+        help="Events applied or found to need nothing, over the last 7 days.",
+        compute="_compute_gocardless_health",
+    )
+    gocardless_events_duplicate_count = fields.Integer(
+        string="Duplicate Events",
+        help="Events delivered again by a webhook and acknowledged without being applied twice, "
+        "over the last 7 days.",
+        compute="_compute_gocardless_health",
+    )
+    gocardless_events_failed_count = fields.Integer(
+        string="Events Failed", compute="_compute_gocardless_health"
+    )
+    gocardless_signatures_rejected_count = fields.Integer(
+        string="Signatures Rejected",
+        help="Webhooks refused over the last 7 days because no provider's secret verifies their "
+        "signature (counted for every provider: such a webhook names none).",
+        compute="_compute_gocardless_health",
+    )
+    gocardless_events_waiting_count = fields.Integer(
+        string="Events Waiting",
+        help="Events received and not applied yet; the cron applies them.",
+        compute="_compute_gocardless_health",
+    )
+
+    # === COMPUTE METHODS === #
+
+    @api.depends("code")
+    @api.depends_context("uid")
+    def _compute_gocardless_is_connected(self):
+        for provider in self:
+            provider.gocardless_is_connected = bool(
+                provider.code == const.PROVIDER_CODE and provider.sudo().gocardless_access_token
+            )
+
+    def _compute_gocardless_oauth_app(self):
+        params = self.env["ir.config_parameter"].sudo()
+        client_id = params.get_param(PARAM_CLIENT_ID) or False
+        client_secret = params.get_param(PARAM_CLIENT_SECRET) or False
+        for provider in self:
+            provider.gocardless_oauth_client_id = client_id
+            provider.gocardless_oauth_client_secret = client_secret
+
+    def _inverse_gocardless_oauth_client_id(self):
+        self._gocardless_check_system_user()
+        for provider in self:
+            self.env["ir.config_parameter"].sudo().set_param(
+                PARAM_CLIENT_ID, (provider.gocardless_oauth_client_id or "").strip()
+            )
+
+    def _inverse_gocardless_oauth_client_secret(self):
+        self._gocardless_check_system_user()
+        for provider in self:
+            self.env["ir.config_parameter"].sudo().set_param(
+                PARAM_CLIENT_SECRET, (provider.gocardless_oauth_client_secret or "").strip()
+            )
+
+    @api.depends("code", "company_id")
+    def _compute_gocardless_webhook_url(self):
+        for provider in self:
+            provider.gocardless_webhook_url = (
+                f"{provider.get_base_url().rstrip('/')}{GoCardlessController._webhook_url}"
+                if provider.code == const.PROVIDER_CODE
+                else False
+            )
+
+    def _compute_gocardless_health(self):
+        health_fields = {
+            "gocardless_last_webhook_at": False,
+            "gocardless_events_processed_count": 0,
+            "gocardless_events_duplicate_count": 0,
+            "gocardless_events_failed_count": 0,
+            "gocardless_signatures_rejected_count": 0,
+            "gocardless_events_waiting_count": 0,
+        }
+        self.update(health_fields)
+        providers = self.filtered(lambda p: p.code == const.PROVIDER_CODE and p.id)
+        if not providers:
+            return
+        since = fields.Datetime.now() - timedelta(days=7)
+        Event = self.env["gocardless.event"].sudo()
+        outcomes = {
+            (provider.id, state): count
+            for provider, state, count in Event._read_group(
+                [
+                    ("provider_id", "in", providers.ids),
+                    "|",
+                    ("state", "=", "received"),
+                    "&",
+                    ("state", "in", ("processed", "ignored", "failed")),
+                    ("processed_date", ">=", since),
+                ],
+                ["provider_id", "state"],
+                ["__count"],
+            )
+        }
+        totals, rejected = self.env["gocardless.webhook.stat"].sudo()._gocardless_totals(providers)
+        for provider in providers:
+            total = totals.get(provider.id, {})
+            provider.update(
+                {
+                    "gocardless_last_webhook_at": total.get("last_received_at") or False,
+                    "gocardless_events_processed_count": outcomes.get((provider.id, "processed"), 0)
+                    + outcomes.get((provider.id, "ignored"), 0),
+                    "gocardless_events_duplicate_count": total.get("duplicates", 0),
+                    "gocardless_events_failed_count": outcomes.get((provider.id, "failed"), 0),
+                    "gocardless_signatures_rejected_count": rejected,
+                    "gocardless_events_waiting_count": outcomes.get((provider.id, "received"), 0),
+                }
+            )
+
+    # === CONSTRAINT METHODS === #
+
+    @api.constrains("gocardless_organisation_id")
+    def _check_gocardless_organisation_id(self):
+        for provider in self.sudo().filtered("gocardless_organisation_id"):
+            other = provider.search(
+                [
+                    ("id", "!=", provider.id),
+                    ("code", "=", const.PROVIDER_CODE),
+                    ("gocardless_organisation_id", "=", provider.gocardless_organisation_id),
+                ],
+                limit=1,
+            )
+            if other:
+                raise ValidationError(
+                    self.env._(
+                        "GoCardless: this GoCardless account is already connected to the "
+                        "provider %(provider)s of %(company)s.",
+                        provider=other.name,
+                        company=other.company_id.name,
+                    )
+                )
+
+    # === CRUD METHODS === #
+
+    def write(self, vals):
+        """Forget the connected account's details when an access token is pasted by hand."""
+        if "gocardless_access_token" in vals and not self.env.context.get("gocardless_connecting"):
+            vals = {
+                "gocardless_organisation_id": False,
+                "gocardless_creditor_name": False,
+                "gocardless_schemes": False,
+                "gocardless_events_synced_at": False,
+                **vals,
+            }
+        return super().write(vals)
+
+    # === ACTION METHODS - CONNECTION === #
+
+    def action_gocardless_connect(self):
+        """Send the administrator to GoCardless to connect an existing account."""
+        return self._gocardless_start_connect(signup=False)
+
+    def action_gocardless_signup(self):
+        """Send the administrator to GoCardless to create an account, prefilled."""
+        return self._gocardless_start_connect(signup=True)
+
+    def action_gocardless_disconnect(self):
+        """Forget the access token and the connected account; the provider is disabled."""
+        self.ensure_one()
+        self._gocardless_check_system_user()
+        provider = self.sudo()
+        if provider.gocardless_organisation_id and provider.gocardless_access_token:
+            self._gocardless_revoke_token()
+        values = {
+            "gocardless_access_token": False,
+            "gocardless_connect_message": self.env._("Disconnected from GoCardless."),
+            "gocardless_connect_message_type": "success",
+        }
+        if provider.state != "disabled":
+            # A provider in test or enabled state needs a token (`required_if_provider`).
+            values["state"] = "disabled"
+        provider.write(values)
+        return True
+
+    def action_gocardless_test_connection(self):
+        """Read the connected account from GoCardless and tell whether it worked."""
+        self.ensure_one()
+        self._gocardless_check_system_user()
+        try:
+            creditor = self._gocardless_refresh_creditor()
+        except ValidationError as error:
+            return self._gocardless_notification(error.args[0], "danger")
+        except API_EXCEPTIONS as error:
+            return self._gocardless_notification(
+                self.env._(
+                    "GoCardless refused the connection: %(error)s",
+                    error=gc_client.describe_api_error(error),
+                ),
+                "danger",
+            )
+        return self._gocardless_notification(
+            self.env._(
+                "Connected to GoCardless as %(creditor)s.",
+                creditor=creditor.get("name") or creditor.get("id"),
+            ),
+            "success",
+        )
+
+    def action_gocardless_sync_events(self):
+        """Import the events GoCardless has and the ledger lacks (missed webhooks) now."""
+        self.ensure_one()
+        self._gocardless_check_system_user()
+        try:
+            new_count, _transient = self._gocardless_sync_events(
+                deadline=time.monotonic() + SYNC_TIME_BUDGET
+            )
+        except ValidationError as error:
+            return self._gocardless_notification(error.args[0], "danger")
+        except API_EXCEPTIONS as error:
+            return self._gocardless_notification(
+                self.env._(
+                    "The events could not be read from GoCardless: %(error)s",
+                    error=gc_client.describe_api_error(error),
+                ),
+                "danger",
+            )
+        return self._gocardless_notification(
+            self.env._("%(count)s missed event(s) imported from GoCardless.", count=new_count),
+            "success",
+        )
+
+    # === BUSINESS METHODS - CONNECTION === #
+
+    def _gocardless_check_system_user(self):
+        """Raise unless the current user is a system administrator."""
+        if not self.env.su and not self.env.user._is_system():
+            raise AccessError(
+                self.env._(
+                    "GoCardless: only system administrators can manage the GoCardless connection."
+                )
+            )
+
+    def _gocardless_get_oauth_app(self):
+        """Return the partner app's client id and secret.
+
+        :rtype: tuple[str, str]
+        :raise UserError: If they are not set.
+        """
+        params = self.env["ir.config_parameter"].sudo()
+        client_id = params.get_param(PARAM_CLIENT_ID)
+        client_secret = params.get_param(PARAM_CLIENT_SECRET)
+        if not client_id or not client_secret:
+            raise UserError(
+                self.env._(
+                    "GoCardless: set the client id and secret of your GoCardless partner app "
+                    "first (Partner App section, system administrators)."
+                )
+            )
+        return client_id, client_secret
+
+    def _gocardless_get_connect_url(self):
+        """Return the GoCardless connect host of this provider (its state decides).
+
+        Note: self.ensure_one()
+        """
+        self.ensure_one()
+        return oauth.connect_url(self.state, self.sudo().gocardless_api_url)
+
+    def _gocardless_get_form_url(self):
+        """Return the back-office URL of this provider's form."""
+        self.ensure_one()
+        return f"/odoo/action-payment.action_payment_provider/{self.id}"
+
+    def _gocardless_start_connect(self, signup=False):
+        """Record a connect request and return the action sending the browser to GoCardless.
+
+        :param bool signup: Open GoCardless's sign-up view, prefilled with the company.
+        :rtype: dict
+        """
+        self.ensure_one()
+        self._gocardless_check_system_user()
+        if self.code != const.PROVIDER_CODE:
+            raise UserError(self.env._("GoCardless: this is not a GoCardless provider."))
+        client_id, _secret = self._gocardless_get_oauth_app()
+        connect_url = self._gocardless_get_connect_url()
+        redirect_uri = (
+            f"{self.get_base_url().rstrip('/')}{GoCardlessOAuthController._oauth_callback_url}"
+        )
+        state = self.env["gocardless.oauth.state"]._gocardless_issue(
+            self, connect_url, redirect_uri
+        )
+        prefill = None
+        if signup:
+            company = self.company_id
+            prefill = {
+                "email": company.email,
+                "organisation_name": company.name,
+                "country_code": company.country_id.code,
+            }
+        self.sudo().write({"gocardless_connect_message": False})
+        return {
+            "type": "ir.actions.act_url",
+            "url": oauth.authorize_url(
+                connect_url, client_id, redirect_uri, state, signup=signup, prefill=prefill
+            ),
+            "target": "self",
+        }
+
+    def _gocardless_set_connect_message(self, message, message_type="danger"):
+        self.sudo().write(
+            {"gocardless_connect_message": message, "gocardless_connect_message_type": message_type}
+        )
+
+    def _gocardless_oauth_denied(self, error, description=None):
+        """Tell on the provider form that GoCardless did not connect the account."""
+        self.ensure_one()
+        if error == "access_denied":
+            message = self.env._(
+                "GoCardless: the connection was refused on GoCardless's page; nothing was changed."
+            )
+        else:
+            message = self.env._(
+                "GoCardless: the connection failed (%(error)s); nothing was changed.",
+                error=" ".join(filter(None, (str(error), description))),
+            )
+        self._gocardless_set_connect_message(message)
+
+    def _gocardless_oauth_complete(self, code, connect_url, redirect_uri):
+        """Exchange the authorisation code and connect the account it grants access to.
+
+        Note: self.ensure_one()
+
+        :param str code: The code GoCardless sent back.
+        :param str connect_url: The connect host the request was sent to.
+        :param str redirect_uri: The redirect URI of the request.
+        :return: Whether the account is connected.
+        :rtype: bool
+        """
+        self.ensure_one()
+        provider = self.sudo()
+        try:
+            client_id, client_secret = provider._gocardless_get_oauth_app()
+            answer = oauth.exchange_code(connect_url, client_id, client_secret, code, redirect_uri)
+        except UserError as error:
+            provider._gocardless_set_connect_message(error.args[0])
+            return False
+        except oauth.OAuthError as error:
+            _logger.warning(
+                "gocardless: code exchange failed for provider %s: %s", provider.id, error
+            )
+            provider._gocardless_set_connect_message(
+                self.env._(
+                    "GoCardless: the connection could not be completed (%(error)s); nothing was "
+                    "changed.",
+                    error=error.description or error.code,
+                )
+            )
+            return False
+        values = {
+            "gocardless_access_token": answer["access_token"],
+            "gocardless_organisation_id": answer["organisation_id"],
+            "gocardless_creditor_name": False,
+            "gocardless_schemes": False,
+            # Old events of the account are not imported; webhooks and catch-ups start now.
+            "gocardless_events_synced_at": fields.Datetime.now(),
+        }
+        if provider.state == "disabled":
+            # The sandbox connect host was used: the token is a sandbox one.
+            values["state"] = "test"
+        try:
+            with self.env.cr.savepoint():
+                provider.with_context(gocardless_connecting=True).write(values)
+        except ValidationError as error:
+            provider._gocardless_set_connect_message(error.args[0])
+            return False
+        _logger.info(
+            "gocardless: provider %s connected to organisation %s",
+            provider.id,
+            answer["organisation_id"],
+        )
+        try:
+            creditor = provider._gocardless_refresh_creditor()
+        except API_EXCEPTIONS as error:
+            provider._gocardless_set_connect_message(
+                self.env._(
+                    "Connected to GoCardless, but the account could not be read: %(error)s",
+                    error=gc_client.describe_api_error(error),
+                )
+            )
+            return True
+        provider._gocardless_set_connect_message(
+            self.env._(
+                "Connected to GoCardless as %(creditor)s.",
+                creditor=creditor.get("name") or answer["organisation_id"],
+            ),
+            "success",
+        )
+        return True
+
+    def _gocardless_refresh_creditor(self):
+        """Read the account's creditor and keep its name and schemes on the provider.
+
+        Note: self.ensure_one()
+
+        :return: The creditor, as GoCardless returns it.
+        :rtype: dict
+        :raise ValidationError: If the provider has no access token.
+        """
+        self.ensure_one()
+        provider = self.sudo()
+        page = provider._gocardless_make_client().creditors.list(params={"limit": 1})
+        creditor = page.records[0].attributes if page.records else {}
+        schemes = sorted(
+            {
+                identifier.get("scheme")
+                for identifier in creditor.get("scheme_identifiers") or ()
+                if isinstance(identifier, dict) and identifier.get("scheme")
+            }
+        )
+        provider.with_context(gocardless_connecting=True).write(
+            {
+                "gocardless_creditor_name": creditor.get("name") or False,
+                "gocardless_schemes": ", ".join(schemes) or False,
+            }
+        )
+        return creditor
+
+    def _gocardless_revoke_token(self):
+        """Revoke the OAuth access token at GoCardless, if possible; failures are only logged."""
+        self.ensure_one()
+        provider = self.sudo()
+        params = self.env["ir.config_parameter"].sudo()
+        client_id = params.get_param(PARAM_CLIENT_ID)
+        client_secret = params.get_param(PARAM_CLIENT_SECRET)
+        if not client_id or not client_secret:
+            return
+        try:
+            oauth.revoke_token(
+                provider._gocardless_get_connect_url(),
+                client_id,
+                client_secret,
+                provider.gocardless_access_token,
+            )
+        except oauth.OAuthError as error:
+            _logger.warning(
+                "gocardless: could not revoke the token of provider %s: %s", provider.id, error
+            )
+
+    @api.model
+    def _gocardless_notification(self, message, notification_type):
+        """Return the client action showing ``message`` and reloading the form."""
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("GoCardless"),
+                "message": message,
+                "type": notification_type,
+                "sticky": notification_type == "danger",
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
+
+    # === BUSINESS METHODS - CATCH-UP OF MISSED WEBHOOKS === #
+
+    def _gocardless_sync_events(self, deadline=None):
+        """Read the account's events since the last one seen and feed them to the ledger.
+
+        Note: self.ensure_one()
+
+        :param float deadline: A `time.monotonic()` value after which events are left to the
+                               processing cron.
+        :return: The number of events new to the ledger, and whether one hit a temporary error.
+        :rtype: tuple[int, bool]
+        :raise ValidationError: If the provider has no access token.
+        """
+        self.ensure_one()
+        provider = self.sudo()
+        client = provider._gocardless_make_client()
+        since = (
+            provider.gocardless_events_synced_at - SYNC_OVERLAP
+            if provider.gocardless_events_synced_at
+            else fields.Datetime.now() - SYNC_FIRST_LOOKBACK
+        )
+        params = {
+            "created_at[gt]": since.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "limit": SYNC_PAGE_SIZE,
+        }
+        raw_events = []
+        complete = False
+        for _page in range(SYNC_MAX_PAGES):
+            page = client.events.list(params=params)
+            raw_events.extend(page.api_response.body.get("events") or ())
+            if not page.after:
+                complete = True
+                break
+            params = {**params, "after": page.after}
+        new_count, transient = (
+            self.env["gocardless.event"]
+            .with_user(SUPERUSER_ID)
+            ._gocardless_import_events(provider, raw_events, deadline=deadline)
+        )
+        newest = max(
+            filter(None, (_parse_datetime(raw.get("created_at")) for raw in raw_events)),
+            default=None,
+        )
+        if not complete:
+            # Events are listed newest first: older ones were not reached, read them next time.
+            _logger.warning(
+                "gocardless: more than %s events to catch up for provider %s; the rest next time",
+                SYNC_MAX_PAGES * SYNC_PAGE_SIZE,
+                provider.id,
+            )
+        elif newest and (
+            not provider.gocardless_events_synced_at
+            or newest > provider.gocardless_events_synced_at
+        ):
+            provider.with_context(gocardless_connecting=True).write(
+                {"gocardless_events_synced_at": newest}
+            )
+        _logger.info(
+            "gocardless: %s event(s) read from provider %s's account, %s new",
+            len(raw_events),
+            provider.id,
+            new_count,
+        )
+        return new_count, transient
+
+    @api.model
+    def _cron_gocardless_sync_events(self):
+        """Catch up on missed webhooks for every GoCardless provider in use."""
+        providers = self.sudo().search(
+            [("code", "=", const.PROVIDER_CODE), ("state", "!=", "disabled")]
+        )
+        for provider in providers.filtered("gocardless_access_token"):
+            try:
+                with self.env.cr.savepoint():
+                    provider._gocardless_sync_events(deadline=time.monotonic() + SYNC_TIME_BUDGET)
+            except (*API_EXCEPTIONS, ValidationError) as error:
+                _logger.warning(
+                    "gocardless: could not read the events of provider %s: %s",
+                    provider.id,
+                    gc_client.describe_api_error(error),
+                )

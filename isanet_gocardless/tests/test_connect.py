@@ -1,0 +1,389 @@
+# Copyright 2026 Isanet
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+from lxml import etree
+
+from odoo import Command, fields
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import new_test_user, tagged
+from odoo.tools import mute_logger
+
+from odoo.addons.payment.tests.http_common import PaymentHttpCommon
+
+from ..controllers.oauth import GoCardlessOAuthController
+from ..models.payment_provider_connect import PARAM_CLIENT_ID, PARAM_CLIENT_SECRET
+from .common import GoCardlessSandboxCommon
+
+CONNECT_LOGGER = "odoo.addons.isanet_gocardless.models.payment_provider_connect"
+OAUTH_LOGGER = "odoo.addons.isanet_gocardless.controllers.oauth"
+CLIENT_ID = "odoo-partner-app"
+CLIENT_SECRET = "odoo-partner-secret"  # noqa: S105 - a test value
+
+
+class GoCardlessConnectMixin:
+    """Drive GoCardless's connect pages of the local sandbox as the administrator's browser.
+
+    To mix with `GoCardlessSandboxCommon` and `PaymentHttpCommon`.
+    """
+
+    @classmethod
+    def _setup_partner_app(cls):
+        cls.sandbox.sandbox.oauth_clients[CLIENT_ID] = CLIENT_SECRET
+        params = cls.env["ir.config_parameter"].sudo()
+        params.set_param(PARAM_CLIENT_ID, CLIENT_ID)
+        params.set_param(PARAM_CLIENT_SECRET, CLIENT_SECRET)
+        cls.admin_user = cls.env.ref("base.user_admin")
+        # The administrator works in the companies of the tests' providers.
+        cls.admin_user.company_ids = [Command.link(cls.gocardless.company_id.id)]
+
+    def _as_admin(self, provider):
+        return provider.with_user(self.admin_user).with_company(provider.company_id)
+
+    def _start_connect(self, provider=None, signup=False, user=None):
+        """Click Connect (or Create an account) on the provider; return GoCardless's page."""
+        provider = provider or self.gocardless
+        provider = provider.with_user(user or self.admin_user).with_company(provider.company_id)
+        action = (
+            provider.action_gocardless_signup() if signup else provider.action_gocardless_connect()
+        )
+        self.assertEqual(action["type"], "ir.actions.act_url")
+        page = self.opener.get(action["url"], timeout=30)
+        self.assertEqual(page.status_code, 200, page.text[:500])
+        return action["url"], page
+
+    def _form_inputs(self, page):
+        tree = etree.fromstring(page.text, parser=etree.HTMLParser())
+        form = tree.xpath("//form[@id='oauth-form']")[0]
+        return tree, {
+            node.get("name"): node.get("value") or "" for node in form.xpath(".//input[@name]")
+        }
+
+    def _decide(self, page, decision="approve", **values):
+        """Submit GoCardless's connect form; return the redirection to Odoo's callback."""
+        _tree, data = self._form_inputs(page)
+        data.update(values, decision=decision)
+        answer = self.opener.post(
+            f"{self.sandbox.url}/oauth/authorize", data=data, allow_redirects=False, timeout=30
+        )
+        self.assertEqual(answer.status_code, 303, answer.text[:500])
+        location = answer.headers["Location"]
+        self.assertTrue(
+            location.startswith(self._build_url(GoCardlessOAuthController._oauth_callback_url))
+        )
+        return location
+
+    def _callback(self, location):
+        """Follow GoCardless's redirection to Odoo's callback (not further)."""
+        return self.opener.get(location, allow_redirects=False, timeout=60)
+
+    def _connect(self, provider=None, email="merchant@example.com", name="Merchant Ltd"):
+        """Connect ``provider`` to the sandbox account of ``email``; return the callback answer."""
+        provider = provider or self.gocardless
+        _url, page = self._start_connect(provider)
+        location = self._decide(page, email=email, organisation_name=name)
+        response = self._callback(location)
+        self.assertEqual(response.status_code, 303, response.text[:500])
+        self.assertTrue(response.headers["Location"].endswith(provider._gocardless_get_form_url()))
+        provider.invalidate_recordset()
+        return response
+
+
+@tagged("post_install", "-at_install")
+class TestConnect(GoCardlessConnectMixin, GoCardlessSandboxCommon, PaymentHttpCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._setup_partner_app()
+
+    def setUp(self):
+        super().setUp()
+        self.authenticate("admin", "admin")
+
+    def _assert_unchanged(self):
+        self.gocardless.invalidate_recordset()
+        self.assertEqual(self.gocardless.gocardless_access_token, self.sandbox_token)
+        self.assertFalse(self.gocardless.gocardless_organisation_id)
+
+    # === CONNECT === #
+
+    def test_connect_with_an_existing_account_stores_token_organisation_and_creditor(self):
+        url, page = self._start_connect()
+        query = parse_qs(urlsplit(url).query)
+        self.assertTrue(url.startswith(f"{self.sandbox.url}/oauth/authorize?"))
+        self.assertEqual(query["client_id"], [CLIENT_ID])
+        self.assertEqual(query["scope"], ["read_write"])
+        self.assertEqual(query["initial_view"], ["login"])
+        self.assertEqual(
+            query["redirect_uri"],
+            [self._build_url(GoCardlessOAuthController._oauth_callback_url)],
+        )
+        self.assertGreaterEqual(len(query["state"][0]), 40, "The state is unguessable.")
+        self.assertIn('id="view-login"', page.text)
+
+        location = self._decide(page, email="shop@example.com", organisation_name="Shop Ltd")
+        self.assertEqual(parse_qs(urlsplit(location).query)["state"], query["state"])
+        response = self._callback(location)
+        self.assertEqual(response.status_code, 303)
+        provider = self.gocardless
+        provider.invalidate_recordset()
+        self.assertTrue(provider.gocardless_access_token.startswith("sandbox_oauth_"))
+        self.assertTrue(provider.gocardless_organisation_id.startswith("OR"))
+        self.assertNotEqual(provider.gocardless_organisation_id, self.sandbox.default_organisation)
+        self.assertEqual(provider.gocardless_creditor_name, "Shop Ltd")
+        self.assertEqual(provider.gocardless_schemes, "bacs, sepa_core")
+        self.assertEqual(provider.gocardless_connect_message_type, "success")
+        self.assertIn("Shop Ltd", provider.gocardless_connect_message)
+        self.assertTrue(provider.gocardless_is_connected)
+        self.assertEqual(provider.state, "test")
+        # The token reaches the connected account.
+        creditor = provider._gocardless_make_client().creditors.list().records[0]
+        self.assertEqual(creditor.name, "Shop Ltd")
+
+    def test_create_an_account_opens_the_prefilled_signup_view(self):
+        country = self.env.ref("base.fr")
+        self.gocardless.company_id.write(
+            {"email": "owner@acme.example", "name": "Acme SARL", "country_id": country.id}
+        )
+        url, page = self._start_connect(signup=True)
+        query = parse_qs(urlsplit(url).query)
+        self.assertEqual(query["initial_view"], ["signup"])
+        self.assertEqual(query["prefill[email]"], ["owner@acme.example"])
+        self.assertEqual(query["prefill[organisation_name]"], ["Acme SARL"])
+        self.assertEqual(query["prefill[country_code]"], ["FR"])
+        self.assertIn('id="view-signup"', page.text)
+        _tree, inputs = self._form_inputs(page)
+        self.assertEqual(inputs["email"], "owner@acme.example")
+        self.assertEqual(inputs["organisation_name"], "Acme SARL")
+        self.assertEqual(inputs["country_code"], "FR")
+
+        response = self._callback(self._decide(page))
+        self.assertEqual(response.status_code, 303)
+        self.gocardless.invalidate_recordset()
+        self.assertEqual(self.gocardless.gocardless_creditor_name, "Acme SARL")
+        self.assertTrue(self.gocardless.gocardless_organisation_id.startswith("OR"))
+
+    def test_connecting_a_disabled_provider_puts_it_in_test_mode(self):
+        self.gocardless.state = "disabled"
+        self._connect(email="disabled@example.com")
+        self.assertEqual(self.gocardless.state, "test")
+        self.assertTrue(self.gocardless.gocardless_organisation_id)
+
+    def test_connect_host_follows_the_provider_state(self):
+        provider = self.gocardless
+        self.assertEqual(provider._gocardless_get_connect_url(), self.sandbox.url)
+        provider.gocardless_api_url = False
+        self.assertEqual(
+            provider._gocardless_get_connect_url(), "https://connect-sandbox.gocardless.com"
+        )
+        provider.state = "enabled"
+        self.assertEqual(provider._gocardless_get_connect_url(), "https://connect.gocardless.com")
+
+    # === STATE CHECKS === #
+
+    def test_forged_state_is_refused(self):
+        self._start_connect()
+        callback = self._build_url(GoCardlessOAuthController._oauth_callback_url)
+        for query in ("state=forged-state&code=sbx_code_x", "code=sbx_code_x", "state=&code=x"):
+            response = self.opener.get(f"{callback}?{query}", allow_redirects=False, timeout=30)
+            self.assertEqual(response.status_code, 400, query)
+            self.assertIn("not valid or was already used", response.text)
+        self._assert_unchanged()
+
+    def test_reused_state_is_refused(self):
+        _url, page = self._start_connect()
+        location = self._decide(page, email="reuse@example.com")
+        self.assertEqual(self._callback(location).status_code, 303)
+        self.gocardless.invalidate_recordset()
+        token = self.gocardless.gocardless_access_token
+        response = self._callback(location)
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("already used", response.text)
+        self.gocardless.invalidate_recordset()
+        self.assertEqual(self.gocardless.gocardless_access_token, token)
+
+    def test_expired_state_is_refused(self):
+        _url, page = self._start_connect()
+        self.env["gocardless.oauth.state"].sudo().search([]).write(
+            {"expires_at": fields.Datetime.now() - timedelta(minutes=1)}
+        )
+        response = self._callback(self._decide(page, email="late@example.com"))
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("expired", response.text)
+        self._assert_unchanged()
+        self.assertFalse(self.env["gocardless.oauth.state"].sudo().search([]), "Used up.")
+
+    def test_state_of_another_administrator_is_refused(self):
+        other_admin = new_test_user(
+            self.env,
+            login="gocardless_other_admin",
+            groups="base.group_system",
+            company_id=self.env.company.id,
+            company_ids=[Command.set(self.env.company.ids)],
+        )
+        _url, page = self._start_connect(user=other_admin)
+        response = self._callback(self._decide(page, email="stolen@example.com"))
+        self.assertEqual(response.status_code, 400)
+        self._assert_unchanged()
+
+    def test_state_is_stored_hashed_and_bound_to_provider_company_and_user(self):
+        url, _page = self._start_connect()
+        state = parse_qs(urlsplit(url).query)["state"][0]
+        request = self.env["gocardless.oauth.state"].sudo().search([])
+        self.assertEqual(len(request), 1)
+        self.assertNotEqual(request.state_hash, state)
+        self.assertNotIn(state, request.state_hash)
+        self.assertEqual(request.provider_id, self.gocardless)
+        self.assertEqual(request.company_id, self.gocardless.company_id)
+        self.assertEqual(request.user_id, self.admin_user)
+        self.assertLessEqual(request.expires_at, fields.Datetime.now() + timedelta(minutes=31))
+
+    # === REFUSALS AND ERRORS === #
+
+    def test_merchant_refusing_at_gocardless_is_shown_and_changes_nothing(self):
+        _url, page = self._start_connect()
+        location = self._decide(page, decision="deny")
+        self.assertIn("error=access_denied", location)
+        response = self._callback(location)
+        self.assertEqual(response.status_code, 303)
+        self.assertTrue(
+            response.headers["Location"].endswith(self.gocardless._gocardless_get_form_url())
+        )
+        self._assert_unchanged()
+        self.assertEqual(self.gocardless.gocardless_connect_message_type, "danger")
+        self.assertIn("refused", self.gocardless.gocardless_connect_message)
+
+    def test_code_refused_by_gocardless_is_shown_and_changes_nothing(self):
+        _url, page = self._start_connect()
+        location = self._decide(page, email="badsecret@example.com")
+        self.sandbox.sandbox.oauth_clients[CLIENT_ID] = "rotated-secret"
+        try:
+            with mute_logger(CONNECT_LOGGER):
+                response = self._callback(location)
+        finally:
+            self.sandbox.sandbox.oauth_clients[CLIENT_ID] = CLIENT_SECRET
+        self.assertEqual(response.status_code, 303)
+        self._assert_unchanged()
+        self.assertEqual(self.gocardless.gocardless_connect_message_type, "danger")
+        self.assertIn("Client authentication failed", self.gocardless.gocardless_connect_message)
+
+    def test_account_connected_to_another_provider_is_refused(self):
+        self._connect(email="twice@example.com")
+        organisation = self.gocardless.gocardless_organisation_id
+        other_company = self.env["res.company"].create({"name": "GoCardless Second Company"})
+        self.admin_user.company_ids = [Command.link(other_company.id)]
+        other = self._prepare_provider(
+            "gocardless",
+            company=other_company,
+            update_values={
+                "gocardless_access_token": "other_token",
+                "gocardless_api_url": self.sandbox.url,
+            },
+        )
+        self._connect(other, email="twice@example.com")
+        self.assertEqual(other.gocardless_access_token, "other_token")
+        self.assertFalse(other.gocardless_organisation_id)
+        self.assertEqual(other.gocardless_connect_message_type, "danger")
+        self.assertIn("already connected", other.gocardless_connect_message)
+        self.assertEqual(self.gocardless.gocardless_organisation_id, organisation)
+
+    def test_connect_needs_the_partner_app(self):
+        self.env["ir.config_parameter"].sudo().set_param(PARAM_CLIENT_SECRET, False)
+        with self.assertRaises(UserError):
+            self._as_admin(self.gocardless).action_gocardless_connect()
+
+    # === DISCONNECT, PASTED TOKEN, TEST CONNECTION === #
+
+    def test_disconnect_forgets_and_revokes_the_token(self):
+        self._connect(email="leaving@example.com")
+        client = self.gocardless._gocardless_make_client()
+        self.assertTrue(client.creditors.list().records)
+        self._as_admin(self.gocardless).action_gocardless_disconnect()
+        self.assertFalse(self.gocardless.gocardless_access_token)
+        self.assertFalse(self.gocardless.gocardless_organisation_id)
+        self.assertFalse(self.gocardless.gocardless_creditor_name)
+        self.assertFalse(self.gocardless.gocardless_is_connected)
+        self.assertEqual(self.gocardless.state, "disabled")
+        with self.assertRaises(Exception) as error:
+            client.creditors.list()
+        self.assertEqual(getattr(error.exception, "code", None), 401)
+
+    def test_pasting_a_token_by_hand_forgets_the_connected_account(self):
+        self._connect(email="pasted@example.com")
+        self.gocardless.gocardless_access_token = self.sandbox_token
+        self.assertFalse(self.gocardless.gocardless_organisation_id)
+        self.assertFalse(self.gocardless.gocardless_creditor_name)
+        self.assertTrue(self.gocardless.gocardless_is_connected)
+
+    def test_test_connection_reports_the_creditor(self):
+        action = self._as_admin(self.gocardless).action_gocardless_test_connection()
+        self.assertEqual(action["params"]["type"], "success")
+        self.assertIn("Sandbox Creditor Ltd", action["params"]["message"])
+        self.assertEqual(self.gocardless.gocardless_creditor_name, "Sandbox Creditor Ltd")
+
+    def test_test_connection_reports_the_gocardless_error_in_plain_words(self):
+        self.gocardless.gocardless_access_token = "revoked_token"
+        action = self._as_admin(self.gocardless).action_gocardless_test_connection()
+        self.assertEqual(action["params"]["type"], "danger")
+        self.assertIn("GoCardless refused the connection", action["params"]["message"])
+        self.assertIn("request id", action["params"]["message"])
+
+        self.gocardless.gocardless_api_url = "http://127.0.0.1:9"
+        action = self._as_admin(self.gocardless).action_gocardless_test_connection()
+        self.assertEqual(action["params"]["type"], "danger")
+        self.assertIn("Could not connect to GoCardless", action["params"]["message"])
+
+    def test_webhook_url_to_give_gocardless_is_shown(self):
+        self.assertEqual(
+            self.gocardless.gocardless_webhook_url,
+            f"{self.gocardless.get_base_url()}/payment/gocardless/webhook",
+        )
+
+    # === SECURITY === #
+
+    def test_only_system_administrators_manage_the_connection(self):
+        manager = new_test_user(
+            self.env,
+            login="gocardless_account_manager",
+            groups="account.group_account_manager",
+            company_id=self.env.company.id,
+            company_ids=[Command.set(self.env.company.ids)],
+        )
+        provider = self.gocardless.with_user(manager).with_company(self.gocardless.company_id)
+        for action in (
+            provider.action_gocardless_connect,
+            provider.action_gocardless_signup,
+            provider.action_gocardless_disconnect,
+            provider.action_gocardless_test_connection,
+            provider.action_gocardless_sync_events,
+        ):
+            with self.assertRaises(AccessError):
+                action()
+        for field in (
+            "gocardless_oauth_client_secret",
+            "gocardless_access_token",
+            "gocardless_organisation_id",
+        ):
+            with self.assertRaises(AccessError):
+                provider.read([field])
+        with self.assertRaises(AccessError):
+            self.env["gocardless.oauth.state"].with_user(manager).search([])
+
+    @mute_logger("odoo.http")
+    def test_callback_is_for_system_administrators_only(self):
+        new_test_user(
+            self.env,
+            login="gocardless_invoicing",
+            password="gocardless_invoicing",
+            groups="account.group_account_manager",
+        )
+        url, _page = self._start_connect()
+        state = parse_qs(urlsplit(url).query)["state"][0]
+        self.authenticate("gocardless_invoicing", "gocardless_invoicing")
+        callback = self._build_url(GoCardlessOAuthController._oauth_callback_url)
+        response = self.opener.get(
+            f"{callback}?state={state}&code=x", allow_redirects=False, timeout=30
+        )
+        self.assertEqual(response.status_code, 403)
+        self._assert_unchanged()
