@@ -359,8 +359,20 @@ class TestBrowserFlow(GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHtt
         invoice = self._create_invoice(self.payer, 250.0, "Website maintenance (May)")
         self.assertTrue(invoice.gocardless_offered)
 
-        # 1. Backend: the posted invoice offers direct debit (toggle in "Other Info").
+        # 0. Backend: the GoCardless provider, its credentials and the sandbox's API URL.
         self._login_browser("admin")
+        self._set_viewport(*self.backend_viewport)
+        self._navigate(f"/odoo/action-payment.action_payment_provider/{self.gocardless.id}")
+        self._wait_for_element(
+            ".o_form_view .o_field_widget[name='gocardless_access_token']", "the credentials"
+        )
+        api_url = self._js(
+            "document.querySelector(\".o_field_widget[name='gocardless_api_url'] input\").value"
+        )
+        self.assertEqual(api_url, self.sandbox.url)
+        self._screenshot("provider-config", backend=True)
+
+        # 1. Backend: the posted invoice offers direct debit (toggle in "Other Info").
         self._open_backend_invoice(invoice)
         self._click(".o_notebook_headers a[name='other_info']")
         toggle = ".o_field_widget[name='gocardless_offered']"
@@ -394,8 +406,12 @@ class TestBrowserFlow(GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHtt
         self._wait_for(f'document.querySelector("{gocardless_radio}").checked', "GoCardless chosen")
         submit = "#pay_with button[name='o_payment_submit_button']"
         self._wait_for(f'!document.querySelector("{submit}").disabled', "an enabled Pay button")
-        modal_text = self._text("#pay_with")
-        self.assertIn("Card", modal_text)
+        codes = self._js(
+            "[...document.querySelectorAll(\"#pay_with input[name='o_payment_radio']\")]"
+            ".map(el => el.dataset.providerCode)"
+        )
+        self.assertEqual(sorted(codes), ["gocardless", "none"])
+        self.assertIn("Card", self._text("#pay_with"))
         self._screenshot("portal-payment-choice")
 
         # 3. Pay: the browser lands on GoCardless's hosted page; the customer fills it in.
@@ -443,6 +459,9 @@ class TestBrowserFlow(GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHtt
         # GoCardless's pending state is final for the status page: on to the invoice.
         with mute_logger(PAYMENT_TX_LOGGER):
             self._wait_for_url(self._build_url(f"/my/invoices/{invoice.id}"))
+        self._wait_for_element(".o_gocardless_charge_date", "the scheduled debit on the invoice")
+        self.assertIn(charge_date, self._text(".o_gocardless_charge_date"))
+        self.assertFalse(self._js(f"!!{self._visible(pay_now)}"), "Pay Now is still offered")
         self._idle_browser()
 
         # 5. GoCardless collects the payment; its signed webhooks reach Odoo: invoice paid.
