@@ -26,6 +26,9 @@
         "data/ir_cron_sync_data.xml",
         "views/gocardless_event_views.xml",
     ],
+    "demo": [
+        "demo/gocardless_demo.xml",
+    ],
     "assets": {
         "web.assets_frontend": [
             "isanet_gocardless/static/src/js/post_processing.js",

@@ -1,0 +1,122 @@
+from lxml import etree
+
+from odoo.tests import HttpCase, tagged
+
+
+@tagged("post_install", "-at_install")
+class TestDemoData(HttpCase):
+    """The demo data: a French company in EUR, its GoCardless invoices, payments and mandate."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company = cls.env.ref("isanet_gocardless.demo_company_fr", raise_if_not_found=False)
+        if cls.company:
+            cls.provider = cls.env["payment.provider"]._gocardless_get_for_company(cls.company)
+
+    def setUp(self):
+        super().setUp()
+        if not self.company:
+            self.skipTest("the database has no demo data")
+
+    def _ref(self, name):
+        return self.env.ref(f"isanet_gocardless.{name}")
+
+    def _invoice(self, name):
+        return self._ref(f"demo_invoice_{name}")
+
+    def test_company_in_eur_with_a_chart_a_bank_journal_and_the_admin(self):
+        self.assertEqual(self.company.currency_id, self.env.ref("base.EUR"))
+        self.assertEqual(self.company.country_id, self.env.ref("base.fr"))
+        self.assertTrue(self.company.chart_template)
+        self.assertIn(self.company, self.env.ref("base.user_admin").company_ids)
+        self.assertTrue(
+            self.env["account.journal"].search_count(
+                [("company_id", "=", self.company.id), ("type", "=", "bank")]
+            )
+        )
+
+    def test_provider_of_the_company_in_test_mode_offering_direct_debit(self):
+        main_provider = self._ref("payment_provider_gocardless")
+        self.assertTrue(self.provider)
+        self.assertNotEqual(self.provider, main_provider)
+        self.assertEqual(self.provider.company_id, self.company)
+        self.assertEqual(self.provider.state, "test")
+        self.assertTrue(self.provider.gocardless_offer_by_default)
+        self.assertEqual(self.provider.journal_id.company_id, self.company)
+        self.assertEqual(self.provider.journal_id.type, "bank")
+
+    def test_invoices_are_posted_in_eur_with_the_offer(self):
+        names = ("boulangerie_paid", "boulangerie_open", "atelier_failed", "cafe_open")
+        for invoice in (self._invoice(name) for name in names):
+            self.assertEqual(invoice.company_id, self.company)
+            self.assertEqual(invoice.move_type, "out_invoice")
+            self.assertEqual(invoice.state, "posted")
+            self.assertEqual(invoice.currency_id.name, "EUR")
+            self.assertEqual(invoice.partner_id.country_id.code, "FR")
+            self.assertTrue(invoice.partner_id.email)
+            self.assertTrue(invoice.gocardless_offered)
+
+    def test_paid_invoice_has_a_done_transaction_and_a_reconciled_payment(self):
+        invoice = self._invoice("boulangerie_paid")
+        self.assertIn(invoice.payment_state, ("paid", "in_payment"))
+        tx = invoice.transaction_ids
+        self.assertEqual(len(tx), 1)
+        self.assertEqual(tx.provider_id, self.provider)
+        self.assertEqual(tx.state, "done")
+        self.assertEqual(tx.provider_reference, "PM000DEMO00001")
+        self.assertEqual(tx.token_id, self._ref("demo_token_boulangerie"))
+        self.assertEqual(tx.payment_id.state, "paid")
+        self.assertTrue(tx.payment_id.is_reconciled)
+        self.assertEqual(tx.payment_id.amount, invoice.amount_total)
+        self.assertTrue(
+            invoice.message_ids.filtered(lambda m: "Direct debit received" in (m.body or ""))
+        )
+        self.assertFalse(invoice._gocardless_is_payable())
+
+    def test_failed_invoice_is_open_with_its_reason(self):
+        invoice = self._invoice("atelier_failed")
+        self.assertEqual(invoice.payment_state, "not_paid")
+        self.assertEqual(invoice.transaction_ids.state, "error")
+        self.assertFalse(invoice.transaction_ids.payment_id)
+        failed = invoice.message_ids.filtered(lambda m: "Direct debit failed" in (m.body or ""))
+        self.assertEqual(len(failed), 1)
+        self.assertIn("insufficient funds", failed.body)
+        self.assertTrue(invoice._gocardless_is_payable())
+
+    def test_customer_with_a_saved_mandate_and_an_invoice_to_pay(self):
+        token = self._ref("demo_token_boulangerie")
+        self.assertEqual(token.provider_id, self.provider)
+        self.assertEqual(token.partner_id, self._ref("demo_partner_boulangerie"))
+        self.assertTrue(token.provider_ref.startswith("MD"))
+        self.assertEqual(token.payment_method_id.code, "sepa_direct_debit")
+        self.assertTrue(token.active)
+        invoice = self._invoice("boulangerie_open")
+        self.assertEqual(invoice.partner_id, token.partner_id)
+        self.assertTrue(invoice._gocardless_is_payable())
+
+    def _portal_payment_options(self, invoice):
+        response = self.url_open(invoice.get_portal_url())
+        self.assertEqual(response.status_code, 200)
+        tree = etree.fromstring(response.text, parser=etree.HTMLParser())
+        self.assertIn(invoice.name, response.text)
+        providers = {
+            node.get("data-provider-id")
+            for node in tree.xpath("//input[@name='o_payment_radio']")
+            if node.get("data-payment-option-type") == "payment_method"
+        }
+        tokens = {
+            node.get("data-payment-option-id")
+            for node in tree.xpath("//input[@name='o_payment_radio']")
+            if node.get("data-payment-option-type") == "token"
+        }
+        return providers, tokens
+
+    def test_portal_offers_direct_debit_and_the_saved_mandate(self):
+        providers, tokens = self._portal_payment_options(self._invoice("cafe_open"))
+        self.assertIn(str(self.provider.id), providers)
+        self.assertFalse(tokens)
+
+        providers, tokens = self._portal_payment_options(self._invoice("boulangerie_open"))
+        self.assertIn(str(self.provider.id), providers)
+        self.assertEqual(tokens, {str(self._ref("demo_token_boulangerie").id)})
