@@ -8,3 +8,4 @@ from . import test_browser_flow
 from . import test_demo_data
 from . import test_connect
 from . import test_sync
+from . import test_sync

@@ -1,0 +1,191 @@
+# Copyright 2026 Isanet
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+import json
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from unittest.mock import patch
+
+from gocardless_pro.services.events_service import EventsService
+
+from odoo.tests import tagged
+from odoo.tools import mute_logger
+
+from odoo.addons.payment.tests.http_common import PaymentHttpCommon
+
+from ..gocardless_core import webhooks
+from . import test_payment_flow, test_webhook
+from .common import GoCardlessPortalMixin, GoCardlessSandboxCommon, _import_sandbox_server
+
+CONTROLLER_LOGGER = "odoo.addons.isanet_gocardless.controllers.main"
+
+
+@tagged("post_install", "-at_install")
+class TestSync(GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHttpCommon):
+    """Missed webhooks are recovered from GoCardless's event list into the same ledger."""
+
+    # Helpers of other test classes (their modules, not their classes, are imported so that
+    # the loader does not run those tests twice).
+    _start_redirect_flow = test_payment_flow.TestPaymentFlow._start_redirect_flow
+    _approve_mandate = test_payment_flow.TestPaymentFlow._approve_mandate
+    _pay_by_redirect = test_payment_flow.TestPaymentFlow._pay_by_redirect
+    _deliver_webhooks = test_webhook.TestWebhookWithSandbox._deliver_webhooks
+    _simulate = test_webhook.TestWebhookWithSandbox._simulate
+
+    def setUp(self):
+        super().setUp()
+        # A sandbox of its own: the events of the other tests stay out of the event list.
+        directory = tempfile.TemporaryDirectory()
+        self.addCleanup(directory.cleanup)
+        self.sandbox = _import_sandbox_server()(
+            port=0,
+            db_path=str(Path(directory.name) / "gocardless.sqlite3"),
+            access_tokens=[self.sandbox_token],
+        ).start()
+        self.addCleanup(self.sandbox.stop)
+        self.gocardless.gocardless_api_url = self.sandbox.url
+        # Only this provider is caught up by the cron.
+        self.env["payment.provider"].sudo().search(
+            [("code", "=", "gocardless"), ("id", "!=", self.gocardless.id)]
+        ).write({"state": "disabled"})
+
+    def _sandbox_event_ids(self):
+        client = self.gocardless._gocardless_make_client()
+        return {event.id for event in client.events.all(params={"limit": 500})}
+
+    def _ledger(self):
+        self.env.invalidate_all()
+        return self.env["gocardless.event"].search([("provider_id", "=", self.gocardless.id)])
+
+    def _paid_invoice_with_missed_webhooks(self):
+        """Pay an invoice by direct debit; GoCardless confirms it; no webhook reaches Odoo."""
+        invoice = self._create_customer_invoice(amount=55.0)
+        tx, _response = self._pay_by_redirect(invoice)
+        self.assertEqual(tx.state, "pending")
+        self._simulate("payment_confirmed", tx.provider_reference)
+        self.assertFalse(self._ledger(), "No webhook was delivered.")
+        return invoice, tx
+
+    def _received_activities(self, invoice):
+        return invoice.activity_ids.filtered(lambda a: a.summary == "Direct debit received")
+
+    def test_recovery_cron_imports_missed_events_exactly_once(self):
+        invoice, tx = self._paid_invoice_with_missed_webhooks()
+        sandbox_events = self._sandbox_event_ids()
+        self.assertTrue(sandbox_events)
+
+        self.env.ref("isanet_gocardless.cron_sync_gocardless_events").sudo().method_direct_trigger()
+        ledger = self._ledger()
+        self.assertEqual(set(ledger.mapped("event_id")), sandbox_events)
+        self.assertEqual(len(ledger), len(sandbox_events))
+        self.assertFalse(ledger.filtered(lambda e: e.state in ("received", "failed")))
+        self.assertEqual(tx.state, "done")
+        self.assertIn(invoice.payment_state, ("paid", "in_payment"))
+        self.assertEqual(len(self._received_activities(invoice)), 1)
+        self.assertTrue(self.gocardless.gocardless_events_synced_at)
+
+        # Running again imports nothing new and applies nothing twice.
+        new_count, _transient = self.gocardless._gocardless_sync_events()
+        self.assertEqual(new_count, 0)
+        self.assertEqual(self._ledger(), ledger)
+
+        # The missed webhooks arrive late: acknowledged as duplicates, applied once.
+        deliveries = self._deliver_webhooks()
+        self.assertEqual({hook["response_code"] for hook in deliveries}, {204})
+        self.assertEqual(self._ledger(), ledger)
+        self.assertEqual(len(self._received_activities(invoice)), 1)
+        self.assertEqual(len(tx.payment_id), 1)
+        self.gocardless.invalidate_recordset()
+        self.assertEqual(self.gocardless.gocardless_events_duplicate_count, len(sandbox_events))
+        self.assertEqual(self.gocardless.gocardless_events_processed_count, len(sandbox_events))
+        self.assertTrue(self.gocardless.gocardless_last_webhook_at)
+
+    def test_webhook_arriving_during_the_sync_is_applied_once(self):
+        invoice, tx = self._paid_invoice_with_missed_webhooks()
+        sandbox_events = self._sandbox_event_ids()
+        list_events = EventsService.list
+        test = self
+
+        def list_then_deliver(service, *args, **kwargs):
+            page = list_events(service, *args, **kwargs)
+            # Between the sync's reading of the events and its recording of them, GoCardless
+            # delivers the same events by webhook.
+            deliveries = test._deliver_webhooks()
+            test.assertEqual({hook["response_code"] for hook in deliveries}, {204})
+            return page
+
+        with patch.object(EventsService, "list", list_then_deliver):
+            new_count, transient = self.gocardless._gocardless_sync_events()
+        self.assertEqual(new_count, 0, "The webhook recorded every event first.")
+        self.assertFalse(transient)
+        ledger = self._ledger()
+        self.assertEqual(set(ledger.mapped("event_id")), sandbox_events)
+        self.assertEqual(len(ledger), len(sandbox_events))
+        self.assertFalse(ledger.filtered(lambda e: e.state in ("received", "failed")))
+        self.assertEqual(tx.state, "done")
+        self.assertEqual(len(self._received_activities(invoice)), 1)
+        self.assertEqual(len(tx.payment_id), 1)
+
+    def test_sync_now_reads_only_events_after_the_last_one_seen(self):
+        _invoice, tx = self._paid_invoice_with_missed_webhooks()
+        action = self.gocardless.action_gocardless_sync_events()
+        self.assertEqual(action["params"]["type"], "success")
+        self.assertIn("imported", action["params"]["message"])
+        self.assertEqual(tx.state, "done")
+        synced_at = self.gocardless.gocardless_events_synced_at
+
+        list_events = EventsService.list
+        seen_params = []
+
+        def spy(service, *args, params=None, **kwargs):
+            seen_params.append(dict(params or {}))
+            return list_events(service, *args, params=params, **kwargs)
+
+        with patch.object(EventsService, "list", spy):
+            self.gocardless._gocardless_sync_events()
+        self.assertEqual(seen_params[0]["limit"], 500)
+        since = seen_params[0]["created_at[gt]"]
+        self.assertLess(since, synced_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+        earliest = synced_at - timedelta(minutes=11)
+        self.assertGreater(since, earliest.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+
+    def test_sync_error_is_reported_in_plain_words(self):
+        self.gocardless.gocardless_access_token = "unknown_token"
+        action = self.gocardless.action_gocardless_sync_events()
+        self.assertEqual(action["params"]["type"], "danger")
+        self.assertIn("could not be read from GoCardless", action["params"]["message"])
+
+    def test_health_panel_counts_webhooks(self):
+        self.gocardless.gocardless_webhook_secret = "webhook-secret"
+        url = self._build_url("/payment/gocardless/webhook")
+        event = {
+            "id": "EVHEALTH1",
+            "created_at": "2026-01-15T10:00:00.000Z",
+            "resource_type": "creditors",
+            "action": "updated",
+            "links": {"creditor": "CR1"},
+            "details": {"origin": "gocardless", "cause": "creditor_updated"},
+        }
+        body = json.dumps({"events": [event], "meta": {"webhook_id": "WB1"}}).encode()
+        headers = {"Content-Type": "application/json"}
+        for secret in ("webhook-secret", "webhook-secret", "wrong-secret"):
+            with mute_logger(CONTROLLER_LOGGER):
+                self.url_open(
+                    url,
+                    data=body,
+                    headers={**headers, "Webhook-Signature": webhooks.sign(body, secret)},
+                )
+        self.gocardless.invalidate_recordset()
+        self.assertRecordValues(
+            self.gocardless,
+            [
+                {
+                    "gocardless_events_processed_count": 1,
+                    "gocardless_events_duplicate_count": 1,
+                    "gocardless_events_failed_count": 0,
+                    "gocardless_signatures_rejected_count": 1,
+                    "gocardless_events_waiting_count": 0,
+                }
+            ],
+        )
+        self.assertTrue(self.gocardless.gocardless_last_webhook_at)
