@@ -6,5 +6,6 @@ from . import test_payment_flow
 from . import test_event_outcomes
 from . import test_connect
 from . import test_sync
+from . import test_multi_company
 from . import test_browser_flow
 from . import test_demo_data
