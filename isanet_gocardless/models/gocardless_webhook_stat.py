@@ -37,7 +37,7 @@ class GoCardlessWebhookStat(models.Model):
     last_received_at = fields.Datetime(string="Last Webhook", readonly=True)
 
     def init(self):
-        super().init()
+        # One counter row per provider and day, the rows of no provider included.
         create_unique_index(
             self.env.cr,
             "gocardless_webhook_stat_provider_date_uniq",
