@@ -126,6 +126,10 @@ class TestPaymentProvider(GoCardlessCommon):
         self.assertFalse(self.provider.redirect_form_view_id)
 
     def test_neutralize_blanks_the_credentials(self):
+        self.provider.gocardless_organisation_id = "OR123"
+        self.env["ir.config_parameter"].set_param(
+            "isanet_gocardless.oauth_client_secret", "partner-app-secret"
+        )
         queries = list(get_neutralization_queries(["isanet_gocardless"]))
         self.assertTrue(queries)
         for query in queries:
@@ -133,3 +137,7 @@ class TestPaymentProvider(GoCardlessCommon):
         self.env.invalidate_all()
         self.assertFalse(self.provider.gocardless_access_token)
         self.assertFalse(self.provider.gocardless_webhook_secret)
+        self.assertFalse(self.provider.gocardless_organisation_id)
+        self.assertFalse(
+            self.env["ir.config_parameter"].get_param("isanet_gocardless.oauth_client_secret")
+        )
