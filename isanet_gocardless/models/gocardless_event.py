@@ -20,7 +20,7 @@ from gocardless_pro import errors as gc_errors
 
 from odoo import SUPERUSER_ID, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL
+from odoo.tools import SQL, format_amount
 
 from .. import const
 from ..gocardless_core import errors as core_errors
@@ -468,6 +468,25 @@ class GoCardlessEvent(models.Model):
             )
         return tx
 
+    def _gocardless_payment_status_reason(self, event, payment):
+        """Return GoCardless's explanation of the payment's current status, or "".
+
+        An event's explanation only fits when the event is about the payment's current status;
+        when events arrive together or out of order (confirmed, then failed), the explanation is
+        that of the newest recorded event of the same payment leading to that status.
+        """
+        outcome = gc_events.payment_outcome_from_status(payment.get("status"))
+        if gc_events.outcome_for(event) == outcome:
+            return gc_events.failure_reason(event)
+        siblings = self.sudo().search(
+            [("resource_type", "=", "payments"), ("resource_id", "=", event.resource_id)]
+        )
+        for sibling in siblings:  # newest first (_order)
+            sibling_event = sibling._gocardless_event()
+            if gc_events.outcome_for(sibling_event) == outcome:
+                return gc_events.failure_reason(sibling_event)
+        return ""
+
     def _gocardless_apply_payment(self, event):
         """Bring the payment's transaction to the payment's current status.
 
@@ -501,12 +520,7 @@ class GoCardlessEvent(models.Model):
                 tx=tx,
             )
             return
-        # The event's explanation only fits when the event is about the payment's current status.
-        reason = ""
-        if gc_events.outcome_for(event) == gc_events.payment_outcome_from_status(
-            payment.get("status")
-        ):
-            reason = gc_events.failure_reason(event)
+        reason = self._gocardless_payment_status_reason(event, payment)
         tx._handle_notification_data(
             const.PROVIDER_CODE,
             {"reference": tx.reference, "gocardless_payment": payment, "reason": reason},
@@ -748,10 +762,9 @@ class GoCardlessEvent(models.Model):
         """Tell the merchant that the direct debit of ``tx`` was collected."""
         summary = self.env._("Direct debit received")
         body = self.env._(
-            "Direct debit received: GoCardless collected %(amount)s %(currency)s (payment "
-            "%(payment)s, transaction %(reference)s).",
-            amount=tx.amount,
-            currency=tx.currency_id.name,
+            "Direct debit received: GoCardless collected %(amount)s (payment %(payment)s, "
+            "transaction %(reference)s).",
+            amount=format_amount(self.env, tx.amount, tx.currency_id),
             payment=payment.get("id") or tx.provider_reference,
             reference=tx.reference,
         )

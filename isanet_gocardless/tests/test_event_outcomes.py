@@ -76,6 +76,19 @@ class TestEventOutcomes(GoCardlessWebhookCommon):
         self.assertIn("AM04", activity.note)
         self.assertTrue(self._messages("invoice is open again"))
 
+    def test_failure_reason_is_found_when_an_earlier_event_arrives_in_the_same_batch(self):
+        self._set_payment("failed")
+        self._receive(
+            [
+                self._payment_event("confirmed"),
+                self._payment_event("failed", details=FAILURE_DETAILS),
+            ]
+        )
+        self.assertIn(self.tx.state, ("error", "cancel"))
+        activity = self._activities("Direct debit failed")
+        self.assertEqual(len(activity), 1)
+        self.assertIn("insufficient funds", activity.note)
+
     def test_paid_out_event_arriving_after_the_failure_does_not_pay_the_invoice(self):
         self._set_payment("failed")
         self._receive([self._payment_event("failed", details=FAILURE_DETAILS)])
