@@ -72,7 +72,10 @@ class PaymentProvider(models.Model):
     )
     gocardless_connect_message = fields.Char(string="Connection Message", readonly=True, copy=False)
     gocardless_connect_message_type = fields.Selection(
-        selection=[("success", "Success"), ("danger", "Error")], readonly=True, copy=False
+        string="Connection Message Type",
+        selection=[("success", "Success"), ("danger", "Error")],
+        readonly=True,
+        copy=False,
     )
     gocardless_oauth_client_id = fields.Char(
         string="Partner App Client ID",

@@ -141,3 +141,18 @@ class TestPaymentProvider(GoCardlessCommon):
         self.assertFalse(
             self.env["ir.config_parameter"].get_param("isanet_gocardless.oauth_client_secret")
         )
+
+    def test_french_translations_load_and_apply(self):
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.env["ir.module.module"]._load_module_terms(["isanet_gocardless"], ["fr_FR"])
+        provider = self.provider.with_context(lang="fr_FR")
+        provider.state = "disabled"
+        provider.gocardless_access_token = False
+        with self.assertRaisesRegex(ValidationError, "aucun jeton d'accès"):
+            provider._gocardless_make_client()
+        self.assertEqual(
+            provider.fields_get(["gocardless_webhook_secret"])["gocardless_webhook_secret"][
+                "string"
+            ],
+            "Secret du webhook GoCardless",
+        )
