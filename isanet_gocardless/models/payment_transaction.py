@@ -517,6 +517,54 @@ class PaymentTransaction(models.Model):
             {"reference": self.reference, "gocardless_payment": payment}
         )
 
+    # === BUSINESS METHODS - REFUND FLOW === #
+
+    def _send_refund_request(self, amount_to_refund=None):
+        """Override of `payment` to refund (part of) the GoCardless payment of the transaction.
+
+        GoCardless asks for the total refunded on the payment, this refund included
+        (`total_amount_confirmation`): it is read from the payment itself, so that a refund made
+        elsewhere (GoCardless's dashboard) cannot make Odoo's request refund twice. The refund
+        transaction stays `pending` until GoCardless's `refunds` events settle it.
+
+        Note: self.ensure_one()
+
+        :param float amount_to_refund: The amount to refund, in major units.
+        :return: The refund transaction.
+        :rtype: payment.transaction
+        :raise ValidationError: If GoCardless refuses the refund.
+        """
+        refund_tx = super()._send_refund_request(amount_to_refund=amount_to_refund)
+        if self.provider_code != const.PROVIDER_CODE:
+            return refund_tx
+        client = self.provider_id._gocardless_make_client()
+        currency = self.currency_id.name
+        amount = amounts.to_minor_units(-refund_tx.amount, currency)
+        payment = self._gocardless_call(
+            "read payment", client.payments.get, self.provider_reference
+        )
+        refund = refund_tx._gocardless_call(
+            "create refund",
+            client.refunds.create,
+            params={
+                "amount": amount,
+                "total_amount_confirmation": (payment.amount_refunded or 0) + amount,
+                "links": {"payment": self.provider_reference},
+                "metadata": {"odoo_reference": refund_tx.reference},
+            },
+            headers=refund_tx._gocardless_headers("refund"),
+        )
+        _logger.info(
+            "gocardless refund %s of %s %s created for transaction %s",
+            refund.id,
+            amount,
+            currency,
+            refund_tx.reference,
+        )
+        refund_tx.provider_reference = refund.id
+        refund_tx._set_pending()
+        return refund_tx
+
     # === BUSINESS METHODS - NOTIFICATIONS === #
 
     def _get_tx_from_notification_data(self, provider_code, notification_data):

@@ -187,6 +187,54 @@ class TestPaymentFlow(GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHtt
             wizard._create_payments()
         self.assertIn("GoCardless", str(error.exception))
 
+    # === REFUND FLOW === #
+
+    def _collected_tx(self, amount):
+        """A transaction whose payment GoCardless collected, done and post-processed."""
+        tx, _response = self._pay_by_redirect(self._create_customer_invoice(amount=amount))
+        client = self._sandbox_client()
+        client.scenario_simulators.run(
+            "payment_confirmed", params={"links": {"resource": tx.provider_reference}}
+        )
+        payment = client.payments.get(tx.provider_reference).attributes
+        with mute_logger("odoo.addons.payment.models.payment_transaction"):
+            tx._handle_notification_data("gocardless", {"gocardless_payment": payment})
+        tx._post_process()
+        self.assertEqual(tx.state, "done")
+        return tx
+
+    def test_partial_refunds_confirm_the_total_refunded_to_gocardless(self):
+        tx = self._collected_tx(100.0)
+        client = self._sandbox_client()
+        with mute_logger("odoo.addons.payment.models.payment_transaction"):
+            first = tx._send_refund_request(amount_to_refund=40.0)
+            second = tx._send_refund_request(amount_to_refund=25.5)
+
+        for refund_tx, minor_units in ((first, 4000), (second, 2550)):
+            self.assertEqual(refund_tx.operation, "refund")
+            self.assertEqual(refund_tx.state, "pending")
+            self.assertTrue(refund_tx.provider_reference.startswith("RF"))
+            refund = client.refunds.get(refund_tx.provider_reference).attributes
+            self.assertEqual(refund["amount"], minor_units)
+            self.assertEqual(refund["links"]["payment"], tx.provider_reference)
+            self.assertEqual(refund["metadata"], {"odoo_reference": refund_tx.reference})
+        self.assertEqual(client.payments.get(tx.provider_reference).amount_refunded, 6550)
+
+    def test_refund_above_what_is_left_is_refused_and_changes_nothing_at_gocardless(self):
+        tx = self._collected_tx(30.0)
+        client = self._sandbox_client()
+        with mute_logger("odoo.addons.payment.models.payment_transaction"):
+            tx._send_refund_request(amount_to_refund=20.0)
+        with (
+            mute_logger(
+                "odoo.addons.payment.models.payment_transaction",
+                "odoo.addons.isanet_gocardless.models.payment_transaction",
+            ),
+            self.assertRaisesRegex(ValidationError, "GoCardless"),
+        ):
+            tx._send_refund_request(amount_to_refund=20.0)
+        self.assertEqual(client.payments.get(tx.provider_reference).amount_refunded, 2000)
+
 
 @tagged("post_install", "-at_install")
 class TestNotificationProcessing(GoCardlessInvoiceCommon):
