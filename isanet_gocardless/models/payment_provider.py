@@ -131,6 +131,17 @@ class PaymentProvider(models.Model):
             return default_codes
         return const.DEFAULT_PAYMENT_METHOD_CODES
 
+    def _is_tokenization_required(self, **kwargs):
+        """Override of `payment`: a GoCardless mandate is always saved.
+
+        The payer sets up a direct debit mandate on GoCardless's page, which by nature lets the
+        merchant collect the payer's next invoices; Odoo then asks no "save my payment details"
+        question that would make no difference.
+        """
+        if len(self) == 1 and self.code == const.PROVIDER_CODE:
+            return True
+        return super()._is_tokenization_required(**kwargs)
+
     def _should_build_inline_form(self, is_validation=False):
         """Override of `payment`: GoCardless's payer pages are hosted, the flow redirects."""
         if self.code != const.PROVIDER_CODE:

@@ -38,6 +38,9 @@ class TestPaymentProvider(GoCardlessCommon):
 
     def test_feature_support(self):
         self.assertTrue(self.provider.support_tokenization)
+        # The mandate is always saved: no "save my payment details" question.
+        self.assertTrue(self.provider._is_tokenization_required())
+        self.assertFalse(self.env["payment.provider"]._is_tokenization_required())
         self.assertEqual(self.provider.support_refund, "partial")
         self.assertFalse(self.provider._should_build_inline_form())
 
