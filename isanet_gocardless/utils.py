@@ -2,6 +2,10 @@
 
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
+import psycopg2
+import requests
+from gocardless_pro import errors as gc_errors
+
 
 def partner_dict(partner):
     """Return the partner dict the core's customer helpers expect.
@@ -59,3 +63,32 @@ def bank_account_details(bank_account):
     if last_digits:
         parts.append(f"•••• {last_digits}")
     return " ".join(parts)
+
+
+TRANSIENT_EXCEPTIONS = (
+    psycopg2.OperationalError,
+    requests.ConnectionError,
+    requests.Timeout,
+    gc_errors.MalformedResponseError,
+    gc_errors.GoCardlessInternalError,
+    gc_errors.RateLimitError,
+)
+
+
+class GoCardlessTransientError(Exception):
+    """A failure that must not be recorded as final: the event is kept for a later attempt."""
+
+
+def is_transient(exc):
+    """Tell whether ``exc``, or an exception it was raised from, is worth retrying.
+
+    :param Exception exc: the exception raised while talking to GoCardless or the database.
+    :rtype: bool
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, (GoCardlessTransientError, *TRANSIENT_EXCEPTIONS)):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False

@@ -5,6 +5,7 @@ from odoo import SUPERUSER_ID, http
 from odoo.exceptions import ValidationError
 from odoo.http import request
 
+from .. import utils
 from ..gocardless_core.errors import InvalidSignature, MalformedPayload
 
 _logger = logging.getLogger(__name__)
@@ -46,7 +47,18 @@ class GoCardlessController(http.Controller):
             try:
                 with request.env.cr.savepoint():
                     tx_sudo._gocardless_handle_return()
-            except ValidationError:
+            except ValidationError as error:
+                if utils.is_transient(error):
+                    # The mandate may well be set up: the `fulfilled` webhook completes the
+                    # transaction, which waits for it.
+                    _logger.warning(
+                        "GoCardless unreachable while completing transaction %s, left to the "
+                        "billing request's webhook: %s",
+                        reference,
+                        error,
+                    )
+                    tx_sudo._gocardless_wait_for_billing_request()
+                    return request.redirect("/payment/status")
                 _logger.exception(
                     "unable to complete the GoCardless billing request of transaction %s",
                     reference,

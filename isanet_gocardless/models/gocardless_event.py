@@ -15,14 +15,13 @@ import time
 from datetime import datetime, timezone
 
 import psycopg2
-import requests
 from gocardless_pro import errors as gc_errors
 
 from odoo import SUPERUSER_ID, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, format_amount
 
-from .. import const
+from .. import const, utils
 from ..gocardless_core import errors as core_errors
 from ..gocardless_core import events as gc_events
 from ..gocardless_core import webhooks
@@ -56,36 +55,8 @@ TX_STATES_OF_PAYMENT_OUTCOME = {
     gc_events.PAYMENT_CANCELLED: ("cancel",),
 }
 
+
 # Failures that are worth retrying: the database or GoCardless will most likely answer later.
-TRANSIENT_EXCEPTIONS = (
-    psycopg2.OperationalError,
-    requests.ConnectionError,
-    requests.Timeout,
-    gc_errors.MalformedResponseError,
-    gc_errors.GoCardlessInternalError,
-    gc_errors.RateLimitError,
-)
-
-
-class GoCardlessTransientError(Exception):
-    """A failure that must not be recorded as final: the event is kept for a later attempt."""
-
-
-def _is_transient(exc):
-    """Tell whether ``exc``, or an exception it was raised from, is worth retrying.
-
-    :param Exception exc: the exception raised while applying an event.
-    :rtype: bool
-    """
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, (GoCardlessTransientError, *TRANSIENT_EXCEPTIONS)):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
 def _parse_datetime(value):
     """Return GoCardless's ISO 8601 ``created_at`` as a naive UTC datetime, or ``None``."""
     if not isinstance(value, str) or not value:
@@ -314,7 +285,7 @@ class GoCardlessEvent(models.Model):
                 with self.env.cr.savepoint():
                     event._gocardless_apply()
             except Exception as error:  # noqa: BLE001 - any error is recorded on the event
-                if _is_transient(error):
+                if utils.is_transient(error):
                     transient = True
                     _logger.warning(
                         "gocardless: temporary error on event %s, kept for a retry: %s",
@@ -417,7 +388,7 @@ class GoCardlessEvent(models.Model):
         :param str resource_id: The resource's id.
         :return: The resource as the API returns it.
         :rtype: dict
-        :raise GoCardlessTransientError: If GoCardless cannot be reached or fails.
+        :raise utils.GoCardlessTransientError: If GoCardless cannot be reached or fails.
         :raise UserError: If GoCardless refuses the request.
         """
         service = getattr(
@@ -425,8 +396,8 @@ class GoCardlessEvent(models.Model):
         )
         try:
             resource = service.get(resource_id)
-        except TRANSIENT_EXCEPTIONS as error:
-            raise GoCardlessTransientError(str(error)) from error
+        except utils.TRANSIENT_EXCEPTIONS as error:
+            raise utils.GoCardlessTransientError(str(error)) from error
         except gc_errors.ApiError as error:
             raise UserError(
                 self.env._(

@@ -335,6 +335,17 @@ class PaymentTransaction(models.Model):
                 state_message=self.env._("GoCardless: the direct debit set-up was cancelled.")
             )
         elif status != "fulfilled":
+            self._gocardless_wait_for_billing_request()
+
+    def _gocardless_wait_for_billing_request(self):
+        """Leave a draft transaction pending until the `billing_requests` webhook completes it.
+
+        Note: self.ensure_one()
+
+        :return: None
+        """
+        self.ensure_one()
+        if self.state == "draft":
             self._set_pending(
                 state_message=self.env._(
                     "GoCardless is confirming your direct debit mandate; the payment will be "

@@ -4,8 +4,8 @@ from . import test_portal
 from . import test_webhook
 from . import test_payment_flow
 from . import test_event_outcomes
+from . import test_browser_flow
+from . import test_demo_data
 from . import test_connect
 from . import test_sync
 from . import test_multi_company
-from . import test_browser_flow
-from . import test_demo_data

@@ -1,5 +1,7 @@
+from unittest.mock import patch
 from urllib.parse import urlencode
 
+import requests
 from lxml import etree
 
 from odoo import Command
@@ -10,6 +12,7 @@ from odoo.tools import mute_logger
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
 from ..controllers.main import GoCardlessController
+from ..models.payment_transaction import PaymentTransaction
 from .common import GoCardlessInvoiceCommon, GoCardlessPortalMixin, GoCardlessSandboxCommon
 
 IBAN = "BE68539007547034"
@@ -132,6 +135,30 @@ class TestPaymentFlow(GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHtt
         self.assertFalse(tx.provider_reference)
         self.assertFalse(tx.token_id)
         self.assertEqual(tx.state, "pending")
+
+    def test_gocardless_unreachable_on_return_leaves_the_completion_to_the_webhook(self):
+        invoice = self._create_customer_invoice()
+        tx, page = self._start_redirect_flow(invoice)
+
+        def unreachable(_tx):
+            error = requests.ConnectionError("GoCardless cannot be reached")
+            raise ValidationError(str(error)) from error
+
+        with (
+            patch.object(PaymentTransaction, "_gocardless_handle_return", unreachable),
+            mute_logger("odoo.addons.isanet_gocardless.controllers.main"),
+        ):
+            response = self._approve_mandate(page)
+        self.assertTrue(response.url.startswith(self._build_url("/payment/status")))
+        tx.invalidate_recordset()
+        self.assertEqual(tx.state, "pending")
+        self.assertFalse(tx.provider_reference)
+
+        # The billing request's `fulfilled` webhook completes it (see the event outcomes).
+        with mute_logger("odoo.addons.payment.models.payment_transaction"):
+            self.assertTrue(tx._gocardless_complete_billing_request())
+        self.assertEqual(tx.state, "pending")
+        self.assertTrue(tx.provider_reference.startswith("PM"))
 
     def test_leaving_the_flow_cancels_the_transaction(self):
         invoice = self._create_customer_invoice()
