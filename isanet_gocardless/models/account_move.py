@@ -1,5 +1,6 @@
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import format_amount, format_date
 
 from .. import const
 
@@ -22,6 +23,13 @@ class AccountMove(models.Model):
         string="Direct Debit Offer Editable",
         compute="_compute_gocardless_offer_editable",
     )
+    gocardless_token_id = fields.Many2one(
+        string="Direct Debit Mandate",
+        comodel_name="payment.token",
+        compute="_compute_gocardless_token_id",
+        help="The customer's saved GoCardless mandate on which the invoice can be collected "
+        "without the customer coming back.",
+    )
 
     # === COMPUTE METHODS === #
 
@@ -33,6 +41,25 @@ class AccountMove(models.Model):
                 move._gocardless_is_open_customer_invoice()
                 and Provider._gocardless_get_for_company(move.company_id)
             )
+
+    @api.depends("partner_id", "company_id", "state", "payment_state", "transaction_ids.state")
+    def _compute_gocardless_token_id(self):
+        Token = self.env["payment.token"].sudo()
+        for move in self:
+            token = Token
+            if move._gocardless_is_payable() and not move._gocardless_has_pending_debit():
+                token = Token.search(
+                    [
+                        ("provider_id.code", "=", const.PROVIDER_CODE),
+                        ("provider_id.state", "in", ("enabled", "test")),
+                        ("provider_id.company_id", "=", move.company_id.id),
+                        ("partner_id", "child_of", move.partner_id.commercial_partner_id.id),
+                        ("payment_method_id.supported_currency_ids", "in", move.currency_id.ids),
+                    ],
+                    order="id desc",
+                    limit=1,
+                )
+            move.gocardless_token_id = token
 
     # === CRUD METHODS === #
 
@@ -50,7 +77,73 @@ class AccountMove(models.Model):
                 )
         return super().write(vals)
 
+    # === ACTION METHODS === #
+
+    def action_gocardless_collect(self):
+        """Collect what is left to pay on the invoice with the customer's saved mandate.
+
+        The merchant's side of a reused mandate: a GoCardless payment is created at once on the
+        mandate (the customer does nothing), its transaction waits `pending` for GoCardless's
+        webhooks, which mark the invoice paid.
+
+        Note: self.ensure_one()
+
+        :return: None
+        :raise UserError: If the invoice can't be collected by direct debit now.
+        """
+        self.ensure_one()
+        token = self.gocardless_token_id
+        if not token:
+            raise UserError(
+                self.env._(
+                    "GoCardless: the invoice %(invoice)s cannot be collected by direct debit: it "
+                    "must be posted, unpaid, offered for direct debit, without a debit under way, "
+                    "and its customer must have a saved mandate.",
+                    invoice=self.display_name,
+                )
+            )
+        Transaction = self.env["payment.transaction"].sudo()
+        invoice_ids = [Command.set(self.ids)]
+        tx = Transaction.create(
+            {
+                "provider_id": token.provider_id.id,
+                "payment_method_id": token.payment_method_id.id,
+                "reference": Transaction._compute_reference(
+                    token.provider_id.code, invoice_ids=invoice_ids
+                ),
+                "amount": self.amount_residual,
+                "currency_id": self.currency_id.id,
+                "partner_id": token.partner_id.id,
+                "token_id": token.id,
+                "operation": "offline",
+                "invoice_ids": invoice_ids,
+            }
+        )
+        tx._send_payment_request()
+        self.message_post(
+            body=self.env._(
+                "Direct debit of %(amount)s requested on the mandate %(mandate)s: GoCardless "
+                "collects it on %(date)s.",
+                amount=format_amount(self.env, tx.amount, tx.currency_id),
+                mandate=token.provider_ref,
+                date=format_date(self.env, tx.gocardless_charge_date) or "?",
+            )
+        )
+
     # === BUSINESS METHODS === #
+
+    def _gocardless_has_pending_debit(self):
+        """Return whether a GoCardless debit of the invoice is under way.
+
+        Note: self.ensure_one()
+
+        :rtype: bool
+        """
+        self.ensure_one()
+        return any(
+            tx.provider_code == const.PROVIDER_CODE and tx.state in ("pending", "authorized")
+            for tx in self.sudo().transaction_ids
+        )
 
     def _post(self, soft=True):
         """Override of `account` to offer direct debit on customer invoices by default."""

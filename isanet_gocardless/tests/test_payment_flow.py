@@ -5,7 +5,7 @@ import requests
 from lxml import etree
 
 from odoo import Command
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
@@ -196,6 +196,44 @@ class TestPaymentFlow(GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHtt
         payment = self._sandbox_client().payments.get(tx.provider_reference).attributes
         self.assertEqual(payment["amount"], 5000)
         self.assertEqual(payment["links"]["mandate"], token.provider_ref)
+
+    def test_merchant_collects_a_later_invoice_on_the_saved_mandate(self):
+        first_tx, _response = self._pay_by_redirect(self._create_customer_invoice())
+        token = first_tx.token_id
+        invoice = self._create_customer_invoice(amount=75.0)
+        self.assertEqual(invoice.gocardless_token_id, token)
+
+        invoice.action_gocardless_collect()
+
+        tx = invoice.transaction_ids
+        self.assertEqual(tx.operation, "offline")
+        self.assertEqual(tx.state, "pending")
+        self.assertEqual(tx.token_id, token)
+        self.assertTrue(tx.provider_reference.startswith("PM"))
+        payment = self._sandbox_client().payments.get(tx.provider_reference).attributes
+        self.assertEqual(payment["amount"], 7500)
+        self.assertEqual(payment["links"]["mandate"], token.provider_ref)
+        self.assertEqual(payment["metadata"], {"odoo_reference": tx.reference})
+        self.assertIn(token.provider_ref, invoice.message_ids[0].body)
+        # A debit is under way: no second collection.
+        invoice.invalidate_recordset(["gocardless_token_id"])
+        self.assertFalse(invoice.gocardless_token_id)
+        with self.assertRaisesRegex(UserError, "cannot be collected"):
+            invoice.action_gocardless_collect()
+
+    def test_invoice_without_mandate_or_offer_cannot_be_collected(self):
+        first_tx, _response = self._pay_by_redirect(self._create_customer_invoice())
+        other_partner = self.env["res.partner"].create(
+            {"name": "No Mandate", "country_id": self.partner.country_id.id}
+        )
+        for invoice in (
+            self._create_customer_invoice(partner=other_partner),
+            self._create_customer_invoice(post=False),
+        ):
+            self.assertFalse(invoice.gocardless_token_id)
+            with self.assertRaisesRegex(UserError, "cannot be collected"):
+                invoice.action_gocardless_collect()
+        self.assertEqual(first_tx.token_id.partner_id, self.partner)
 
     def test_registering_a_payment_with_a_mandate_is_refused(self):
         first_tx, _response = self._pay_by_redirect(self._create_customer_invoice())
