@@ -356,7 +356,9 @@ class PaymentTransaction(models.Model):
     def _gocardless_cancel_flow(self):
         """Cancel the transaction of a customer who left the GoCardless flow.
 
-        A billing request fulfilled in the meantime is completed instead.
+        A billing request fulfilled in the meantime is completed instead. Otherwise the billing
+        request is cancelled at GoCardless too, which expires its flows: a payer finishing an
+        old flow in another tab can't set up a mandate for a transaction Odoo has cancelled.
 
         Note: self.ensure_one()
 
@@ -367,12 +369,20 @@ class PaymentTransaction(models.Model):
             return
         if self.gocardless_billing_request_id:
             try:
-                if self._gocardless_get_billing_request_status() == "fulfilled":
+                status = self._gocardless_get_billing_request_status()
+                if status == "fulfilled":
                     self._gocardless_complete_billing_request()
                     return
+                if status != "cancelled":
+                    client = self.provider_id._gocardless_make_client()
+                    self._gocardless_call(
+                        "cancel billing request",
+                        client.billing_requests.cancel,
+                        self.gocardless_billing_request_id,
+                    )
             except ValidationError:
                 _logger.warning(
-                    "could not read the billing request of transaction %s; cancelling it",
+                    "could not reach the billing request of transaction %s; cancelling it",
                     self.reference,
                 )
         self._set_canceled(

@@ -174,6 +174,11 @@ class TestPaymentFlow(GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHtt
         self.assertEqual(tx.state, "cancel")
         self.assertIn("left the direct debit set-up", tx.state_message)
         self.assertTrue(invoice._has_to_be_paid())
+        # Cancelled at GoCardless too: the flow can't be finished later in another tab.
+        billing_request = self._sandbox_client().billing_requests.get(
+            tx.gocardless_billing_request_id
+        )
+        self.assertEqual(billing_request.status, "cancelled")
 
     # === TOKEN FLOW === #
 
