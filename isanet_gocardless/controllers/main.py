@@ -4,6 +4,7 @@ import pprint
 from odoo import SUPERUSER_ID, http
 from odoo.exceptions import ValidationError
 from odoo.http import request
+from odoo.tools import consteq
 
 from .. import utils
 from ..gocardless_core.errors import InvalidSignature, MalformedPayload
@@ -24,7 +25,7 @@ class GoCardlessController(http.Controller):
         csrf=False,
         save_session=False,
     )
-    def gocardless_return_from_flow(self, reference=None, **data):
+    def gocardless_return_from_flow(self, reference=None, access_token=None, **data):
         """Complete the transaction once the customer has approved the mandate on GoCardless.
 
         The billing request is re-read from the API; the browser's word is never trusted. If it
@@ -35,6 +36,7 @@ class GoCardlessController(http.Controller):
         the cookie is sent and the transaction found in the session.
 
         :param str reference: The transaction reference, embedded in the redirect URI.
+        :param str access_token: The transaction's flow token, embedded in the redirect URI.
         :param dict data: Extra parameters, logged and ignored.
         """
         _logger.info(
@@ -42,7 +44,7 @@ class GoCardlessController(http.Controller):
             reference,
             pprint.pformat(data),
         )
-        tx_sudo = self._gocardless_get_transaction(reference)
+        tx_sudo = self._gocardless_get_transaction(reference, access_token)
         if tx_sudo:
             try:
                 with request.env.cr.savepoint():
@@ -79,10 +81,11 @@ class GoCardlessController(http.Controller):
         csrf=False,
         save_session=False,
     )
-    def gocardless_exit_flow(self, reference=None, **data):
+    def gocardless_exit_flow(self, reference=None, access_token=None, **data):
         """Cancel the transaction of a customer who left GoCardless's page without approving.
 
         :param str reference: The transaction reference, embedded in the exit URI.
+        :param str access_token: The transaction's flow token, embedded in the exit URI.
         :param dict data: Extra parameters, logged and ignored.
         """
         _logger.info(
@@ -90,7 +93,7 @@ class GoCardlessController(http.Controller):
             reference,
             pprint.pformat(data),
         )
-        tx_sudo = self._gocardless_get_transaction(reference)
+        tx_sudo = self._gocardless_get_transaction(reference, access_token)
         if tx_sudo:
             tx_sudo._gocardless_cancel_flow()
         return request.redirect("/payment/status")
@@ -137,12 +140,24 @@ class GoCardlessController(http.Controller):
         return request.make_response("", status=204)
 
     @staticmethod
-    def _gocardless_get_transaction(reference):
-        """Return the GoCardless transaction of a reference, in sudo mode, or an empty recordset."""
+    def _gocardless_get_transaction(reference, access_token):
+        """Return the GoCardless transaction of a reference, in sudo mode, or an empty recordset.
+
+        References are guessable (invoice numbers): the routes act only with the flow token
+        that Odoo put in the URIs it gave GoCardless.
+        """
+        Transaction = request.env["payment.transaction"].sudo()
         if not reference or not isinstance(reference, str):
-            return request.env["payment.transaction"].sudo()
-        return (
-            request.env["payment.transaction"]
-            .sudo()
-            .search([("reference", "=", reference), ("provider_code", "=", "gocardless")], limit=1)
+            return Transaction
+        tx_sudo = Transaction.search(
+            [("reference", "=", reference), ("provider_code", "=", "gocardless")], limit=1
         )
+        if tx_sudo and not (
+            isinstance(access_token, str)
+            and consteq(access_token, tx_sudo._gocardless_flow_token())
+        ):
+            _logger.warning(
+                "ignored a GoCardless return for transaction %s without its flow token", reference
+            )
+            return Transaction
+        return tx_sudo

@@ -7,6 +7,7 @@ from gocardless_pro.errors import ApiError, GoCardlessProError
 
 from odoo import fields, models
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools import hmac
 
 from .. import const, utils
 from ..controllers.main import GoCardlessController
@@ -109,6 +110,16 @@ class PaymentTransaction(models.Model):
         values["lang"] = self.partner_lang or values["lang"]
         return values
 
+    def _gocardless_flow_token(self):
+        """Return the token proving that a return or exit URI is the one Odoo gave GoCardless.
+
+        Note: self.ensure_one()
+
+        :rtype: str
+        """
+        self.ensure_one()
+        return hmac(self.env(su=True), "isanet_gocardless-flow", self.reference)
+
     def _gocardless_description(self):
         """Return the description GoCardless shows the payer: the invoice names or reference."""
         self.ensure_one()
@@ -173,7 +184,9 @@ class PaymentTransaction(models.Model):
         )
         self.gocardless_billing_request_id = billing_request.id
         base_url = self.provider_id.get_base_url()
-        query = urlencode({"reference": self.reference})
+        query = urlencode(
+            {"reference": self.reference, "access_token": self._gocardless_flow_token()}
+        )
         flow_params = {
             "links": {"billing_request": billing_request.id},
             "redirect_uri": f"{base_url}{GoCardlessController._return_url}?{query}",

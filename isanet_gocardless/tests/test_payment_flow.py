@@ -127,7 +127,7 @@ class TestPaymentFlow(GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHtt
     def test_return_before_approval_does_not_collect(self):
         invoice = self._create_customer_invoice()
         tx, _page = self._start_redirect_flow(invoice)
-        query = urlencode({"reference": tx.reference})
+        query = urlencode({"reference": tx.reference, "access_token": tx._gocardless_flow_token()})
         with mute_logger("odoo.addons.payment.models.payment_transaction"):
             response = self.url_open(f"{GoCardlessController._return_url}?{query}")
         self.assertTrue(response.url.endswith("/payment/status"))
@@ -135,6 +135,24 @@ class TestPaymentFlow(GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHtt
         self.assertFalse(tx.provider_reference)
         self.assertFalse(tx.token_id)
         self.assertEqual(tx.state, "pending")
+
+    def test_return_and_exit_without_the_flow_token_change_nothing(self):
+        invoice = self._create_customer_invoice()
+        tx, _page = self._start_redirect_flow(invoice)
+        for url in (GoCardlessController._return_url, GoCardlessController._exit_url):
+            for token in (None, "forged", tx._gocardless_flow_token()[:-1]):
+                params = {"reference": tx.reference}
+                if token:
+                    params["access_token"] = token
+                with mute_logger("odoo.addons.isanet_gocardless.controllers.main"):
+                    response = self.url_open(f"{url}?{urlencode(params)}")
+                self.assertTrue(response.url.endswith("/payment/status"))
+                tx.invalidate_recordset()
+                self.assertEqual(tx.state, "draft")
+        billing_request = self._sandbox_client().billing_requests.get(
+            tx.gocardless_billing_request_id
+        )
+        self.assertEqual(billing_request.status, "pending")
 
     def test_gocardless_unreachable_on_return_leaves_the_completion_to_the_webhook(self):
         invoice = self._create_customer_invoice()
