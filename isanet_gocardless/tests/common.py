@@ -20,6 +20,22 @@ def _import_sandbox_server():
     return SandboxServer
 
 
+def start_sandbox(add_cleanup, **options):
+    """Start a local GoCardless sandbox over HTTP, with a SQLite file of its own.
+
+    :param add_cleanup: `addCleanup` or `addClassCleanup` of the test, to stop and remove it.
+    :param options: More `SandboxServer` options (`access_tokens`, `oauth_clients`...).
+    :return: The started `SandboxServer`.
+    """
+    directory = tempfile.TemporaryDirectory()
+    add_cleanup(directory.cleanup)
+    sandbox = _import_sandbox_server()(
+        port=0, db_path=str(Path(directory.name) / "gocardless.sqlite3"), **options
+    ).start()
+    add_cleanup(sandbox.stop)  # cleanups run last in, first out: stopped, then removed
+    return sandbox
+
+
 class GoCardlessCommon(PaymentCommon):
     @classmethod
     def setUpClass(cls):
@@ -75,16 +91,7 @@ class GoCardlessSandboxCommon(GoCardlessInvoiceCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        SandboxServer = _import_sandbox_server()
-
-        cls._sandbox_dir = tempfile.TemporaryDirectory()
-        cls.addClassCleanup(cls._sandbox_dir.cleanup)
-        cls.sandbox = SandboxServer(
-            port=0,
-            db_path=str(Path(cls._sandbox_dir.name) / "gocardless.sqlite3"),
-            access_tokens=[cls.sandbox_token],
-        ).start()
-        cls.addClassCleanup(cls.sandbox.stop)
+        cls.sandbox = start_sandbox(cls.addClassCleanup, access_tokens=[cls.sandbox_token])
         cls.gocardless.write(
             {"gocardless_api_url": cls.sandbox.url, "gocardless_access_token": cls.sandbox_token}
         )

@@ -1,9 +1,7 @@
 # Copyright 2026 Isanet
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
 import json
-import tempfile
 import uuid
-from pathlib import Path
 
 import requests
 
@@ -14,7 +12,7 @@ from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
 from ..controllers.main import GoCardlessController
 from ..gocardless_core import webhooks
-from .common import GoCardlessSandboxCommon, _import_sandbox_server
+from .common import GoCardlessSandboxCommon, start_sandbox
 from .test_connect import GoCardlessConnectMixin
 
 IBAN = "BE68539007547034"
@@ -45,15 +43,11 @@ class TestMultiCompany(GoCardlessConnectMixin, GoCardlessSandboxCommon, PaymentH
     def setUp(self):
         super().setUp()
         # A sandbox of its own: the events of the other tests stay out of the way.
-        directory = tempfile.TemporaryDirectory()
-        self.addCleanup(directory.cleanup)
-        self.sandbox = _import_sandbox_server()(
-            port=0,
-            db_path=str(Path(directory.name) / "gocardless.sqlite3"),
+        self.sandbox = start_sandbox(
+            self.addCleanup,
             access_tokens=[self.sandbox_token],
             oauth_clients={"odoo-partner-app": "odoo-partner-secret"},
-        ).start()
-        self.addCleanup(self.sandbox.stop)
+        )
         (self.provider_a | self.provider_b).gocardless_api_url = self.sandbox.url
         self.authenticate("admin", "admin")
         self._connect(self.provider_a, email="a@example.com", name="Company A Ltd")

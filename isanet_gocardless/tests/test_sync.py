@@ -1,9 +1,7 @@
 # Copyright 2026 Isanet
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
 import json
-import tempfile
 from datetime import timedelta
-from pathlib import Path
 from unittest.mock import patch
 
 from gocardless_pro.services.events_service import EventsService
@@ -15,7 +13,7 @@ from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
 from ..gocardless_core import webhooks
 from . import test_payment_flow, test_webhook
-from .common import GoCardlessPortalMixin, GoCardlessSandboxCommon, _import_sandbox_server
+from .common import GoCardlessPortalMixin, GoCardlessSandboxCommon, start_sandbox
 
 CONTROLLER_LOGGER = "odoo.addons.isanet_gocardless.controllers.main"
 
@@ -35,14 +33,7 @@ class TestSync(GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHttpCommon
     def setUp(self):
         super().setUp()
         # A sandbox of its own: the events of the other tests stay out of the event list.
-        directory = tempfile.TemporaryDirectory()
-        self.addCleanup(directory.cleanup)
-        self.sandbox = _import_sandbox_server()(
-            port=0,
-            db_path=str(Path(directory.name) / "gocardless.sqlite3"),
-            access_tokens=[self.sandbox_token],
-        ).start()
-        self.addCleanup(self.sandbox.stop)
+        self.sandbox = start_sandbox(self.addCleanup, access_tokens=[self.sandbox_token])
         self.gocardless.gocardless_api_url = self.sandbox.url
         # Only this provider is caught up by the cron.
         self.env["payment.provider"].sudo().search(
