@@ -14,7 +14,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
-from .. import oauth
+from ..gocardless_core import oauth
 
 STATE_LIFETIME = timedelta(minutes=30)
 

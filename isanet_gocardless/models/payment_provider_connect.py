@@ -13,11 +13,12 @@ from gocardless_pro import errors as gc_errors
 from odoo import SUPERUSER_ID, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
-from .. import const, oauth
+from .. import const
 from ..controllers.main import GoCardlessController
 from ..controllers.oauth import GoCardlessOAuthController
 from ..gocardless_core import client as gc_client
 from ..gocardless_core import errors as core_errors
+from ..gocardless_core import oauth
 from .gocardless_event import _parse_datetime
 
 _logger = logging.getLogger(__name__)
