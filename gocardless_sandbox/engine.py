@@ -313,7 +313,7 @@ class Engine:
         v = Validation("billing_requests")
         mr = v.obj(body, "mandate_request")
         pr = v.obj(body, "payment_request")
-        if "mandate_request" not in body and "payment_request" not in body:
+        if body.get("mandate_request") is None and body.get("payment_request") is None:
             v.add("mandate_request", "a mandate_request or payment_request is required")
         scheme = v.string(body, "mandate_request.scheme", choices=list(SCHEMES))
         currency = v.string(body, "mandate_request.currency", choices=list(CURRENCY_SCHEME))
@@ -345,7 +345,7 @@ class Engine:
             self.store.insert("customers", customer, org)
         creditor = self.creditor_of(org)
         mandate_request = None
-        if "mandate_request" in body:
+        if body.get("mandate_request") is not None:  # null is the same as absent
             scheme = scheme or CURRENCY_SCHEME[currency]
             mandate_request = {
                 "authorisation_source": mr.get("authorisation_source") or "web",

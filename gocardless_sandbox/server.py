@@ -15,7 +15,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from . import dashboard, hosted
+from . import dashboard, hosted, testkit
 from .core import (
     API_VERSION,
     ApiError,
@@ -105,6 +105,8 @@ class Sandbox:
         self.oauth_clients = dict(oauth_clients or {})
         self._rate = {}
         self._rate_lock = threading.Lock()
+        self.requests = testkit.RequestLog()
+        self.faults = testkit.Faults()
         with self.store.transaction():
             org = self.store.kv_get("default_org")
             if org is None:
@@ -142,11 +144,28 @@ class Sandbox:
                    "RateLimit-Remaining": str(max(self.rate_limit - count, 0)),
                    "RateLimit-Reset": reset}
         if count > self.rate_limit:
-            err = ApiError(429, "invalid_api_usage", "Rate limit exceeded", [
-                {"reason": "rate_limit_exceeded", "message": "Rate limit exceeded"}],
-                "rate_limit_exceeded", headers)
-            raise err
+            raise self.rate_limit_error(headers)
         return headers
+
+    @staticmethod
+    def rate_limit_error(headers):
+        return ApiError(429, "invalid_api_usage", "Rate limit exceeded", [
+            {"reason": "rate_limit_exceeded", "message": "Rate limit exceeded"}],
+            "rate_limit_exceeded", headers)
+
+    def fault_error(self, mode):
+        """The ApiError answered for a ``500`` / ``503`` / ``429`` fault."""
+        if mode == "429":
+            window = int(time.time() // 60)
+            return self.rate_limit_error({
+                "RateLimit-Limit": str(self.rate_limit), "RateLimit-Remaining": "0",
+                "RateLimit-Reset": email.utils.formatdate((window + 1) * 60, usegmt=True),
+                "Retry-After": str(max(1, (window + 1) * 60 - int(time.time())))})
+        if mode == "503":
+            return ApiError(503, "gocardless", "The service is temporarily unavailable, "
+                            "please try again later.", None, "service_unavailable")
+        return ApiError(500, "gocardless", "Uh-oh! Something went wrong in the sandbox.",
+                        None, "internal_error")
 
     # ------------------------------------------------------------------ API dispatch
     def api(self, method, path, query, raw, headers):
@@ -428,7 +447,7 @@ class Sandbox:
             self.engine.advance_clock(days, hours)
         return self.clock()
 
-    def admin(self, method, path, raw):
+    def admin(self, method, path, raw, query=None):
         try:
             body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
         except (ValueError, UnicodeDecodeError):
@@ -461,10 +480,41 @@ class Sandbox:
             return 200, {"webhook_url": self.dispatcher.webhook_url,
                          "backoff_base": self.dispatcher.backoff_base,
                          "max_attempts": self.dispatcher.max_attempts}
+        if path.startswith(("/sandbox/requests", "/sandbox/fault")):
+            return self.admin_testkit(method, path, body, query or {})
         if path == "/sandbox/payouts/run" and method == "POST":
             with self.store.transaction():
                 payouts = self.engine.run_payouts(force=bool(body.get("force")))
             return 200, {"payouts": [public(p) for p in payouts]}
+        raise invalid_api_usage(404, "not_found", f"No admin route for {method} {path}")
+
+    def admin_testkit(self, method, path, body, query):
+        """``/sandbox/requests`` (request log) and ``/sandbox/fault`` (fault injection)."""
+        if path == "/sandbox/requests" and method == "GET":
+            since = (query.get("since") or [None])[-1]
+            if since is not None and not re.fullmatch(r"\d{1,12}", since):
+                raise ApiError(422, "validation_failed", "Validation failed", [{
+                    "field": "since", "message": "must be a non-negative integer",
+                    "request_pointer": "/since"}])
+            return 200, {"requests": self.requests.entries(
+                None if since is None else int(since)), "mark": self.requests.mark()}
+        if path == "/sandbox/requests/clear" and method == "POST":
+            self.requests.clear()
+            return 200, {"mark": self.requests.mark()}
+        if path == "/sandbox/fault" and method == "GET":
+            return 200, {"fault": self.faults.current()}
+        if path == "/sandbox/fault" and method == "POST":
+            try:
+                fault = self.faults.set(body.get("mode"), body.get("path_prefix"),
+                                        body.get("count"), body.get("method"),
+                                        body.get("hang_timeout", testkit.MAX_HANG_SECONDS))
+            except (ValueError, AttributeError) as err:
+                raise ApiError(422, "validation_failed", "Validation failed", [{
+                    "field": "fault", "message": str(err), "request_pointer": "/"}]) from None
+            return 200, {"fault": fault}
+        if path == "/sandbox/fault/clear" and method == "POST":
+            self.faults.clear()
+            return 200, {"fault": None}
         raise invalid_api_usage(404, "not_found", f"No admin route for {method} {path}")
 
     # ------------------------------------------------------------------ hosted flow
@@ -715,7 +765,11 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         log.debug("%s - %s", self.address_string(), fmt % args)
 
+    _logged = None  # this request's entry in the request log, if it is logged
+
     def _send(self, status, body: bytes, ctype, headers=None):
+        if self._logged is not None:
+            self.sandbox.requests.update(self._logged, status=status)
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -731,6 +785,7 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self):
         req_id = request_id()
         rate = {}
+        self._logged = None
         try:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length > 0 else b""
@@ -738,13 +793,20 @@ class Handler(BaseHTTPRequestHandler):
             path = split.path.rstrip("/") or "/"
             query = parse_qs(split.query, keep_blank_values=True)
             sandbox = self.sandbox
+            kind = testkit.request_kind(path)
+            if kind in testkit.LOGGED_KINDS:
+                self._logged = sandbox.requests.add(
+                    self.command, path, query, self.headers.get("Idempotency-Key"), kind)
+                fault = sandbox.faults.take(self.command, path)
+                if fault is not None:
+                    return self._fault(*fault, req_id)
             if path == dashboard.BASE or path.startswith(dashboard.BASE + "/"):
                 status, page, extra = dashboard.handle(sandbox, self.command, path, query, raw,
                                                        self.headers)
                 return self._send(status, page.encode("utf-8"), "text/html; charset=utf-8",
                                   extra)
             if path.startswith("/sandbox/"):
-                status, payload = sandbox.admin(self.command, path, raw)
+                status, payload = sandbox.admin(self.command, path, raw, query)
                 return self._json(status, payload)
             if path == "/flow" or path.startswith("/flow/"):
                 status, page, extra = sandbox.hosted_page(self.command, path, query, raw,
@@ -769,6 +831,19 @@ class Handler(BaseHTTPRequestHandler):
                 "message": "Uh-oh! Something went wrong in the sandbox.",
                 "documentation_url": "https://developer.gocardless.com/api-reference"
                                      "#internal_error", "request_id": req_id}}, rate)
+
+    def _fault(self, mode, hang_timeout, released, req_id):
+        self.sandbox.requests.update(self._logged, fault=mode)
+        if mode in ("hang", "refuse"):
+            if mode == "hang":
+                # Handler threads are daemon threads (ThreadingHTTPServer.daemon_threads), so
+                # other requests are served meanwhile and stop() never waits for this one.
+                released.wait(hang_timeout)
+            self._logged = None  # nothing is ever answered on this connection
+            self.close_connection = True
+            return None
+        err = self.sandbox.fault_error(mode)
+        return self._json(err.status, err.body(req_id), err.headers)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
 
@@ -799,8 +874,9 @@ class SandboxServer:
         self._thread = None
 
     def start(self):
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="gc-sandbox-http",
-                                        daemon=True)
+        # A short poll interval: stop() (httpd.shutdown) returns within ~50 ms.
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
+                                        name="gc-sandbox-http", daemon=True)
         self._thread.start()
         self.sandbox.dispatcher.start()
         return self
@@ -810,9 +886,11 @@ class SandboxServer:
         try:
             self.httpd.serve_forever()
         finally:
+            self.sandbox.faults.release_all()
             self.sandbox.dispatcher.stop()
 
     def stop(self):
+        self.sandbox.faults.release_all()  # hanging requests are closed unanswered
         self.sandbox.dispatcher.stop()
         self.httpd.shutdown()
         self.httpd.server_close()
@@ -844,6 +922,34 @@ class SandboxServer:
     def configure_webhooks(self, **settings):
         for key, value in settings.items():
             setattr(self.sandbox.dispatcher, key, value)
+
+    # -- request log and fault injection (see testkit.py) ----------------------------------
+    def request_log(self, since=None):
+        """Copies of the logged API/OAuth requests, oldest first; ``since``: a mark.
+
+        Entries: ``seq``, ``method``, ``path`` (no query string), ``query`` (``parse_qs``
+        dict), ``status`` (answered, None if unanswered), ``idempotency_key``, ``kind``
+        (``api``/``oauth``), ``fault`` (mode or None), ``at`` (``time.time()``).
+        """
+        return self.sandbox.requests.entries(since)
+
+    def request_log_mark(self):
+        """Number of requests logged so far (never decreases): pass it to request_log()."""
+        return self.sandbox.requests.mark()
+
+    def clear_request_log(self):
+        self.sandbox.requests.clear()
+
+    def set_fault(self, mode, path_prefix=None, count=None, method=None,
+                  hang_timeout=testkit.MAX_HANG_SECONDS):
+        """``mode``: hang, refuse, 500, 503, 429; see :meth:`testkit.Faults.set`."""
+        return self.sandbox.faults.set(mode, path_prefix, count, method, hang_timeout)
+
+    def clear_fault(self):
+        self.sandbox.faults.clear()
+
+    def current_fault(self):
+        return self.sandbox.faults.current()
 
     def run_payouts(self, force=False):
         with self.sandbox.store.transaction():

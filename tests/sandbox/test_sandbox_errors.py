@@ -140,6 +140,17 @@ def test_random_json_never_breaks_create_endpoints(api, sandbox, endpoint, paylo
         assert endpoint in data
 
 
+def test_null_mandate_request_is_absent(api, sandbox):
+    """Found by the test above: ``"mandate_request": null`` was a 500 (KeyError)."""
+    url = sandbox.url + "/billing_requests"
+    response = api.post(url, data=json.dumps({"billing_requests": {"mandate_request": None}}))
+    assert_gc_error(response, 422, "validation_failed")
+    response = api.post(url, data=json.dumps({"billing_requests": {
+        "mandate_request": None, "payment_request": {"amount": 100, "currency": "EUR"}}}))
+    assert response.status_code == 201, response.text
+    assert response.json()["billing_requests"]["mandate_request"] is None
+
+
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(action=st.sampled_from(["collect_customer_details", "collect_bank_account",
