@@ -14,33 +14,119 @@ import re
 SCHEMES = {
     "bacs": {"currency": "GBP", "country": "GB", "lead": 3, "submit": 2, "confirm": 1, "payout": 2},
     "sepa_core": {
-        "currency": "EUR", "country": None, "lead": 3, "submit": 2, "confirm": 1, "payout": 3,
+        "currency": "EUR",
+        "country": None,
+        "lead": 3,
+        "submit": 2,
+        "confirm": 1,
+        "payout": 3,
     },
     "ach": {"currency": "USD", "country": "US", "lead": 2, "submit": 1, "confirm": 2, "payout": 3},
     "becs": {"currency": "AUD", "country": "AU", "lead": 1, "submit": 1, "confirm": 2, "payout": 3},
     "becs_nz": {
-        "currency": "NZD", "country": "NZ", "lead": 2, "submit": 1, "confirm": 3, "payout": 4,
+        "currency": "NZD",
+        "country": "NZ",
+        "lead": 2,
+        "submit": 1,
+        "confirm": 3,
+        "payout": 4,
     },
     "pad": {"currency": "CAD", "country": "CA", "lead": 3, "submit": 3, "confirm": 2, "payout": 3},
     "autogiro": {
-        "currency": "SEK", "country": "SE", "lead": 8, "submit": 2, "confirm": 0, "payout": 2,
+        "currency": "SEK",
+        "country": "SE",
+        "lead": 8,
+        "submit": 2,
+        "confirm": 0,
+        "payout": 2,
     },
     "betalingsservice": {
-        "currency": "DKK", "country": "DK", "lead": 8, "submit": 6, "confirm": 1, "payout": 2,
+        "currency": "DKK",
+        "country": "DK",
+        "lead": 8,
+        "submit": 6,
+        "confirm": 1,
+        "payout": 2,
     },
 }
 CURRENCY_SCHEME = {info["currency"]: name for name, info in SCHEMES.items()}
 
 SEPA_COUNTRIES = {
-    "AT", "BE", "HR", "CY", "EE", "FI", "FR", "DE", "GR", "IE", "IT", "LV", "LT", "LU", "MT", "MC",
-    "NL", "PT", "SM", "SK", "SI", "ES", "IS", "DK", "SE", "GB", "CH", "NO", "LI", "BG", "CZ", "HU",
-    "PL", "RO", "AD", "VA", "GI",
+    "AT",
+    "BE",
+    "HR",
+    "CY",
+    "EE",
+    "FI",
+    "FR",
+    "DE",
+    "GR",
+    "IE",
+    "IT",
+    "LV",
+    "LT",
+    "LU",
+    "MT",
+    "MC",
+    "NL",
+    "PT",
+    "SM",
+    "SK",
+    "SI",
+    "ES",
+    "IS",
+    "DK",
+    "SE",
+    "GB",
+    "CH",
+    "NO",
+    "LI",
+    "BG",
+    "CZ",
+    "HU",
+    "PL",
+    "RO",
+    "AD",
+    "VA",
+    "GI",
 }
 IBAN_LENGTHS = {
-    "AD": 24, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18,
-    "EE": 20, "ES": 24, "FI": 18, "FR": 27, "GB": 22, "GI": 23, "GR": 27, "HR": 21, "HU": 28,
-    "IE": 22, "IS": 26, "IT": 27, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MT": 31,
-    "NL": 18, "NO": 15, "PL": 28, "PT": 25, "RO": 24, "SE": 24, "SI": 19, "SK": 24, "SM": 27,
+    "AD": 24,
+    "AT": 20,
+    "BE": 16,
+    "BG": 22,
+    "CH": 21,
+    "CY": 28,
+    "CZ": 24,
+    "DE": 22,
+    "DK": 18,
+    "EE": 20,
+    "ES": 24,
+    "FI": 18,
+    "FR": 27,
+    "GB": 22,
+    "GI": 23,
+    "GR": 27,
+    "HR": 21,
+    "HU": 28,
+    "IE": 22,
+    "IS": 26,
+    "IT": 27,
+    "LI": 21,
+    "LT": 20,
+    "LU": 20,
+    "LV": 21,
+    "MC": 27,
+    "MT": 31,
+    "NL": 18,
+    "NO": 15,
+    "PL": 28,
+    "PT": 25,
+    "RO": 24,
+    "SE": 24,
+    "SI": 19,
+    "SK": 24,
+    "SM": 27,
     "VA": 22,
 }
 
@@ -170,8 +256,12 @@ def validate_bank_details(scheme: str | None, data: dict):
         account_type = data.get("account_type")
         if account_type not in ("checking", "savings"):
             errors.append(("account_type", "must be checking or savings"))
-        out.update(country_code="US", fingerprint=f"us:{routing}:{acc}", number=acc,
-                   account_type=account_type)
+        out.update(
+            country_code="US",
+            fingerprint=f"us:{routing}:{acc}",
+            number=acc,
+            account_type=account_type,
+        )
     elif scheme == "becs":
         bsb = _pattern(errors, data, "branch_code", r"\d{6}", "must be a 6-digit BSB")
         acc = _pattern(errors, data, "account_number", r"\d{5,9}", "must be 5 to 9 digits")
@@ -181,8 +271,9 @@ def validate_bank_details(scheme: str | None, data: dict):
         branch = _pattern(errors, data, "branch_code", r"\d{4}", "must be 4 digits")
         acc = _pattern(errors, data, "account_number", r"\d{7}", "must be 7 digits")
         suffix = _pattern(errors, data, "account_number_suffix", r"\d{2,3}", "must be 2-3 digits")
-        out.update(country_code="NZ", fingerprint=f"nz:{bank}{branch}{acc}{suffix}",
-                   number=acc + suffix)
+        out.update(
+            country_code="NZ", fingerprint=f"nz:{bank}{branch}{acc}{suffix}", number=acc + suffix
+        )
     elif scheme == "pad":
         inst = _pattern(errors, data, "bank_code", r"\d{3}", "must be a 3-digit institution")
         transit = _pattern(errors, data, "branch_code", r"\d{5}", "must be a 5-digit transit")

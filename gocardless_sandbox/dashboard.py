@@ -42,12 +42,18 @@ ROW_ACTIONS = {
         "confirm": (("simulator", "payment_confirmed"), EARLY_PAYMENT),
         "pay_out": (("simulator", "payment_paid_out"), EARLY_PAYMENT + ("confirmed",)),
         "fail": (("simulator", "payment_failed"), EARLY_PAYMENT),
-        "late_failure": (("simulator", "payment_late_failure"),
-                         EARLY_PAYMENT + ("confirmed", "paid_out")),
-        "charge_back": (("simulator", "payment_charged_back"),
-                        EARLY_PAYMENT + ("confirmed", "paid_out")),
-        "cancel": (("engine", "cancel_payment"),
-                   ("pending_submission", "pending_customer_approval")),
+        "late_failure": (
+            ("simulator", "payment_late_failure"),
+            EARLY_PAYMENT + ("confirmed", "paid_out"),
+        ),
+        "charge_back": (
+            ("simulator", "payment_charged_back"),
+            EARLY_PAYMENT + ("confirmed", "paid_out"),
+        ),
+        "cancel": (
+            ("engine", "cancel_payment"),
+            ("pending_submission", "pending_customer_approval"),
+        ),
     },
     "mandates": {
         "cancel": (("engine", "cancel_mandate"), ACTIVE_MANDATE),
@@ -62,61 +68,134 @@ ROW_ACTIONS = {
 
 TEXT = {
     "en": {
-        "title": "GoCardless sandbox", "clock": "Sandbox clock", "today": "today",
-        "advance_1d": "+1 day", "advance_5d": "+5 days", "run_payouts": "Run payouts",
-        "flush": "Flush webhooks", "webhook_url": "Webhook URL", "none": "none",
-        "customers": "Customers", "mandates": "Mandates", "payments": "Payments",
-        "refunds": "Refunds", "payouts": "Payouts", "events": "Events",
-        "webhooks": "Webhook deliveries", "empty": "Nothing yet.",
-        "id": "ID", "name": "Name", "email": "Email", "country": "Country",
-        "created": "Created", "customer": "Customer", "scheme": "Scheme", "status": "Status",
-        "reference": "Reference", "next_charge": "Next possible charge",
-        "mandate": "Mandate", "amount": "Amount", "charge_date": "Charge date",
-        "description": "Description", "refunded": "Refunded", "payout": "Payout",
-        "payment": "Payment", "fees": "Fees", "arrival": "Arrival date",
-        "resource": "Resource", "resource_id": "Resource ID", "action": "Action",
-        "cause": "Cause", "origin": "Origin",
-        "events_count": "Events", "attempts": "Attempts", "response": "Last response",
-        "attempt_log": "Responses per attempt", "actions": "Actions",
+        "title": "GoCardless sandbox",
+        "clock": "Sandbox clock",
+        "today": "today",
+        "advance_1d": "+1 day",
+        "advance_5d": "+5 days",
+        "run_payouts": "Run payouts",
+        "flush": "Flush webhooks",
+        "webhook_url": "Webhook URL",
+        "none": "none",
+        "customers": "Customers",
+        "mandates": "Mandates",
+        "payments": "Payments",
+        "refunds": "Refunds",
+        "payouts": "Payouts",
+        "events": "Events",
+        "webhooks": "Webhook deliveries",
+        "empty": "Nothing yet.",
+        "id": "ID",
+        "name": "Name",
+        "email": "Email",
+        "country": "Country",
+        "created": "Created",
+        "customer": "Customer",
+        "scheme": "Scheme",
+        "status": "Status",
+        "reference": "Reference",
+        "next_charge": "Next possible charge",
+        "mandate": "Mandate",
+        "amount": "Amount",
+        "charge_date": "Charge date",
+        "description": "Description",
+        "refunded": "Refunded",
+        "payout": "Payout",
+        "payment": "Payment",
+        "fees": "Fees",
+        "arrival": "Arrival date",
+        "resource": "Resource",
+        "resource_id": "Resource ID",
+        "action": "Action",
+        "cause": "Cause",
+        "origin": "Origin",
+        "events_count": "Events",
+        "attempts": "Attempts",
+        "response": "Last response",
+        "attempt_log": "Responses per attempt",
+        "actions": "Actions",
         "shown": "Showing the {shown} newest of {total}.",
-        "act_confirm": "Confirm", "act_pay_out": "Pay out", "act_fail": "Fail",
-        "act_late_failure": "Late failure", "act_charge_back": "Charge back",
-        "act_cancel": "Cancel", "act_expire": "Expire", "act_paid": "Paid",
+        "act_confirm": "Confirm",
+        "act_pay_out": "Pay out",
+        "act_fail": "Fail",
+        "act_late_failure": "Late failure",
+        "act_charge_back": "Charge back",
+        "act_cancel": "Cancel",
+        "act_expire": "Expire",
+        "act_paid": "Paid",
         "act_bounced": "Bounced",
-        "done": "Done: {what}.", "failed": "Not possible: {what}: {message}",
+        "done": "Done: {what}.",
+        "failed": "Not possible: {what}: {message}",
         "clock_done": "Clock advanced by {days} day(s); now {today}.",
         "payouts_done": "{count} payout(s) created.",
         "flush_done": "{batched} webhook(s) batched, {attempted} delivery attempt(s).",
-        "not_found": "Not found", "lang_switch": "Français",
+        "not_found": "Not found",
+        "lang_switch": "Français",
     },
     "fr": {
-        "title": "Bac à sable GoCardless", "clock": "Horloge du bac à sable",
-        "today": "aujourd'hui", "advance_1d": "+1 jour", "advance_5d": "+5 jours",
-        "run_payouts": "Lancer les virements", "flush": "Envoyer les webhooks",
-        "webhook_url": "URL des webhooks", "none": "aucune",
-        "customers": "Clients", "mandates": "Mandats", "payments": "Paiements",
-        "refunds": "Remboursements", "payouts": "Virements", "events": "Événements",
-        "webhooks": "Envois de webhooks", "empty": "Rien pour l'instant.",
-        "id": "ID", "name": "Nom", "email": "E-mail", "country": "Pays",
-        "created": "Créé le", "customer": "Client", "scheme": "Schéma", "status": "Statut",
-        "reference": "Référence", "next_charge": "Prochain prélèvement possible",
-        "mandate": "Mandat", "amount": "Montant", "charge_date": "Date de prélèvement",
-        "description": "Libellé", "refunded": "Remboursé", "payout": "Virement",
-        "payment": "Paiement", "fees": "Frais", "arrival": "Date d'arrivée",
-        "resource": "Ressource", "resource_id": "ID ressource", "action": "Action",
-        "cause": "Cause", "origin": "Origine",
-        "events_count": "Événements", "attempts": "Tentatives", "response": "Dernière réponse",
-        "attempt_log": "Réponses par tentative", "actions": "Actions",
+        "title": "Bac à sable GoCardless",
+        "clock": "Horloge du bac à sable",
+        "today": "aujourd'hui",
+        "advance_1d": "+1 jour",
+        "advance_5d": "+5 jours",
+        "run_payouts": "Lancer les virements",
+        "flush": "Envoyer les webhooks",
+        "webhook_url": "URL des webhooks",
+        "none": "aucune",
+        "customers": "Clients",
+        "mandates": "Mandats",
+        "payments": "Paiements",
+        "refunds": "Remboursements",
+        "payouts": "Virements",
+        "events": "Événements",
+        "webhooks": "Envois de webhooks",
+        "empty": "Rien pour l'instant.",
+        "id": "ID",
+        "name": "Nom",
+        "email": "E-mail",
+        "country": "Pays",
+        "created": "Créé le",
+        "customer": "Client",
+        "scheme": "Schéma",
+        "status": "Statut",
+        "reference": "Référence",
+        "next_charge": "Prochain prélèvement possible",
+        "mandate": "Mandat",
+        "amount": "Montant",
+        "charge_date": "Date de prélèvement",
+        "description": "Libellé",
+        "refunded": "Remboursé",
+        "payout": "Virement",
+        "payment": "Paiement",
+        "fees": "Frais",
+        "arrival": "Date d'arrivée",
+        "resource": "Ressource",
+        "resource_id": "ID ressource",
+        "action": "Action",
+        "cause": "Cause",
+        "origin": "Origine",
+        "events_count": "Événements",
+        "attempts": "Tentatives",
+        "response": "Dernière réponse",
+        "attempt_log": "Réponses par tentative",
+        "actions": "Actions",
         "shown": "Les {shown} plus récents sur {total}.",
-        "act_confirm": "Confirmer", "act_pay_out": "Verser", "act_fail": "Échec",
-        "act_late_failure": "Échec tardif", "act_charge_back": "Rejet (chargeback)",
-        "act_cancel": "Annuler", "act_expire": "Expirer", "act_paid": "Payé",
+        "act_confirm": "Confirmer",
+        "act_pay_out": "Verser",
+        "act_fail": "Échec",
+        "act_late_failure": "Échec tardif",
+        "act_charge_back": "Rejet (chargeback)",
+        "act_cancel": "Annuler",
+        "act_expire": "Expirer",
+        "act_paid": "Payé",
         "act_bounced": "Rejeté",
-        "done": "Fait : {what}.", "failed": "Impossible : {what} : {message}",
+        "done": "Fait : {what}.",
+        "failed": "Impossible : {what} : {message}",
         "clock_done": "Horloge avancée de {days} jour(s) ; nous sommes le {today}.",
         "payouts_done": "{count} virement(s) créé(s).",
         "flush_done": "{batched} webhook(s) préparé(s), {attempted} tentative(s) d'envoi.",
-        "not_found": "Introuvable", "lang_switch": "English",
+        "not_found": "Introuvable",
+        "lang_switch": "English",
     },
 }
 
@@ -140,23 +219,28 @@ esc = html.escape
 
 def handle(sandbox, method, path, query, raw, headers):
     """Entry point from the HTTP handler: returns ``(status, html, extra_headers)``."""
-    form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace"),
-                                          keep_blank_values=True).items()}
-    lang = hosted.pick_language(form.get("lang") or (query.get("lang") or [None])[-1], None,
-                                headers.get("Accept-Language"))
+    form = {
+        k: v[-1]
+        for k, v in parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).items()
+    }
+    lang = hosted.pick_language(
+        form.get("lang") or (query.get("lang") or [None])[-1], None, headers.get("Accept-Language")
+    )
     if path == BASE and method in ("GET", "HEAD"):
         notice = ((query.get("notice") or [""])[-1], (query.get("outcome") or ["ok"])[-1])
         return 200, render(sandbox, lang, notice), {}
-    parts = path[len(BASE):].strip("/").split("/")
+    parts = path[len(BASE) :].strip("/").split("/")
     if method == "POST" and parts[0] == "actions" and len(parts) >= 2:
         outcome, message = run_action(sandbox, lang, parts[1:], form)
         if outcome is not None:
-            location = BASE + "?" + urlencode({"lang": lang, "outcome": outcome,
-                                               "notice": message})
+            location = BASE + "?" + urlencode({"lang": lang, "outcome": outcome, "notice": message})
             return 303, "", {"Location": location}
     t = TEXT[lang]
-    return 404, hosted.page(lang, t["not_found"], f"<h1>{esc(t['not_found'])}</h1>",
-                            "not-found"), {}
+    return (
+        404,
+        hosted.page(lang, t["not_found"], f"<h1>{esc(t['not_found'])}</h1>", "not-found"),
+        {},
+    )
 
 
 # ---------------------------------------------------------------------- actions
@@ -207,12 +291,16 @@ def money(amount, currency):
 
 
 def button(lang, url, label, action, resource, hidden=None):
-    fields = "".join(f'<input type="hidden" name="{esc(k)}" value="{esc(str(v))}">'
-                     for k, v in (hidden or {}).items())
-    return (f'<form class="inline" method="post" action="{esc(url)}">'
-            f'<input type="hidden" name="lang" value="{esc(lang)}">{fields}'
-            f'<button type="submit" data-action="{esc(action)}" data-resource="{esc(resource)}">'
-            f"{esc(label)}</button></form>")
+    fields = "".join(
+        f'<input type="hidden" name="{esc(k)}" value="{esc(str(v))}">'
+        for k, v in (hidden or {}).items()
+    )
+    return (
+        f'<form class="inline" method="post" action="{esc(url)}">'
+        f'<input type="hidden" name="lang" value="{esc(lang)}">{fields}'
+        f'<button type="submit" data-action="{esc(action)}" data-resource="{esc(resource)}">'
+        f"{esc(label)}</button></form>"
+    )
 
 
 def row_buttons(lang, rtype, doc):
@@ -230,19 +318,25 @@ def table(lang, table_id, columns, rows, total):
     t = TEXT[lang]
     head = "".join(f"<th>{esc(t[c])}</th>" for c in columns)
     if not rows:
-        body = f'<tr class="empty"><td colspan="{len(columns)}" class="muted">' \
-               f"{esc(t['empty'])}</td></tr>"
+        body = (
+            f'<tr class="empty"><td colspan="{len(columns)}" class="muted">'
+            f"{esc(t['empty'])}</td></tr>"
+        )
     else:
         body = "".join(
             f'<tr id="{esc(row_id)}" data-status="{esc(status or "")}">'
-            + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
-            for row_id, status, cells in rows)
+            + "".join(f"<td>{cell}</td>" for cell in cells)
+            + "</tr>"
+            for row_id, status, cells in rows
+        )
     more = ""
     if total > len(rows):
         more = f'<p class="muted">{esc(t["shown"].format(shown=len(rows), total=total))}</p>'
-    return (f'<section><h2>{esc(t[table_id])} <span class="muted">({total})</span></h2>{more}'
-            f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
-            "</table></section>")
+    return (
+        f'<section><h2>{esc(t[table_id])} <span class="muted">({total})</span></h2>{more}'
+        f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+        "</table></section>"
+    )
 
 
 def newest(sandbox, rtype):
@@ -264,10 +358,21 @@ def customers_table(sandbox, lang):
     rows = []
     for doc in docs:
         name = doc.get("company_name") or " ".join(
-            filter(None, (doc.get("given_name"), doc.get("family_name"))))
-        rows.append((doc["id"], None, [f"<code>{_c(doc['id'])}</code>", _c(name),
-                                       _c(doc.get("email")), _c(doc.get("country_code")),
-                                       _c(doc.get("created_at"))]))
+            filter(None, (doc.get("given_name"), doc.get("family_name")))
+        )
+        rows.append(
+            (
+                doc["id"],
+                None,
+                [
+                    f"<code>{_c(doc['id'])}</code>",
+                    _c(name),
+                    _c(doc.get("email")),
+                    _c(doc.get("country_code")),
+                    _c(doc.get("created_at")),
+                ],
+            )
+        )
     return table(lang, "customers", ["id", "name", "email", "country", "created"], rows, total)
 
 
@@ -276,52 +381,125 @@ def mandates_table(sandbox, lang):
     rows = []
     for doc in docs:
         next_charge = sandbox.engine.next_possible_charge_date(doc)
-        rows.append((doc["id"], doc["status"], [
-            f"<code>{_c(doc['id'])}</code>", f"<code>{_c(doc['links']['customer'])}</code>",
-            _c(doc["scheme"]), _status(doc["status"]), _c(doc.get("reference")),
-            _c(next_charge), _c(doc["created_at"]), row_buttons(lang, "mandates", doc)]))
-    return table(lang, "mandates", ["id", "customer", "scheme", "status", "reference",
-                                    "next_charge", "created", "actions"], rows, total)
+        rows.append(
+            (
+                doc["id"],
+                doc["status"],
+                [
+                    f"<code>{_c(doc['id'])}</code>",
+                    f"<code>{_c(doc['links']['customer'])}</code>",
+                    _c(doc["scheme"]),
+                    _status(doc["status"]),
+                    _c(doc.get("reference")),
+                    _c(next_charge),
+                    _c(doc["created_at"]),
+                    row_buttons(lang, "mandates", doc),
+                ],
+            )
+        )
+    return table(
+        lang,
+        "mandates",
+        ["id", "customer", "scheme", "status", "reference", "next_charge", "created", "actions"],
+        rows,
+        total,
+    )
 
 
 def payments_table(sandbox, lang):
     docs, total = newest(sandbox, "payments")
     rows = []
     for doc in docs:
-        rows.append((doc["id"], doc["status"], [
-            f"<code>{_c(doc['id'])}</code>", f"<code>{_c(doc['links']['mandate'])}</code>",
-            _c(money(doc["amount"], doc["currency"])), _c(doc["charge_date"]),
-            _status(doc["status"]), _c(doc.get("description")),
-            _c(money(doc.get("amount_refunded") or 0, doc["currency"])),
-            f"<code>{_c(doc['links'].get('payout'))}</code>",
-            row_buttons(lang, "payments", doc)]))
-    return table(lang, "payments", ["id", "mandate", "amount", "charge_date", "status",
-                                    "description", "refunded", "payout", "actions"], rows, total)
+        rows.append(
+            (
+                doc["id"],
+                doc["status"],
+                [
+                    f"<code>{_c(doc['id'])}</code>",
+                    f"<code>{_c(doc['links']['mandate'])}</code>",
+                    _c(money(doc["amount"], doc["currency"])),
+                    _c(doc["charge_date"]),
+                    _status(doc["status"]),
+                    _c(doc.get("description")),
+                    _c(money(doc.get("amount_refunded") or 0, doc["currency"])),
+                    f"<code>{_c(doc['links'].get('payout'))}</code>",
+                    row_buttons(lang, "payments", doc),
+                ],
+            )
+        )
+    return table(
+        lang,
+        "payments",
+        [
+            "id",
+            "mandate",
+            "amount",
+            "charge_date",
+            "status",
+            "description",
+            "refunded",
+            "payout",
+            "actions",
+        ],
+        rows,
+        total,
+    )
 
 
 def refunds_table(sandbox, lang):
     docs, total = newest(sandbox, "refunds")
     rows = []
     for doc in docs:
-        rows.append((doc["id"], doc["status"], [
-            f"<code>{_c(doc['id'])}</code>", f"<code>{_c(doc['links']['payment'])}</code>",
-            _c(money(doc["amount"], doc["currency"])), _status(doc["status"]),
-            _c(doc.get("reference")), _c(doc["created_at"]),
-            row_buttons(lang, "refunds", doc)]))
-    return table(lang, "refunds", ["id", "payment", "amount", "status", "reference",
-                                   "created", "actions"], rows, total)
+        rows.append(
+            (
+                doc["id"],
+                doc["status"],
+                [
+                    f"<code>{_c(doc['id'])}</code>",
+                    f"<code>{_c(doc['links']['payment'])}</code>",
+                    _c(money(doc["amount"], doc["currency"])),
+                    _status(doc["status"]),
+                    _c(doc.get("reference")),
+                    _c(doc["created_at"]),
+                    row_buttons(lang, "refunds", doc),
+                ],
+            )
+        )
+    return table(
+        lang,
+        "refunds",
+        ["id", "payment", "amount", "status", "reference", "created", "actions"],
+        rows,
+        total,
+    )
 
 
 def payouts_table(sandbox, lang):
     docs, total = newest(sandbox, "payouts")
     rows = []
     for doc in docs:
-        rows.append((doc["id"], doc["status"], [
-            f"<code>{_c(doc['id'])}</code>", _c(money(doc["amount"], doc["currency"])),
-            _c(money(doc["deducted_fees"], doc["currency"])), _status(doc["status"]),
-            _c(doc.get("reference")), _c(doc.get("arrival_date")), _c(doc["created_at"])]))
-    return table(lang, "payouts", ["id", "amount", "fees", "status", "reference", "arrival",
-                                   "created"], rows, total)
+        rows.append(
+            (
+                doc["id"],
+                doc["status"],
+                [
+                    f"<code>{_c(doc['id'])}</code>",
+                    _c(money(doc["amount"], doc["currency"])),
+                    _c(money(doc["deducted_fees"], doc["currency"])),
+                    _status(doc["status"]),
+                    _c(doc.get("reference")),
+                    _c(doc.get("arrival_date")),
+                    _c(doc["created_at"]),
+                ],
+            )
+        )
+    return table(
+        lang,
+        "payouts",
+        ["id", "amount", "fees", "status", "reference", "arrival", "created"],
+        rows,
+        total,
+    )
 
 
 def events_table(sandbox, lang):
@@ -332,12 +510,29 @@ def events_table(sandbox, lang):
         key = doc["resource_type"][:-1] if doc["resource_type"] != "creditors" else "payout"
         resource = links.get(key) or ""
         details = doc.get("details") or {}
-        rows.append((doc["id"], doc["action"], [
-            f"<code>{_c(doc['id'])}</code>", _c(doc["created_at"]), _c(doc["resource_type"]),
-            f"<code>{_c(resource)}</code>", _status(doc["action"]), _c(details.get("cause")),
-            _c(details.get("origin")), _c(details.get("description"))]))
-    return table(lang, "events", ["id", "created", "resource", "resource_id", "action",
-                                  "cause", "origin", "description"], rows, total)
+        rows.append(
+            (
+                doc["id"],
+                doc["action"],
+                [
+                    f"<code>{_c(doc['id'])}</code>",
+                    _c(doc["created_at"]),
+                    _c(doc["resource_type"]),
+                    f"<code>{_c(resource)}</code>",
+                    _status(doc["action"]),
+                    _c(details.get("cause")),
+                    _c(details.get("origin")),
+                    _c(details.get("description")),
+                ],
+            )
+        )
+    return table(
+        lang,
+        "events",
+        ["id", "created", "resource", "resource_id", "action", "cause", "origin", "description"],
+        rows,
+        total,
+    )
 
 
 def webhooks_table(sandbox, lang):
@@ -348,13 +543,41 @@ def webhooks_table(sandbox, lang):
     for hook in hooks[:ROW_LIMIT]:
         log = ", ".join(
             f"#{a['attempt']}: {a['response_code'] if a['response_code'] is not None else '-'}"
-            + (f" ({a['error']})" if a.get("error") else "") for a in hook["attempt_log"])
-        rows.append((hook["id"], hook["status"], [
-            f"<code>{_c(hook['id'])}</code>", _c(hook["created_at"]), _status(hook["status"]),
-            _c(len(hook["event_ids"])), _c(hook["attempts"]), _c(hook["response_code"]),
-            f'<span class="attempt-log">{_c(log)}</span>', _c(hook["url"])]))
-    return table(lang, "webhooks", ["id", "created", "status", "events_count", "attempts",
-                                    "response", "attempt_log", "webhook_url"], rows, total)
+            + (f" ({a['error']})" if a.get("error") else "")
+            for a in hook["attempt_log"]
+        )
+        rows.append(
+            (
+                hook["id"],
+                hook["status"],
+                [
+                    f"<code>{_c(hook['id'])}</code>",
+                    _c(hook["created_at"]),
+                    _status(hook["status"]),
+                    _c(len(hook["event_ids"])),
+                    _c(hook["attempts"]),
+                    _c(hook["response_code"]),
+                    f'<span class="attempt-log">{_c(log)}</span>',
+                    _c(hook["url"]),
+                ],
+            )
+        )
+    return table(
+        lang,
+        "webhooks",
+        [
+            "id",
+            "created",
+            "status",
+            "events_count",
+            "attempts",
+            "response",
+            "attempt_log",
+            "webhook_url",
+        ],
+        rows,
+        total,
+    )
 
 
 def toolbar(sandbox, lang):
@@ -364,10 +587,22 @@ def toolbar(sandbox, lang):
     return (
         f'<div id="toolbar"><span>{esc(t["clock"])}: <strong id="clock" '
         f'data-today="{esc(clock["today"])}">{esc(clock["now"])}</strong></span>'
-        + button(lang, f"{BASE}/actions/clock/advance", t["advance_1d"], "advance_1d", "clock",
-                 {"days": 1})
-        + button(lang, f"{BASE}/actions/clock/advance", t["advance_5d"], "advance_5d", "clock",
-                 {"days": 5})
+        + button(
+            lang,
+            f"{BASE}/actions/clock/advance",
+            t["advance_1d"],
+            "advance_1d",
+            "clock",
+            {"days": 1},
+        )
+        + button(
+            lang,
+            f"{BASE}/actions/clock/advance",
+            t["advance_5d"],
+            "advance_5d",
+            "clock",
+            {"days": 5},
+        )
         + button(lang, f"{BASE}/actions/payouts/run", t["run_payouts"], "run", "payouts")
         + button(lang, f"{BASE}/actions/webhooks/flush", t["flush"], "flush", "webhooks")
         + f'<span class="muted">{esc(t["webhook_url"])}: '
@@ -379,17 +614,25 @@ def toolbar(sandbox, lang):
 def render(sandbox, lang, notice=("", "ok")):
     t = TEXT[lang]
     message, outcome = notice
-    parts = [f'<h1>{esc(t["title"])}</h1>', toolbar(sandbox, lang)]
+    parts = [f"<h1>{esc(t['title'])}</h1>", toolbar(sandbox, lang)]
     if message:
         outcome = "error" if outcome == "error" else "ok"
-        parts.append(f'<p id="notice" class="notice" data-outcome="{outcome}">'
-                     f"{esc(message)}</p>")
+        parts.append(f'<p id="notice" class="notice" data-outcome="{outcome}">{esc(message)}</p>')
     with sandbox.store.transaction():  # one consistent snapshot
-        for section in (customers_table, mandates_table, payments_table, refunds_table,
-                        payouts_table, events_table, webhooks_table):
+        for section in (
+            customers_table,
+            mandates_table,
+            payments_table,
+            refunds_table,
+            payouts_table,
+            events_table,
+            webhooks_table,
+        ):
             parts.append(section(sandbox, lang))
-    return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
-            f"<title>{esc(t['title'])}</title>"
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<style>{CSS}</style></head>"
-            f'<body id="dashboard">{"".join(parts)}</body></html>')
+    return (
+        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
+        f"<title>{esc(t['title'])}</title>"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<style>{CSS}</style></head>"
+        f'<body id="dashboard">{"".join(parts)}</body></html>'
+    )

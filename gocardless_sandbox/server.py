@@ -34,15 +34,27 @@ from .webhooks import Dispatcher
 log = logging.getLogger("gocardless_sandbox")
 
 CREATES = {
-    "customers": "create_customer", "customer_bank_accounts": "create_bank_account",
-    "billing_requests": "create_billing_request", "billing_request_flows": "create_flow",
-    "payments": "create_payment", "refunds": "create_refund",
+    "customers": "create_customer",
+    "customer_bank_accounts": "create_bank_account",
+    "billing_requests": "create_billing_request",
+    "billing_request_flows": "create_flow",
+    "payments": "create_payment",
+    "refunds": "create_refund",
 }
-GETTABLE = {"creditors", "customers", "customer_bank_accounts", "billing_requests",
-            "billing_request_flows", "mandates", "payments", "refunds", "events", "payouts"}
+GETTABLE = {
+    "creditors",
+    "customers",
+    "customer_bank_accounts",
+    "billing_requests",
+    "billing_request_flows",
+    "mandates",
+    "payments",
+    "refunds",
+    "events",
+    "payouts",
+}
 LISTABLE = GETTABLE - {"billing_request_flows"} | {"payout_items"}
-UPDATABLE = {"customers", "customer_bank_accounts", "mandates", "payments", "refunds",
-             "payouts"}
+UPDATABLE = {"customers", "customer_bank_accounts", "mandates", "payments", "refunds", "payouts"}
 ACTIONS = {
     ("billing_requests", "collect_customer_details"): "collect_customer_details",
     ("billing_requests", "collect_bank_account"): "collect_bank_account",
@@ -59,26 +71,67 @@ ACTIONS = {
 LINK_FILTERS = {
     "customer_bank_accounts": {"customer": "links.customer"},
     "billing_requests": {"customer": "links.customer"},
-    "mandates": {"customer": "links.customer", "customer_bank_account":
-                 "links.customer_bank_account", "creditor": "links.creditor",
-                 "reference": "reference", "scheme": "scheme"},
-    "payments": {"mandate": "links.mandate", "creditor": "links.creditor",
-                 "currency": "currency", "scheme": "scheme", "subscription":
-                 "links.subscription"},
+    "mandates": {
+        "customer": "links.customer",
+        "customer_bank_account": "links.customer_bank_account",
+        "creditor": "links.creditor",
+        "reference": "reference",
+        "scheme": "scheme",
+    },
+    "payments": {
+        "mandate": "links.mandate",
+        "creditor": "links.creditor",
+        "currency": "currency",
+        "scheme": "scheme",
+        "subscription": "links.subscription",
+    },
     "refunds": {"payment": "links.payment", "mandate": "links.mandate"},
-    "payouts": {"currency": "currency", "payout_type": "payout_type", "reference": "reference",
-                "creditor": "links.creditor"},
-    "events": {key: "links." + key for key in (
-        "payment", "mandate", "billing_request", "refund", "payout", "customer",
-        "parent_event", "subscription", "creditor")} | {"resource_type": "resource_type",
-                                                        "action": "action"},
+    "payouts": {
+        "currency": "currency",
+        "payout_type": "payout_type",
+        "reference": "reference",
+        "creditor": "links.creditor",
+    },
+    "events": {
+        key: "links." + key
+        for key in (
+            "payment",
+            "mandate",
+            "billing_request",
+            "refund",
+            "payout",
+            "customer",
+            "parent_event",
+            "subscription",
+            "creditor",
+        )
+    }
+    | {"resource_type": "resource_type", "action": "action"},
 }
-INCLUDES = {"billing_request": "billing_requests", "creditor": "creditors",
-            "customer": "customers", "mandate": "mandates", "payment": "payments",
-            "payout": "payouts", "refund": "refunds"}
-LINKED_KEYS = ["billing_requests", "creditors", "customers", "instalment_schedules", "mandates",
-               "outbound_payments", "payer_authorisations", "payment_account_transactions",
-               "payments", "payouts", "refunds", "scheme_identifiers", "subscriptions"]
+INCLUDES = {
+    "billing_request": "billing_requests",
+    "creditor": "creditors",
+    "customer": "customers",
+    "mandate": "mandates",
+    "payment": "payments",
+    "payout": "payouts",
+    "refund": "refunds",
+}
+LINKED_KEYS = [
+    "billing_requests",
+    "creditors",
+    "customers",
+    "instalment_schedules",
+    "mandates",
+    "outbound_payments",
+    "payer_authorisations",
+    "payment_account_transactions",
+    "payments",
+    "payouts",
+    "refunds",
+    "scheme_identifiers",
+    "subscriptions",
+]
 
 
 def _dig(doc, dotted):
@@ -90,16 +143,35 @@ def _dig(doc, dotted):
 class Sandbox:
     """Everything but the socket: usable from the HTTP handler and from tests."""
 
-    def __init__(self, db_path=":memory:", webhook_url=None, webhook_secret="",
-                 access_tokens=None, oauth_clients=None, public_url=None, rate_limit=1000,
-                 creditor_name="Sandbox Creditor Ltd", backoff_base=60.0, max_attempts=8,
-                 max_batch=250, webhook_timeout=10.0, poll_interval=0.2):
+    def __init__(
+        self,
+        db_path=":memory:",
+        webhook_url=None,
+        webhook_secret="",
+        access_tokens=None,
+        oauth_clients=None,
+        public_url=None,
+        rate_limit=1000,
+        creditor_name="Sandbox Creditor Ltd",
+        backoff_base=60.0,
+        max_attempts=8,
+        max_batch=250,
+        webhook_timeout=10.0,
+        poll_interval=0.2,
+    ):
         self.store = Store(db_path)
         self.engine = Engine(self.store, creditor_name=creditor_name)
-        self.dispatcher = Dispatcher(self.store, self.engine, webhook_url, webhook_secret,
-                                     max_batch=max_batch, max_attempts=max_attempts,
-                                     backoff_base=backoff_base, timeout=webhook_timeout,
-                                     poll_interval=poll_interval)
+        self.dispatcher = Dispatcher(
+            self.store,
+            self.engine,
+            webhook_url,
+            webhook_secret,
+            max_batch=max_batch,
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+            timeout=webhook_timeout,
+            poll_interval=poll_interval,
+        )
         self.public_url = public_url
         self.rate_limit = rate_limit
         self.oauth_clients = dict(oauth_clients or {})
@@ -117,7 +189,8 @@ class Sandbox:
             for token in access_tokens or []:
                 self.store.execute(
                     "INSERT OR IGNORE INTO tokens (token, org, scope) VALUES (?, ?, ?)",
-                    (token, org, "read_write"))
+                    (token, org, "read_write"),
+                )
 
     # ------------------------------------------------------------------ auth & limits
     def authenticate(self, header):
@@ -140,32 +213,49 @@ class Sandbox:
             self._rate = {k: v for k, v in self._rate.items() if k[1] == window}
             self._rate[key] = count
         reset = email.utils.formatdate((window + 1) * 60, usegmt=True)
-        headers = {"RateLimit-Limit": str(self.rate_limit),
-                   "RateLimit-Remaining": str(max(self.rate_limit - count, 0)),
-                   "RateLimit-Reset": reset}
+        headers = {
+            "RateLimit-Limit": str(self.rate_limit),
+            "RateLimit-Remaining": str(max(self.rate_limit - count, 0)),
+            "RateLimit-Reset": reset,
+        }
         if count > self.rate_limit:
             raise self.rate_limit_error(headers)
         return headers
 
     @staticmethod
     def rate_limit_error(headers):
-        return ApiError(429, "invalid_api_usage", "Rate limit exceeded", [
-            {"reason": "rate_limit_exceeded", "message": "Rate limit exceeded"}],
-            "rate_limit_exceeded", headers)
+        return ApiError(
+            429,
+            "invalid_api_usage",
+            "Rate limit exceeded",
+            [{"reason": "rate_limit_exceeded", "message": "Rate limit exceeded"}],
+            "rate_limit_exceeded",
+            headers,
+        )
 
     def fault_error(self, mode):
         """The ApiError answered for a ``500`` / ``503`` / ``429`` fault."""
         if mode == "429":
             window = int(time.time() // 60)
-            return self.rate_limit_error({
-                "RateLimit-Limit": str(self.rate_limit), "RateLimit-Remaining": "0",
-                "RateLimit-Reset": email.utils.formatdate((window + 1) * 60, usegmt=True),
-                "Retry-After": str(max(1, (window + 1) * 60 - int(time.time())))})
+            return self.rate_limit_error(
+                {
+                    "RateLimit-Limit": str(self.rate_limit),
+                    "RateLimit-Remaining": "0",
+                    "RateLimit-Reset": email.utils.formatdate((window + 1) * 60, usegmt=True),
+                    "Retry-After": str(max(1, (window + 1) * 60 - int(time.time()))),
+                }
+            )
         if mode == "503":
-            return ApiError(503, "gocardless", "The service is temporarily unavailable, "
-                            "please try again later.", None, "service_unavailable")
-        return ApiError(500, "gocardless", "Uh-oh! Something went wrong in the sandbox.",
-                        None, "internal_error")
+            return ApiError(
+                503,
+                "gocardless",
+                "The service is temporarily unavailable, please try again later.",
+                None,
+                "service_unavailable",
+            )
+        return ApiError(
+            500, "gocardless", "Uh-oh! Something went wrong in the sandbox.", None, "internal_error"
+        )
 
     # ------------------------------------------------------------------ API dispatch
     def api(self, method, path, query, raw, headers):
@@ -175,15 +265,21 @@ class Sandbox:
         try:
             version = headers.get("GoCardless-Version")
             if version is None:
-                raise invalid_api_usage(400, "missing_version_header",
-                                        "GoCardless-Version header is required")
+                raise invalid_api_usage(
+                    400, "missing_version_header", "GoCardless-Version header is required"
+                )
             if version != API_VERSION:
-                raise invalid_api_usage(400, "version_not_found",
-                                        f"GoCardless-Version {version} does not exist")
+                raise invalid_api_usage(
+                    400, "version_not_found", f"GoCardless-Version {version} does not exist"
+                )
             if method in ("POST", "PUT", "DELETE") and token["scope"] == "read_only":
-                raise ApiError(403, "invalid_api_usage", "Insufficient permissions", [
-                    {"reason": "insufficient_permissions",
-                     "message": "Insufficient permissions"}], "insufficient_permissions")
+                raise ApiError(
+                    403,
+                    "invalid_api_usage",
+                    "Insufficient permissions",
+                    [{"reason": "insufficient_permissions", "message": "Insufficient permissions"}],
+                    "insufficient_permissions",
+                )
             status, body = self.route(method, path, query, raw, headers, token)
             return status, body, rate
         except ApiError as err:
@@ -196,8 +292,12 @@ class Sandbox:
         if not parts:
             raise invalid_api_usage(404, "not_found", "Not found")
         rtype = parts[0]
-        if rtype == "scenario_simulators" and method == "POST" and len(parts) == 4 \
-                and parts[2:] == ["actions", "run"]:
+        if (
+            rtype == "scenario_simulators"
+            and method == "POST"
+            and len(parts) == 4
+            and parts[2:] == ["actions", "run"]
+        ):
             data = self.parse_body(raw, "data", optional=True)
             with self.store.transaction():
                 result = self.engine.run_simulator(org, parts[1], data)
@@ -220,8 +320,12 @@ class Sandbox:
             with self.store.transaction():
                 doc = self.engine.update_metadata(rtype, org, parts[1], body, rtype)
                 return 200, {rtype: self.engine.render(rtype, doc)}
-        if len(parts) == 4 and method == "POST" and parts[2] == "actions" \
-                and (rtype, parts[3]) in ACTIONS:
+        if (
+            len(parts) == 4
+            and method == "POST"
+            and parts[2] == "actions"
+            and (rtype, parts[3]) in ACTIONS
+        ):
             data = self.parse_body(raw, "data", optional=True)
             handler = getattr(self.engine, ACTIONS[(rtype, parts[3])])
             with self.store.transaction():
@@ -242,29 +346,49 @@ class Sandbox:
         if not raw.strip():
             if optional:
                 return {}
-            raise ApiError(400, "invalid_api_usage", "Invalid document structure",
-                           [{"message": "Root element must be an object."}],
-                           "invalid_document_structure")
+            raise ApiError(
+                400,
+                "invalid_api_usage",
+                "Invalid document structure",
+                [{"message": "Root element must be an object."}],
+                "invalid_document_structure",
+            )
         try:
             body = json.loads(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "invalid_api_usage", "Invalid document structure",
-                           [{"message": "Request body is not valid JSON."}],
-                           "invalid_document_structure") from None
+            raise ApiError(
+                400,
+                "invalid_api_usage",
+                "Invalid document structure",
+                [{"message": "Request body is not valid JSON."}],
+                "invalid_document_structure",
+            ) from None
         if body is None and optional:
             return {}
         if not isinstance(body, dict):
-            raise ApiError(400, "invalid_api_usage", "Invalid document structure",
-                           [{"message": "Root element must be an object."}],
-                           "invalid_document_structure")
+            raise ApiError(
+                400,
+                "invalid_api_usage",
+                "Invalid document structure",
+                [{"message": "Root element must be an object."}],
+                "invalid_document_structure",
+            )
         inner = body.get(envelope)
         if inner is None and optional:
             return {}
         if not isinstance(inner, dict):
-            raise ApiError(400, "invalid_api_usage", "Invalid document structure",
-                           [{"message": f"Root element must be an object with an "
-                                        f"'{envelope}' key holding an object."}],
-                           "invalid_document_structure")
+            raise ApiError(
+                400,
+                "invalid_api_usage",
+                "Invalid document structure",
+                [
+                    {
+                        "message": f"Root element must be an object with an "
+                        f"'{envelope}' key holding an object."
+                    }
+                ],
+                "invalid_document_structure",
+            )
         return inner
 
     def create(self, rtype, org, raw, headers, token):
@@ -273,14 +397,23 @@ class Sandbox:
         with self.store.transaction():
             if key:
                 row = self.store.execute(
-                    "SELECT resource_id FROM idempotency WHERE org = ? AND key = ?",
-                    (org, key)).fetchone()
+                    "SELECT resource_id FROM idempotency WHERE org = ? AND key = ?", (org, key)
+                ).fetchone()
                 if row is not None:
                     message = "A resource has already been created with this idempotency key"
-                    raise ApiError(409, "invalid_state", message, [{
-                        "reason": "idempotent_creation_conflict", "message": message,
-                        "links": {"conflicting_resource_id": row["resource_id"]}}],
-                        "idempotent_creation_conflict")
+                    raise ApiError(
+                        409,
+                        "invalid_state",
+                        message,
+                        [
+                            {
+                                "reason": "idempotent_creation_conflict",
+                                "message": message,
+                                "links": {"conflicting_resource_id": row["resource_id"]},
+                            }
+                        ],
+                        "idempotent_creation_conflict",
+                    )
             handler = getattr(self.engine, CREATES[rtype])
             if rtype == "billing_request_flows":
                 doc = handler(org, body, self.public_url)
@@ -291,7 +424,8 @@ class Sandbox:
             if key:
                 self.store.execute(
                     "INSERT INTO idempotency (org, key, type, resource_id) VALUES (?, ?, ?, ?)",
-                    (org, key, rtype, doc["id"]))
+                    (org, key, rtype, doc["id"]),
+                )
             return 201, {rtype: self.engine.render(rtype, doc)}
 
     # ------------------------------------------------------------------ lists
@@ -309,8 +443,11 @@ class Sandbox:
             match = re.fullmatch(r"(created_at|charge_date)\[(gt|gte|lt|lte)\]", key)
             if match:
                 try:
-                    bound = parse_ts(value) if match.group(1) == "created_at" else \
-                        dt.date.fromisoformat(value)
+                    bound = (
+                        parse_ts(value)
+                        if match.group(1) == "created_at"
+                        else dt.date.fromisoformat(value)
+                    )
                 except ValueError:
                     v.add(match.group(1), "is not a valid date/time")
                     continue
@@ -331,37 +468,63 @@ class Sandbox:
             return False
         if "status" in q and doc.get("status") not in q["status"].split(","):
             return False
-        if rtype == "customer_bank_accounts" and "enabled" in q \
-                and str(doc["enabled"]).lower() != q["enabled"].lower():
+        if (
+            rtype == "customer_bank_accounts"
+            and "enabled" in q
+            and str(doc["enabled"]).lower() != q["enabled"].lower()
+        ):
             return False
         if rtype == "payments" and "customer" in q:
             mandate = self.store.get("mandates", doc["links"]["mandate"] or "")
             if not mandate or mandate["links"]["customer"] != q["customer"]:
                 return False
-        if any(param in q and _dig(doc, path) != q[param]
-               for param, path in LINK_FILTERS.get(rtype, {}).items()):
+        if any(
+            param in q and _dig(doc, path) != q[param]
+            for param, path in LINK_FILTERS.get(rtype, {}).items()
+        ):
             return False
         return self._in_ranges(doc, ranges)
 
     def list(self, rtype, org, query):
         q, limit, ranges, include = self._list_params(rtype, query)
-        selected = [(seq, doc) for seq, doc in self.store.all(rtype, org)
-                    if self._matches(rtype, doc, q, ranges)]
+        selected = [
+            (seq, doc)
+            for seq, doc in self.store.all(rtype, org)
+            if self._matches(rtype, doc, q, ranges)
+        ]
         selected.reverse()  # newest first
         if "after" in q:
             cursor = self.store.seq_of(q["after"])
             if cursor is None:
-                raise ApiError(422, "validation_failed", "Validation failed", [{
-                    "field": "after", "message": "is not a valid cursor",
-                    "request_pointer": "/after"}])
+                raise ApiError(
+                    422,
+                    "validation_failed",
+                    "Validation failed",
+                    [
+                        {
+                            "field": "after",
+                            "message": "is not a valid cursor",
+                            "request_pointer": "/after",
+                        }
+                    ],
+                )
             selected = [item for item in selected if item[0] < cursor]
         has_newer = False
         if "before" in q:
             cursor = self.store.seq_of(q["before"])
             if cursor is None:
-                raise ApiError(422, "validation_failed", "Validation failed", [{
-                    "field": "before", "message": "is not a valid cursor",
-                    "request_pointer": "/before"}])
+                raise ApiError(
+                    422,
+                    "validation_failed",
+                    "Validation failed",
+                    [
+                        {
+                            "field": "before",
+                            "message": "is not a valid cursor",
+                            "request_pointer": "/before",
+                        }
+                    ],
+                )
             newer = [item for item in selected if item[0] > cursor]
             page = newer[-limit:]
             has_newer = len(newer) > limit
@@ -371,9 +534,16 @@ class Sandbox:
             page = selected[:limit]
             has_older = len(selected) > limit
         records = [self.engine.render(rtype, doc) for _, doc in page]
-        body = {rtype: records, "meta": {"cursors": {
-            "before": page[0][1]["id"] if page and has_newer else None,
-            "after": page[-1][1]["id"] if page and has_older else None}, "limit": limit}}
+        body = {
+            rtype: records,
+            "meta": {
+                "cursors": {
+                    "before": page[0][1]["id"] if page and has_newer else None,
+                    "after": page[-1][1]["id"] if page and has_older else None,
+                },
+                "limit": limit,
+            },
+        }
         if rtype == "events":
             body["linked"] = {key: [] for key in LINKED_KEYS}
         if include:
@@ -396,23 +566,37 @@ class Sandbox:
             if raw is None:
                 return False
             value = parse_ts(raw) if field == "created_at" else dt.date.fromisoformat(raw)
-            if not {"gt": value > bound, "gte": value >= bound, "lt": value < bound,
-                    "lte": value <= bound}[op]:
+            if not {
+                "gt": value > bound,
+                "gte": value >= bound,
+                "lt": value < bound,
+                "lte": value <= bound,
+            }[op]:
                 return False
         return True
 
     # ------------------------------------------------------------------ /webhooks API
     def _webhook_resource(self, hook):
         return {
-            "created_at": hook["created_at"], "id": hook["id"], "is_test": False,
-            "request_body": hook["request_body"], "request_headers": {
-                "Content-Type": "application/json", "Webhook-Signature": hook["signature"]},
-            "response_body": (hook["attempt_log"][-1]["response_body"]
-                              if hook["attempt_log"] else None) or "",
-            "response_body_truncated": False, "response_code": hook["response_code"],
-            "response_headers": {}, "response_headers_content_truncated": False,
+            "created_at": hook["created_at"],
+            "id": hook["id"],
+            "is_test": False,
+            "request_body": hook["request_body"],
+            "request_headers": {
+                "Content-Type": "application/json",
+                "Webhook-Signature": hook["signature"],
+            },
+            "response_body": (
+                hook["attempt_log"][-1]["response_body"] if hook["attempt_log"] else None
+            )
+            or "",
+            "response_body_truncated": False,
+            "response_code": hook["response_code"],
+            "response_headers": {},
+            "response_headers_content_truncated": False,
             "response_headers_count_truncated": False,
-            "successful": hook["status"] == "succeeded", "url": hook["url"],
+            "successful": hook["status"] == "succeeded",
+            "url": hook["url"],
         }
 
     def api_webhooks(self, method, parts, query):
@@ -423,8 +607,10 @@ class Sandbox:
                 hooks = [h for h in hooks if h["successful"] == wanted]
             hooks.reverse()
             limit = 50
-            return 200, {"webhooks": hooks[:limit], "meta": {"cursors": {
-                "before": None, "after": None}, "limit": limit}}
+            return 200, {
+                "webhooks": hooks[:limit],
+                "meta": {"cursors": {"before": None, "after": None}, "limit": limit},
+            }
         found = [h for h in hooks if len(parts) > 1 and h["id"] == parts[1]]
         if method == "GET" and len(parts) == 2:
             if not found:
@@ -439,8 +625,11 @@ class Sandbox:
     # ------------------------------------------------------------------ admin
     def clock(self):
         now = self.engine.now()
-        return {"now": now.isoformat(), "today": now.date().isoformat(),
-                "offset_seconds": self.store.kv_get("clock_offset_seconds", 0)}
+        return {
+            "now": now.isoformat(),
+            "today": now.date().isoformat(),
+            "offset_seconds": self.store.kv_get("clock_offset_seconds", 0),
+        }
 
     def advance_clock(self, days=0, hours=0):
         with self.store.transaction():
@@ -451,9 +640,13 @@ class Sandbox:
         try:
             body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
         except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "invalid_api_usage", "Invalid document structure",
-                           [{"message": "Request body is not valid JSON."}],
-                           "invalid_document_structure") from None
+            raise ApiError(
+                400,
+                "invalid_api_usage",
+                "Invalid document structure",
+                [{"message": "Request body is not valid JSON."}],
+                "invalid_document_structure",
+            ) from None
         if not isinstance(body, dict):
             body = {}
         if path == "/sandbox/health":
@@ -462,24 +655,43 @@ class Sandbox:
             return 200, self.clock()
         if path == "/sandbox/clock/advance" and method == "POST":
             days, hours = body.get("days", 0), body.get("hours", 0)
-            if any(isinstance(x, bool) or not isinstance(x, (int, float)) or x < 0
-                   for x in (days, hours)):
-                raise ApiError(422, "validation_failed", "Validation failed", [{
-                    "field": "days", "message": "must be a non-negative number",
-                    "request_pointer": "/days"}])
+            if any(
+                isinstance(x, bool) or not isinstance(x, (int, float)) or x < 0
+                for x in (days, hours)
+            ):
+                raise ApiError(
+                    422,
+                    "validation_failed",
+                    "Validation failed",
+                    [
+                        {
+                            "field": "days",
+                            "message": "must be a non-negative number",
+                            "request_pointer": "/days",
+                        }
+                    ],
+                )
             return 200, self.advance_clock(days, hours)
         if path == "/sandbox/webhooks" and method == "GET":
             return 200, {"webhooks": self.dispatcher.deliveries()}
         if path == "/sandbox/webhooks/flush" and method == "POST":
             return 200, self.dispatcher.flush()
         if path == "/sandbox/webhooks/settings" and method == "POST":
-            for key in ("webhook_url", "webhook_secret", "backoff_base", "max_attempts",
-                        "max_batch", "timeout"):
+            for key in (
+                "webhook_url",
+                "webhook_secret",
+                "backoff_base",
+                "max_attempts",
+                "max_batch",
+                "timeout",
+            ):
                 if key in body:
                     setattr(self.dispatcher, key, body[key])
-            return 200, {"webhook_url": self.dispatcher.webhook_url,
-                         "backoff_base": self.dispatcher.backoff_base,
-                         "max_attempts": self.dispatcher.max_attempts}
+            return 200, {
+                "webhook_url": self.dispatcher.webhook_url,
+                "backoff_base": self.dispatcher.backoff_base,
+                "max_attempts": self.dispatcher.max_attempts,
+            }
         if path.startswith(("/sandbox/requests", "/sandbox/fault")):
             return self.admin_testkit(method, path, body, query or {})
         if path == "/sandbox/payouts/run" and method == "POST":
@@ -493,11 +705,22 @@ class Sandbox:
         if path == "/sandbox/requests" and method == "GET":
             since = (query.get("since") or [None])[-1]
             if since is not None and not re.fullmatch(r"\d{1,12}", since):
-                raise ApiError(422, "validation_failed", "Validation failed", [{
-                    "field": "since", "message": "must be a non-negative integer",
-                    "request_pointer": "/since"}])
-            return 200, {"requests": self.requests.entries(
-                None if since is None else int(since)), "mark": self.requests.mark()}
+                raise ApiError(
+                    422,
+                    "validation_failed",
+                    "Validation failed",
+                    [
+                        {
+                            "field": "since",
+                            "message": "must be a non-negative integer",
+                            "request_pointer": "/since",
+                        }
+                    ],
+                )
+            return 200, {
+                "requests": self.requests.entries(None if since is None else int(since)),
+                "mark": self.requests.mark(),
+            }
         if path == "/sandbox/requests/clear" and method == "POST":
             self.requests.clear()
             return 200, {"mark": self.requests.mark()}
@@ -505,12 +728,20 @@ class Sandbox:
             return 200, {"fault": self.faults.current()}
         if path == "/sandbox/fault" and method == "POST":
             try:
-                fault = self.faults.set(body.get("mode"), body.get("path_prefix"),
-                                        body.get("count"), body.get("method"),
-                                        body.get("hang_timeout", testkit.MAX_HANG_SECONDS))
+                fault = self.faults.set(
+                    body.get("mode"),
+                    body.get("path_prefix"),
+                    body.get("count"),
+                    body.get("method"),
+                    body.get("hang_timeout", testkit.MAX_HANG_SECONDS),
+                )
             except (ValueError, AttributeError) as err:
-                raise ApiError(422, "validation_failed", "Validation failed", [{
-                    "field": "fault", "message": str(err), "request_pointer": "/"}]) from None
+                raise ApiError(
+                    422,
+                    "validation_failed",
+                    "Validation failed",
+                    [{"field": "fault", "message": str(err), "request_pointer": "/"}],
+                ) from None
             return 200, {"fault": fault}
         if path == "/sandbox/fault/clear" and method == "POST":
             self.faults.clear()
@@ -520,28 +751,32 @@ class Sandbox:
     # ------------------------------------------------------------------ hosted flow
     def flow_lookup(self, flow_id):
         flow = self.store.get("billing_request_flows", flow_id)
-        br = self.store.get("billing_requests", flow["links"]["billing_request"]) \
-            if flow else None
+        br = self.store.get("billing_requests", flow["links"]["billing_request"]) if flow else None
         return flow, br
 
     def hosted_page(self, method, path, query, raw, headers):
         """Returns (status, html, extra_headers)."""
         parts = [p for p in path.split("/") if p]
         flow_id = parts[1] if len(parts) > 1 else (query.get("id") or [""])[-1]
-        form = {k: v[-1].strip() for k, v in parse_qs(raw.decode("utf-8", "replace"),
-                                                      keep_blank_values=True).items()}
+        form = {
+            k: v[-1].strip()
+            for k, v in parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).items()
+        }
         with self.store.transaction():
             flow, br = self.flow_lookup(flow_id)
-            lang = hosted.pick_language(form.get("lang") or (query.get("lang") or [None])[-1],
-                                        flow and flow.get("language"),
-                                        headers.get("Accept-Language"))
+            lang = hosted.pick_language(
+                form.get("lang") or (query.get("lang") or [None])[-1],
+                flow and flow.get("language"),
+                headers.get("Accept-Language"),
+            )
             if flow is None:
                 return 404, hosted.message_page(lang, "expired"), {}
             expired = parse_ts(flow["expires_at"]) <= self.engine.now()
             if len(parts) > 2 and parts[2] == "exit":
                 if br["status"] not in ("fulfilled", "cancelled"):
-                    self.engine.br_event(br, "flow_exited", "payer",
-                                         billing_request_flow=flow["id"])
+                    self.engine.br_event(
+                        br, "flow_exited", "payer", billing_request_flow=flow["id"]
+                    )
                 if flow.get("exit_uri"):
                     return 303, "", {"Location": flow["exit_uri"]}
                 return 200, hosted.message_page(lang, "exited"), {}
@@ -554,10 +789,14 @@ class Sandbox:
                 if not flow["_visited"]:
                     flow["_visited"] = True
                     self.store.save(flow)
-                    self.engine.br_event(br, "flow_visited", "payer",
-                                         billing_request_flow=flow["id"])
-                return 200, hosted.form_page(lang, flow, br, creditor,
-                                             self._prefill(flow, br), []), {}
+                    self.engine.br_event(
+                        br, "flow_visited", "payer", billing_request_flow=flow["id"]
+                    )
+                return (
+                    200,
+                    hosted.form_page(lang, flow, br, creditor, self._prefill(flow, br), []),
+                    {},
+                )
         scheme = (br.get("mandate_request") or {}).get("scheme") or "sepa_core"
         errors = hosted.validate_payer(lang, scheme, form)
         if not errors:
@@ -565,8 +804,11 @@ class Sandbox:
                 self._submit_flow(br, form)
             except ApiError as err:
                 if err.err_type != "validation_failed":
-                    return 200, hosted.form_page(lang, flow, br, creditor, form, [
-                        ("form", err.message)]), {}
+                    return (
+                        200,
+                        hosted.form_page(lang, flow, br, creditor, form, [("form", err.message)]),
+                        {},
+                    )
                 for item in err.errors or []:
                     field = item.get("field", "form").split(".")[-1]
                     errors.append((field, item.get("message", "is invalid")))
@@ -574,8 +816,13 @@ class Sandbox:
             return 200, hosted.form_page(lang, flow, br, creditor, form, errors), {}
         if flow.get("redirect_uri"):
             return 303, "", {"Location": flow["redirect_uri"]}
-        return 200, hosted.message_page(lang, "success", "<p>{}</p>".format(
-            html.escape(hosted.TEXT[lang]["success_body"]))), {}
+        return (
+            200,
+            hosted.message_page(
+                lang, "success", "<p>{}</p>".format(html.escape(hosted.TEXT[lang]["success_body"]))
+            ),
+            {},
+        )
 
     def _done_page(self, lang, flow):
         extra = ""
@@ -588,8 +835,13 @@ class Sandbox:
         values = {k: v for k, v in (flow.get("prefilled_customer") or {}).items() if v}
         for source in (customer, br["_billing"]):
             for key, value in source.items():
-                if value and isinstance(value, str) and not values.get(key) \
-                        and not key.startswith("_") and key not in ("id", "created_at"):
+                if (
+                    value
+                    and isinstance(value, str)
+                    and not values.get(key)
+                    and not key.startswith("_")
+                    and key not in ("id", "created_at")
+                ):
                     values[key] = value
         if (flow.get("prefilled_bank_account") or {}).get("account_type"):
             values["account_type"] = flow["prefilled_bank_account"]["account_type"]
@@ -598,15 +850,33 @@ class Sandbox:
     def _submit_flow(self, br, form):
         org = br["_org"]
         customer_keys = ("email", "given_name", "family_name", "company_name")
-        billing_keys = ("address_line1", "address_line2", "city", "region", "postal_code",
-                        "country_code", "swedish_identity_number", "danish_identity_number")
+        billing_keys = (
+            "address_line1",
+            "address_line2",
+            "city",
+            "region",
+            "postal_code",
+            "country_code",
+            "swedish_identity_number",
+            "danish_identity_number",
+        )
         data = {
             "customer": {k: form[k] for k in customer_keys if form.get(k)},
             "customer_billing_detail": {k: form[k] for k in billing_keys if form.get(k)},
         }
-        bank = {k: form[k] for k in ("account_holder_name", "iban", "branch_code", "bank_code",
-                                     "account_number", "account_number_suffix", "account_type")
-                if form.get(k)}
+        bank = {
+            k: form[k]
+            for k in (
+                "account_holder_name",
+                "iban",
+                "branch_code",
+                "bank_code",
+                "account_number",
+                "account_number_suffix",
+                "account_type",
+            )
+            if form.get(k)
+        }
         with self.store.transaction():
             self.engine.collect_customer_details(org, br["id"], data, "payer")
             self.engine.collect_bank_account(org, br["id"], bank, "payer")
@@ -619,8 +889,12 @@ class Sandbox:
         if path == "/oauth/authorize":
             params = {k: v[-1] for k, v in query.items()}
             if method == "POST":
-                params = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace"),
-                                                        keep_blank_values=True).items()}
+                params = {
+                    k: v[-1]
+                    for k, v in parse_qs(
+                        raw.decode("utf-8", "replace"), keep_blank_values=True
+                    ).items()
+                }
             return self.oauth_authorize(method, params)
         if path == "/oauth/access_token" and method == "POST":
             return self.oauth_token(raw, headers)
@@ -630,20 +904,34 @@ class Sandbox:
             if client is None:
                 return self._oauth_error(401, "invalid_client", "Unknown client")
             with self.store.transaction():
-                self.store.execute("UPDATE tokens SET revoked = 1 WHERE token = ? AND "
-                                   "client_id = ?", (params.get("token"), client))
+                self.store.execute(
+                    "UPDATE tokens SET revoked = 1 WHERE token = ? AND client_id = ?",
+                    (params.get("token"), client),
+                )
             return 200, "application/json", "{}", {}
         return 404, "text/html", hosted.page("en", "Not found", "<h1>Not found</h1>"), {}
 
     def oauth_authorize(self, method, params):
         client_id, redirect = params.get("client_id"), params.get("redirect_uri")
         if client_id not in self.oauth_clients:
-            return 400, "text/html", hosted.page(
-                "en", "Invalid client", "<h1>Unknown client_id</h1>", "oauth-error"), {}
+            return (
+                400,
+                "text/html",
+                hosted.page("en", "Invalid client", "<h1>Unknown client_id</h1>", "oauth-error"),
+                {},
+            )
         if not redirect or not re.match(r"https?://", redirect):
-            return 400, "text/html", hosted.page(
-                "en", "Invalid redirect", "<h1>Missing or invalid redirect_uri</h1>",
-                "oauth-error"), {}
+            return (
+                400,
+                "text/html",
+                hosted.page(
+                    "en",
+                    "Invalid redirect",
+                    "<h1>Missing or invalid redirect_uri</h1>",
+                    "oauth-error",
+                ),
+                {},
+            )
         state = params.get("state")
 
         def back(**values):
@@ -661,34 +949,45 @@ class Sandbox:
             if params.get("decision") != "approve":
                 return back(error="access_denied")
             code = "sbx_code_" + secrets.token_urlsafe(18)
-            data = {"client_id": client_id, "redirect_uri": redirect, "scope": scope,
-                    "email": params.get("email") or "merchant@example.com",
-                    "organisation_name": params.get("organisation_name") or "Connected "
-                                                                            "Merchant",
-                    "expires": time.time() + 600}
+            data = {
+                "client_id": client_id,
+                "redirect_uri": redirect,
+                "scope": scope,
+                "email": params.get("email") or "merchant@example.com",
+                "organisation_name": params.get("organisation_name") or "Connected Merchant",
+                "expires": time.time() + 600,
+            }
             with self.store.transaction():
-                self.store.execute("INSERT INTO oauth_codes (code, data) VALUES (?, ?)",
-                                   (code, json.dumps(data)))
+                self.store.execute(
+                    "INSERT INTO oauth_codes (code, data) VALUES (?, ?)", (code, json.dumps(data))
+                )
             return back(code=code)
         view = params.get("initial_view") or "signup"
         esc = html.escape
         hidden = "".join(
             f'<input type="hidden" name="{k}" id="{k}" value="{esc(params.get(k) or "")}">'
-            for k in ("client_id", "redirect_uri", "scope", "state", "response_type"))
+            for k in ("client_id", "redirect_uri", "scope", "state", "response_type")
+        )
         fields = "".join(
             f'<label for="{name}">{label}</label><input type="text" id="{name}" '
             f'name="{name}" value="{esc(params.get("prefill[" + name + "]") or "")}">'
-            for name, label in (("email", "Email"), ("given_name", "First name"),
-                                ("family_name", "Last name"),
-                                ("organisation_name", "Organisation name"),
-                                ("country_code", "Country code")))
-        body = (f'<h1 id="view-{esc(view)}">{"Log in" if view == "login" else "Sign up"} '
-                f"to GoCardless (sandbox)</h1><p>An app wants <strong id=\"scope\">"
-                f"{esc(scope)}</strong> access to your account.</p>"
-                f'<form id="oauth-form" method="post" action="/oauth/authorize">{hidden}'
-                f'{fields}<button type="submit" id="approve" name="decision" value="approve">'
-                'Connect</button> <button type="submit" id="deny" name="decision" '
-                'value="deny">Deny</button></form>')
+            for name, label in (
+                ("email", "Email"),
+                ("given_name", "First name"),
+                ("family_name", "Last name"),
+                ("organisation_name", "Organisation name"),
+                ("country_code", "Country code"),
+            )
+        )
+        body = (
+            f'<h1 id="view-{esc(view)}">{"Log in" if view == "login" else "Sign up"} '
+            f'to GoCardless (sandbox)</h1><p>An app wants <strong id="scope">'
+            f"{esc(scope)}</strong> access to your account.</p>"
+            f'<form id="oauth-form" method="post" action="/oauth/authorize">{hidden}'
+            f'{fields}<button type="submit" id="approve" name="decision" value="approve">'
+            'Connect</button> <button type="submit" id="deny" name="decision" '
+            'value="deny">Deny</button></form>'
+        )
         return 200, "text/html", hosted.page("en", "Connect to GoCardless", body, "oauth"), {}
 
     def _oauth_params(self, raw, headers):
@@ -699,8 +998,11 @@ class Sandbox:
                 data = json.loads(text)
             except ValueError:
                 return {}
-            return {k: v for k, v in data.items() if isinstance(v, str)} \
-                if isinstance(data, dict) else {}
+            return (
+                {k: v for k, v in data.items() if isinstance(v, str)}
+                if isinstance(data, dict)
+                else {}
+            )
         return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
 
     def _oauth_client(self, params, headers):
@@ -718,8 +1020,12 @@ class Sandbox:
 
     @staticmethod
     def _oauth_error(status, code, description):
-        return status, "application/json", json.dumps(
-            {"error": code, "error_description": description}), {}
+        return (
+            status,
+            "application/json",
+            json.dumps({"error": code, "error_description": description}),
+            {},
+        )
 
     def oauth_token(self, raw, headers):
         params = self._oauth_params(raw, headers)
@@ -727,11 +1033,13 @@ class Sandbox:
         if client is None:
             return self._oauth_error(401, "invalid_client", "Client authentication failed")
         if params.get("grant_type") != "authorization_code":
-            return self._oauth_error(400, "unsupported_grant_type",
-                                     "grant_type must be authorization_code")
+            return self._oauth_error(
+                400, "unsupported_grant_type", "grant_type must be authorization_code"
+            )
         with self.store.transaction():
-            row = self.store.execute("SELECT * FROM oauth_codes WHERE code = ?",
-                                     (params.get("code") or "",)).fetchone()
+            row = self.store.execute(
+                "SELECT * FROM oauth_codes WHERE code = ?", (params.get("code") or "",)
+            ).fetchone()
             if row is None or row["used"]:
                 return self._oauth_error(400, "invalid_grant", "Invalid or used code")
             data = json.loads(row["data"])
@@ -739,8 +1047,7 @@ class Sandbox:
                 return self._oauth_error(400, "invalid_grant", "Invalid code")
             if params.get("redirect_uri") != data["redirect_uri"]:
                 return self._oauth_error(400, "invalid_grant", "redirect_uri does not match")
-            self.store.execute("UPDATE oauth_codes SET used = 1 WHERE code = ?",
-                               (row["code"],))
+            self.store.execute("UPDATE oauth_codes SET used = 1 WHERE code = ?", (row["code"],))
             orgs = self.store.kv_get("oauth_orgs", {})
             org = orgs.get(data["email"])
             if org is None:
@@ -751,10 +1058,22 @@ class Sandbox:
             token = "sandbox_oauth_" + secrets.token_urlsafe(24)
             self.store.execute(
                 "INSERT INTO tokens (token, org, scope, client_id, email) VALUES (?, ?, ?, ?, ?)",
-                (token, org, data["scope"], client, data["email"]))
-        return 200, "application/json", json.dumps({
-            "access_token": token, "token_type": "bearer", "scope": data["scope"],
-            "email": data["email"], "organisation_id": org}), {}
+                (token, org, data["scope"], client, data["email"]),
+            )
+        return (
+            200,
+            "application/json",
+            json.dumps(
+                {
+                    "access_token": token,
+                    "token_type": "bearer",
+                    "scope": data["scope"],
+                    "email": data["email"],
+                    "organisation_id": org,
+                }
+            ),
+            {},
+        )
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -796,26 +1115,28 @@ class Handler(BaseHTTPRequestHandler):
             kind = testkit.request_kind(path)
             if kind in testkit.LOGGED_KINDS:
                 self._logged = sandbox.requests.add(
-                    self.command, path, query, self.headers.get("Idempotency-Key"), kind)
+                    self.command, path, query, self.headers.get("Idempotency-Key"), kind
+                )
                 fault = sandbox.faults.take(self.command, path)
                 if fault is not None:
                     return self._fault(*fault, req_id)
             if path == dashboard.BASE or path.startswith(dashboard.BASE + "/"):
-                status, page, extra = dashboard.handle(sandbox, self.command, path, query, raw,
-                                                       self.headers)
-                return self._send(status, page.encode("utf-8"), "text/html; charset=utf-8",
-                                  extra)
+                status, page, extra = dashboard.handle(
+                    sandbox, self.command, path, query, raw, self.headers
+                )
+                return self._send(status, page.encode("utf-8"), "text/html; charset=utf-8", extra)
             if path.startswith("/sandbox/"):
                 status, payload = sandbox.admin(self.command, path, raw, query)
                 return self._json(status, payload)
             if path == "/flow" or path.startswith("/flow/"):
-                status, page, extra = sandbox.hosted_page(self.command, path, query, raw,
-                                                          self.headers)
-                return self._send(status, page.encode("utf-8"), "text/html; charset=utf-8",
-                                  extra)
+                status, page, extra = sandbox.hosted_page(
+                    self.command, path, query, raw, self.headers
+                )
+                return self._send(status, page.encode("utf-8"), "text/html; charset=utf-8", extra)
             if path.startswith("/oauth/"):
-                status, ctype, page, extra = sandbox.oauth(self.command, path, query, raw,
-                                                           self.headers)
+                status, ctype, page, extra = sandbox.oauth(
+                    self.command, path, query, raw, self.headers
+                )
                 return self._send(status, page.encode("utf-8"), ctype, extra)
             status, payload, rate = sandbox.api(self.command, path, query, raw, self.headers)
             if status == 204:
@@ -824,13 +1145,23 @@ class Handler(BaseHTTPRequestHandler):
         except ApiError as err:
             return self._json(err.status, err.body(req_id), err.headers or rate)
         except Exception:  # noqa: BLE001 - never a traceback on the wire
-            log.exception("internal error handling %s %s (request %s)", self.command,
-                          self.path, req_id)
-            return self._json(500, {"error": {
-                "type": "gocardless", "code": 500,
-                "message": "Uh-oh! Something went wrong in the sandbox.",
-                "documentation_url": "https://developer.gocardless.com/api-reference"
-                                     "#internal_error", "request_id": req_id}}, rate)
+            log.exception(
+                "internal error handling %s %s (request %s)", self.command, self.path, req_id
+            )
+            return self._json(
+                500,
+                {
+                    "error": {
+                        "type": "gocardless",
+                        "code": 500,
+                        "message": "Uh-oh! Something went wrong in the sandbox.",
+                        "documentation_url": "https://developer.gocardless.com/api-reference"
+                        "#internal_error",
+                        "request_id": req_id,
+                    }
+                },
+                rate,
+            )
 
     def _fault(self, mode, hang_timeout, released, req_id):
         self.sandbox.requests.update(self._logged, fault=mode)
@@ -857,26 +1188,40 @@ class SandboxServer:
     >>> server.start(); server.url  # doctest: +SKIP
     """
 
-    def __init__(self, port=0, host="127.0.0.1", db_path=":memory:", webhook_url=None,
-                 webhook_secret="", access_tokens=None, oauth_clients=None, public_url=None,
-                 **options):
+    def __init__(
+        self,
+        port=0,
+        host="127.0.0.1",
+        db_path=":memory:",
+        webhook_url=None,
+        webhook_secret="",
+        access_tokens=None,
+        oauth_clients=None,
+        public_url=None,
+        **options,
+    ):
         self.host = host
         self.httpd = ThreadingHTTPServer((host, port), type("BoundHandler", (Handler,), {}))
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.url = f"http://{host}:{self.port}"
-        self.sandbox = Sandbox(db_path=db_path, webhook_url=webhook_url,
-                               webhook_secret=webhook_secret,
-                               access_tokens=access_tokens or [],
-                               oauth_clients=oauth_clients,
-                               public_url=public_url or self.url, **options)
+        self.sandbox = Sandbox(
+            db_path=db_path,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            access_tokens=access_tokens or [],
+            oauth_clients=oauth_clients,
+            public_url=public_url or self.url,
+            **options,
+        )
         self.httpd.RequestHandlerClass.sandbox = self.sandbox
         self._thread = None
 
     def start(self):
         # A short poll interval: stop() (httpd.shutdown) returns within ~50 ms.
-        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
-                                        name="gc-sandbox-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, args=(0.05,), name="gc-sandbox-http", daemon=True
+        )
         self._thread.start()
         self.sandbox.dispatcher.start()
         return self
@@ -940,8 +1285,9 @@ class SandboxServer:
     def clear_request_log(self):
         self.sandbox.requests.clear()
 
-    def set_fault(self, mode, path_prefix=None, count=None, method=None,
-                  hang_timeout=testkit.MAX_HANG_SECONDS):
+    def set_fault(
+        self, mode, path_prefix=None, count=None, method=None, hang_timeout=testkit.MAX_HANG_SECONDS
+    ):
         """``mode``: hang, refuse, 500, 503, 429; see :meth:`testkit.Faults.set`."""
         return self.sandbox.faults.set(mode, path_prefix, count, method, hang_timeout)
 

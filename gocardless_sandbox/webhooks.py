@@ -26,9 +26,19 @@ def sign(body: bytes, secret: str) -> str:
 
 
 class Dispatcher:
-    def __init__(self, store, engine, webhook_url=None, webhook_secret="", max_batch=250,
-                 max_attempts=8, backoff_base=60.0, timeout=10.0, poll_interval=0.2,
-                 origin="https://api-sandbox.gocardless.com"):
+    def __init__(
+        self,
+        store,
+        engine,
+        webhook_url=None,
+        webhook_secret="",
+        max_batch=250,
+        max_attempts=8,
+        backoff_base=60.0,
+        timeout=10.0,
+        poll_interval=0.2,
+        origin="https://api-sandbox.gocardless.com",
+    ):
         self.store = store
         self.engine = engine
         self.webhook_url = webhook_url
@@ -54,24 +64,32 @@ class Dispatcher:
                 "SELECT seq, event_id FROM outbox WHERE webhook_id IS NULL ORDER BY seq"
             ).fetchall()
             for start in range(0, len(rows), self.max_batch):
-                chunk = rows[start:start + self.max_batch]
+                chunk = rows[start : start + self.max_batch]
                 events = []
                 for row in chunk:
                     event = self.store.get("events", row["event_id"])
                     if event is not None:
                         events.append(public(event))
                 webhook_id = new_id("WB")
-                body = json.dumps({"events": events, "meta": {"webhook_id": webhook_id}},
-                                  separators=(",", ":"))
+                body = json.dumps(
+                    {"events": events, "meta": {"webhook_id": webhook_id}}, separators=(",", ":")
+                )
                 self.store.execute(
                     "INSERT INTO webhooks (id, url, body, signature, created_at, status, "
                     "next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)",
-                    (webhook_id, self.webhook_url, body,
-                     sign(body.encode("utf-8"), self.webhook_secret),
-                     fmt_ts(self.engine.now()), time.time()))
+                    (
+                        webhook_id,
+                        self.webhook_url,
+                        body,
+                        sign(body.encode("utf-8"), self.webhook_secret),
+                        fmt_ts(self.engine.now()),
+                        time.time(),
+                    ),
+                )
                 self.store.execute(
                     "UPDATE outbox SET webhook_id = ? WHERE seq BETWEEN ? AND ?",
-                    (webhook_id, chunk[0]["seq"], chunk[-1]["seq"]))
+                    (webhook_id, chunk[0]["seq"], chunk[-1]["seq"]),
+                )
                 created += 1
         return created
 
@@ -81,8 +99,10 @@ class Dispatcher:
             with self.store.lock:
                 rows = self.store.execute(
                     "SELECT * FROM webhooks WHERE status IN ('pending', 'retrying') "
-                    + ("" if force else "AND next_attempt_at <= ? ") + "ORDER BY seq",
-                    () if force else (time.time(),)).fetchall()
+                    + ("" if force else "AND next_attempt_at <= ? ")
+                    + "ORDER BY seq",
+                    () if force else (time.time(),),
+                ).fetchall()
             for row in rows:
                 self._attempt(dict(row))
             return len(rows)
@@ -91,12 +111,17 @@ class Dispatcher:
         attempt = hook["attempts"] + 1
         started = fmt_ts(self.engine.now())
         body = hook["body"].encode("utf-8")
-        request = urllib.request.Request(hook["url"], data=body, method="POST", headers={
-            "Content-Type": "application/json",
-            "Webhook-Signature": hook["signature"],
-            "Origin": self.origin,
-            "User-Agent": "gocardless-webhook-service/1.1",
-        })
+        request = urllib.request.Request(
+            hook["url"],
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "Webhook-Signature": hook["signature"],
+                "Origin": self.origin,
+                "User-Agent": "gocardless-webhook-service/1.1",
+            },
+        )
         code, response_body, error = None, None, None
         try:
             with _NO_REDIRECTS.open(request, timeout=self.timeout) as response:
@@ -123,12 +148,21 @@ class Dispatcher:
             self.store.execute(
                 "INSERT INTO webhook_attempts (webhook_id, attempt, started_at, finished_at, "
                 "response_code, response_body, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (hook["id"], attempt, started, fmt_ts(self.engine.now()), code, response_body,
-                 error))
+                (
+                    hook["id"],
+                    attempt,
+                    started,
+                    fmt_ts(self.engine.now()),
+                    code,
+                    response_body,
+                    error,
+                ),
+            )
             self.store.execute(
                 "UPDATE webhooks SET attempts = ?, status = ?, next_attempt_at = ?, "
                 "last_response_code = ?, last_response_body = ? WHERE id = ?",
-                (attempt, status, next_at, code, response_body, hook["id"]))
+                (attempt, status, next_at, code, response_body, hook["id"]),
+            )
 
     def flush(self) -> dict:
         """Batch everything pending and try every undelivered webhook now."""
@@ -138,41 +172,54 @@ class Dispatcher:
 
     def retry(self, webhook_id: str) -> bool:
         with self.store.transaction():
-            row = self.store.execute("SELECT id FROM webhooks WHERE id = ?",
-                                     (webhook_id,)).fetchone()
+            row = self.store.execute(
+                "SELECT id FROM webhooks WHERE id = ?", (webhook_id,)
+            ).fetchone()
             if row is None:
                 return False
             self.store.execute(
                 "UPDATE webhooks SET status = 'retrying', next_attempt_at = ? WHERE id = ?",
-                (time.time(), webhook_id))
+                (time.time(), webhook_id),
+            )
         return True
 
     # -- log ---------------------------------------------------------------------------
     def deliveries(self) -> list[dict]:
         with self.store.lock:
             hooks = self.store.execute("SELECT * FROM webhooks ORDER BY seq").fetchall()
-            attempts = self.store.execute(
-                "SELECT * FROM webhook_attempts ORDER BY seq").fetchall()
+            attempts = self.store.execute("SELECT * FROM webhook_attempts ORDER BY seq").fetchall()
         by_hook: dict[str, list] = {}
         for row in attempts:
-            by_hook.setdefault(row["webhook_id"], []).append({
-                "attempt": row["attempt"], "started_at": row["started_at"],
-                "finished_at": row["finished_at"], "response_code": row["response_code"],
-                "response_body": row["response_body"], "error": row["error"]})
-        return [{
-            "id": row["id"], "url": row["url"], "created_at": row["created_at"],
-            "status": row["status"], "attempts": row["attempts"],
-            "request_body": row["body"], "signature": row["signature"],
-            "response_code": row["last_response_code"],
-            "event_ids": [e["id"] for e in json.loads(row["body"])["events"]],
-            "attempt_log": by_hook.get(row["id"], []),
-        } for row in hooks]
+            by_hook.setdefault(row["webhook_id"], []).append(
+                {
+                    "attempt": row["attempt"],
+                    "started_at": row["started_at"],
+                    "finished_at": row["finished_at"],
+                    "response_code": row["response_code"],
+                    "response_body": row["response_body"],
+                    "error": row["error"],
+                }
+            )
+        return [
+            {
+                "id": row["id"],
+                "url": row["url"],
+                "created_at": row["created_at"],
+                "status": row["status"],
+                "attempts": row["attempts"],
+                "request_body": row["body"],
+                "signature": row["signature"],
+                "response_code": row["last_response_code"],
+                "event_ids": [e["id"] for e in json.loads(row["body"])["events"]],
+                "attempt_log": by_hook.get(row["id"], []),
+            }
+            for row in hooks
+        ]
 
     # -- thread ------------------------------------------------------------------------
     def start(self) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="gc-sandbox-webhooks",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="gc-sandbox-webhooks", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

@@ -61,15 +61,21 @@ def test_defaults(tmp_path):
     args = demo.parse_args([], state_file=tmp_path / "demo.json")
     assert args.db == "isanet_gocardless_demo"
     assert (args.reset, args.update, args.port, args.sandbox_port, args.odoo_bin) == (
-        False, False, None, None, None)
+        False,
+        False,
+        None,
+        None,
+        None,
+    )
     state = json.loads((tmp_path / "demo.json").read_text())
     assert state["access_token"].startswith("demo_") and len(state["webhook_secret"]) > 20
 
 
 def test_odoo_bin_and_secrets_are_remembered(tmp_path):
     state_file = tmp_path / "var" / "demo.json"
-    first = demo.parse_args(["--odoo-bin", str(tmp_path / "odoo-bin"), "--reset"],
-                            state_file=state_file)
+    first = demo.parse_args(
+        ["--odoo-bin", str(tmp_path / "odoo-bin"), "--reset"], state_file=state_file
+    )
     again = demo.parse_args([], state_file=state_file)
     assert again.odoo_bin == first.odoo_bin == str((tmp_path / "odoo-bin").resolve())
     assert again.state["access_token"] == first.state["access_token"]
@@ -89,8 +95,16 @@ def test_a_broken_state_file_is_replaced(tmp_path):
     assert json.loads(state_file.read_text())["access_token"] == args.state["access_token"]
 
 
-@pytest.mark.parametrize("argv", [["--port", "0"], ["--port", "70000"],
-                                  ["--sandbox-port", "-1"], ["--port", "abc"], ["--bogus"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--port", "0"],
+        ["--port", "70000"],
+        ["--sandbox-port", "-1"],
+        ["--port", "abc"],
+        ["--bogus"],
+    ],
+)
 def test_bad_arguments(tmp_path, argv, capsys):
     with pytest.raises(SystemExit) as info:
         demo.parse_args(argv, state_file=tmp_path / "demo.json")
@@ -154,10 +168,18 @@ def test_odoo_command_addons_path_and_database(tmp_path):
 
 # ---------------------------------------------------------------------------- PostgreSQL
 def test_pg_params_defaults_and_environment():
-    assert demo.pg_params({}) == {"host": "127.0.0.1", "port": "5432",
-                                  "user": getpass.getuser(), "password": ""}
+    assert demo.pg_params({}) == {
+        "host": "127.0.0.1",
+        "port": "5432",
+        "user": getpass.getuser(),
+        "password": "",
+    }
     assert demo.pg_params({"PGHOST": "h", "PGPORT": "1", "PGUSER": "u", "PGPASSWORD": "p"}) == {
-        "host": "h", "port": "1", "user": "u", "password": "p"}
+        "host": "h",
+        "port": "1",
+        "user": "u",
+        "password": "p",
+    }
 
 
 def test_postgres_role_is_refused():
@@ -200,8 +222,13 @@ def test_default_port_or_a_free_one(listening):
 # ---------------------------------------------------------------------------- the command
 def run_demo(tmp_path, *argv, env=None):
     env = {**os.environ, "DEMO_VAR_DIR": str(tmp_path / "var"), **(env or {})}
-    return subprocess.run([sys.executable, str(ROOT / "demo"), *argv], capture_output=True,
-                          text=True, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "demo"), *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 def test_exit_code_2_and_a_clear_message_without_odoo(tmp_path):

@@ -148,9 +148,7 @@ def _scheme_for_method(code):
     try:
         return _SCHEME_BY_METHOD[code]
     except (KeyError, TypeError):
-        raise SchemeError(
-            f"{code!r} is not a payment method handled by GoCardless."
-        ) from None
+        raise SchemeError(f"{code!r} is not a payment method handled by GoCardless.") from None
 
 
 def scheme_from_payment_method_code(code):

@@ -12,8 +12,11 @@ from gocardless_core.errors import AmountError, GoCardlessCoreError
 GC_CURRENCIES = ("AUD", "CAD", "DKK", "EUR", "GBP", "NZD", "SEK", "USD")
 
 two_decimals = st.decimals(
-    min_value=Decimal("-1000000000"), max_value=Decimal("1000000000"), places=2,
-    allow_nan=False, allow_infinity=False,
+    min_value=Decimal("-1000000000"),
+    max_value=Decimal("1000000000"),
+    places=2,
+    allow_nan=False,
+    allow_infinity=False,
 )
 
 
@@ -60,8 +63,24 @@ def test_to_minor_units_other_exponents_and_case():
 
 @pytest.mark.parametrize(
     "bad",
-    [float("nan"), float("inf"), -float("inf"), Decimal("NaN"), Decimal("sNaN"),
-     Decimal("Infinity"), "NaN", "inf", "abc", "", "1,5", None, True, False, [1], b"1"],
+    [
+        float("nan"),
+        float("inf"),
+        -float("inf"),
+        Decimal("NaN"),
+        Decimal("sNaN"),
+        Decimal("Infinity"),
+        "NaN",
+        "inf",
+        "abc",
+        "",
+        "1,5",
+        None,
+        True,
+        False,
+        [1],
+        b"1",
+    ],
 )
 def test_to_minor_units_refuses_non_numbers(bad):
     with pytest.raises(AmountError):

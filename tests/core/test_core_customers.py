@@ -47,8 +47,9 @@ def test_prefilled_customer_is_the_same_without_phone():
 
 
 def test_company_payload():
-    body = customer_payload({**PERSON, "name": "ACME SAS", "is_company": True,
-                             "company_name": False})
+    body = customer_payload(
+        {**PERSON, "name": "ACME SAS", "is_company": True, "company_name": False}
+    )
     assert body["company_name"] == "ACME SAS"
     assert "given_name" not in body and "family_name" not in body
 
@@ -81,10 +82,24 @@ def test_person_without_name_falls_back_to_company_name():
 
 @pytest.mark.parametrize(
     ("lang", "expected"),
-    [("fr_FR", "fr"), ("nb_NO", "nb"), ("sl_SI", "sl"), ("sv_SE", "sv"), ("pt_BR", "pt"),
-     ("da_DK", "da"), ("de_CH", "de"), ("nl_BE", "nl"), ("it_IT", "it"), ("es_419", "es"),
-     ("en", "en"), ("sr@latin", None), ("pl_PL", None), ("ja_JP", None), ("", None),
-     (False, None)],
+    [
+        ("fr_FR", "fr"),
+        ("nb_NO", "nb"),
+        ("sl_SI", "sl"),
+        ("sv_SE", "sv"),
+        ("pt_BR", "pt"),
+        ("da_DK", "da"),
+        ("de_CH", "de"),
+        ("nl_BE", "nl"),
+        ("it_IT", "it"),
+        ("es_419", "es"),
+        ("en", "en"),
+        ("sr@latin", None),
+        ("pl_PL", None),
+        ("ja_JP", None),
+        ("", None),
+        (False, None),
+    ],
 )
 def test_language(lang, expected):
     body = customer_payload({"name": "A B", "lang": lang})
@@ -94,9 +109,10 @@ def test_language(lang, expected):
 
 def test_phone_falls_back_to_phone_then_is_omitted():
     base = {"name": "A B", "country_code": "FR"}
-    assert customer_payload({**base, "mobile": "garbage", "phone": "01 23 45 67 89"})[
-        "phone_number"
-    ] == "+33123456789"
+    assert (
+        customer_payload({**base, "mobile": "garbage", "phone": "01 23 45 67 89"})["phone_number"]
+        == "+33123456789"
+    )
     assert "phone_number" not in customer_payload({**base, "mobile": "bad", "phone": "bad"})
     assert "phone_number" not in customer_payload(base)
 
@@ -107,8 +123,12 @@ def test_email_only_is_enough():
 
 @pytest.mark.parametrize(
     "partner",
-    [{}, {"name": "", "email": ""}, {"name": False, "email": False, "city": "Paris"},
-     {"name": "   ", "is_company": True}],
+    [
+        {},
+        {"name": "", "email": ""},
+        {"name": False, "email": False, "city": "Paris"},
+        {"name": "   ", "is_company": True},
+    ],
 )
 def test_no_name_and_no_email_is_refused(partner):
     with pytest.raises(GoCardlessCoreError):
@@ -125,8 +145,19 @@ values = st.one_of(st.none(), st.just(False), st.text(max_size=20))
         {"email": st.text(min_size=1, max_size=20).filter(str.strip)},
         optional={
             key: values
-            for key in ("name", "company_name", "street", "street2", "city", "zip",
-                        "state_code", "country_code", "lang", "phone", "mobile")
+            for key in (
+                "name",
+                "company_name",
+                "street",
+                "street2",
+                "city",
+                "zip",
+                "state_code",
+                "country_code",
+                "lang",
+                "phone",
+                "mobile",
+            )
         }
         | {"is_company": st.booleans()},
     )

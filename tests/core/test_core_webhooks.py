@@ -52,8 +52,16 @@ def test_sdk_vector_with_wrong_secret_or_trailing_newline(sdk_body):
 
 
 def test_parse_with_meta_returns_webhook_id():
-    body = _body([{"id": "EV1", "resource_type": "payments", "action": "confirmed",
-                   "links": {"payment": "PM1"}}])
+    body = _body(
+        [
+            {
+                "id": "EV1",
+                "resource_type": "payments",
+                "action": "confirmed",
+                "links": {"payment": "PM1"},
+            }
+        ]
+    )
     events, webhook_id = webhooks.parse_with_meta(body, SECRET, webhooks.sign(body, SECRET))
     assert webhook_id == "WB123"
     assert events == [Event.from_dict(json.loads(body)["events"][0])]
@@ -82,9 +90,20 @@ def test_missing_secret_raises_invalid_signature(secret, sdk_body):
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"", b"[]", b'{"events": {}}', b'{"events": "abc"}', b'{"events": null}',
-     b'{"no_events": []}', b'{"events": [1, 2]}', b'{"events": ["EV1"]}', b"\xff\xfe\x00",
-     b"null", b"42"],
+    [
+        b"not json",
+        b"",
+        b"[]",
+        b'{"events": {}}',
+        b'{"events": "abc"}',
+        b'{"events": null}',
+        b'{"no_events": []}',
+        b'{"events": [1, 2]}',
+        b'{"events": ["EV1"]}',
+        b"\xff\xfe\x00",
+        b"null",
+        b"42",
+    ],
 )
 def test_signed_but_malformed_bodies_raise_malformed_payload(body):
     with pytest.raises(MalformedPayload):

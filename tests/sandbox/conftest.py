@@ -16,18 +16,23 @@ from gocardless_sandbox import SandboxServer
 
 TOKEN = "test-token"
 SECRET = "test-webhook-secret"
-HEADERS = {"Authorization": f"Bearer {TOKEN}", "GoCardless-Version": "2015-07-06",
-           "Content-Type": "application/json"}
+HEADERS = {
+    "Authorization": f"Bearer {TOKEN}",
+    "GoCardless-Version": "2015-07-06",
+    "Content-Type": "application/json",
+}
 VALID_IBAN = "FR1420041010050500013M02606"
 
 
 def fixtures_dir() -> Path:
     env = os.environ.get("GOCARDLESS_FIXTURES_DIR")
-    path = Path(env) if env else (
-        Path(__file__).resolve().parents[2].parent / "shared" / "gocardless-fixtures")
+    path = (
+        Path(env)
+        if env
+        else (Path(__file__).resolve().parents[2].parent / "shared" / "gocardless-fixtures")
+    )
     if not (path / "payments.json").is_file():
-        raise RuntimeError(f"GoCardless fixtures not found in {path} "
-                           "(set GOCARDLESS_FIXTURES_DIR)")
+        raise RuntimeError(f"GoCardless fixtures not found in {path} (set GOCARDLESS_FIXTURES_DIR)")
     return path
 
 
@@ -93,10 +98,16 @@ def receiver():
 
 @pytest.fixture
 def sandbox(tmp_path, receiver):
-    server = SandboxServer(port=0, db_path=str(tmp_path / "gc.sqlite3"),
-                           webhook_url=receiver.url, webhook_secret=SECRET,
-                           access_tokens=[TOKEN], oauth_clients={"app_1": "app_secret"},
-                           backoff_base=0.05, poll_interval=0.05)
+    server = SandboxServer(
+        port=0,
+        db_path=str(tmp_path / "gc.sqlite3"),
+        webhook_url=receiver.url,
+        webhook_secret=SECRET,
+        access_tokens=[TOKEN],
+        oauth_clients={"app_1": "app_secret"},
+        backoff_base=0.05,
+        poll_interval=0.05,
+    )
     server.start()
     yield server
     server.stop()
@@ -117,21 +128,46 @@ def api(sandbox):
     session.close()
 
 
-def mandate_via_flow(client, sandbox, scheme="sepa_core", currency="EUR", bank=None,
-                     extra=None, redirect="https://merchant.example/return"):
+def mandate_via_flow(
+    client,
+    sandbox,
+    scheme="sepa_core",
+    currency="EUR",
+    bank=None,
+    extra=None,
+    redirect="https://merchant.example/return",
+):
     """Customer -> billing request -> flow -> hosted page POST; returns (br, flow, mandate)."""
-    customer = client.customers.create(params={
-        "given_name": "Ada", "family_name": "Lovelace", "email": "ada@example.com"})
-    br = client.billing_requests.create(params={
-        "mandate_request": {"scheme": scheme, "currency": currency,
-                            "description": "Monthly invoices"},
-        "links": {"customer": customer.id}})
-    flow = client.billing_request_flows.create(params={
-        "links": {"billing_request": br.id}, "redirect_uri": redirect,
-        "exit_uri": "https://merchant.example/exit"})
-    form = {"given_name": "Ada", "family_name": "Lovelace", "email": "ada@example.com",
-            "address_line1": "1 rue de la Paix", "city": "Paris", "postal_code": "75002",
-            "country_code": "FR", "action": "confirm"}
+    customer = client.customers.create(
+        params={"given_name": "Ada", "family_name": "Lovelace", "email": "ada@example.com"}
+    )
+    br = client.billing_requests.create(
+        params={
+            "mandate_request": {
+                "scheme": scheme,
+                "currency": currency,
+                "description": "Monthly invoices",
+            },
+            "links": {"customer": customer.id},
+        }
+    )
+    flow = client.billing_request_flows.create(
+        params={
+            "links": {"billing_request": br.id},
+            "redirect_uri": redirect,
+            "exit_uri": "https://merchant.example/exit",
+        }
+    )
+    form = {
+        "given_name": "Ada",
+        "family_name": "Lovelace",
+        "email": "ada@example.com",
+        "address_line1": "1 rue de la Paix",
+        "city": "Paris",
+        "postal_code": "75002",
+        "country_code": "FR",
+        "action": "confirm",
+    }
     form.update(bank if bank is not None else {"iban": VALID_IBAN})
     form.update(extra or {})
     response = requests.post(flow.authorisation_url, data=form, allow_redirects=False)
@@ -146,7 +182,12 @@ def gc():
     """Helpers and constants for the tests (conftest modules can't be imported directly)."""
     import types
 
-    return types.SimpleNamespace(TOKEN=TOKEN, SECRET=SECRET, HEADERS=HEADERS,
-                                 VALID_IBAN=VALID_IBAN, fixtures_dir=fixtures_dir,
-                                 mandate_via_flow=mandate_via_flow,
-                                 WebhookReceiver=WebhookReceiver)
+    return types.SimpleNamespace(
+        TOKEN=TOKEN,
+        SECRET=SECRET,
+        HEADERS=HEADERS,
+        VALID_IBAN=VALID_IBAN,
+        fixtures_dir=fixtures_dir,
+        mandate_via_flow=mandate_via_flow,
+        WebhookReceiver=WebhookReceiver,
+    )

@@ -38,8 +38,11 @@ def shape_diff(expected, actual, path="$"):
     if expected is None or actual is None:
         return []
     if path.rsplit(".", 1)[-1] in FREE_FORM:
-        return [] if _kind(expected) == _kind(actual) else [
-            f"{path}: fixture has {_kind(expected)}, response has {_kind(actual)}"]
+        return (
+            []
+            if _kind(expected) == _kind(actual)
+            else [f"{path}: fixture has {_kind(expected)}, response has {_kind(actual)}"]
+        )
     kind_e, kind_a = _kind(expected), _kind(actual)
     if kind_e != kind_a:
         return [f"{path}: fixture has {kind_e}, response has {kind_a}"]
@@ -59,7 +62,8 @@ def test_shape_diff_reports_paths():
     assert shape_diff({"a": {"b": 1}}, {"a": {"b": 2, "c": 3}}) == []
     assert shape_diff({"a": {"b": 1}}, {"a": {}}) == ["$.a.b: missing from response"]
     assert shape_diff({"a": [{"x": "s"}]}, {"a": [{"x": 1}]}) == [
-        "$.a[0].x: fixture has string, response has number"]
+        "$.a[0].x: fixture has string, response has number"
+    ]
     assert shape_diff({"a": True}, {"a": 1}) == ["$.a: fixture has boolean, response has number"]
     assert shape_diff({"a": None}, {"a": {"z": 1}}) == []
     assert shape_diff({"a": "x"}, {"a": None}) == []
@@ -77,48 +81,76 @@ class Recorder:
         return json.loads((self.fixtures_dir / name).read_text(encoding="utf-8"))
 
     def call(self, resource, endpoint, method, path, body=None, status=None, **kwargs):
-        response = self.session.request(method, self.base + path,
-                                        data=None if body is None else json.dumps(body),
-                                        **kwargs)
+        response = self.session.request(
+            method, self.base + path, data=None if body is None else json.dumps(body), **kwargs
+        )
         expected_status = status or (201 if endpoint == "create" else 200)
         assert response.status_code == expected_status, (resource, endpoint, response.text)
         payload = response.json()
         fixture = self.fixture(f"{resource}.json")[endpoint]
         assert fixture["method"] == method, (resource, endpoint)
-        self.problems += [f"{resource}.{endpoint} {p}"
-                          for p in shape_diff(fixture["body"], payload)]
+        self.problems += [
+            f"{resource}.{endpoint} {p}" for p in shape_diff(fixture["body"], payload)
+        ]
         self.checked.add((resource, endpoint))
         return payload
 
     def error(self, fixture_name, response, status):
         assert response.status_code == status, response.text
-        self.problems += [f"{fixture_name} {p}"
-                          for p in shape_diff(self.fixture(fixture_name), response.json())]
+        self.problems += [
+            f"{fixture_name} {p}" for p in shape_diff(self.fixture(fixture_name), response.json())
+        ]
         self.checked.add((fixture_name, "error"))
         return response.json()
 
 
 SERVED = {
-    ("creditors", "list"), ("creditors", "get"),
-    ("customers", "create"), ("customers", "list"), ("customers", "get"),
+    ("creditors", "list"),
+    ("creditors", "get"),
+    ("customers", "create"),
+    ("customers", "list"),
+    ("customers", "get"),
     ("customers", "update"),
-    ("customer_bank_accounts", "create"), ("customer_bank_accounts", "list"),
-    ("customer_bank_accounts", "get"), ("customer_bank_accounts", "update"),
+    ("customer_bank_accounts", "create"),
+    ("customer_bank_accounts", "list"),
+    ("customer_bank_accounts", "get"),
+    ("customer_bank_accounts", "update"),
     ("customer_bank_accounts", "disable"),
-    ("billing_requests", "create"), ("billing_requests", "collect_customer_details"),
-    ("billing_requests", "collect_bank_account"), ("billing_requests", "confirm_payer_details"),
-    ("billing_requests", "fulfil"), ("billing_requests", "cancel"),
-    ("billing_requests", "list"), ("billing_requests", "get"),
-    ("billing_request_flows", "create"), ("billing_request_flows", "initialise"),
-    ("mandates", "list"), ("mandates", "get"), ("mandates", "update"), ("mandates", "cancel"),
+    ("billing_requests", "create"),
+    ("billing_requests", "collect_customer_details"),
+    ("billing_requests", "collect_bank_account"),
+    ("billing_requests", "confirm_payer_details"),
+    ("billing_requests", "fulfil"),
+    ("billing_requests", "cancel"),
+    ("billing_requests", "list"),
+    ("billing_requests", "get"),
+    ("billing_request_flows", "create"),
+    ("billing_request_flows", "initialise"),
+    ("mandates", "list"),
+    ("mandates", "get"),
+    ("mandates", "update"),
+    ("mandates", "cancel"),
     ("mandates", "reinstate"),
-    ("payments", "create"), ("payments", "list"), ("payments", "get"), ("payments", "update"),
-    ("payments", "cancel"), ("payments", "retry"),
-    ("refunds", "create"), ("refunds", "list"), ("refunds", "get"), ("refunds", "update"),
-    ("events", "list"), ("events", "get"),
-    ("payouts", "list"), ("payouts", "get"), ("payouts", "update"),
-    ("payout_items", "list"), ("scenario_simulators", "run"),
-    ("webhooks", "list"), ("webhooks", "get"), ("webhooks", "retry"),
+    ("payments", "create"),
+    ("payments", "list"),
+    ("payments", "get"),
+    ("payments", "update"),
+    ("payments", "cancel"),
+    ("payments", "retry"),
+    ("refunds", "create"),
+    ("refunds", "list"),
+    ("refunds", "get"),
+    ("refunds", "update"),
+    ("events", "list"),
+    ("events", "get"),
+    ("payouts", "list"),
+    ("payouts", "get"),
+    ("payouts", "update"),
+    ("payout_items", "list"),
+    ("scenario_simulators", "run"),
+    ("webhooks", "list"),
+    ("webhooks", "get"),
+    ("webhooks", "retry"),
 }
 
 
@@ -127,102 +159,259 @@ def test_every_endpoint_matches_its_fixture(sandbox, api, gc):
     call = rec.call
     creditor = call("creditors", "list", "GET", "/creditors")["creditors"][0]
     call("creditors", "get", "GET", f"/creditors/{creditor['id']}")
-    customer = call("customers", "create", "POST", "/customers", {"customers": {
-        "given_name": "Frank", "family_name": "Osborne", "email": "frank@example.com",
-        "address_line1": "221B Baker Street", "city": "London", "postal_code": "NW1 6XE",
-        "country_code": "GB"}})["customers"]
+    customer = call(
+        "customers",
+        "create",
+        "POST",
+        "/customers",
+        {
+            "customers": {
+                "given_name": "Frank",
+                "family_name": "Osborne",
+                "email": "frank@example.com",
+                "address_line1": "221B Baker Street",
+                "city": "London",
+                "postal_code": "NW1 6XE",
+                "country_code": "GB",
+            }
+        },
+    )["customers"]
     call("customers", "list", "GET", "/customers")
     call("customers", "get", "GET", f"/customers/{customer['id']}")
-    call("customers", "update", "PUT", f"/customers/{customer['id']}",
-         {"customers": {"metadata": {"k": "v"}}})
-    account = call("customer_bank_accounts", "create", "POST", "/customer_bank_accounts",
-                   {"customer_bank_accounts": {
-                       "account_holder_name": "Frank Osborne", "account_number": "55779911",
-                       "branch_code": "200000", "country_code": "GB",
-                       "links": {"customer": customer["id"]}}})["customer_bank_accounts"]
+    call(
+        "customers",
+        "update",
+        "PUT",
+        f"/customers/{customer['id']}",
+        {"customers": {"metadata": {"k": "v"}}},
+    )
+    account = call(
+        "customer_bank_accounts",
+        "create",
+        "POST",
+        "/customer_bank_accounts",
+        {
+            "customer_bank_accounts": {
+                "account_holder_name": "Frank Osborne",
+                "account_number": "55779911",
+                "branch_code": "200000",
+                "country_code": "GB",
+                "links": {"customer": customer["id"]},
+            }
+        },
+    )["customer_bank_accounts"]
     call("customer_bank_accounts", "list", "GET", "/customer_bank_accounts")
     call("customer_bank_accounts", "get", "GET", f"/customer_bank_accounts/{account['id']}")
-    call("customer_bank_accounts", "update", "PUT", f"/customer_bank_accounts/{account['id']}",
-         {"customer_bank_accounts": {"metadata": {"a": "b"}}})
-    rec.error("validation_failed_duplicate_bank_account_error.json", api.post(
-        sandbox.url + "/customer_bank_accounts", data=json.dumps({"customer_bank_accounts": {
-            "account_holder_name": "Frank Osborne", "account_number": "55779911",
-            "branch_code": "200000", "country_code": "GB",
-            "links": {"customer": customer["id"]}}})), 409)
-    call("customer_bank_accounts", "disable", "POST",
-         f"/customer_bank_accounts/{account['id']}/actions/disable")
+    call(
+        "customer_bank_accounts",
+        "update",
+        "PUT",
+        f"/customer_bank_accounts/{account['id']}",
+        {"customer_bank_accounts": {"metadata": {"a": "b"}}},
+    )
+    rec.error(
+        "validation_failed_duplicate_bank_account_error.json",
+        api.post(
+            sandbox.url + "/customer_bank_accounts",
+            data=json.dumps(
+                {
+                    "customer_bank_accounts": {
+                        "account_holder_name": "Frank Osborne",
+                        "account_number": "55779911",
+                        "branch_code": "200000",
+                        "country_code": "GB",
+                        "links": {"customer": customer["id"]},
+                    }
+                }
+            ),
+        ),
+        409,
+    )
+    call(
+        "customer_bank_accounts",
+        "disable",
+        "POST",
+        f"/customer_bank_accounts/{account['id']}/actions/disable",
+    )
 
-    br = call("billing_requests", "create", "POST", "/billing_requests", {"billing_requests": {
-        "mandate_request": {"scheme": "bacs", "currency": "GBP", "description": "Top-up"},
-        "links": {"customer": customer["id"]}}})["billing_requests"]
-    call("billing_requests", "collect_customer_details", "POST",
-         f"/billing_requests/{br['id']}/actions/collect_customer_details", {"data": {
-             "customer": {"email": "frank@example.com"},
-             "customer_billing_detail": {"address_line1": "221B Baker Street",
-                                         "city": "London", "postal_code": "NW1 6XE",
-                                         "country_code": "GB"}}})
-    flow = call("billing_request_flows", "create", "POST", "/billing_request_flows",
-                {"billing_request_flows": {"links": {"billing_request": br["id"]}}})
-    call("billing_request_flows", "initialise", "POST",
-         f"/billing_request_flows/{flow['billing_request_flows']['id']}/actions/initialise")
-    call("billing_requests", "collect_bank_account", "POST",
-         f"/billing_requests/{br['id']}/actions/collect_bank_account", {"data": {
-             "account_holder_name": "Frank Osborne", "account_number": "31926819",
-             "branch_code": "601613", "country_code": "GB"}})
-    call("billing_requests", "confirm_payer_details", "POST",
-         f"/billing_requests/{br['id']}/actions/confirm_payer_details", {"data": {}})
-    fulfilled = call("billing_requests", "fulfil", "POST",
-                     f"/billing_requests/{br['id']}/actions/fulfil")["billing_requests"]
+    br = call(
+        "billing_requests",
+        "create",
+        "POST",
+        "/billing_requests",
+        {
+            "billing_requests": {
+                "mandate_request": {"scheme": "bacs", "currency": "GBP", "description": "Top-up"},
+                "links": {"customer": customer["id"]},
+            }
+        },
+    )["billing_requests"]
+    call(
+        "billing_requests",
+        "collect_customer_details",
+        "POST",
+        f"/billing_requests/{br['id']}/actions/collect_customer_details",
+        {
+            "data": {
+                "customer": {"email": "frank@example.com"},
+                "customer_billing_detail": {
+                    "address_line1": "221B Baker Street",
+                    "city": "London",
+                    "postal_code": "NW1 6XE",
+                    "country_code": "GB",
+                },
+            }
+        },
+    )
+    flow = call(
+        "billing_request_flows",
+        "create",
+        "POST",
+        "/billing_request_flows",
+        {"billing_request_flows": {"links": {"billing_request": br["id"]}}},
+    )
+    call(
+        "billing_request_flows",
+        "initialise",
+        "POST",
+        f"/billing_request_flows/{flow['billing_request_flows']['id']}/actions/initialise",
+    )
+    call(
+        "billing_requests",
+        "collect_bank_account",
+        "POST",
+        f"/billing_requests/{br['id']}/actions/collect_bank_account",
+        {
+            "data": {
+                "account_holder_name": "Frank Osborne",
+                "account_number": "31926819",
+                "branch_code": "601613",
+                "country_code": "GB",
+            }
+        },
+    )
+    call(
+        "billing_requests",
+        "confirm_payer_details",
+        "POST",
+        f"/billing_requests/{br['id']}/actions/confirm_payer_details",
+        {"data": {}},
+    )
+    fulfilled = call(
+        "billing_requests", "fulfil", "POST", f"/billing_requests/{br['id']}/actions/fulfil"
+    )["billing_requests"]
     call("billing_requests", "list", "GET", "/billing_requests")
     call("billing_requests", "get", "GET", f"/billing_requests/{br['id']}")
-    other = api.post(sandbox.url + "/billing_requests", data=json.dumps({"billing_requests": {
-        "mandate_request": {"currency": "EUR"}}})).json()["billing_requests"]
+    other = api.post(
+        sandbox.url + "/billing_requests",
+        data=json.dumps({"billing_requests": {"mandate_request": {"currency": "EUR"}}}),
+    ).json()["billing_requests"]
     call("billing_requests", "cancel", "POST", f"/billing_requests/{other['id']}/actions/cancel")
 
     mandate_id = fulfilled["links"]["mandate_request_mandate"]
     call("mandates", "list", "GET", "/mandates")
     mandate = call("mandates", "get", "GET", f"/mandates/{mandate_id}")["mandates"]
-    call("mandates", "update", "PUT", f"/mandates/{mandate_id}",
-         {"mandates": {"metadata": {"x": "y"}}})
-    rec.error("invalid_state_error.json", api.post(
-        sandbox.url + f"/mandates/{mandate_id}/actions/reinstate"), 422)
-    payment = call("payments", "create", "POST", "/payments", {"payments": {
-        "amount": 1000, "currency": "GBP", "links": {"mandate": mandate_id},
-        "charge_date": mandate["next_possible_charge_date"]}},
-        headers={"Idempotency-Key": "conformance-1"})["payments"]
-    rec.error("idempotent_creation_conflict_error.json", api.post(
-        sandbox.url + "/payments", data=json.dumps({"payments": {
-            "amount": 1000, "currency": "GBP", "links": {"mandate": mandate_id}}}),
-        headers={"Idempotency-Key": "conformance-1"}), 409)
+    call(
+        "mandates",
+        "update",
+        "PUT",
+        f"/mandates/{mandate_id}",
+        {"mandates": {"metadata": {"x": "y"}}},
+    )
+    rec.error(
+        "invalid_state_error.json",
+        api.post(sandbox.url + f"/mandates/{mandate_id}/actions/reinstate"),
+        422,
+    )
+    payment = call(
+        "payments",
+        "create",
+        "POST",
+        "/payments",
+        {
+            "payments": {
+                "amount": 1000,
+                "currency": "GBP",
+                "links": {"mandate": mandate_id},
+                "charge_date": mandate["next_possible_charge_date"],
+            }
+        },
+        headers={"Idempotency-Key": "conformance-1"},
+    )["payments"]
+    rec.error(
+        "idempotent_creation_conflict_error.json",
+        api.post(
+            sandbox.url + "/payments",
+            data=json.dumps(
+                {"payments": {"amount": 1000, "currency": "GBP", "links": {"mandate": mandate_id}}}
+            ),
+            headers={"Idempotency-Key": "conformance-1"},
+        ),
+        409,
+    )
     call("payments", "list", "GET", "/payments")
     call("payments", "get", "GET", f"/payments/{payment['id']}")
-    call("payments", "update", "PUT", f"/payments/{payment['id']}",
-         {"payments": {"metadata": {"a": "1"}}})
-    call("scenario_simulators", "run", "POST", "/scenario_simulators/payment_failed/actions/run",
-         {"data": {"links": {"resource": payment["id"]}}})
-    call("payments", "retry", "POST", f"/payments/{payment['id']}/actions/retry",
-         {"data": {}})
+    call(
+        "payments",
+        "update",
+        "PUT",
+        f"/payments/{payment['id']}",
+        {"payments": {"metadata": {"a": "1"}}},
+    )
+    call(
+        "scenario_simulators",
+        "run",
+        "POST",
+        "/scenario_simulators/payment_failed/actions/run",
+        {"data": {"links": {"resource": payment["id"]}}},
+    )
+    call("payments", "retry", "POST", f"/payments/{payment['id']}/actions/retry", {"data": {}})
     call("payments", "cancel", "POST", f"/payments/{payment['id']}/actions/cancel")
 
-    paid = api.post(sandbox.url + "/payments", data=json.dumps({"payments": {
-        "amount": 5000, "currency": "GBP", "links": {"mandate": mandate_id}}})).json()
+    paid = api.post(
+        sandbox.url + "/payments",
+        data=json.dumps(
+            {"payments": {"amount": 5000, "currency": "GBP", "links": {"mandate": mandate_id}}}
+        ),
+    ).json()
     paid_id = paid["payments"]["id"]
-    api.post(sandbox.url + "/scenario_simulators/payment_paid_out/actions/run",
-             data=json.dumps({"data": {"links": {"resource": paid_id}}}))
-    refund = call("refunds", "create", "POST", "/refunds", {"refunds": {
-        "amount": 150, "total_amount_confirmation": 150,
-        "links": {"payment": paid_id}}})["refunds"]
+    api.post(
+        sandbox.url + "/scenario_simulators/payment_paid_out/actions/run",
+        data=json.dumps({"data": {"links": {"resource": paid_id}}}),
+    )
+    refund = call(
+        "refunds",
+        "create",
+        "POST",
+        "/refunds",
+        {
+            "refunds": {
+                "amount": 150,
+                "total_amount_confirmation": 150,
+                "links": {"payment": paid_id},
+            }
+        },
+    )["refunds"]
     call("refunds", "list", "GET", "/refunds")
     call("refunds", "get", "GET", f"/refunds/{refund['id']}")
-    call("refunds", "update", "PUT", f"/refunds/{refund['id']}",
-         {"refunds": {"metadata": {"a": "1"}}})
+    call(
+        "refunds",
+        "update",
+        "PUT",
+        f"/refunds/{refund['id']}",
+        {"refunds": {"metadata": {"a": "1"}}},
+    )
 
-    payout_id = api.get(sandbox.url + f"/payments/{paid_id}").json()["payments"]["links"][
-        "payout"]
+    payout_id = api.get(sandbox.url + f"/payments/{paid_id}").json()["payments"]["links"]["payout"]
     call("payouts", "list", "GET", "/payouts")
     call("payouts", "get", "GET", f"/payouts/{payout_id}")
-    call("payouts", "update", "PUT", f"/payouts/{payout_id}",
-         {"payouts": {"metadata": {"salesforce_id": "ABCD1234"}}})
+    call(
+        "payouts",
+        "update",
+        "PUT",
+        f"/payouts/{payout_id}",
+        {"payouts": {"metadata": {"salesforce_id": "ABCD1234"}}},
+    )
     call("payout_items", "list", "GET", f"/payout_items?payout={payout_id}")
     events = call("events", "list", "GET", "/events")["events"]
     call("events", "get", "GET", f"/events/{events[0]['id']}")
@@ -238,23 +427,44 @@ def test_every_endpoint_matches_its_fixture(sandbox, api, gc):
     call("webhooks", "get", "GET", f"/webhooks/{hooks[0]['id']}")
     call("webhooks", "retry", "POST", f"/webhooks/{hooks[0]['id']}/actions/retry")
 
-    rec.error("unauthorized_error.json", requests.get(
-        sandbox.url + "/payments", headers={"Authorization": "Bearer nope",
-                                            "GoCardless-Version": "2015-07-06"}), 401)
-    rec.error("invalid_api_usage_error.json", api.post(
-        sandbox.url + "/payments", data="[1, 2]"), 400)
-    rec.error("validation_failed_error.json", api.post(
-        sandbox.url + "/customer_bank_accounts", data=json.dumps({"customer_bank_accounts": {
-            "account_holder_name": "X", "account_number": "1", "branch_code": "abc",
-            "country_code": "GB", "links": {"customer": customer["id"]}}})), 422)
+    rec.error(
+        "unauthorized_error.json",
+        requests.get(
+            sandbox.url + "/payments",
+            headers={"Authorization": "Bearer nope", "GoCardless-Version": "2015-07-06"},
+        ),
+        401,
+    )
+    rec.error(
+        "invalid_api_usage_error.json", api.post(sandbox.url + "/payments", data="[1, 2]"), 400
+    )
+    rec.error(
+        "validation_failed_error.json",
+        api.post(
+            sandbox.url + "/customer_bank_accounts",
+            data=json.dumps(
+                {
+                    "customer_bank_accounts": {
+                        "account_holder_name": "X",
+                        "account_number": "1",
+                        "branch_code": "abc",
+                        "country_code": "GB",
+                        "links": {"customer": customer["id"]},
+                    }
+                }
+            ),
+        ),
+        422,
+    )
 
     assert SERVED <= rec.checked, sorted(SERVED - rec.checked)
     assert not rec.problems, "\n".join(rec.problems)
 
 
 def test_rate_limit_and_internal_error_shapes(tmp_path, gc, monkeypatch):
-    server = SandboxServer(port=0, db_path=str(tmp_path / "rl.sqlite3"),
-                           access_tokens=[gc.TOKEN], rate_limit=3).start()
+    server = SandboxServer(
+        port=0, db_path=str(tmp_path / "rl.sqlite3"), access_tokens=[gc.TOKEN], rate_limit=3
+    ).start()
     try:
         rec = Recorder(requests.Session(), server.url, gc.fixtures_dir())
         headers = dict(gc.HEADERS)

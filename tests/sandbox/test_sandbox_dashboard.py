@@ -37,13 +37,17 @@ class Page(HTMLParser):
         elif tag == "tr" and self._table and "id" in attrs:
             self.rows[self._table].append((attrs["id"], attrs.get("data-status")))
         elif tag == "form":
-            self._form = {"url": attrs.get("action"), "method": attrs.get("method"),
-                          "fields": {}}
+            self._form = {"url": attrs.get("action"), "method": attrs.get("method"), "fields": {}}
         elif tag == "input" and self._form is not None and attrs.get("type") == "hidden":
             self._form["fields"][attrs["name"]] = attrs.get("value", "")
         elif tag == "button" and self._form is not None:
-            self.buttons.append({"action": attrs.get("data-action"),
-                                 "resource": attrs.get("data-resource"), **self._form})
+            self.buttons.append(
+                {
+                    "action": attrs.get("data-action"),
+                    "resource": attrs.get("data-resource"),
+                    **self._form,
+                }
+            )
 
     def handle_endtag(self, tag):
         if tag == "table":
@@ -59,8 +63,11 @@ class Page(HTMLParser):
 
     def button(self, resource, action):
         found = [b for b in self.buttons if b["resource"] == resource and b["action"] == action]
-        assert len(found) == 1, (resource, action, [(b["resource"], b["action"])
-                                                    for b in self.buttons])
+        assert len(found) == 1, (
+            resource,
+            action,
+            [(b["resource"], b["action"]) for b in self.buttons],
+        )
         return found[0]
 
 
@@ -76,8 +83,9 @@ def press(sandbox, page, resource, action):
     """Submit a button's form like a browser (no redirect following); returns the 303."""
     button = page.button(resource, action)
     assert button["method"] == "post"
-    response = requests.post(urljoin(sandbox.url, button["url"]), data=button["fields"],
-                             allow_redirects=False)
+    response = requests.post(
+        urljoin(sandbox.url, button["url"]), data=button["fields"], allow_redirects=False
+    )
     assert response.status_code == 303, response.text[:500]
     location = response.headers["Location"]
     assert location.startswith(DASH + "?")
@@ -86,7 +94,7 @@ def press(sandbox, page, resource, action):
 
 def notice(page):
     start = page.text.index('id="notice"')
-    return page.text[start:page.text.index("</p>", start)]
+    return page.text[start : page.text.index("</p>", start)]
 
 
 def wait_for(predicate, timeout=5.0):
@@ -104,9 +112,14 @@ def mandate(client, sandbox, gc):
 
 
 def new_payment(client, mandate, amount=2500, description="INV/2025/0001"):
-    return client.payments.create(params={
-        "amount": amount, "currency": "EUR", "links": {"mandate": mandate.id},
-        "description": description})
+    return client.payments.create(
+        params={
+            "amount": amount,
+            "currency": "EUR",
+            "links": {"mandate": mandate.id},
+            "description": description,
+        }
+    )
 
 
 def event_actions(client, **filters):
@@ -118,15 +131,15 @@ def test_renders_a_real_flow_newest_first(sandbox, client, receiver, mandate):
     first = new_payment(client, mandate, description="first")
     sandbox.advance_clock(days=15)  # first: paid out, payout created
     second = new_payment(client, mandate, description="second")
-    refund = client.refunds.create(params={
-        "amount": 500, "total_amount_confirmation": 500, "links": {"payment": first.id}})
+    refund = client.refunds.create(
+        params={"amount": 500, "total_amount_confirmation": 500, "links": {"payment": first.id}}
+    )
     sandbox.flush_webhooks()
     assert wait_for(lambda: receiver.requests)
 
     page = open_dashboard(sandbox)
     assert page.lang == "en"
-    for table in ("customers", "mandates", "payments", "refunds", "payouts", "events",
-                  "webhooks"):
+    for table in ("customers", "mandates", "payments", "refunds", "payouts", "events", "webhooks"):
         assert table in page.ids and page.rows[table], table
     assert {"toolbar", "clock"} <= page.ids
     assert page.row_ids("customers") == [mandate.links.customer]
@@ -149,15 +162,24 @@ def test_renders_a_real_flow_newest_first(sandbox, client, receiver, mandate):
     offered = {b["action"] for b in page.buttons if b["resource"] == second.id}
     assert offered == {"confirm", "pay_out", "fail", "late_failure", "charge_back", "cancel"}
     assert {b["action"] for b in page.buttons if b["resource"] == first.id} == {
-        "late_failure", "charge_back"}
+        "late_failure",
+        "charge_back",
+    }
     assert {b["action"] for b in page.buttons if b["resource"] == mandate.id} == {
-        "cancel", "expire"}
-    assert {b["action"] for b in page.buttons if b["resource"] == refund.id} == {
-        "paid", "bounced"}
-    assert {(b["resource"], b["action"]) for b in page.buttons
-            if b["resource"] in ("clock", "payouts", "webhooks")} == {
-        ("clock", "advance_1d"), ("clock", "advance_5d"), ("payouts", "run"),
-        ("webhooks", "flush")}
+        "cancel",
+        "expire",
+    }
+    assert {b["action"] for b in page.buttons if b["resource"] == refund.id} == {"paid", "bounced"}
+    assert {
+        (b["resource"], b["action"])
+        for b in page.buttons
+        if b["resource"] in ("clock", "payouts", "webhooks")
+    } == {
+        ("clock", "advance_1d"),
+        ("clock", "advance_5d"),
+        ("payouts", "run"),
+        ("webhooks", "flush"),
+    }
 
 
 def test_empty_sandbox_and_api_untouched(sandbox, api):
@@ -196,11 +218,14 @@ def test_payment_buttons(sandbox, client, mandate, action, status, event):
         assert "paid_out" in event_actions(client, payment=payment.id)
 
 
-@pytest.mark.parametrize(("action", "status", "event"), [
-    ("cancel", "cancelled", "cancelled"),
-    ("fail", "failed", "failed"),
-    ("expire", "expired", "expired"),
-])
+@pytest.mark.parametrize(
+    ("action", "status", "event"),
+    [
+        ("cancel", "cancelled", "cancelled"),
+        ("fail", "failed", "failed"),
+        ("expire", "expired", "expired"),
+    ],
+)
 def test_mandate_buttons(sandbox, client, mandate, action, status, event):
     payment = new_payment(client, mandate)
     page = open_dashboard(sandbox)
@@ -211,16 +236,19 @@ def test_mandate_buttons(sandbox, client, mandate, action, status, event):
     assert client.payments.get(payment.id).status == "cancelled"
 
 
-@pytest.mark.parametrize(("action", "status", "event"), [
-    ("paid", "paid", "paid"),
-    ("bounced", "bounced", "failed"),
-])
+@pytest.mark.parametrize(
+    ("action", "status", "event"),
+    [
+        ("paid", "paid", "paid"),
+        ("bounced", "bounced", "failed"),
+    ],
+)
 def test_refund_buttons(sandbox, client, mandate, action, status, event):
     payment = new_payment(client, mandate)
-    client.scenario_simulators.run("payment_confirmed", params={"links": {"resource":
-                                                                          payment.id}})
-    refund = client.refunds.create(params={
-        "amount": 1000, "total_amount_confirmation": 1000, "links": {"payment": payment.id}})
+    client.scenario_simulators.run("payment_confirmed", params={"links": {"resource": payment.id}})
+    refund = client.refunds.create(
+        params={"amount": 1000, "total_amount_confirmation": 1000, "links": {"payment": payment.id}}
+    )
     press(sandbox, open_dashboard(sandbox), refund.id, action)
     assert client.refunds.get(refund.id).status == status
     assert event in event_actions(client, refund=refund.id)
@@ -290,8 +318,11 @@ def test_an_action_that_does_not_apply_reports_the_engine_error(sandbox, client,
     page = open_dashboard(sandbox)
     stale_confirm = page.button(payment.id, "confirm")
     press(sandbox, page, payment.id, "cancel")
-    response = requests.post(urljoin(sandbox.url, stale_confirm["url"]),
-                             data=stale_confirm["fields"], allow_redirects=False)
+    response = requests.post(
+        urljoin(sandbox.url, stale_confirm["url"]),
+        data=stale_confirm["fields"],
+        allow_redirects=False,
+    )
     assert response.status_code == 303
     page = Page(requests.get(urljoin(sandbox.url, response.headers["Location"])).text)
     assert 'data-outcome="error"' in notice(page)
@@ -300,19 +331,26 @@ def test_an_action_that_does_not_apply_reports_the_engine_error(sandbox, client,
     assert event_actions(client, payment=payment.id) == ["cancelled", "created"]
 
 
-@pytest.mark.parametrize("path", [
-    "/actions/payments/PM000NOPE/confirm", "/actions/payments/PM000NOPE/explode",
-    "/actions/customers/CU000NOPE/cancel", "/actions/nothing", "/elsewhere"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/actions/payments/PM000NOPE/confirm",
+        "/actions/payments/PM000NOPE/explode",
+        "/actions/customers/CU000NOPE/cancel",
+        "/actions/nothing",
+        "/elsewhere",
+    ],
+)
 def test_unknown_actions_are_404(sandbox, path):
-    response = requests.post(sandbox.url + DASH + path, data={"lang": "en"},
-                             allow_redirects=False)
+    response = requests.post(sandbox.url + DASH + path, data={"lang": "en"}, allow_redirects=False)
     assert response.status_code == 404
     assert response.headers["Content-Type"].startswith("text/html")
 
 
 def test_clock_button_only_takes_its_values(sandbox):
-    response = requests.post(sandbox.url + DASH + "/actions/clock/advance",
-                             data={"days": "-30"}, allow_redirects=False)
+    response = requests.post(
+        sandbox.url + DASH + "/actions/clock/advance", data={"days": "-30"}, allow_redirects=False
+    )
     assert response.status_code == 303
     assert sandbox.clock()["offset_seconds"] == 0
     assert parse_qs(urlsplit(response.headers["Location"]).query)["outcome"] == ["error"]
@@ -323,16 +361,16 @@ def test_french_page_and_actions_keep_the_language(sandbox, client, mandate):
     payment = new_payment(client, mandate)
     page = open_dashboard(sandbox, lang="fr")
     assert page.lang == "fr"
-    assert "Paiements" in page.text and "Mandats" in page.text and "Envois de webhooks" in \
-        page.text
+    assert "Paiements" in page.text and "Mandats" in page.text and "Envois de webhooks" in page.text
     assert "Confirmer" in page.text and "Échec tardif" in page.text
     response, after = press(sandbox, page, payment.id, "confirm")
     assert "lang=fr" in response.headers["Location"]
     assert after.lang == "fr" and "Fait : Confirmer" in notice(after)
 
 
-@pytest.mark.parametrize(("accept", "lang"), [("fr-FR,fr;q=0.9,en;q=0.5", "fr"),
-                                               ("de-DE,en;q=0.8", "en"), ("", "en")])
+@pytest.mark.parametrize(
+    ("accept", "lang"), [("fr-FR,fr;q=0.9,en;q=0.5", "fr"), ("de-DE,en;q=0.8", "en"), ("", "en")]
+)
 def test_accept_language(sandbox, accept, lang):
     page = open_dashboard(sandbox, headers={"Accept-Language": accept})
     assert page.lang == lang
@@ -342,14 +380,21 @@ def test_accept_language(sandbox, accept, lang):
 # ------------------------------------------------------------------------------ escaping
 def test_everything_is_escaped(sandbox, client, api):
     evil = '<script>alert("x")</script>'
-    customer = client.customers.create(params={
-        "given_name": evil, "family_name": "O'Hara & <b>Sons</b>", "email": "evil@example.com"})
+    customer = client.customers.create(
+        params={
+            "given_name": evil,
+            "family_name": "O'Hara & <b>Sons</b>",
+            "email": "evil@example.com",
+        }
+    )
     assert customer.id
     page = requests.get(sandbox.url + DASH).text
     assert "<script>" not in page and "<b>Sons</b>" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
     assert "O&#x27;Hara &amp; &lt;b&gt;Sons&lt;/b&gt;" in page
-    reflected = requests.get(sandbox.url + DASH, params={
-        "notice": '"><img src=x onerror=alert(1)>', "outcome": '"><svg>', "lang": "<x>"}).text
+    reflected = requests.get(
+        sandbox.url + DASH,
+        params={"notice": '"><img src=x onerror=alert(1)>', "outcome": '"><svg>', "lang": "<x>"},
+    ).text
     assert "<img" not in reflected and "<svg" not in reflected and "<x>" not in reflected
     assert 'data-outcome="ok"' in reflected

@@ -19,9 +19,10 @@ def test_state_survives_a_restart(tmp_path, gc):
     server = SandboxServer(port=0, db_path=db, access_tokens=[gc.TOKEN]).start()
     client = gocardless_pro.Client(access_token=gc.TOKEN, base_url=server.url)
     _, _, mandate = gc.mandate_via_flow(client, server)
-    payment = client.payments.create(params={"amount": 500, "currency": "EUR",
-                                             "links": {"mandate": mandate.id}},
-                                     headers={"Idempotency-Key": "persist"})
+    payment = client.payments.create(
+        params={"amount": 500, "currency": "EUR", "links": {"mandate": mandate.id}},
+        headers={"Idempotency-Key": "persist"},
+    )
     server.advance_clock(days=2)
     before = server.clock()
     org = server.default_organisation
@@ -33,9 +34,10 @@ def test_state_survives_a_restart(tmp_path, gc):
         assert server.default_organisation == org
         assert client.payments.get(payment.id).amount == 500
         assert server.clock()["offset_seconds"] == before["offset_seconds"]
-        again = client.payments.create(params={"amount": 500, "currency": "EUR",
-                                               "links": {"mandate": mandate.id}},
-                                       headers={"Idempotency-Key": "persist"})
+        again = client.payments.create(
+            params={"amount": 500, "currency": "EUR", "links": {"mandate": mandate.id}},
+            headers={"Idempotency-Key": "persist"},
+        )
         assert again.id == payment.id
         assert len(client.events.list(params={"mandate": mandate.id}).records) >= 2
     finally:
@@ -60,16 +62,20 @@ def test_cursor_pagination(client, api, sandbox):
 
 def test_admin_clock_endpoints(sandbox, client, gc):
     clock = requests.get(sandbox.url + "/sandbox/clock").json()
-    advanced = requests.post(sandbox.url + "/sandbox/clock/advance",
-                             json={"days": 3}).json()
+    advanced = requests.post(sandbox.url + "/sandbox/clock/advance", json={"days": 3}).json()
     assert advanced["offset_seconds"] - clock["offset_seconds"] == 3 * 86400
-    assert requests.post(sandbox.url + "/sandbox/clock/advance",
-                         json={"days": "x"}).status_code == 422
+    assert (
+        requests.post(sandbox.url + "/sandbox/clock/advance", json={"days": "x"}).status_code == 422
+    )
     _, _, mandate = gc.mandate_via_flow(client, sandbox)
     requests.post(sandbox.url + "/sandbox/clock/advance", json={"days": 7})
     assert client.mandates.get(mandate.id).status == "active"
-    events = [e.action for e in client.events.list(params={"mandate": mandate.id,
-                                                           "resource_type": "mandates"}).records]
+    events = [
+        e.action
+        for e in client.events.list(
+            params={"mandate": mandate.id, "resource_type": "mandates"}
+        ).records
+    ]
     assert {"created", "submitted", "active"} <= set(events)
     log = requests.get(sandbox.url + "/sandbox/webhooks").json()["webhooks"]
     assert isinstance(log, list)
@@ -78,32 +84,49 @@ def test_admin_clock_endpoints(sandbox, client, gc):
 
 def test_oauth_authorize_exchange_and_use(sandbox):
     redirect = "https://partner.example/callback"
-    params = {"response_type": "code", "client_id": "app_1", "redirect_uri": redirect,
-              "scope": "read_write", "state": "xyz", "initial_view": "login",
-              "prefill[email]": "boss@merchant.example",
-              "prefill[organisation_name]": "Merchant SARL"}
+    params = {
+        "response_type": "code",
+        "client_id": "app_1",
+        "redirect_uri": redirect,
+        "scope": "read_write",
+        "state": "xyz",
+        "initial_view": "login",
+        "prefill[email]": "boss@merchant.example",
+        "prefill[organisation_name]": "Merchant SARL",
+    }
     page = requests.get(sandbox.url + "/oauth/authorize", params=params)
     assert page.status_code == 200 and 'id="approve"' in page.text
     assert 'id="view-login"' in page.text and "boss@merchant.example" in page.text
-    form = {k: params[k] for k in ("response_type", "client_id", "redirect_uri", "scope",
-                                   "state")}
+    form = {k: params[k] for k in ("response_type", "client_id", "redirect_uri", "scope", "state")}
     form.update(email="boss@merchant.example", organisation_name="Merchant SARL")
-    denied = requests.post(sandbox.url + "/oauth/authorize", data={**form, "decision": "deny"},
-                           allow_redirects=False)
+    denied = requests.post(
+        sandbox.url + "/oauth/authorize", data={**form, "decision": "deny"}, allow_redirects=False
+    )
     assert parse_qs(urlsplit(denied.headers["Location"]).query) == {
-        "error": ["access_denied"], "state": ["xyz"]}
-    approved = requests.post(sandbox.url + "/oauth/authorize",
-                             data={**form, "decision": "approve"}, allow_redirects=False)
+        "error": ["access_denied"],
+        "state": ["xyz"],
+    }
+    approved = requests.post(
+        sandbox.url + "/oauth/authorize",
+        data={**form, "decision": "approve"},
+        allow_redirects=False,
+    )
     assert approved.status_code == 303 and approved.headers["Location"].startswith(redirect)
     query = parse_qs(urlsplit(approved.headers["Location"]).query)
     assert query["state"] == ["xyz"]
     code = query["code"][0]
-    exchange = {"grant_type": "authorization_code", "code": code, "client_id": "app_1",
-                "client_secret": "app_secret", "redirect_uri": redirect + "/"}
+    exchange = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": "app_1",
+        "client_secret": "app_secret",
+        "redirect_uri": redirect + "/",
+    }
     mismatch = requests.post(sandbox.url + "/oauth/access_token", data=exchange)
     assert mismatch.status_code == 400 and mismatch.json()["error"] == "invalid_grant"
-    wrong_secret = requests.post(sandbox.url + "/oauth/access_token",
-                                 data={**exchange, "client_secret": "bad"})
+    wrong_secret = requests.post(
+        sandbox.url + "/oauth/access_token", data={**exchange, "client_secret": "bad"}
+    )
     assert wrong_secret.status_code == 401
     exchange["redirect_uri"] = redirect
     token = requests.post(sandbox.url + "/oauth/access_token", json=exchange)
@@ -121,17 +144,23 @@ def test_oauth_authorize_exchange_and_use(sandbox):
     customer = client.customers.create(params={"company_name": "Their customer"})
     event = client.events.list(params={"resource_type": "customers"}).records[0]
     assert event.links.organisation == body["organisation_id"]
-    main = requests.get(sandbox.url + f"/customers/{customer.id}", headers={
-        "Authorization": "Bearer test-token", "GoCardless-Version": "2015-07-06"})
+    main = requests.get(
+        sandbox.url + f"/customers/{customer.id}",
+        headers={"Authorization": "Bearer test-token", "GoCardless-Version": "2015-07-06"},
+    )
     assert main.status_code == 404  # organisations are isolated
-    bad_client = requests.get(sandbox.url + "/oauth/authorize",
-                              params={**params, "client_id": "nope"})
+    bad_client = requests.get(
+        sandbox.url + "/oauth/authorize", params={**params, "client_id": "nope"}
+    )
     assert bad_client.status_code == 400
 
 
 def _flow(client, scheme, currency, language=None, redirect=None):
-    br = client.billing_requests.create(params={"mandate_request": {
-        "scheme": scheme, "currency": currency, "description": "Abonnement"}})
+    br = client.billing_requests.create(
+        params={
+            "mandate_request": {"scheme": scheme, "currency": currency, "description": "Abonnement"}
+        }
+    )
     params = {"links": {"billing_request": br.id}, "exit_uri": "https://shop.example/exit"}
     if language:
         params["language"] = language
@@ -140,9 +169,16 @@ def _flow(client, scheme, currency, language=None, redirect=None):
     return br, client.billing_request_flows.create(params=params)
 
 
-PAYER = {"given_name": "Jean", "family_name": "Dupont", "email": "jean@example.fr",
-         "address_line1": "1 rue de Rivoli", "city": "Paris", "postal_code": "75001",
-         "country_code": "FR", "action": "confirm"}
+PAYER = {
+    "given_name": "Jean",
+    "family_name": "Dupont",
+    "email": "jean@example.fr",
+    "address_line1": "1 rue de Rivoli",
+    "city": "Paris",
+    "postal_code": "75001",
+    "country_code": "FR",
+    "action": "confirm",
+}
 
 
 def test_hosted_page_languages_and_iban_errors(client, sandbox):
@@ -183,20 +219,39 @@ def test_hosted_page_exit_and_cancelled_flow(client, sandbox):
     assert requests.get(sandbox.url + "/flow/BRF000NOPE").status_code == 404
 
 
-@pytest.mark.parametrize("scheme,currency,bank,bad,extra", [
-    ("bacs", "GBP", {"branch_code": "20-00-00", "account_number": "55779911"},
-     {"branch_code": "2000", "account_number": "55779911"}, {"country_code": "GB"}),
-    ("ach", "USD", {"bank_code": "026073150", "account_number": "2715500356",
-                    "account_type": "checking"},
-     {"bank_code": "026073151", "account_number": "2715500356", "account_type": "checking"},
-     {"country_code": "US", "region": "NY"}),
-    ("autogiro", "SEK", {"branch_code": "5491", "account_number": "1234567"},
-     {"branch_code": "54", "account_number": "1234567"},
-     {"country_code": "SE", "swedish_identity_number": "556564-5404"}),
-    ("betalingsservice", "DKK", {"bank_code": "0400", "account_number": "4405011223"},
-     {"bank_code": "04000", "account_number": "4405011223"},
-     {"country_code": "DK", "danish_identity_number": "2205506218"}),
-])
+@pytest.mark.parametrize(
+    "scheme,currency,bank,bad,extra",
+    [
+        (
+            "bacs",
+            "GBP",
+            {"branch_code": "20-00-00", "account_number": "55779911"},
+            {"branch_code": "2000", "account_number": "55779911"},
+            {"country_code": "GB"},
+        ),
+        (
+            "ach",
+            "USD",
+            {"bank_code": "026073150", "account_number": "2715500356", "account_type": "checking"},
+            {"bank_code": "026073151", "account_number": "2715500356", "account_type": "checking"},
+            {"country_code": "US", "region": "NY"},
+        ),
+        (
+            "autogiro",
+            "SEK",
+            {"branch_code": "5491", "account_number": "1234567"},
+            {"branch_code": "54", "account_number": "1234567"},
+            {"country_code": "SE", "swedish_identity_number": "556564-5404"},
+        ),
+        (
+            "betalingsservice",
+            "DKK",
+            {"bank_code": "0400", "account_number": "4405011223"},
+            {"bank_code": "04000", "account_number": "4405011223"},
+            {"country_code": "DK", "danish_identity_number": "2205506218"},
+        ),
+    ],
+)
 def test_hosted_page_per_scheme(client, sandbox, gc, scheme, currency, bank, bad, extra):
     _, flow = _flow(client, scheme, currency, redirect="https://shop.example/ok")
     page = requests.get(flow.authorisation_url)
@@ -204,8 +259,7 @@ def test_hosted_page_per_scheme(client, sandbox, gc, scheme, currency, bank, bad
         assert f'name="{name}"' in page.text
     rejected = requests.post(flow.authorisation_url, data={**PAYER, **extra, **bad})
     assert 'id="errors"' in rejected.text
-    _, _, mandate = gc.mandate_via_flow(client, sandbox, scheme, currency, bank=bank,
-                                        extra=extra)
+    _, _, mandate = gc.mandate_via_flow(client, sandbox, scheme, currency, bank=bank, extra=extra)
     assert mandate.scheme == scheme and mandate.status == "pending_submission"
 
 
@@ -214,8 +268,9 @@ def test_bank_validators():
     assert iban_valid("GB82WEST12345698765433") is not None
     assert iban_valid("FR14200410100505") is not None
     assert aba_valid("026073150") and not aba_valid("026073151")
-    details, errors = validate_bank_details("bacs", {"branch_code": "200000",
-                                                     "account_number": "5577991"})
+    details, errors = validate_bank_details(
+        "bacs", {"branch_code": "200000", "account_number": "5577991"}
+    )
     assert [f for f, _ in errors] == ["account_number"]
     details, errors = validate_bank_details(None, {"iban": "BE68539007547034"})
     assert not errors and details["currency"] == "EUR" and details["country_code"] == "BE"
@@ -225,7 +280,12 @@ def test_sdk_style_envelope_for_actions_without_params(client, sandbox, api):
     br = client.billing_requests.create(params={"mandate_request": {"currency": "GBP"}})
     assert br.mandate_request.scheme == "bacs"
     response = api.post(f"{sandbox.url}/billing_requests/{br.id}/actions/cancel", data="null")
-    assert response.status_code == 200 and response.json()["billing_requests"][
-        "status"] == "cancelled"
-    assert json.loads(api.get(f"{sandbox.url}/billing_requests/{br.id}").text)[
-        "billing_requests"]["status"] == "cancelled"
+    assert (
+        response.status_code == 200 and response.json()["billing_requests"]["status"] == "cancelled"
+    )
+    assert (
+        json.loads(api.get(f"{sandbox.url}/billing_requests/{br.id}").text)["billing_requests"][
+            "status"
+        ]
+        == "cancelled"
+    )

@@ -37,19 +37,36 @@ def test_known_answer_vector_of_the_fixtures_readme(gc):
 
 
 def test_full_life_through_the_sdk(sandbox, client, receiver, gc):
-    customer = client.customers.create(params={
-        "given_name": "Ada", "family_name": "Lovelace", "email": "ada@example.com",
-        "metadata": {"odoo_partner": "42"}})
+    customer = client.customers.create(
+        params={
+            "given_name": "Ada",
+            "family_name": "Lovelace",
+            "email": "ada@example.com",
+            "metadata": {"odoo_partner": "42"},
+        }
+    )
     assert customer.id.startswith("CU")
-    br = client.billing_requests.create(params={
-        "mandate_request": {"scheme": "sepa_core", "currency": "EUR",
-                            "description": "Invoices of Acme"},
-        "links": {"customer": customer.id}, "metadata": {"odoo_tx": "TX-1"}})
+    br = client.billing_requests.create(
+        params={
+            "mandate_request": {
+                "scheme": "sepa_core",
+                "currency": "EUR",
+                "description": "Invoices of Acme",
+            },
+            "links": {"customer": customer.id},
+            "metadata": {"odoo_tx": "TX-1"},
+        }
+    )
     assert br.status == "pending" and br.id.startswith("BRQ")
     assert br.mandate_request.scheme == "sepa_core"
-    flow = client.billing_request_flows.create(params={
-        "links": {"billing_request": br.id}, "redirect_uri": "https://shop.example/done?tx=1",
-        "exit_uri": "https://shop.example/exit", "prefilled_customer": {"city": "Paris"}})
+    flow = client.billing_request_flows.create(
+        params={
+            "links": {"billing_request": br.id},
+            "redirect_uri": "https://shop.example/done?tx=1",
+            "exit_uri": "https://shop.example/exit",
+            "prefilled_customer": {"city": "Paris"},
+        }
+    )
     assert flow.authorisation_url.startswith(sandbox.url + "/flow/BRF")
 
     page = requests.get(flow.authorisation_url, headers={"Accept-Language": "en-GB"})
@@ -57,10 +74,17 @@ def test_full_life_through_the_sdk(sandbox, client, receiver, gc):
     assert "Sandbox Creditor Ltd" in page.text and "Invoices of Acme" in page.text
     assert 'id="confirm"' in page.text and 'name="iban"' in page.text
     assert 'value="Paris"' in page.text  # prefilled
-    form = {"given_name": "Ada", "family_name": "Lovelace", "email": "ada@example.com",
-            "address_line1": "1 rue de la Paix", "city": "Paris", "postal_code": "75002",
-            "country_code": "FR", "iban": "FR14 2004 1010 0505 0001 3M02 606",
-            "action": "confirm"}
+    form = {
+        "given_name": "Ada",
+        "family_name": "Lovelace",
+        "email": "ada@example.com",
+        "address_line1": "1 rue de la Paix",
+        "city": "Paris",
+        "postal_code": "75002",
+        "country_code": "FR",
+        "iban": "FR14 2004 1010 0505 0001 3M02 606",
+        "action": "confirm",
+    }
     done = requests.post(flow.authorisation_url, data=form, allow_redirects=False)
     assert done.status_code == 303
     assert done.headers["Location"] == "https://shop.example/done?tx=1"
@@ -73,13 +97,20 @@ def test_full_life_through_the_sdk(sandbox, client, receiver, gc):
     account = client.customer_bank_accounts.get(mandate.links.customer_bank_account)
     assert account.account_number_ending == "06" and account.currency == "EUR"
 
-    payment = client.payments.create(params={
-        "amount": 12345, "currency": "EUR", "links": {"mandate": mandate.id},
-        "description": "INV/2025/0042", "metadata": {"odoo_tx": "TX-981"}},
-        headers={"Idempotency-Key": "odoo-tx-981"})
-    again = client.payments.create(params={
-        "amount": 12345, "currency": "EUR", "links": {"mandate": mandate.id}},
-        headers={"Idempotency-Key": "odoo-tx-981"})
+    payment = client.payments.create(
+        params={
+            "amount": 12345,
+            "currency": "EUR",
+            "links": {"mandate": mandate.id},
+            "description": "INV/2025/0042",
+            "metadata": {"odoo_tx": "TX-981"},
+        },
+        headers={"Idempotency-Key": "odoo-tx-981"},
+    )
+    again = client.payments.create(
+        params={"amount": 12345, "currency": "EUR", "links": {"mandate": mandate.id}},
+        headers={"Idempotency-Key": "odoo-tx-981"},
+    )
     assert again.id == payment.id
     assert payment.status == "pending_submission"
     assert payment.charge_date >= mandate.next_possible_charge_date
@@ -107,13 +138,15 @@ def test_full_life_through_the_sdk(sandbox, client, receiver, gc):
     sandbox.advance_clock(days=3)
     assert client.payouts.get(payout.id).status == "paid"
 
-    refund = client.refunds.create(params={
-        "amount": 1000, "total_amount_confirmation": 1000, "links": {"payment": payment.id}})
+    refund = client.refunds.create(
+        params={"amount": 1000, "total_amount_confirmation": 1000, "links": {"payment": payment.id}}
+    )
     assert refund.status == "created"
     assert client.payments.get(payment.id).amount_refunded == 1000
 
-    client.scenario_simulators.run("payment_late_failure",
-                                   params={"links": {"resource": payment.id}})
+    client.scenario_simulators.run(
+        "payment_late_failure", params={"links": {"resource": payment.id}}
+    )
     assert client.payments.get(payment.id).status == "failed"
     actions = [e.action for e in client.events.all(params={"payment": payment.id})]
     for expected in ("created", "submitted", "confirmed", "paid_out", "failed"):
@@ -121,23 +154,29 @@ def test_full_life_through_the_sdk(sandbox, client, receiver, gc):
 
     # webhooks: signed, batched, verifiable with the SDK helper
     sandbox.flush_webhooks()
-    assert wait_for(lambda: any(
-        e["resource_type"] == "payments" and e["action"] == "failed"
-        for e in receiver.events()))
+    assert wait_for(
+        lambda: any(
+            e["resource_type"] == "payments" and e["action"] == "failed" for e in receiver.events()
+        )
+    )
     for request in receiver.requests:
         headers = {k.lower(): v for k, v in request["headers"].items()}
         assert headers["content-type"] == "application/json"
         assert headers["user-agent"].startswith("gocardless-webhook-service/")
         assert headers["origin"]
-        parsed = webhooks.parse_with_meta(request["body"], gc.SECRET,
-                                          headers["webhook-signature"])
+        parsed = webhooks.parse_with_meta(request["body"], gc.SECRET, headers["webhook-signature"])
         assert parsed.webhook_id.startswith("WB")
     ids = [e["id"] for e in receiver.events()]
     assert len(ids) == len(set(ids))
     kinds = {(e["resource_type"], e["action"]) for e in receiver.events()}
-    assert {("billing_requests", "fulfilled"), ("mandates", "created"),
-            ("mandates", "active"), ("payments", "paid_out"), ("payouts", "paid"),
-            ("refunds", "created")} <= kinds
+    assert {
+        ("billing_requests", "fulfilled"),
+        ("mandates", "created"),
+        ("mandates", "active"),
+        ("payments", "paid_out"),
+        ("payouts", "paid"),
+        ("refunds", "created"),
+    } <= kinds
     log = sandbox.webhook_deliveries()
     assert log and all(entry["status"] == "succeeded" for entry in log)
     assert log[0]["attempt_log"][0]["response_code"] == 200
@@ -148,8 +187,9 @@ def test_webhook_retries_keep_body_and_signature(sandbox, client, receiver):
     client.customers.create(params={"company_name": "Retry Ltd"})
     assert wait_for(lambda: len(receiver.requests) >= 3, timeout=10)
     receiver.status = 204
-    assert wait_for(lambda: any(d["status"] == "succeeded"
-                                for d in sandbox.webhook_deliveries()), timeout=10)
+    assert wait_for(
+        lambda: any(d["status"] == "succeeded" for d in sandbox.webhook_deliveries()), timeout=10
+    )
     bodies = {r["body"] for r in receiver.requests}
     signatures = {r["headers"]["Webhook-Signature"] for r in receiver.requests}
     assert len(bodies) == 1 and len(signatures) == 1
@@ -163,8 +203,9 @@ def test_webhook_gives_up_after_eight_attempts(sandbox, client, receiver):
     receiver.status = 503
     sandbox.configure_webhooks(backoff_base=0.001)
     client.customers.create(params={"company_name": "Down Ltd"})
-    assert wait_for(lambda: any(d["status"] == "failed"
-                                for d in sandbox.webhook_deliveries()), timeout=10)
+    assert wait_for(
+        lambda: any(d["status"] == "failed" for d in sandbox.webhook_deliveries()), timeout=10
+    )
     delivery = sandbox.webhook_deliveries()[0]
     assert delivery["attempts"] == 8 and len(receiver.requests) == 8
 
@@ -175,8 +216,9 @@ def test_sdk_error_classes(client, sandbox):
     bad = gocardless_pro.Client(access_token="wrong", base_url=sandbox.url)
     with pytest.raises(gocardless_pro.errors.AuthenticationError):
         bad.customers.list()
-    strict = gocardless_pro.Client(access_token="test-token", base_url=sandbox.url,
-                                   raise_on_idempotency_conflict=True)
+    strict = gocardless_pro.Client(
+        access_token="test-token", base_url=sandbox.url, raise_on_idempotency_conflict=True
+    )
     strict.customers.create(params={"company_name": "X"}, headers={"Idempotency-Key": "k"})
     with pytest.raises(gocardless_pro.errors.IdempotentCreationConflictError) as info:
         strict.customers.create(params={"company_name": "X"}, headers={"Idempotency-Key": "k"})
