@@ -5,4 +5,15 @@ This package never imports ``odoo``: it only uses the standard library,
 plain pytest.
 """
 
-from . import amounts, client, customers, errors, events, oauth, phones, schemes, webhooks
+from . import (
+    amounts,
+    client,
+    customers,
+    debits,
+    errors,
+    events,
+    oauth,
+    phones,
+    schemes,
+    webhooks,
+)

@@ -16,22 +16,62 @@ import hashlib
 import json
 import math
 import re
+import threading
 
 import requests
 from gocardless_pro import Client
+from gocardless_pro import errors as sdk_errors
 from gocardless_pro.api_client import ApiClient
 from gocardless_pro.errors import ApiError, MalformedResponseError
 from gocardless_pro.rate_limit import update_rate_limit
 
-from .errors import ConfigurationError, GoCardlessCoreError
+from .errors import API_ERROR_KINDS, ApiCallError, ConfigurationError, GoCardlessCoreError
 
 SANDBOX_URL = "https://api-sandbox.gocardless.com"
 LIVE_URL = "https://api.gocardless.com"
 ENVIRONMENT_URLS = {"sandbox": SANDBOX_URL, "live": LIVE_URL}
 
-# Seconds to connect and to wait for each read: short enough for a web request.
-# Note that the SDK retries reads, lists and creates up to 3 times on timeout.
+# Seconds to connect and to wait for each read when no profile is named.
+# Note that the SDK retries reads, lists and creates up to 3 times on timeout, unless
+# :func:`perform` is told otherwise.
 DEFAULT_TIMEOUT = 20
+
+# How long one call may wait, and how many times the SDK may send it, by who is waiting:
+# ``(connect, read)`` seconds and tries. A person (pay, return from GoCardless, collect,
+# connect) gets an answer within 10 seconds even when GoCardless hangs; a webhook request
+# stays far from GoCardless's own 10-second limit; background jobs (cron) may wait longer
+# but stay well under Odoo's time limits (120 s per request or cron by default).
+PROFILES = {
+    "interactive": {"timeout": (3.05, 6), "tries": 1},
+    "webhook": {"timeout": (2, 3), "tries": 1},
+    "background": {"timeout": (5, 20), "tries": 2},
+}
+DEFAULT_PROFILE = "interactive"
+
+# One HTTP session per thread: connections to GoCardless are kept alive and reused between
+# calls, clients and requests of the same worker thread (requests' sessions are not shared
+# between threads).
+_local = threading.local()
+
+
+def http_session():
+    """Return this thread's ``requests.Session``, created on first use."""
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+    return session
+
+
+def profile_settings(profile):
+    """Return the ``{"timeout", "tries"}`` of a profile name of :data:`PROFILES`.
+
+    :raise ConfigurationError: For an unknown profile.
+    """
+    try:
+        return PROFILES[profile]
+    except (KeyError, TypeError):
+        raise ConfigurationError(f"Unknown GoCardless request profile {profile!r}.") from None
+
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 128
 # Characters kept verbatim in a readable key part; anything else forces hashing.
@@ -72,7 +112,7 @@ class TimeoutApiClient(ApiClient):
     def _send(self, method, path, params=None, body=None, headers=None):
         """Send one request and raise the SDK's typed error for an error response."""
         data = None if method == "GET" else json.dumps(body)
-        response = requests.request(
+        response = http_session().request(
             method,
             self._url_for(path),
             params=params,
@@ -127,6 +167,101 @@ def make_client(access_token, environment="sandbox", base_url=None, timeout=DEFA
     # The SDK's services all reach HTTP through this one attribute.
     client._api_client = transport
     return client
+
+
+def classify_error(exc):
+    """Return the :class:`~.errors.ApiCallError` describing a failed API call.
+
+    The one place that decides what a failure means: its kind, and whether it is transient
+    (the same call may succeed later) or permanent (GoCardless refused; retrying is useless).
+
+    :param Exception exc: What the SDK or ``requests`` raised.
+    :rtype: ApiCallError
+    """
+    if isinstance(exc, ApiCallError):
+        return exc
+    status = reason = None
+    if isinstance(exc, requests.Timeout):
+        kind = "timeout"
+    elif isinstance(exc, requests.RequestException):
+        kind = "unreachable"
+    elif isinstance(exc, MalformedResponseError):
+        kind, status = "unreadable", getattr(exc, "status_code", None)
+    elif isinstance(exc, ApiError):
+        status = exc.code
+        first = next((e for e in exc.errors or () if isinstance(e, dict)), {})
+        reason = first.get("reason")
+        if isinstance(exc, sdk_errors.RateLimitError) or status == 429:
+            kind = "rate_limited"
+        elif isinstance(exc, sdk_errors.GoCardlessInternalError) or (
+            isinstance(status, int) and status >= 500
+        ):
+            kind = "internal"
+        elif isinstance(exc, sdk_errors.AuthenticationError) or status == 401:
+            kind = "authentication"
+        elif isinstance(exc, sdk_errors.PermissionsError) or status == 403:
+            kind = "permission"
+        elif status == 404:
+            kind = "not_found"
+        elif isinstance(exc, sdk_errors.IdempotentCreationConflictError):
+            kind = "conflict"
+        elif isinstance(exc, sdk_errors.InvalidStateError):
+            kind = "invalid_state"
+        elif isinstance(exc, sdk_errors.ValidationFailedError):
+            kind = "validation"
+        else:
+            kind = "invalid_request"
+    else:
+        kind = "invalid_request"
+    return ApiCallError(
+        describe_api_error(exc), kind, API_ERROR_KINDS[kind], status=status, reason=reason
+    )
+
+
+def result_dict(result):
+    """Return an SDK answer as plain JSON data.
+
+    A resource gives its attributes; a list gives the whole response body (``{"events": [...],
+    "meta": {"cursors": ...}}``); anything else is returned as it is.
+    """
+    api_response = getattr(result, "api_response", None)
+    if hasattr(result, "records") and api_response is not None:
+        return api_response.body
+    attributes = getattr(result, "attributes", None)
+    return attributes if attributes is not None else result
+
+
+def perform(client, resource, action, *args, params=None, headers=None, tries=1):
+    """Call ``client.<resource>.<action>(*args, params=..., headers=...)`` and return JSON data.
+
+    The one way the addon calls GoCardless: the SDK's typed errors are turned into one
+    :class:`~.errors.ApiCallError` by :func:`classify_error`, and the SDK's own retries are
+    set to ``tries`` (the SDK retries time-outs and connection errors of reads and creates;
+    creates carry an idempotency key, so a retried create never creates twice).
+
+    :param gocardless_pro.Client client: From :func:`make_client`.
+    :param str resource: The SDK service, e.g. ``"payments"``.
+    :param str action: Its method, e.g. ``"create"``, ``"get"``, ``"list"``, ``"cancel"``.
+    :param args: Positional arguments (the resource id).
+    :param dict params: The request's parameters, if any.
+    :param dict headers: Extra headers (``Idempotency-Key``), if any.
+    :param int tries: How many times a timed-out or unreachable call is sent (>= 1).
+    :return: See :func:`result_dict`.
+    :raise ApiCallError: If the call fails, whatever the reason.
+    """
+    service = getattr(client, resource)
+    if hasattr(service, "max_network_retries"):
+        service.max_network_retries = max(1, int(tries))
+    kwargs = {}
+    if params is not None:
+        kwargs["params"] = params
+    if headers:
+        kwargs["headers"] = headers
+    try:
+        result = getattr(service, action)(*args, **kwargs)
+    except (sdk_errors.GoCardlessProError, requests.RequestException) as error:
+        raise classify_error(error) from error
+    return result_dict(result)
 
 
 def idempotency_key(namespace, reference, action):

@@ -27,3 +27,40 @@ class SchemeError(GoCardlessCoreError, ValueError):
 
 class AmountError(GoCardlessCoreError, ValueError):
     """An amount or currency cannot be converted to or from GoCardless minor units."""
+
+
+class ApiCallError(GoCardlessCoreError):
+    """A call to the GoCardless API failed; :func:`client.classify_error` builds it.
+
+    :param str description: One English line saying what went wrong (for logs).
+    :param str kind: What went wrong, one of :data:`API_ERROR_KINDS`.
+    :param bool transient: Whether the same call may succeed later (outage, time-out, rate
+        limit, GoCardless's own 5xx): callers retry those, and report the others.
+    :param int status: The HTTP status, when GoCardless answered.
+    :param str reason: GoCardless's machine-readable reason of the first error, if any.
+    """
+
+    def __init__(self, description, kind, transient, status=None, reason=None):
+        super().__init__(description)
+        self.description = description
+        self.kind = kind
+        self.transient = transient
+        self.status = status
+        self.reason = reason
+
+
+# Kinds of API failures, with whether each is transient (worth the same call again later).
+API_ERROR_KINDS = {
+    "timeout": True,  # no answer in time
+    "unreachable": True,  # refused connection, DNS, TLS, reset
+    "unreadable": True,  # an answer that is not GoCardless's JSON (proxy page, cut body)
+    "rate_limited": True,  # 429
+    "internal": True,  # GoCardless's own 5xx
+    "authentication": False,  # 401: the token is wrong or revoked
+    "permission": False,  # 403: the token may not do this
+    "not_found": False,  # 404
+    "validation": False,  # 422 validation_failed
+    "invalid_state": False,  # 422/409 invalid_state: e.g. a payment that can't be cancelled
+    "conflict": False,  # idempotent_creation_conflict the SDK did not resolve
+    "invalid_request": False,  # 400 invalid_api_usage and anything the SDK refuses to send
+}

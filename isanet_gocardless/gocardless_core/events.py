@@ -27,7 +27,7 @@ PAYMENT_CANCELLED = "payment_cancelled"
 PAYMENT_RECORD_ONLY = "payment_record_only"
 # A chargeback was reversed: the payment is paid again.
 PAYMENT_CHARGEBACK_CANCELLED = "payment_chargeback_cancelled"
-# The mandate exists but is not active yet (only from MANDATE_STATUS_OUTCOMES).
+# The mandate exists but is not active yet.
 MANDATE_PENDING = "mandate_pending"
 MANDATE_ACTIVE = "mandate_active"
 MANDATE_ENDED = "mandate_ended"
@@ -60,7 +60,14 @@ EVENT_OUTCOMES = {
     ("payments", "late_failure_settled"): PAYMENT_RECORD_ONLY,
     ("payments", "chargeback_settled"): PAYMENT_RECORD_ONLY,
     ("payments", "surcharge_fee_debited"): PAYMENT_RECORD_ONLY,
-    # Mandates. ``reinstated`` is sent once a reinstated mandate is active again.
+    # Mandates. ``reinstated`` is sent once a reinstated mandate is active again. Events of
+    # a mandate on its way to ``active`` only change the status the merchant sees.
+    ("mandates", "created"): MANDATE_PENDING,
+    ("mandates", "customer_approval_granted"): MANDATE_PENDING,
+    ("mandates", "customer_approval_skipped"): MANDATE_PENDING,
+    ("mandates", "submitted"): MANDATE_PENDING,
+    ("mandates", "resubmission_requested"): MANDATE_PENDING,
+    ("mandates", "transferred"): MANDATE_ACTIVE,
     ("mandates", "active"): MANDATE_ACTIVE,
     ("mandates", "reinstated"): MANDATE_ACTIVE,
     ("mandates", "cancelled"): MANDATE_ENDED,

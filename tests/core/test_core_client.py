@@ -185,13 +185,17 @@ def test_api_errors_are_typed_and_described(api_server, load_fixture):
         ("insufficient_permission.json", 403, sdk_errors.PermissionsError, None),
         ("rate_limit_exceeded.json", 429, sdk_errors.RateLimitError, None),
         ("gocardless_error.json", 500, sdk_errors.GoCardlessInternalError, None),
-        ("idempotent_creation_conflict_error.json", 409,
-         sdk_errors.IdempotentCreationConflictError,
-         "A resource has already been created with this idempotency key (request id"),
+        (
+            "idempotent_creation_conflict_error.json",
+            409,
+            sdk_errors.IdempotentCreationConflictError,
+            "A resource has already been created with this idempotency key (request id",
+        ),
     ],
 )
-def test_describe_every_sdk_error_fixture(load_fixture, fixture, status, expected_class,
-                                          expected_start):
+def test_describe_every_sdk_error_fixture(
+    load_fixture, fixture, status, expected_class, expected_start
+):
     error = load_fixture(fixture)["error"]
     exc_class = sdk_errors.ApiError.exception_for(status, error["type"], error.get("errors"))
     assert exc_class is expected_class
@@ -258,3 +262,138 @@ def test_idempotency_keys_are_short_ascii_and_stable(namespace, reference, actio
 def test_distinct_intents_get_distinct_keys(first, second):
     if first != second:
         assert gc_client.idempotency_key(*first) != gc_client.idempotency_key(*second)
+
+
+# --- One choke point: perform() and classify_error() ---------------------------------------
+
+
+def test_perform_returns_plain_data_and_reuses_one_session(api_server):
+    api_server.responses += [
+        (200, {"customers": {"id": "CU1", "email": "a@example.com"}}),
+        (200, {"customers": [{"id": "CU1"}], "meta": {"cursors": {"after": None}}}),
+    ]
+    client = gc_client.make_client("token", base_url=api_server.url, timeout=(1, 2))
+    assert gc_client.perform(client, "customers", "get", "CU1") == {
+        "id": "CU1",
+        "email": "a@example.com",
+    }
+    page = gc_client.perform(client, "customers", "list", params={"limit": 1})
+    assert page["customers"] == [{"id": "CU1"}]
+    assert gc_client.http_session() is gc_client.http_session()
+    adapter = gc_client.http_session().get_adapter(api_server.url)
+    assert adapter.poolmanager.pools  # the connection pool is kept between calls
+
+
+def test_perform_sends_the_idempotency_key(api_server):
+    api_server.responses.append((201, {"payments": {"id": "PM1"}}))
+    client = gc_client.make_client("token", base_url=api_server.url)
+    gc_client.perform(
+        client, "payments", "create", params={"amount": 1}, headers={"Idempotency-Key": "k-1"}
+    )
+    assert api_server.requests[0][2]["Idempotency-Key"] == "k-1"
+
+
+def test_a_hanging_api_fails_once_within_the_interactive_budget(silent_server):
+    settings = gc_client.profile_settings("interactive")
+    client = gc_client.make_client("token", base_url=silent_server, timeout=settings["timeout"])
+    started = time.monotonic()
+    with pytest.raises(GoCardlessCoreError) as caught:
+        gc_client.perform(client, "payments", "get", "PM1", tries=settings["tries"])
+    elapsed = time.monotonic() - started
+    assert caught.value.kind == "timeout"
+    assert caught.value.transient is True
+    assert elapsed < 10, elapsed
+
+
+def test_profiles_are_bounded():
+    for name, settings in gc_client.PROFILES.items():
+        connect, read = settings["timeout"]
+        assert settings["tries"] >= 1, name
+        # Each try waits at most connect + read seconds; the SDK sleeps 0.5 s between tries.
+        worst = settings["tries"] * (connect + read) + 0.5 * (settings["tries"] - 1)
+        assert worst < {"interactive": 10, "webhook": 8, "background": 60}[name], name
+    with pytest.raises(ConfigurationError):
+        gc_client.profile_settings("forever")
+
+
+def _api_error(cls, status, error_type, reason=None):
+    return cls(
+        {
+            "message": "refused",
+            "type": error_type,
+            "code": status,
+            "errors": [{"reason": reason, "message": "refused"}] if reason else [],
+            "request_id": "RQ1",
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "transient"),
+    [
+        (requests.Timeout("slow"), "timeout", True),
+        (requests.ConnectionError("refused"), "unreachable", True),
+        (sdk_errors.MalformedResponseError("html", None, 502), "unreadable", True),
+        (
+            _api_error(sdk_errors.RateLimitError, 429, "invalid_api_usage", "rate_limit_exceeded"),
+            "rate_limited",
+            True,
+        ),
+        (_api_error(sdk_errors.GoCardlessInternalError, 500, "gocardless"), "internal", True),
+        (
+            _api_error(sdk_errors.AuthenticationError, 401, "invalid_api_usage", "unauthorized"),
+            "authentication",
+            False,
+        ),
+        (
+            _api_error(sdk_errors.PermissionsError, 403, "invalid_api_usage", "forbidden"),
+            "permission",
+            False,
+        ),
+        (
+            _api_error(sdk_errors.InvalidApiUsageError, 404, "invalid_api_usage", "not_found"),
+            "not_found",
+            False,
+        ),
+        (
+            _api_error(sdk_errors.ValidationFailedError, 422, "validation_failed", "invalid"),
+            "validation",
+            False,
+        ),
+        (
+            _api_error(sdk_errors.InvalidStateError, 422, "invalid_state", "cancellation_failed"),
+            "invalid_state",
+            False,
+        ),
+        (sdk_errors.GoCardlessProError("bad url parameter"), "invalid_request", False),
+    ],
+)
+def test_classify_error(error, kind, transient):
+    classified = gc_client.classify_error(error)
+    assert (classified.kind, classified.transient) == (kind, transient)
+    assert classified.description
+    assert gc_client.classify_error(classified) is classified
+
+
+def test_perform_raises_the_classified_error(api_server):
+    api_server.responses.append(
+        (
+            401,
+            {
+                "error": {
+                    "message": "Access token not active",
+                    "type": "invalid_api_usage",
+                    "code": 401,
+                    "errors": [{"reason": "access_token_not_active", "message": "x"}],
+                    "request_id": "RQ2",
+                }
+            },
+        )
+    )
+    client = gc_client.make_client("token", base_url=api_server.url)
+    with pytest.raises(GoCardlessCoreError) as caught:
+        gc_client.perform(client, "creditors", "list")
+    assert caught.value.kind == "authentication"
+    assert caught.value.status == 401
+    assert caught.value.reason == "access_token_not_active"
+    assert "RQ2" in caught.value.description

@@ -17,8 +17,13 @@ OUTCOMES = {
 def make(resource_type, action, **details):
     links = details.pop("links", {})
     return ev.Event.from_dict(
-        {"id": "EV1", "resource_type": resource_type, "action": action, "links": links,
-         "details": details}
+        {
+            "id": "EV1",
+            "resource_type": resource_type,
+            "action": action,
+            "links": links,
+            "details": details,
+        }
     )
 
 
@@ -111,8 +116,13 @@ def test_organisation_comes_from_links():
         ("mandates", "consumed", ev.MANDATE_ENDED),
         ("mandates", "blocked", ev.MANDATE_ENDED),
         ("mandates", "replaced", ev.MANDATE_REPLACED),
-        ("mandates", "created", ev.IGNORED),
-        ("mandates", "transferred", ev.IGNORED),
+        # Issue "one path for money": every mandate event updates the status shown.
+        ("mandates", "created", ev.MANDATE_PENDING),
+        ("mandates", "customer_approval_granted", ev.MANDATE_PENDING),
+        ("mandates", "submitted", ev.MANDATE_PENDING),
+        ("mandates", "resubmission_requested", ev.MANDATE_PENDING),
+        ("mandates", "transferred", ev.MANDATE_ACTIVE),
+        ("mandates", "suspended_by_payer", ev.IGNORED),
         ("billing_requests", "fulfilled", ev.BILLING_REQUEST_FULFILLED),
         ("billing_requests", "cancelled", ev.BILLING_REQUEST_CANCELLED),
         ("billing_requests", "failed", ev.BILLING_REQUEST_CANCELLED),
@@ -207,12 +217,17 @@ def test_status_tables_agree_with_event_tables():
     ("details", "expected"),
     [
         (
-            {"description": "Customer's bank account closed", "cause": "bank_account_closed",
-             "reason_code": "ADDACS-B"},
+            {
+                "description": "Customer's bank account closed",
+                "cause": "bank_account_closed",
+                "reason_code": "ADDACS-B",
+            },
             "Customer's bank account closed (bank_account_closed, ADDACS-B)",
         ),
-        ({"description": "Refer to payer", "cause": "refer_to_payer"},
-         "Refer to payer (refer_to_payer)"),
+        (
+            {"description": "Refer to payer", "cause": "refer_to_payer"},
+            "Refer to payer (refer_to_payer)",
+        ),
         ({"description": "  Two\nlines  "}, "Two lines"),
         ({"cause": "insufficient_funds", "reason_code": "AM04"}, "insufficient_funds, AM04"),
         ({}, ""),
@@ -224,10 +239,24 @@ def test_failure_reason(details, expected):
 
 @given(
     st.dictionaries(
-        st.sampled_from(["id", "created_at", "resource_type", "action", "links", "details",
-                         "metadata", "resource_metadata", "other"]),
-        st.one_of(st.none(), st.text(max_size=10),
-                  st.dictionaries(st.text(max_size=12), st.text(max_size=12), max_size=3)),
+        st.sampled_from(
+            [
+                "id",
+                "created_at",
+                "resource_type",
+                "action",
+                "links",
+                "details",
+                "metadata",
+                "resource_metadata",
+                "other",
+            ]
+        ),
+        st.one_of(
+            st.none(),
+            st.text(max_size=10),
+            st.dictionaries(st.text(max_size=12), st.text(max_size=12), max_size=3),
+        ),
     )
 )
 def test_from_dict_never_fails_on_dicts_and_round_trips(data):
