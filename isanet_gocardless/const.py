@@ -4,7 +4,7 @@ The GoCardless rules themselves (schemes, currencies, countries, event outcomes)
 framework-free :mod:`gocardless_core` package; this module only derives what Odoo needs.
 """
 
-from .gocardless_core import schemes
+from .gocardless_core import events, schemes
 
 PROVIDER_CODE = "gocardless"
 
@@ -20,4 +20,38 @@ DEFAULT_PAYMENT_METHOD_CODES = frozenset(
 # are set from the scheme rules of the core (see payment.method._gocardless_apply_scheme_rules).
 OWN_PAYMENT_METHOD_CODES = frozenset(
     {"pre_authorized_debit", "autogiro", "betalingsservice", "becs_nz"}
+)
+
+# The Odoo transaction state each GoCardless payment outcome leads to: the one mapping of
+# payment statuses (read through `gocardless_core.events.payment_outcome_from_status`) to
+# transaction states. A failure or charge-back of a payment already `done` cancels it instead
+# (its accounting payment is cancelled and the invoice reopened).
+PAYMENT_OUTCOME_STATES = {
+    events.PAYMENT_PENDING: "pending",
+    events.PAYMENT_DONE: "done",
+    events.PAYMENT_FAILED: "error",
+    events.PAYMENT_CHARGED_BACK: "error",
+    events.PAYMENT_CANCELLED: "cancel",
+}
+
+# The Odoo transaction state each refund outcome leads to.
+REFUND_OUTCOME_STATES = {
+    events.REFUND_PENDING: "pending",
+    events.REFUND_DONE: "done",
+    events.REFUND_FAILED: "error",
+}
+
+# Transaction states of a debit that is under way or collected: what it holds of an invoice
+# is not available for another debit (a `done` one until its accounting payment is booked).
+DEBIT_UNDER_WAY_STATES = ("pending", "authorized")
+
+# Operations that create a GoCardless debit (a refund gives money back; a validation only
+# sets a mandate up, which GoCardless does without a debit).
+DEBIT_OPERATIONS = ("online_redirect", "online_direct", "online_token", "offline")
+
+# Mandate statuses after which a mandate can't be charged any more.
+MANDATE_ENDED_STATUSES = frozenset(
+    status
+    for status, outcome in events.MANDATE_STATUS_OUTCOMES.items()
+    if outcome == events.MANDATE_ENDED
 )

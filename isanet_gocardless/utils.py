@@ -4,7 +4,12 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import psycopg2
 import requests
-from gocardless_pro import errors as gc_errors
+from gocardless_pro.errors import GoCardlessProError
+
+from odoo.exceptions import ValidationError
+
+from .gocardless_core import client as gc_client
+from .gocardless_core.errors import ApiCallError
 
 
 def partner_dict(partner):
@@ -65,14 +70,27 @@ def bank_account_details(bank_account):
     return " ".join(parts)
 
 
-TRANSIENT_EXCEPTIONS = (
-    psycopg2.OperationalError,
-    requests.ConnectionError,
-    requests.Timeout,
-    gc_errors.MalformedResponseError,
-    gc_errors.GoCardlessInternalError,
-    gc_errors.RateLimitError,
-)
+class GoCardlessRequestError(ValidationError):
+    """A call to GoCardless failed; raised by ``payment.provider._gocardless_make_request``.
+
+    A `ValidationError`, so that a person (portal, back office) reads its translated message;
+    it keeps the core's classification for the code deciding whether to retry.
+
+    :param str message: The translated message shown to the user.
+    :param gocardless_core.errors.ApiCallError api_error: What went wrong, classified.
+    """
+
+    def __init__(self, message, api_error):
+        super().__init__(message)
+        self.api_error = api_error
+
+    @property
+    def transient(self):
+        return self.api_error.transient
+
+    @property
+    def kind(self):
+        return self.api_error.kind
 
 
 class GoCardlessTransientError(Exception):
@@ -82,13 +100,42 @@ class GoCardlessTransientError(Exception):
 def is_transient(exc):
     """Tell whether ``exc``, or an exception it was raised from, is worth retrying.
 
+    Transient: a GoCardless call the core classified so (time-out, outage, rate limit, 5xx),
+    a :class:`GoCardlessTransientError`, or a database error (serialization failure, lost
+    connection).
+
     :param Exception exc: the exception raised while talking to GoCardless or the database.
     :rtype: bool
     """
     seen = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, (GoCardlessTransientError, *TRANSIENT_EXCEPTIONS)):
+        if isinstance(exc, GoCardlessRequestError):
+            return exc.transient
+        if isinstance(exc, ApiCallError):
+            return exc.transient
+        if isinstance(exc, (GoCardlessProError, requests.RequestException)):
+            return gc_client.classify_error(exc).transient
+        if isinstance(exc, (GoCardlessTransientError, psycopg2.OperationalError)):
             return True
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def error_detail(error):
+    """Return a one-line technical description of ``error``, for logs and the event ledger.
+
+    A GoCardless call failure gives the core's description followed by what the transport said
+    (e.g. ``Could not connect to GoCardless. (Connection refused)``); other errors their text.
+
+    :param Exception error: What was raised.
+    :rtype: str
+    """
+    if isinstance(error, GoCardlessRequestError):
+        detail = error.api_error.description
+        cause = error.__cause__
+        cause_text = " ".join(str(cause).split()) if cause is not None else ""
+        if cause_text and cause_text not in detail:
+            detail = f"{detail} ({cause_text})"
+        return detail
+    return str(error) or type(error).__name__

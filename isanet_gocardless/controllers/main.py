@@ -6,10 +6,12 @@ from odoo.exceptions import ValidationError
 from odoo.http import request
 from odoo.tools import consteq
 
-from .. import utils
 from ..gocardless_core.errors import InvalidSignature, MalformedPayload
 
 _logger = logging.getLogger(__name__)
+
+# Longest transaction reference looked up from a URL (Odoo's references are far shorter).
+REFERENCE_MAX_LENGTH = 255
 
 
 class GoCardlessController(http.Controller):
@@ -50,27 +52,12 @@ class GoCardlessController(http.Controller):
                 with request.env.cr.savepoint():
                     tx_sudo._gocardless_handle_return()
             except ValidationError as error:
-                if utils.is_transient(error):
-                    # The mandate may well be set up: the `fulfilled` webhook completes the
-                    # transaction, which waits for it.
-                    _logger.warning(
-                        "GoCardless unreachable while completing transaction %s, left to the "
-                        "billing request's webhook: %s",
-                        reference,
-                        error,
-                    )
-                    tx_sudo._gocardless_wait_for_billing_request()
-                    return request.redirect("/payment/status")
-                _logger.exception(
-                    "unable to complete the GoCardless billing request of transaction %s",
+                _logger.warning(
+                    "unable to complete the GoCardless billing request of transaction %s: %s",
                     reference,
+                    error,
                 )
-                tx_sudo._set_error(
-                    request.env._(
-                        "GoCardless: the direct debit could not be set up. Please try again "
-                        "or contact us."
-                    )
-                )
+                tx_sudo._gocardless_handle_return_error(error)
         return request.redirect("/payment/status")
 
     @http.route(
@@ -95,7 +82,7 @@ class GoCardlessController(http.Controller):
         )
         tx_sudo = self._gocardless_get_transaction(reference, access_token)
         if tx_sudo:
-            tx_sudo._gocardless_cancel_flow()
+            tx_sudo._gocardless_handle_exit()
         return request.redirect("/payment/status")
 
     @http.route(
@@ -147,13 +134,18 @@ class GoCardlessController(http.Controller):
         that Odoo put in the URIs it gave GoCardless.
         """
         Transaction = request.env["payment.transaction"].sudo()
-        if not reference or not isinstance(reference, str):
+        if not (
+            isinstance(reference, str)
+            and 0 < len(reference) <= REFERENCE_MAX_LENGTH
+            and "\x00" not in reference
+        ):
             return Transaction
         tx_sudo = Transaction.search(
             [("reference", "=", reference), ("provider_code", "=", "gocardless")], limit=1
         )
         if tx_sudo and not (
             isinstance(access_token, str)
+            and access_token.isascii()
             and consteq(access_token, tx_sudo._gocardless_flow_token())
         ):
             _logger.warning(

@@ -1,8 +1,8 @@
 import math
 
-from odoo.exceptions import AccessError, MissingError, ValidationError
+from odoo.exceptions import ValidationError
 from odoo.http import request, route
-from odoo.tools import float_compare, float_round
+from odoo.tools import float_round
 
 from odoo.addons.account_payment.controllers import payment as account_payment_payment
 from odoo.addons.account_payment.controllers import portal as account_payment_portal
@@ -42,104 +42,130 @@ class PortalAccount(account_payment_portal.PortalAccount):
         )
         if not invoice.sudo()._gocardless_is_payable():
             _drop_gocardless(values)
+        elif values.get("tokens_sudo"):
+            # A mandate collects one currency (a Bacs mandate can't pay an EUR invoice).
+            currency = invoice.currency_id
+            values["tokens_sudo"] = values["tokens_sudo"].filtered(
+                lambda t: (
+                    t.provider_id.code != const.PROVIDER_CODE
+                    or not t.payment_method_id.supported_currency_ids
+                    or currency in t.payment_method_id.supported_currency_ids
+                )
+            )
         return values
 
     def _overdue_invoices_get_page_view_values(self, overdue_invoices, **kwargs):
-        # EXTENDS account_payment: a batch payment is not offered by direct debit unless every
-        # invoice is, as the transaction route refuses it otherwise.
+        # EXTENDS account_payment: direct debit pays one invoice at a time (see
+        # `payment.transaction._gocardless_check_debit`): not offered for a batch.
         values = super()._overdue_invoices_get_page_view_values(overdue_invoices, **kwargs)
         invoices_sudo = overdue_invoices.sudo()
-        if not invoices_sudo or not all(inv._gocardless_is_payable() for inv in invoices_sudo):
+        if len(invoices_sudo) != 1 or not invoices_sudo._gocardless_is_payable():
             _drop_gocardless(values)
         return values
 
 
+# The largest id PostgreSQL's `integer` columns hold.
+MAX_ID = 2**31 - 1
+# Parameters of the transaction routes holding a record id, and whether they may be empty.
+ID_PARAMETERS = {"provider_id": False, "payment_method_id": True, "token_id": True}
+
+
 class PaymentPortal(account_payment_payment.PaymentPortal):
+    """The invoice transaction routes: parameters checked for type, then Odoo's flow.
+
+    Whether GoCardless may debit is decided by `payment.transaction._gocardless_check_debit`,
+    for every door; these routes only turn malformed parameters into a clear error.
+    """
+
     @route()
     def invoice_transaction(self, invoice_id, access_token, **kwargs):
-        """Override of `account_payment` to guard direct debit payments of an invoice.
-
-        GoCardless is refused unless the invoice offers it, and its amount must be positive and
-        not above the amount due. Nothing is created when refused.
-        """
-        provider_sudo = self._gocardless_get_route_provider(kwargs)
-        if provider_sudo.code == const.PROVIDER_CODE:
-            try:
-                invoice_sudo = self._document_check_access("account.move", invoice_id, access_token)
-            except MissingError:
-                raise
-            except AccessError as error:
-                raise ValidationError(request.env._("The access token is invalid.")) from error
-            if not invoice_sudo._gocardless_is_payable():
-                raise ValidationError(
-                    request.env._(
-                        "GoCardless: direct debit is not offered for the invoice %(invoice)s.",
-                        invoice=invoice_sudo.name,
-                    )
-                )
-            kwargs["amount"] = self._gocardless_check_amount(invoice_sudo, kwargs.get("amount"))
+        """Override of `account_payment` to refuse malformed parameters with a clear error."""
+        self._gocardless_check_transaction_kwargs(kwargs)
+        if self._gocardless_is_route_provider(kwargs):
+            invoice_sudo = request.env["account.move"].sudo().browse(invoice_id).exists()
+            kwargs["amount"] = self._gocardless_parse_amount(
+                kwargs.get("amount"), invoice_sudo.currency_id
+            )
+        elif kwargs.get("amount") is not None:
+            kwargs["amount"] = self._gocardless_parse_amount(kwargs["amount"], gocardless=False)
         return super().invoice_transaction(invoice_id, access_token, **kwargs)
 
     @route()
     def overdue_invoices_transaction(self, payment_reference, **kwargs):
-        """Override of `account_payment` to refuse GoCardless for a batch of overdue invoices.
-
-        Overdue invoices are paid by direct debit one at a time, from each invoice's page.
-        """
-        if self._gocardless_get_route_provider(kwargs).code == const.PROVIDER_CODE:
-            raise ValidationError(
-                request.env._("GoCardless: pay each invoice by direct debit from its own page.")
+        """Override of `account_payment` to refuse malformed parameters with a clear error."""
+        self._gocardless_check_transaction_kwargs(kwargs)
+        if kwargs.get("amount") is not None or self._gocardless_is_route_provider(kwargs):
+            kwargs["amount"] = self._gocardless_parse_amount(
+                kwargs.get("amount"), gocardless=self._gocardless_is_route_provider(kwargs)
             )
         return super().overdue_invoices_transaction(payment_reference, **kwargs)
 
     @staticmethod
-    def _gocardless_get_route_provider(kwargs):
-        """Return the provider a transaction route is asked to use, in sudo mode.
+    def _gocardless_check_transaction_kwargs(kwargs):
+        """Refuse ids that are not integers, and flows or routes that are not text.
 
-        A token's provider prevails over the posted `provider_id`.
+        :param dict kwargs: The parameters of a transaction route.
+        :return: None
+        :raise ValidationError: If a parameter has the wrong type or value.
         """
-        env = request.env
-        token_id = PaymentPortal._cast_as_int(kwargs.get("token_id"))
-        if token_id:
-            token_sudo = env["payment.token"].sudo().browse(token_id).exists()
-            if token_sudo:
-                return token_sudo.provider_id
-        provider_id = PaymentPortal._cast_as_int(kwargs.get("provider_id"))
-        return env["payment.provider"].sudo().browse(provider_id).exists()
+        for name, optional in ID_PARAMETERS.items():
+            value = kwargs.get(name)
+            if value is None and optional:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
+                raise ValidationError(
+                    request.env._("The payment request is invalid (%(parameter)s).", parameter=name)
+                )
+        for name in ("flow", "landing_route"):
+            value = kwargs.get(name)
+            if value is not None and (not isinstance(value, str) or "\x00" in value):
+                raise ValidationError(
+                    request.env._("The payment request is invalid (%(parameter)s).", parameter=name)
+                )
 
     @staticmethod
-    def _gocardless_check_amount(invoice_sudo, amount):
-        """Return the amount to collect, rounded, after checking it against the amount due.
+    def _gocardless_is_route_provider(kwargs):
+        """Return whether a (checked) transaction route is asked to use GoCardless.
 
-        :param account.move invoice_sudo: The invoice.
-        :param amount: The amount posted by the payment form.
-        :return: The amount rounded to the invoice's currency.
-        :rtype: float
-        :raise ValidationError: If the amount is not a positive number up to the amount due.
+        A token's provider prevails over the posted `provider_id`, as in Odoo's flow.
         """
         env = request.env
-        currency = invoice_sudo.currency_id
+        if kwargs.get("token_id"):
+            token_sudo = env["payment.token"].sudo().browse(kwargs["token_id"]).exists()
+            if token_sudo:
+                return token_sudo.provider_id.code == const.PROVIDER_CODE
+        provider_sudo = env["payment.provider"].sudo().browse(kwargs.get("provider_id")).exists()
+        return provider_sudo.code == const.PROVIDER_CODE
+
+    @staticmethod
+    def _gocardless_parse_amount(amount, currency=None, gocardless=True):
+        """Return the posted amount as a number, rounded to the currency.
+
+        Whether it may be debited is the transaction's decision; this only refuses what is not
+        a finite number.
+
+        :param amount: The amount posted by the payment form.
+        :param res.currency currency: The invoice's currency, to round the amount.
+        :param bool gocardless: Whether GoCardless is asked, for the wording of the error.
+        :rtype: float
+        :raise ValidationError: If the amount is not a finite number.
+        """
         try:
+            if isinstance(amount, bool) or not isinstance(amount, (int, float, str)):
+                raise TypeError(amount)
+            if isinstance(amount, str) and not amount.isascii():
+                raise ValueError(amount)  # float() reads other scripts' digits too
             value = float(amount)
             if not math.isfinite(value):
                 raise ValueError(amount)
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, OverflowError) as error:
+            if not gocardless:
+                raise ValidationError(
+                    request.env._("The amount to pay is not a valid number.")
+                ) from error
             raise ValidationError(
-                env._("GoCardless: the amount to pay is not a valid number.")
+                request.env._("GoCardless: the amount to pay is not a valid number.")
             ) from error
-        value = float_round(value, precision_rounding=currency.rounding)
-        if float_compare(value, 0.0, precision_rounding=currency.rounding) <= 0:
-            raise ValidationError(env._("GoCardless: the amount to pay must be positive."))
-        if (
-            float_compare(value, invoice_sudo.amount_residual, precision_rounding=currency.rounding)
-            > 0
-        ):
-            raise ValidationError(
-                env._(
-                    "GoCardless: the amount to pay (%(amount)s) is above the amount due on "
-                    "the invoice (%(due)s).",
-                    amount=currency.format(value),
-                    due=currency.format(invoice_sudo.amount_residual),
-                )
-            )
+        if currency:
+            value = float_round(value, precision_rounding=currency.rounding)
         return value

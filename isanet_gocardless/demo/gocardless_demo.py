@@ -38,8 +38,9 @@ class ResCompany(models.Model):
         copy.write({**values, "journal_id": journal.id})
         return copy.id
 
-    def _gocardless_demo_direct_debit(self, invoice_id, payment_id, status, reason="",
-                                      token_id=False):
+    def _gocardless_demo_direct_debit(
+        self, invoice_id, payment_id, status, reason="", token_id=False
+    ):
         """Record a GoCardless direct debit of an invoice of the company, as webhooks do.
 
         A transaction is created for the amount due, then the ``payments`` resource
@@ -92,10 +93,6 @@ class ResCompany(models.Model):
                     "reason": reason if payment_status == status else "",
                 },
             )
+        # Odoo's post-processing pays or reopens the invoice and notifies the merchant.
         tx._post_process()
-        Event = self.env["gocardless.event"]
-        if tx.state == "done":
-            Event._gocardless_notify_paid(tx, payment)
-        else:
-            Event._gocardless_notify_failed(tx, reason)
         return tx.id

@@ -2,8 +2,10 @@ from . import payment_method
 from . import payment_provider
 from . import account_move
 from . import account_move_send
+from . import account_payment
 from . import payment_token
 from . import payment_transaction
+from . import payment_transaction_guard
 from . import res_partner
 from . import gocardless_event
 from . import gocardless_event_sync

@@ -55,6 +55,11 @@ class AccountMove(models.Model):
                         ("provider_id.company_id", "=", move.company_id.id),
                         ("partner_id", "child_of", move.partner_id.commercial_partner_id.id),
                         ("payment_method_id.supported_currency_ids", "in", move.currency_id.ids),
+                        (
+                            "gocardless_mandate_status",
+                            "not in",
+                            sorted(const.MANDATE_ENDED_STATUSES),
+                        ),
                     ],
                     order="id desc",
                     limit=1,

@@ -14,12 +14,9 @@ import logging
 import time
 from datetime import datetime, timezone
 
-import psycopg2
-from gocardless_pro import errors as gc_errors
-
 from odoo import SUPERUSER_ID, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL, format_amount
+from odoo.tools import SQL
 
 from .. import const, utils
 from ..gocardless_core import errors as core_errors
@@ -38,25 +35,30 @@ CRON_BATCH_SIZE = 100
 # Deliveries or runs after which an event that keeps failing transiently is marked failed.
 MAX_TRANSIENT_ATTEMPTS = 20
 
-# GoCardless resource types re-read from the API, with the SDK service that reads them.
-RESOURCE_SERVICES = {
-    "payments": "payments",
-    "mandates": "mandates",
-    "billing_requests": "billing_requests",
-    "refunds": "refunds",
+# Who handles the events of each outcome: the model whose records the resource changes, and
+# its method, called with (event, ledger row) and returning (state, message, transaction).
+_PAYMENT_HANDLER = ("payment.transaction", "_gocardless_handle_payment_event")
+_MANDATE_HANDLER = ("payment.token", "_gocardless_handle_mandate_event")
+_BILLING_REQUEST_HANDLER = ("payment.transaction", "_gocardless_handle_billing_request_event")
+_REFUND_HANDLER = ("payment.transaction", "_gocardless_handle_refund_event")
+EVENT_HANDLERS = {
+    gc_events.PAYMENT_PENDING: _PAYMENT_HANDLER,
+    gc_events.PAYMENT_DONE: _PAYMENT_HANDLER,
+    gc_events.PAYMENT_FAILED: _PAYMENT_HANDLER,
+    gc_events.PAYMENT_CHARGED_BACK: _PAYMENT_HANDLER,
+    gc_events.PAYMENT_CANCELLED: _PAYMENT_HANDLER,
+    gc_events.PAYMENT_CHARGEBACK_CANCELLED: _PAYMENT_HANDLER,
+    gc_events.MANDATE_PENDING: _MANDATE_HANDLER,
+    gc_events.MANDATE_ACTIVE: _MANDATE_HANDLER,
+    gc_events.MANDATE_ENDED: _MANDATE_HANDLER,
+    gc_events.MANDATE_REPLACED: _MANDATE_HANDLER,
+    gc_events.BILLING_REQUEST_FULFILLED: _BILLING_REQUEST_HANDLER,
+    gc_events.BILLING_REQUEST_CANCELLED: _BILLING_REQUEST_HANDLER,
+    gc_events.REFUND_DONE: _REFUND_HANDLER,
+    gc_events.REFUND_FAILED: _REFUND_HANDLER,
 }
 
-# The transaction states that already reflect a payment status, by outcome.
-TX_STATES_OF_PAYMENT_OUTCOME = {
-    gc_events.PAYMENT_PENDING: ("pending",),
-    gc_events.PAYMENT_DONE: ("done",),
-    gc_events.PAYMENT_FAILED: ("error", "cancel"),
-    gc_events.PAYMENT_CHARGED_BACK: ("error", "cancel"),
-    gc_events.PAYMENT_CANCELLED: ("cancel",),
-}
 
-
-# Failures that are worth retrying: the database or GoCardless will most likely answer later.
 def _parse_datetime(value):
     """Return GoCardless's ISO 8601 ``created_at`` as a naive UTC datetime, or ``None``."""
     if not isinstance(value, str) or not value:
@@ -254,7 +256,10 @@ class GoCardlessEvent(models.Model):
             provider.id,
         )
         pending = self._gocardless_record(provider, events, raw_events, webhook_id)
-        return pending._gocardless_process(deadline=time.monotonic() + WEBHOOK_TIME_BUDGET)
+        # GoCardless waits for the answer: every read-back gets the webhook's short profile.
+        return pending.with_context(gocardless_request_profile="webhook")._gocardless_process(
+            deadline=time.monotonic() + WEBHOOK_TIME_BUDGET
+        )
 
     # === BUSINESS METHODS - PROCESSING === #
 
@@ -298,7 +303,7 @@ class GoCardlessEvent(models.Model):
                     event.write(
                         {
                             "state": "failed",
-                            "error_message": str(error) or type(error).__name__,
+                            "error_message": utils.error_detail(error),
                             "attempt_count": event.attempt_count + 1,
                             "processed_date": fields.Datetime.now(),
                         }
@@ -310,7 +315,7 @@ class GoCardlessEvent(models.Model):
         self.ensure_one()
         attempts = self.attempt_count + 1
         message = self.env._(
-            "Temporary error, will be retried: %(error)s", error=str(error) or type(error).__name__
+            "Temporary error, will be retried: %(error)s", error=utils.error_detail(error)
         )
         values = {"error_message": message, "attempt_count": attempts}
         if attempts >= MAX_TRANSIENT_ATTEMPTS:
@@ -341,34 +346,23 @@ class GoCardlessEvent(models.Model):
         self._gocardless_set_state("ignored", message, tx=tx)
 
     def _gocardless_apply(self):
-        """Apply one event according to its outcome, reading the resource's current state.
+        """Dispatch one event to the model its resource changes, and close it.
+
+        Payments, billing requests and refunds are handled by `payment.transaction`, mandates
+        by `payment.token`; each reads the resource's current state from GoCardless.
 
         Note: self.ensure_one()
         """
         self.ensure_one()
         event = self._gocardless_event()
         outcome = gc_events.outcome_for(event)
-        handlers = {
-            gc_events.PAYMENT_PENDING: self._gocardless_apply_payment,
-            gc_events.PAYMENT_DONE: self._gocardless_apply_payment,
-            gc_events.PAYMENT_FAILED: self._gocardless_apply_payment,
-            gc_events.PAYMENT_CHARGED_BACK: self._gocardless_apply_payment,
-            gc_events.PAYMENT_CANCELLED: self._gocardless_apply_payment,
-            gc_events.PAYMENT_CHARGEBACK_CANCELLED: self._gocardless_apply_payment,
-            gc_events.MANDATE_ENDED: self._gocardless_apply_mandate_ended,
-            gc_events.MANDATE_REPLACED: self._gocardless_apply_mandate_replaced,
-            gc_events.BILLING_REQUEST_FULFILLED: self._gocardless_apply_billing_request,
-            gc_events.BILLING_REQUEST_CANCELLED: self._gocardless_apply_billing_request,
-            gc_events.REFUND_DONE: self._gocardless_apply_refund,
-            gc_events.REFUND_FAILED: self._gocardless_apply_refund,
-        }
-        handler = handlers.get(outcome)
+        handler = EVENT_HANDLERS.get(outcome)
         if handler:
-            handler(event)
+            model, method = handler
+            state, message, tx = getattr(self.env[model], method)(event, self)
+            self._gocardless_set_state(state, message, tx=tx)
         elif outcome == gc_events.PAYMENT_RECORD_ONLY:
             self._gocardless_ignore(self.env._("The payment's status does not change."))
-        elif outcome == gc_events.MANDATE_ACTIVE:
-            self._gocardless_ignore(self.env._("Nothing to do when a mandate becomes active."))
         elif outcome == gc_events.PAYOUT_PAID:
             self._gocardless_ignore(self.env._("Payouts are not reconciled from webhooks."))
         else:
@@ -380,35 +374,7 @@ class GoCardlessEvent(models.Model):
                 )
             )
 
-    def _gocardless_fetch_resource(self, provider, resource_type, resource_id):
-        """Read the current state of a GoCardless resource.
-
-        :param recordset provider: The `payment.provider` whose account owns the resource.
-        :param str resource_type: ``payments``, ``mandates``, ``billing_requests`` or ``refunds``.
-        :param str resource_id: The resource's id.
-        :return: The resource as the API returns it.
-        :rtype: dict
-        :raise utils.GoCardlessTransientError: If GoCardless cannot be reached or fails.
-        :raise UserError: If GoCardless refuses the request.
-        """
-        service = getattr(
-            provider.sudo()._gocardless_make_client(), RESOURCE_SERVICES[resource_type]
-        )
-        try:
-            resource = service.get(resource_id)
-        except utils.TRANSIENT_EXCEPTIONS as error:
-            raise utils.GoCardlessTransientError(str(error)) from error
-        except gc_errors.ApiError as error:
-            raise UserError(
-                self.env._(
-                    "GoCardless: could not read %(resource_id)s: %(error)s",
-                    resource_id=resource_id,
-                    error=error.message or str(error),
-                )
-            ) from error
-        return resource.attributes
-
-    # === BUSINESS METHODS - OUTCOMES === #
+    # === BUSINESS METHODS - HELPERS OF THE HANDLERS === #
 
     def _gocardless_scope_domain(self):
         """Return the domain of the transactions and tokens this event may touch.
@@ -420,24 +386,6 @@ class GoCardlessEvent(models.Model):
         if self.company_id:
             domain.append(("company_id", "=", self.company_id.id))
         return domain
-
-    def _gocardless_find_payment_tx(self, event):
-        """Return the transaction of a payment event: by payment id, else by Odoo reference."""
-        Tx = self.env["payment.transaction"]
-        tx = Tx.search(
-            [
-                *self._gocardless_scope_domain(),
-                ("provider_reference", "=", event.resource_id),
-            ],
-            limit=1,
-        )
-        reference = event.resource_metadata.get("odoo_reference")
-        if not tx and reference:
-            tx = Tx.search(
-                [*self._gocardless_scope_domain(), ("reference", "=", reference)],
-                limit=1,
-            )
-        return tx
 
     def _gocardless_payment_status_reason(self, event, payment):
         """Return GoCardless's explanation of the payment's current status, or "".
@@ -457,307 +405,6 @@ class GoCardlessEvent(models.Model):
             if gc_events.outcome_for(sibling_event) == outcome:
                 return gc_events.failure_reason(sibling_event)
         return ""
-
-    def _gocardless_apply_payment(self, event):
-        """Bring the payment's transaction to the payment's current status.
-
-        A confirmed payment gets the transaction done and the invoice paid; a failure,
-        cancellation or chargeback, even after the payment was confirmed, reverses it. The
-        merchant is told on the invoice, by a message and an activity.
-        """
-        tx = self._gocardless_find_payment_tx(event)
-        if not tx:
-            self._gocardless_ignore(
-                self.env._(
-                    "No transaction matches the payment %(payment)s.", payment=event.resource_id
-                )
-            )
-            return
-        tx = tx.with_company(tx.company_id)
-        payment = self._gocardless_fetch_resource(tx.provider_id, "payments", event.resource_id)
-        previous_state = tx.state
-        if tx.provider_reference == payment.get(
-            "id"
-        ) and tx.state in TX_STATES_OF_PAYMENT_OUTCOME.get(
-            gc_events.payment_outcome_from_status(payment.get("status")), ()
-        ):
-            # Another event about the same payment brought the transaction there already.
-            self._gocardless_set_state(
-                "processed",
-                self.env._(
-                    "The transaction is already up to date with the payment's status (%(status)s).",
-                    status=payment.get("status"),
-                ),
-                tx=tx,
-            )
-            return
-        reason = self._gocardless_payment_status_reason(event, payment)
-        tx._handle_notification_data(
-            const.PROVIDER_CODE,
-            {"reference": tx.reference, "gocardless_payment": payment, "reason": reason},
-        )
-        if tx.state != previous_state:
-            self._gocardless_post_process(tx)
-            if tx.state == "done":
-                self._gocardless_notify_paid(tx, payment)
-            elif tx.state in ("cancel", "error"):
-                reason = reason or self.env._(
-                    "The payment is %(status)s.", status=payment.get("status") or "?"
-                )
-                self._gocardless_notify_failed(tx, reason, was_paid=previous_state == "done")
-        self._gocardless_set_state("processed", tx=tx)
-
-    def _gocardless_post_process(self, tx):
-        """Post-process ``tx`` now (accounting payment, reconciliation or cancellation).
-
-        If that fails, the post-processing cron will try again.
-        """
-        try:
-            with self.env.cr.savepoint():
-                tx._post_process()
-        except psycopg2.OperationalError:
-            raise
-        except Exception:  # noqa: BLE001 - the payment cron retries post-processing
-            _logger.exception(
-                "gocardless: post-processing of transaction %s failed, left to the cron",
-                tx.reference,
-            )
-            self.env.ref("payment.cron_post_process_payment_tx")._trigger()
-
-    def _gocardless_find_tokens(self, mandate_id, active_test=True):
-        """Return the GoCardless tokens holding the mandate ``mandate_id``."""
-        return (
-            self.env["payment.token"]
-            .with_context(active_test=active_test)
-            .search(
-                [
-                    *self._gocardless_scope_domain(),
-                    ("provider_ref", "=", mandate_id),
-                ]
-            )
-        )
-
-    def _gocardless_apply_mandate_ended(self, event):
-        """Archive the tokens of a mandate that can no longer be charged.
-
-        GoCardless is not called back: the mandate is already over there.
-        """
-        tokens = self._gocardless_find_tokens(event.resource_id)
-        if not tokens:
-            self._gocardless_ignore(
-                self.env._(
-                    "No active token holds the mandate %(mandate)s.", mandate=event.resource_id
-                )
-            )
-            return
-        mandate = self._gocardless_fetch_resource(
-            tokens[0].provider_id, "mandates", event.resource_id
-        )
-        if gc_events.mandate_outcome_from_status(mandate.get("status")) != gc_events.MANDATE_ENDED:
-            self._gocardless_ignore(
-                self.env._(
-                    "The mandate %(mandate)s is %(status)s now: its token is kept.",
-                    mandate=event.resource_id,
-                    status=mandate.get("status") or "?",
-                )
-            )
-            return
-        for token in tokens:
-            _logger.info(
-                "gocardless: archiving token %s, mandate %s is %s",
-                token.id,
-                event.resource_id,
-                mandate.get("status"),
-            )
-        # Skip `_handle_archiving` hooks calling GoCardless back: the mandate is over there.
-        tokens.with_context(gocardless_mandate_ended=True).write({"active": False})
-        self._gocardless_set_state("processed")
-
-    def _gocardless_apply_mandate_replaced(self, event):
-        """Move the tokens of a replaced mandate to its new mandate."""
-        new_mandate = event.links.get("new_mandate")
-        if not new_mandate:
-            self._gocardless_ignore(
-                self.env._(
-                    "The replaced mandate %(mandate)s names no new mandate.",
-                    mandate=event.resource_id,
-                )
-            )
-            return
-        tokens = self._gocardless_find_tokens(event.resource_id, active_test=False)
-        if not tokens:
-            self._gocardless_ignore(
-                self.env._("No token holds the mandate %(mandate)s.", mandate=event.resource_id)
-            )
-            return
-        mandate = self._gocardless_fetch_resource(tokens[0].provider_id, "mandates", new_mandate)
-        values = {"provider_ref": new_mandate}
-        if gc_events.mandate_outcome_from_status(mandate.get("status")) != gc_events.MANDATE_ENDED:
-            values["active"] = True
-        tokens.write(values)
-        self._gocardless_set_state("processed")
-
-    def _gocardless_apply_billing_request(self, event):
-        """Complete or cancel the transaction of a billing request, from its current status."""
-        tx = self.env["payment.transaction"].search(
-            [
-                *self._gocardless_scope_domain(),
-                ("gocardless_billing_request_id", "=", event.resource_id),
-            ],
-            limit=1,
-        )
-        if not tx:
-            self._gocardless_ignore(
-                self.env._(
-                    "No transaction matches the billing request %(billing_request)s.",
-                    billing_request=event.resource_id,
-                )
-            )
-            return
-        tx = tx.with_company(tx.company_id)
-        billing_request = self._gocardless_fetch_resource(
-            tx.provider_id, "billing_requests", event.resource_id
-        )
-        outcome = gc_events.billing_request_outcome_from_status(billing_request.get("status"))
-        if outcome == gc_events.BILLING_REQUEST_FULFILLED:
-            tx._gocardless_complete_billing_request()
-        elif gc_events.outcome_for(event) == gc_events.BILLING_REQUEST_CANCELLED:
-            if outcome != gc_events.BILLING_REQUEST_CANCELLED and event.action != "failed":
-                self._gocardless_ignore(
-                    self.env._(
-                        "The billing request %(billing_request)s is %(status)s now.",
-                        billing_request=event.resource_id,
-                        status=billing_request.get("status") or "?",
-                    ),
-                    tx=tx,
-                )
-                return
-            if tx.provider_reference:
-                self._gocardless_ignore(
-                    self.env._(
-                        "The transaction %(reference)s already has its payment.",
-                        reference=tx.reference,
-                    ),
-                    tx=tx,
-                )
-                return
-            reason = gc_events.failure_reason(event) or self.env._(
-                "The payer did not complete the direct debit setup."
-            )
-            if tx._set_canceled(state_message=reason):
-                self._gocardless_post_process(tx)
-        else:
-            self._gocardless_ignore(
-                self.env._(
-                    "The billing request %(billing_request)s is still %(status)s.",
-                    billing_request=event.resource_id,
-                    status=billing_request.get("status") or "?",
-                ),
-                tx=tx,
-            )
-            return
-        self._gocardless_set_state("processed", tx=tx)
-
-    def _gocardless_apply_refund(self, event):
-        """Bring the refund's child transaction to the refund's current status."""
-        tx = self.env["payment.transaction"].search(
-            [
-                *self._gocardless_scope_domain(),
-                ("provider_reference", "=", event.resource_id),
-                ("operation", "=", "refund"),
-            ],
-            limit=1,
-        )
-        if not tx:
-            self._gocardless_ignore(
-                self.env._("No refund transaction matches %(refund)s.", refund=event.resource_id)
-            )
-            return
-        tx = tx.with_company(tx.company_id)
-        refund = self._gocardless_fetch_resource(tx.provider_id, "refunds", event.resource_id)
-        outcome = gc_events.refund_outcome_from_status(refund.get("status"))
-        if outcome == gc_events.REFUND_DONE:
-            changed = tx._set_done()
-        elif outcome == gc_events.REFUND_FAILED:
-            reason = gc_events.failure_reason(event) or self.env._(
-                "The refund is %(status)s.", status=refund.get("status") or "?"
-            )
-            if tx.state == "done":
-                # The refund was paid, then came back: cancel its outbound payment.
-                changed = tx._set_canceled(state_message=reason, extra_allowed_states=("done",))
-            else:
-                changed = tx._set_error(reason)
-        else:
-            changed = tx.browse()
-        if changed:
-            self._gocardless_post_process(tx)
-        self._gocardless_set_state("processed", tx=tx)
-
-    # === BUSINESS METHODS - MERCHANT NOTIFICATIONS === #
-
-    def _gocardless_responsible(self, invoice):
-        """Return who follows up on ``invoice``.
-
-        Its salesperson, else the administrator, else the first accounting manager of the
-        invoice's company.
-
-        :return: An internal user allowed in the invoice's company, or an empty recordset.
-        :rtype: recordset of `res.users`
-        """
-        company = invoice.company_id
-        admin = self.env.ref("base.user_admin", raise_if_not_found=False)
-        for user in (invoice.invoice_user_id, admin):
-            if user and user.active and not user.share and company in user.company_ids:
-                return user
-        return self.env["res.users"].search(
-            [
-                ("share", "=", False),
-                ("company_ids", "in", company.ids),
-                ("groups_id", "in", self.env.ref("account.group_account_manager").ids),
-            ],
-            order="id",
-            limit=1,
-        )
-
-    def _gocardless_notify(self, tx, summary, body):
-        """Post ``body`` on the invoices of ``tx`` and give their salesperson an activity."""
-        for invoice in tx.invoice_ids:
-            invoice.message_post(body=body)
-            user = self._gocardless_responsible(invoice)
-            if user:
-                invoice.activity_schedule(
-                    "mail.mail_activity_data_todo", summary=summary, note=body, user_id=user.id
-                )
-
-    def _gocardless_notify_paid(self, tx, payment):
-        """Tell the merchant that the direct debit of ``tx`` was collected."""
-        summary = self.env._("Direct debit received")
-        body = self.env._(
-            "Direct debit received: GoCardless collected %(amount)s (payment %(payment)s, "
-            "transaction %(reference)s).",
-            amount=format_amount(self.env, tx.amount, tx.currency_id),
-            payment=payment.get("id") or tx.provider_reference,
-            reference=tx.reference,
-        )
-        self._gocardless_notify(tx, summary, body)
-
-    def _gocardless_notify_failed(self, tx, reason, was_paid=False):
-        """Tell the merchant that the direct debit of ``tx`` failed or was reversed."""
-        summary = self.env._("Direct debit failed")
-        if was_paid:
-            body = self.env._(
-                "Direct debit reversed after it was collected: %(reason)s (transaction "
-                "%(reference)s). The payment was cancelled and the invoice is open again.",
-                reason=reason,
-                reference=tx.reference,
-            )
-        else:
-            body = self.env._(
-                "Direct debit failed: %(reason)s (transaction %(reference)s).",
-                reason=reason,
-                reference=tx.reference,
-            )
-        self._gocardless_notify(tx, summary, body)
 
     # === ACTION METHODS === #
 
@@ -789,6 +436,6 @@ class GoCardlessEvent(models.Model):
             return
         # Lock them, skipping those a webhook request is applying right now.
         events = self._gocardless_lock_pending(events.mapped("event_id"))
-        events._gocardless_process()
+        events.with_context(gocardless_request_profile="background")._gocardless_process()
         remaining = self.search_count(domain + [("id", "not in", events.ids)])
         self.env["ir.cron"]._notify_progress(done=len(events), remaining=remaining)

@@ -5,8 +5,9 @@ from odoo.exceptions import ValidationError
 
 from odoo.addons.payment import utils as payment_utils
 
-from .. import const
+from .. import const, utils
 from ..gocardless_core import client as gc_client
+from ..gocardless_core.errors import ApiCallError
 
 _logger = logging.getLogger(__name__)
 
@@ -162,23 +163,106 @@ class PaymentProvider(models.Model):
             return self.gocardless_api_url.rstrip("/")
         return gc_client.SANDBOX_URL if self.state == "test" else gc_client.LIVE_URL
 
-    def _gocardless_make_client(self):
+    def _gocardless_make_client(self, timeout=gc_client.DEFAULT_TIMEOUT):
         """Return an official GoCardless SDK client for this provider's account.
 
         Note: self.ensure_one()
 
+        :param timeout: Seconds, or a ``(connect, read)`` pair, each call may wait.
         :return: The client, bound to the provider's token and API URL, with a finite timeout.
         :rtype: gocardless_pro.Client
         :raise ValidationError: If the provider has no access token.
         """
         self.ensure_one()
-        if not self.gocardless_access_token:
+        provider = self.sudo()
+        if not provider.gocardless_access_token:
             raise ValidationError(
                 self.env._(
                     "GoCardless: no access token is set on the provider %(provider)s.",
-                    provider=self.name,
+                    provider=provider.name,
                 )
             )
         return gc_client.make_client(
-            self.gocardless_access_token, base_url=self._gocardless_get_api_url()
+            provider.gocardless_access_token,
+            base_url=provider._gocardless_get_api_url(),
+            timeout=timeout,
         )
+
+    def _gocardless_make_request(
+        self, resource, action, *args, params=None, idempotency_key=None, profile=None
+    ):
+        """Call the GoCardless API: the one way this module talks to GoCardless.
+
+        The call waits as long as its profile allows (``interactive`` by default: a person is
+        waiting; the context key ``gocardless_request_profile`` or ``profile`` choose
+        ``webhook`` or ``background``); its failure is classified once by the core and raised
+        as a translated :class:`~..utils.GoCardlessRequestError`.
+
+        Note: self.ensure_one()
+
+        :param str resource: The SDK service, e.g. ``"payments"``.
+        :param str action: The service's method: ``"get"``, ``"create"``, ``"list"``...
+        :param args: The resource id, for calls on one resource.
+        :param dict params: The request's parameters.
+        :param str idempotency_key: The ``Idempotency-Key`` of a create.
+        :param str profile: A profile of ``gocardless_core.client.PROFILES``.
+        :return: The resource's attributes (the response body for lists).
+        :rtype: dict
+        :raise GoCardlessRequestError: If GoCardless can't be reached, or refuses the call.
+        :raise ValidationError: If the provider has no access token.
+        """
+        self.ensure_one()
+        profile = profile or self.env.context.get(
+            "gocardless_request_profile", gc_client.DEFAULT_PROFILE
+        )
+        settings = gc_client.profile_settings(profile)
+        client = self._gocardless_make_client(timeout=settings["timeout"])
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        try:
+            return gc_client.perform(
+                client,
+                resource,
+                action,
+                *args,
+                params=params,
+                headers=headers,
+                tries=settings["tries"],
+            )
+        except ApiCallError as error:
+            # The caller shows or records the failure (translated error, ledger, notice).
+            _logger.info(
+                "GoCardless call %s.%s %s failed (%s, %s): %s",
+                resource,
+                action,
+                " ".join(str(arg) for arg in args),
+                error.kind,
+                "transient" if error.transient else "permanent",
+                error.description,
+            )
+            cause = error.__cause__ or error
+            raise utils.GoCardlessRequestError(
+                self._gocardless_error_message(error), error
+            ) from cause
+
+    def _gocardless_error_message(self, error):
+        """Return the translated sentence telling a person why a GoCardless call failed.
+
+        :param gocardless_core.errors.ApiCallError error: The classified failure.
+        :rtype: str
+        """
+        if error.kind in ("timeout", "unreachable", "unreadable", "internal"):
+            return self.env._(
+                "GoCardless: the direct debit service can't be reached right now. Nothing "
+                "was charged; please try again in a few minutes."
+            )
+        if error.kind == "rate_limited":
+            return self.env._(
+                "GoCardless: too many requests right now. Nothing was charged; please try "
+                "again in a minute."
+            )
+        if error.kind == "authentication":
+            return self.env._(
+                "GoCardless: the access token was refused. The GoCardless account needs to "
+                "be connected again."
+            )
+        return self.env._("GoCardless: %(error)s", error=error.description)

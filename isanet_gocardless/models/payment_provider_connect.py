@@ -7,17 +7,12 @@ import logging
 import time
 from datetime import timedelta
 
-import requests
-from gocardless_pro import errors as gc_errors
-
 from odoo import SUPERUSER_ID, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
-from .. import const
+from .. import const, utils
 from ..controllers.main import GoCardlessController
 from ..controllers.oauth import GoCardlessOAuthController
-from ..gocardless_core import client as gc_client
-from ..gocardless_core import errors as core_errors
 from ..gocardless_core import oauth
 from .gocardless_event import _parse_datetime
 
@@ -37,14 +32,6 @@ SYNC_PAGE_SIZE = 500
 SYNC_MAX_PAGES = 200
 # Seconds the "Sync now" button spends applying events before leaving them to the cron.
 SYNC_TIME_BUDGET = 20.0
-
-# Errors of a call to GoCardless that `describe_api_error` puts in plain words.
-API_EXCEPTIONS = (
-    gc_errors.ApiError,
-    gc_errors.MalformedResponseError,
-    requests.RequestException,
-    core_errors.ConfigurationError,
-)
 
 
 # Kept apart from payment_provider.py, which holds the payment flow: this file is the account
@@ -290,16 +277,16 @@ class PaymentProvider(models.Model):
         self._gocardless_check_system_user()
         try:
             creditor = self._gocardless_refresh_creditor()
-        except ValidationError as error:
-            return self._gocardless_notification(error.args[0], "danger")
-        except API_EXCEPTIONS as error:
+        except utils.GoCardlessRequestError as error:
             return self._gocardless_notification(
                 self.env._(
                     "GoCardless refused the connection: %(error)s",
-                    error=gc_client.describe_api_error(error),
+                    error=error.api_error.description,
                 ),
                 "danger",
             )
+        except ValidationError as error:
+            return self._gocardless_notification(error.args[0], "danger")
         return self._gocardless_notification(
             self.env._(
                 "Connected to GoCardless as %(creditor)s.",
@@ -316,16 +303,16 @@ class PaymentProvider(models.Model):
             new_count, _transient = self._gocardless_sync_events(
                 deadline=time.monotonic() + SYNC_TIME_BUDGET
             )
-        except ValidationError as error:
-            return self._gocardless_notification(error.args[0], "danger")
-        except API_EXCEPTIONS as error:
+        except utils.GoCardlessRequestError as error:
             return self._gocardless_notification(
                 self.env._(
                     "The events could not be read from GoCardless: %(error)s",
-                    error=gc_client.describe_api_error(error),
+                    error=error.api_error.description,
                 ),
                 "danger",
             )
+        except ValidationError as error:
+            return self._gocardless_notification(error.args[0], "danger")
         return self._gocardless_notification(
             self.env._("%(count)s missed event(s) imported from GoCardless.", count=new_count),
             "success",
@@ -482,11 +469,11 @@ class PaymentProvider(models.Model):
         )
         try:
             creditor = provider._gocardless_refresh_creditor()
-        except API_EXCEPTIONS as error:
+        except utils.GoCardlessRequestError as error:
             provider._gocardless_set_connect_message(
                 self.env._(
                     "Connected to GoCardless, but the account could not be read: %(error)s",
-                    error=gc_client.describe_api_error(error),
+                    error=error.api_error.description,
                 )
             )
             return True
@@ -510,8 +497,8 @@ class PaymentProvider(models.Model):
         """
         self.ensure_one()
         provider = self.sudo()
-        page = provider._gocardless_make_client().creditors.list(params={"limit": 1})
-        creditor = page.records[0].attributes if page.records else {}
+        page = provider._gocardless_make_request("creditors", "list", params={"limit": 1})
+        creditor = next(iter(page.get("creditors") or ()), None) or {}
         schemes = sorted(
             {
                 identifier.get("scheme")
@@ -578,7 +565,6 @@ class PaymentProvider(models.Model):
         """
         self.ensure_one()
         provider = self.sudo()
-        client = provider._gocardless_make_client()
         since = (
             provider.gocardless_events_synced_at - SYNC_OVERLAP
             if provider.gocardless_events_synced_at
@@ -591,12 +577,13 @@ class PaymentProvider(models.Model):
         raw_events = []
         complete = False
         for _page in range(SYNC_MAX_PAGES):
-            page = client.events.list(params=params)
-            raw_events.extend(page.api_response.body.get("events") or ())
-            if not page.after:
+            page = provider._gocardless_make_request("events", "list", params=params)
+            raw_events.extend(page.get("events") or ())
+            after = ((page.get("meta") or {}).get("cursors") or {}).get("after")
+            if not after:
                 complete = True
                 break
-            params = {**params, "after": page.after}
+            params = {**params, "after": after}
         new_count, transient = (
             self.env["gocardless.event"]
             .with_user(SUPERUSER_ID)
@@ -637,10 +624,12 @@ class PaymentProvider(models.Model):
         for provider in providers.filtered("gocardless_access_token"):
             try:
                 with self.env.cr.savepoint():
-                    provider._gocardless_sync_events(deadline=time.monotonic() + SYNC_TIME_BUDGET)
-            except (*API_EXCEPTIONS, ValidationError) as error:
+                    provider.with_context(
+                        gocardless_request_profile="background"
+                    )._gocardless_sync_events(deadline=time.monotonic() + SYNC_TIME_BUDGET)
+            except ValidationError as error:
                 _logger.warning(
                     "gocardless: could not read the events of provider %s: %s",
                     provider.id,
-                    gc_client.describe_api_error(error),
+                    error.args[0],
                 )

@@ -1,4 +1,10 @@
+import logging
+
 from odoo import fields, models
+
+from ..gocardless_core import events
+
+_logger = logging.getLogger(__name__)
 
 
 class PaymentToken(models.Model):
@@ -10,3 +16,88 @@ class PaymentToken(models.Model):
         help="The status of the GoCardless mandate when it was last read.",
         readonly=True,
     )
+
+    # === BUSINESS METHODS - MANDATE LIFECYCLE === #
+
+    def _gocardless_handle_mandate_event(self, event, ledger_event):
+        """Bring the tokens of an event's mandate to the mandate's current status.
+
+        Every mandate event (`created`, `submitted`, `active`, `reinstated`, `failed`,
+        `cancelled`, `expired`, `replaced`...) re-reads the mandate and updates the status the
+        merchant sees; a mandate that can't be charged any more archives its tokens, a
+        reinstated one restores them; a replaced mandate moves them to its new mandate.
+
+        :param gocardless_core.events.Event event: The mandate event.
+        :param gocardless.event ledger_event: Its ledger row (the scope of the tokens it may
+                                              touch: its provider's company).
+        :return: The ledger outcome: ``(state, message, None)``, state ``processed`` or
+                 ``ignored``.
+        :rtype: tuple
+        """
+        tokens = self.with_context(active_test=False).search(
+            [*ledger_event._gocardless_scope_domain(), ("provider_ref", "=", event.resource_id)]
+        )
+        if not tokens:
+            return (
+                "ignored",
+                self.env._("No token holds the mandate %(mandate)s.", mandate=event.resource_id),
+                None,
+            )
+        provider = tokens[0].provider_id
+        if event.action == "replaced":
+            new_mandate_id = event.links.get("new_mandate")
+            if not new_mandate_id:
+                return (
+                    "ignored",
+                    self.env._(
+                        "The replaced mandate %(mandate)s names no new mandate.",
+                        mandate=event.resource_id,
+                    ),
+                    None,
+                )
+            mandate = provider._gocardless_make_request("mandates", "get", new_mandate_id)
+            tokens._gocardless_apply_mandate(mandate)
+            return "processed", None, None
+        mandate = provider._gocardless_make_request("mandates", "get", event.resource_id)
+        status_outcome = events.mandate_outcome_from_status(mandate.get("status"))
+        tokens._gocardless_apply_mandate(mandate)
+        if (
+            events.outcome_for(event) == events.MANDATE_ENDED
+            and status_outcome != events.MANDATE_ENDED
+        ):
+            return (
+                "ignored",
+                self.env._(
+                    "The mandate %(mandate)s is %(status)s now: its token is kept.",
+                    mandate=event.resource_id,
+                    status=mandate.get("status") or "?",
+                ),
+                None,
+            )
+        return "processed", None, None
+
+    def _gocardless_apply_mandate(self, mandate):
+        """Write a mandate's id and status on the tokens holding it; archive or restore them.
+
+        :param dict mandate: The `mandates` resource, as just read from GoCardless.
+        :return: None
+        """
+        status = mandate.get("status")
+        values = {"gocardless_mandate_status": status}
+        if mandate.get("id"):
+            values["provider_ref"] = mandate["id"]
+        outcome = events.mandate_outcome_from_status(status)
+        if outcome == events.MANDATE_ENDED:
+            values["active"] = False
+        elif outcome in (events.MANDATE_ACTIVE, events.MANDATE_PENDING):
+            values["active"] = True
+        for token in self:
+            _logger.info(
+                "gocardless: token %s now holds mandate %s, %s",
+                token.id,
+                values.get("provider_ref", token.provider_ref),
+                status,
+            )
+        # Archiving skips `_handle_archiving` hooks calling GoCardless back: the mandate is
+        # already over there.
+        self.with_context(gocardless_mandate_ended=True).write(values)

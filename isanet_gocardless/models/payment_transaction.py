@@ -2,12 +2,11 @@ import logging
 import pprint
 from urllib.parse import urlencode
 
-import requests
-from gocardless_pro.errors import ApiError, GoCardlessProError
+import psycopg2
 
 from odoo import fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import hmac
+from odoo.tools import format_amount, hmac
 
 from .. import const, utils
 from ..controllers.main import GoCardlessController
@@ -38,6 +37,19 @@ class PaymentTransaction(models.Model):
         copy=False,
     )
 
+    gocardless_payment_status = fields.Char(
+        string="GoCardless Payment Status",
+        help="The status of the GoCardless payment when it was last read.",
+        readonly=True,
+        copy=False,
+    )
+    gocardless_failure_reason = fields.Char(
+        string="Direct Debit Failure Reason",
+        help="GoCardless's explanation of the last failure, cancellation or charge-back.",
+        readonly=True,
+        copy=False,
+    )
+
     # === BUSINESS METHODS - HELPERS === #
 
     def _gocardless_idempotency_key(self, action):
@@ -53,30 +65,21 @@ class PaymentTransaction(models.Model):
         db_uuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid")
         return gc_client.idempotency_key(db_uuid, self.reference, action)
 
-    def _gocardless_headers(self, action):
-        """Return the headers of a create request, with its idempotency key."""
-        return {"Idempotency-Key": self._gocardless_idempotency_key(action)}
+    def _gocardless_request(self, resource, action, *args, params=None, idempotency_action=None):
+        """Call GoCardless through the provider's request method, for this transaction.
 
-    def _gocardless_call(self, what, function, *args, **kwargs):
-        """Call the GoCardless SDK and turn its failures into user errors.
+        Note: self.ensure_one()
 
-        :param str what: A short description of the call, for the logs.
-        :param callable function: The SDK service method.
-        :return: The SDK's answer.
-        :raise ValidationError: If the call fails, with GoCardless's explanation.
+        :param str idempotency_action: For a create, what is created (see
+                                       :meth:`_gocardless_idempotency_key`).
+        :return: See `payment.provider._gocardless_make_request`.
+        :rtype: dict
         """
-        try:
-            return function(*args, **kwargs)
-        except (GoCardlessProError, requests.RequestException) as error:
-            _logger.warning(
-                "GoCardless call '%s' failed for transaction %s: %s",
-                what,
-                self.reference,
-                gc_client.describe_api_error(error),
-            )
-            raise ValidationError(
-                self.env._("GoCardless: %(error)s", error=gc_client.describe_api_error(error))
-            ) from error
+        self.ensure_one()
+        key = self._gocardless_idempotency_key(idempotency_action) if idempotency_action else None
+        return self.provider_id.sudo()._gocardless_make_request(
+            resource, action, *args, params=params, idempotency_key=key
+        )
 
     def _gocardless_scheme(self):
         """Return the GoCardless scheme collecting this transaction's currency from its payer.
@@ -126,12 +129,24 @@ class PaymentTransaction(models.Model):
         description = ", ".join(self.invoice_ids.mapped("name")) or self.reference
         return description[:DESCRIPTION_MAX_LENGTH]
 
+    def _gocardless_lock(self):
+        """Lock the transaction's row until the end of the database transaction.
+
+        Serialises the return route, the webhook and the catch-up on one transaction.
+        """
+        self.ensure_one()
+        self.env.cr.execute(
+            "SELECT id FROM payment_transaction WHERE id = %s FOR UPDATE", (self.id,)
+        )
+        self.invalidate_recordset(["provider_reference", "state", "token_id"])
+
     # === BUSINESS METHODS - REDIRECT FLOW === #
 
     def _get_specific_rendering_values(self, processing_values):
         """Override of `payment` to send the customer to GoCardless's hosted mandate page.
 
-        Creates (or reuses) the customer, a billing request for a mandate and its flow, whose
+        Checks the debit first (nothing is sent to GoCardless when it is refused), then creates
+        (or reuses) the customer, a billing request for a mandate and its flow, whose
         authorisation URL the redirect form opens.
 
         Note: self.ensure_one() from `_get_processing_values`
@@ -139,10 +154,13 @@ class PaymentTransaction(models.Model):
         :param dict processing_values: The generic and specific processing values.
         :return: The `api_url` and `url_params` of the redirect form.
         :rtype: dict
+        :raise ValidationError: If the debit is refused or GoCardless fails.
         """
         res = super()._get_specific_rendering_values(processing_values)
         if self.provider_code != const.PROVIDER_CODE:
             return res
+        if self.operation in const.DEBIT_OPERATIONS:
+            self._gocardless_check_debit()
         authorisation_url = self._gocardless_create_billing_request_flow()
         api_url, url_params = utils.split_url(authorisation_url)
         return {"api_url": api_url, "url_params": url_params}
@@ -165,11 +183,10 @@ class PaymentTransaction(models.Model):
                 self.env._("GoCardless: the customer needs a name or an email address.")
             ) from error
         language = prefilled.pop("language", None)
-        client = self.provider_id._gocardless_make_client()
-        customer_id = self._gocardless_get_or_create_customer(client)
-        billing_request = self._gocardless_call(
-            "create billing request",
-            client.billing_requests.create,
+        customer_id = self._gocardless_get_or_create_customer()
+        billing_request = self._gocardless_request(
+            "billing_requests",
+            "create",
             params={
                 "mandate_request": {
                     "scheme": scheme,
@@ -180,15 +197,15 @@ class PaymentTransaction(models.Model):
                 "metadata": {"odoo_reference": self.reference},
                 "links": {"customer": customer_id},
             },
-            headers=self._gocardless_headers("billing_request"),
+            idempotency_action="billing_request",
         )
-        self.gocardless_billing_request_id = billing_request.id
+        self.gocardless_billing_request_id = billing_request["id"]
         base_url = self.provider_id.get_base_url()
         query = urlencode(
             {"reference": self.reference, "access_token": self._gocardless_flow_token()}
         )
         flow_params = {
-            "links": {"billing_request": billing_request.id},
+            "links": {"billing_request": billing_request["id"]},
             "redirect_uri": f"{base_url}{GoCardlessController._return_url}?{query}",
             "exit_uri": f"{base_url}{GoCardlessController._exit_url}?{query}",
             "prefilled_customer": prefilled,
@@ -196,42 +213,41 @@ class PaymentTransaction(models.Model):
         }
         if language:
             flow_params["language"] = language
-        flow = self._gocardless_call(
-            "create billing request flow",
-            client.billing_request_flows.create,
-            params=flow_params,
-            headers=self._gocardless_headers("flow"),
+        flow = self._gocardless_request(
+            "billing_request_flows", "create", params=flow_params, idempotency_action="flow"
         )
         _logger.info(
             "created GoCardless billing request %s and flow %s for transaction %s",
-            billing_request.id,
-            flow.id,
+            billing_request["id"],
+            flow.get("id"),
             self.reference,
         )
-        return flow.authorisation_url
+        return flow["authorisation_url"]
 
-    def _gocardless_get_or_create_customer(self, client):
+    def _gocardless_get_or_create_customer(self):
         """Return the GoCardless customer of the commercial partner, created if needed.
 
         The id is stored on the commercial partner, per company (`gocardless_customer_id`). A
-        stored id the API does not know (e.g. a sandbox customer after going live) is replaced.
+        stored id that GoCardless answers 404 for (e.g. a sandbox customer after going live)
+        is replaced; any other failure is raised as it is: the customer is never created a
+        second time because a read failed.
 
         Note: self.ensure_one()
 
-        :param gocardless_pro.Client client: The provider's client.
         :return: The customer id (CU...).
         :rtype: str
+        :raise ValidationError: If GoCardless fails or refuses.
         """
         self.ensure_one()
         partner = self.partner_id.commercial_partner_id.with_company(self.company_id).sudo()
         customer_id = partner.gocardless_customer_id
         if customer_id:
             try:
-                client.customers.get(customer_id)
+                self._gocardless_request("customers", "get", customer_id)
                 return customer_id
-            except ApiError as error:
-                if error.code != 404:
-                    self._gocardless_call("get customer", client.customers.get, customer_id)
+            except utils.GoCardlessRequestError as error:
+                if error.kind != "not_found":
+                    raise
                 _logger.info(
                     "GoCardless customer %s of partner %s is unknown; creating a new one for "
                     "transaction %s",
@@ -239,46 +255,51 @@ class PaymentTransaction(models.Model):
                     partner.id,
                     self.reference,
                 )
-            except (GoCardlessProError, requests.RequestException):
-                self._gocardless_call("get customer", client.customers.get, customer_id)
         try:
             payload = customers.customer_payload(self._gocardless_partner_dict())
         except GoCardlessCoreError as error:
             raise ValidationError(
                 self.env._("GoCardless: the customer needs a name or an email address.")
             ) from error
-        customer = self._gocardless_call(
-            "create customer",
-            client.customers.create,
+        customer = self._gocardless_request(
+            "customers",
+            "create",
             params=dict(payload, metadata={"odoo_partner_id": str(partner.id)}),
-            headers=self._gocardless_headers("customer"),
+            idempotency_action="customer",
         )
-        partner.gocardless_customer_id = customer.id
-        return customer.id
+        partner.gocardless_customer_id = customer["id"]
+        return customer["id"]
+
+    def _gocardless_read_billing_request(self):
+        """Return the transaction's billing request as GoCardless has it now.
+
+        Note: self.ensure_one()
+
+        :rtype: dict
+        :raise ValidationError: If GoCardless fails or refuses.
+        """
+        self.ensure_one()
+        return self._gocardless_request(
+            "billing_requests", "get", self.gocardless_billing_request_id
+        )
 
     def _gocardless_complete_billing_request(self):
-        """Save the mandate of a fulfilled billing request and collect the transaction on it.
+        """Read the billing request and let the pipeline complete the transaction with it.
 
-        Idempotent and safe to call from the return route and from the `billing_requests`
-        `fulfilled` webhook: it does nothing once the transaction has a GoCardless payment, or
-        while the billing request is not fulfilled. Otherwise it saves the mandate as a token of
-        the partner, creates the payment (with an idempotency key derived from the transaction)
-        and sets the transaction `pending` with the payment id as provider reference.
+        Safe to call from the return route and from the `billing_requests` webhook: nothing is
+        done once the transaction has a GoCardless payment, or while the billing request is not
+        fulfilled.
 
         Note: self.ensure_one()
 
         :return: Whether a payment was created by this call.
         :rtype: bool
-        :raise ValidationError: If the GoCardless API refuses a call.
+        :raise ValidationError: If GoCardless refuses a call or the debit is refused.
         """
         self.ensure_one()
         if self.provider_code != const.PROVIDER_CODE or not self.gocardless_billing_request_id:
             return False
-        # Serialise the return route and the webhook on this transaction.
-        self.env.cr.execute(
-            "SELECT id FROM payment_transaction WHERE id = %s FOR UPDATE", (self.id,)
-        )
-        self.invalidate_recordset(["provider_reference", "state", "token_id"])
+        self._gocardless_lock()
         if self.provider_reference:
             _logger.info(
                 "GoCardless payment %s already exists for transaction %s; nothing to complete",
@@ -291,87 +312,58 @@ class PaymentTransaction(models.Model):
                 "transaction %s is %s; not collecting it by GoCardless", self.reference, self.state
             )
             return False
-        client = self.provider_id._gocardless_make_client()
-        billing_request = self._gocardless_call(
-            "get billing request", client.billing_requests.get, self.gocardless_billing_request_id
-        ).attributes
-        status = billing_request.get("status")
-        if status != "fulfilled":
-            _logger.info(
-                "GoCardless billing request %s of transaction %s is %s, not fulfilled",
-                self.gocardless_billing_request_id,
-                self.reference,
-                status,
-            )
-            return False
-        links = billing_request.get("links") or {}
-        mandate_id = links.get("mandate_request_mandate") or (
-            (billing_request.get("mandate_request") or {}).get("links") or {}
-        ).get("mandate")
-        if not mandate_id:
-            raise ValidationError(self.env._("GoCardless: the billing request has no mandate."))
-        mandate = self._gocardless_call("get mandate", client.mandates.get, mandate_id).attributes
-        self._gocardless_save_mandate(client, mandate)
-        payment = self._gocardless_create_payment(client, mandate_id)
-        self._process_notification_data(
-            {"reference": self.reference, "gocardless_payment": payment}
+        billing_request = self._gocardless_read_billing_request()
+        self._handle_notification_data(
+            const.PROVIDER_CODE,
+            {"reference": self.reference, "gocardless_billing_request": billing_request},
         )
-        return True
-
-    def _gocardless_get_billing_request_status(self):
-        """Return the current status of the transaction's billing request, read from the API."""
-        self.ensure_one()
-        client = self.provider_id._gocardless_make_client()
-        return self._gocardless_call(
-            "get billing request", client.billing_requests.get, self.gocardless_billing_request_id
-        ).status
+        return bool(self.provider_reference)
 
     def _gocardless_handle_return(self):
         """Process the customer's return from the GoCardless flow.
 
-        Completes the billing request if it is fulfilled. If GoCardless has not fulfilled it
-        yet, the transaction waits in `pending` for the `billing_requests` webhook; if the
-        customer's billing request was cancelled, so is the transaction.
+        The billing request is read back and handed to the pipeline: fulfilled, the mandate is
+        saved and the payment created; cancelled, so is the transaction; otherwise the
+        transaction waits in `pending` for the `billing_requests` webhook.
 
         Note: self.ensure_one()
 
         :return: None
         """
         self.ensure_one()
-        if self._gocardless_complete_billing_request() or self.state != "draft":
+        if self.provider_reference or self.state not in ("draft", "pending"):
             return
         if not self.gocardless_billing_request_id:
             return
-        status = self._gocardless_get_billing_request_status()
-        if status == "cancelled":
-            self._set_canceled(
-                state_message=self.env._("GoCardless: the direct debit set-up was cancelled.")
-            )
-        elif status != "fulfilled":
-            self._gocardless_wait_for_billing_request()
+        self._gocardless_complete_billing_request()
 
-    def _gocardless_wait_for_billing_request(self):
-        """Leave a draft transaction pending until the `billing_requests` webhook completes it.
+    def _gocardless_handle_return_error(self, error):
+        """Record that the return from GoCardless could not be completed.
+
+        When GoCardless could not be reached, the mandate may well be set up: the transaction
+        waits `pending` for the billing request's webhook. Any other failure is an error.
 
         Note: self.ensure_one()
 
+        :param Exception error: What the completion raised.
         :return: None
         """
         self.ensure_one()
-        if self.state == "draft":
-            self._set_pending(
-                state_message=self.env._(
-                    "GoCardless is confirming your direct debit mandate; the payment will be "
-                    "scheduled once it is confirmed."
-                )
-            )
+        self._handle_notification_data(
+            const.PROVIDER_CODE,
+            {
+                "reference": self.reference,
+                "gocardless_return_error": "transient" if utils.is_transient(error) else "final",
+            },
+        )
 
-    def _gocardless_cancel_flow(self):
-        """Cancel the transaction of a customer who left the GoCardless flow.
+    def _gocardless_handle_exit(self):
+        """Process a customer who left the GoCardless flow without approving the mandate.
 
         A billing request fulfilled in the meantime is completed instead. Otherwise the billing
-        request is cancelled at GoCardless too, which expires its flows: a payer finishing an
-        old flow in another tab can't set up a mandate for a transaction Odoo has cancelled.
+        request is cancelled at GoCardless too, which expires its flows (a payer finishing an
+        old flow in another tab can't set up a mandate for a transaction Odoo has cancelled),
+        and so is the transaction.
 
         Note: self.ensure_one()
 
@@ -380,37 +372,29 @@ class PaymentTransaction(models.Model):
         self.ensure_one()
         if self.state != "draft" or self.provider_reference:
             return
+        billing_request = None
         if self.gocardless_billing_request_id:
             try:
-                status = self._gocardless_get_billing_request_status()
-                if status == "fulfilled":
-                    self._gocardless_complete_billing_request()
-                    return
-                if status != "cancelled":
-                    client = self.provider_id._gocardless_make_client()
-                    self._gocardless_call(
-                        "cancel billing request",
-                        client.billing_requests.cancel,
-                        self.gocardless_billing_request_id,
-                    )
+                billing_request = self._gocardless_read_billing_request()
             except ValidationError:
                 _logger.warning(
                     "could not reach the billing request of transaction %s; cancelling it",
                     self.reference,
                 )
-        self._set_canceled(
-            state_message=self.env._(
-                "GoCardless: you left the direct debit set-up before approving it. The "
-                "invoice has not been paid."
-            )
+        self._handle_notification_data(
+            const.PROVIDER_CODE,
+            {
+                "reference": self.reference,
+                "gocardless_billing_request": billing_request,
+                "gocardless_exit": True,
+            },
         )
 
-    def _gocardless_save_mandate(self, client, mandate):
+    def _gocardless_save_mandate(self, mandate):
         """Save the mandate as a payment token of the partner, or reuse the existing token.
 
         Note: self.ensure_one()
 
-        :param gocardless_pro.Client client: The provider's client.
         :param dict mandate: The `mandates` resource.
         :return: The token.
         :rtype: payment.token
@@ -427,40 +411,31 @@ class PaymentTransaction(models.Model):
                 self.reference,
             )
         method = method or self.payment_method_id
-        token = (
-            self.env["payment.token"]
-            .sudo()
-            .with_context(active_test=False)
-            .search(
-                [
-                    ("provider_id", "=", self.provider_id.id),
-                    ("provider_ref", "=", mandate["id"]),
-                    ("partner_id", "=", self.partner_id.id),
-                ],
-                limit=1,
-            )
+        Token = self.env["payment.token"].sudo()
+        token = Token.with_context(active_test=False).search(
+            [
+                ("provider_id", "=", self.provider_id.id),
+                ("provider_ref", "=", mandate["id"]),
+                ("partner_id", "=", self.partner_id.id),
+            ],
+            limit=1,
         )
         if not token:
             bank_account_id = (mandate.get("links") or {}).get("customer_bank_account")
             bank_account = {}
             if bank_account_id:
-                bank_account = self._gocardless_call(
-                    "get bank account", client.customer_bank_accounts.get, bank_account_id
-                ).attributes
-            token = (
-                self.env["payment.token"]
-                .sudo()
-                .create(
-                    {
-                        "provider_id": self.provider_id.id,
-                        "payment_method_id": method.id,
-                        "partner_id": self.partner_id.id,
-                        "provider_ref": mandate["id"],
-                        "payment_details": utils.bank_account_details(bank_account)
-                        or mandate["id"],
-                        "gocardless_mandate_status": mandate.get("status"),
-                    }
+                bank_account = self._gocardless_request(
+                    "customer_bank_accounts", "get", bank_account_id
                 )
+            token = Token.create(
+                {
+                    "provider_id": self.provider_id.id,
+                    "payment_method_id": method.id,
+                    "partner_id": self.partner_id.id,
+                    "provider_ref": mandate["id"],
+                    "payment_details": utils.bank_account_details(bank_account) or mandate["id"],
+                    "gocardless_mandate_status": mandate.get("status"),
+                }
             )
             _logger.info(
                 "saved GoCardless mandate %s as token %s for partner %s (transaction %s)",
@@ -474,32 +449,24 @@ class PaymentTransaction(models.Model):
         self.write({"token_id": token.id, "tokenize": False, "payment_method_id": method.id})
         return token
 
-    def _gocardless_create_payment(self, client, mandate_id):
+    def _gocardless_create_payment(self, mandate_id):
         """Create the GoCardless payment collecting this transaction on a mandate.
+
+        The debit is checked first (see :meth:`_gocardless_check_debit`): nothing is sent to
+        GoCardless when it is refused.
 
         Note: self.ensure_one()
 
-        :param gocardless_pro.Client client: The provider's client.
         :param str mandate_id: The mandate (MD...).
         :return: The `payments` resource.
         :rtype: dict
+        :raise ValidationError: If the debit is refused or GoCardless refuses it.
         """
         self.ensure_one()
-        try:
-            amount = amounts.to_minor_units(self.amount, self.currency_id.name)
-        except GoCardlessCoreError as error:
-            raise ValidationError(
-                self.env._(
-                    "GoCardless: the amount %(amount)s %(currency)s cannot be collected.",
-                    amount=self.amount,
-                    currency=self.currency_id.name,
-                )
-            ) from error
-        if amount <= 0:
-            raise ValidationError(self.env._("GoCardless: the amount to collect must be positive."))
-        payment = self._gocardless_call(
-            "create payment",
-            client.payments.create,
+        amount = self._gocardless_check_debit(mandate_id=mandate_id)
+        payment = self._gocardless_request(
+            "payments",
+            "create",
             params={
                 "amount": amount,
                 "currency": self.currency_id.name,
@@ -507,8 +474,8 @@ class PaymentTransaction(models.Model):
                 "metadata": {"odoo_reference": self.reference},
                 "links": {"mandate": mandate_id},
             },
-            headers=self._gocardless_headers("payment"),
-        ).attributes
+            idempotency_action="payment",
+        )
         _logger.info(
             "created GoCardless payment %s on mandate %s for transaction %s",
             payment.get("id"),
@@ -528,7 +495,7 @@ class PaymentTransaction(models.Model):
 
         :return: None
         :raise UserError: If the transaction comes from a registered `account.payment`.
-        :raise ValidationError: If the API refuses.
+        :raise ValidationError: If the debit is refused or the API refuses.
         """
         super()._send_payment_request()
         if self.provider_code != const.PROVIDER_CODE:
@@ -538,17 +505,10 @@ class PaymentTransaction(models.Model):
         if self.payment_id:
             # `account.payment.action_post` cancels its payment when the transaction is not
             # done at once, which a direct debit never is.
-            raise UserError(
-                self.env._(
-                    "GoCardless: a direct debit is collected in a few days; it cannot be "
-                    "registered as a payment. Let the customer pay the invoice from its portal "
-                    "with the saved mandate instead."
-                )
-            )
-        client = self.provider_id._gocardless_make_client()
-        payment = self._gocardless_create_payment(client, self.token_id.provider_ref)
-        self._process_notification_data(
-            {"reference": self.reference, "gocardless_payment": payment}
+            raise UserError(self.env["account.payment"]._gocardless_register_refusal(self.token_id))
+        payment = self._gocardless_create_payment(self.token_id.provider_ref)
+        self._handle_notification_data(
+            const.PROVIDER_CODE, {"reference": self.reference, "gocardless_payment": payment}
         )
 
     # === BUSINESS METHODS - REFUND FLOW === #
@@ -571,42 +531,41 @@ class PaymentTransaction(models.Model):
         refund_tx = super()._send_refund_request(amount_to_refund=amount_to_refund)
         if self.provider_code != const.PROVIDER_CODE:
             return refund_tx
-        client = self.provider_id._gocardless_make_client()
         currency = self.currency_id.name
         amount = amounts.to_minor_units(-refund_tx.amount, currency)
-        payment = self._gocardless_call(
-            "read payment", client.payments.get, self.provider_reference
-        )
-        refund = refund_tx._gocardless_call(
-            "create refund",
-            client.refunds.create,
+        payment = self._gocardless_request("payments", "get", self.provider_reference)
+        refund = refund_tx._gocardless_request(
+            "refunds",
+            "create",
             params={
                 "amount": amount,
-                "total_amount_confirmation": (payment.amount_refunded or 0) + amount,
+                "total_amount_confirmation": (payment.get("amount_refunded") or 0) + amount,
                 "links": {"payment": self.provider_reference},
                 "metadata": {"odoo_reference": refund_tx.reference},
             },
-            headers=refund_tx._gocardless_headers("refund"),
+            idempotency_action="refund",
         )
         _logger.info(
             "gocardless refund %s of %s %s created for transaction %s",
-            refund.id,
+            refund.get("id"),
             amount,
             currency,
             refund_tx.reference,
         )
-        refund_tx.provider_reference = refund.id
-        refund_tx._set_pending()
+        refund_tx._handle_notification_data(
+            const.PROVIDER_CODE, {"reference": refund_tx.reference, "gocardless_refund": refund}
+        )
         return refund_tx
 
     # === BUSINESS METHODS - NOTIFICATIONS === #
 
     def _get_tx_from_notification_data(self, provider_code, notification_data):
-        """Override of `payment` to find the transaction of a GoCardless payment.
+        """Override of `payment` to find the transaction of a GoCardless resource.
 
         :param str provider_code: The code of the provider that handled the transaction.
-        :param dict notification_data: `reference` (the Odoo reference) and/or
-                                       `gocardless_payment` (a `payments` resource).
+        :param dict notification_data: `reference` (the Odoo reference) and/or one resource:
+                                       `gocardless_payment`, `gocardless_billing_request` or
+                                       `gocardless_refund`.
         :return: The transaction.
         :rtype: payment.transaction
         :raise ValidationError: If no transaction matches.
@@ -614,38 +573,76 @@ class PaymentTransaction(models.Model):
         tx = super()._get_tx_from_notification_data(provider_code, notification_data)
         if provider_code != const.PROVIDER_CODE or len(tx) == 1:
             return tx
-        payment = notification_data.get("gocardless_payment") or {}
         domain = [("provider_code", "=", const.PROVIDER_CODE)]
-        reference = notification_data.get("reference") or (payment.get("metadata") or {}).get(
+        resource, field = {}, "provider_reference"
+        for key, resource_field in (
+            ("gocardless_payment", "provider_reference"),
+            ("gocardless_billing_request", "gocardless_billing_request_id"),
+            ("gocardless_refund", "provider_reference"),
+        ):
+            if isinstance(notification_data.get(key), dict):
+                resource, field = notification_data[key], resource_field
+                break
+        reference = notification_data.get("reference") or (resource.get("metadata") or {}).get(
             "odoo_reference"
         )
-        if reference:
+        if reference and isinstance(reference, str):
             tx = self.search([*domain, ("reference", "=", reference)], limit=1)
-        if not tx and payment.get("id"):
-            tx = self.search([*domain, ("provider_reference", "=", payment["id"])], limit=1)
+        resource_id = resource.get("id")
+        if not tx and resource_id and isinstance(resource_id, str):
+            tx = self.search([*domain, (field, "=", resource_id)], limit=1)
         if not tx:
             raise ValidationError(
                 self.env._(
                     "GoCardless: no transaction found matching reference %(reference)s.",
-                    reference=reference or payment.get("id"),
+                    reference=reference or resource_id,
                 )
             )
         return tx
 
     def _process_notification_data(self, notification_data):
-        """Override of `payment` to follow the current status of the GoCardless payment.
+        """Override of `payment` to follow the current state of a GoCardless resource.
+
+        The one place where the state of a GoCardless transaction changes. The data holds one
+        of: `gocardless_payment` (a `payments` resource, with an optional `reason`: why it
+        failed), `gocardless_refund` (a `refunds` resource, for a refund transaction),
+        `gocardless_billing_request` (a `billing_requests` resource, or None; with
+        `gocardless_exit` when the customer left GoCardless's page) or
+        `gocardless_return_error` (``transient`` or ``final``).
 
         Note: self.ensure_one()
 
-        :param dict notification_data: `gocardless_payment`: the `payments` resource as just read
-                                       from the API; optional `reason`: why it failed.
+        :param dict notification_data: The resource as just read from the API.
         :return: None
-        :raise ValidationError: If the data holds no payment, or another transaction's payment.
+        :raise ValidationError: If the data holds no resource, or another transaction's.
         """
         super()._process_notification_data(notification_data)
         if self.provider_code != const.PROVIDER_CODE:
             return
-        payment = notification_data.get("gocardless_payment")
+        reason = notification_data.get("reason") or ""
+        if "gocardless_billing_request" in notification_data:
+            self._gocardless_process_billing_request(
+                notification_data["gocardless_billing_request"],
+                exited=bool(notification_data.get("gocardless_exit")),
+                failed=bool(notification_data.get("gocardless_failed")),
+                reason=reason,
+            )
+        elif isinstance(notification_data.get("gocardless_refund"), dict):
+            self._gocardless_process_refund(notification_data["gocardless_refund"], reason)
+        elif "gocardless_return_error" in notification_data:
+            self._gocardless_process_return_error(notification_data["gocardless_return_error"])
+        else:
+            self._gocardless_process_payment(notification_data.get("gocardless_payment"), reason)
+
+    def _gocardless_process_payment(self, payment, reason=""):
+        """Bring the transaction to the state of its GoCardless payment.
+
+        Note: self.ensure_one()
+
+        :param dict payment: The `payments` resource.
+        :param str reason: GoCardless's explanation of a failure, cancellation or charge-back.
+        :return: None
+        """
         if not isinstance(payment, dict) or not payment.get("id"):
             raise ValidationError(
                 self.env._(
@@ -667,17 +664,20 @@ class PaymentTransaction(models.Model):
             self.reference,
             pprint.pformat(payment),
         )
-        values = {"provider_reference": payment["id"]}
+        status = payment.get("status")
+        values = {"provider_reference": payment["id"], "gocardless_payment_status": status}
         if payment.get("charge_date"):
             values["gocardless_charge_date"] = payment["charge_date"]
+        target = const.PAYMENT_OUTCOME_STATES.get(events.payment_outcome_from_status(status))
+        if target in ("error", "cancel"):
+            values["gocardless_failure_reason"] = reason or self.env._(
+                "The payment is %(status)s.", status=status
+            )
         self.write(values)
 
-        status = payment.get("status")
-        outcome = events.payment_outcome_from_status(status)
-        reason = notification_data.get("reason") or ""
-        if outcome == events.PAYMENT_PENDING:
+        if target == "pending":
             self._set_pending()
-        elif outcome == events.PAYMENT_DONE:
+        elif target == "done":
             extra_states = ()
             if self.state == "cancel" and self.payment_id:
                 # A chargeback was cancelled: the money is collected again. Let the
@@ -686,8 +686,8 @@ class PaymentTransaction(models.Model):
                 if self.payment_id.state == "canceled":
                     self.payment_id = False
             self._set_done(extra_allowed_states=extra_states)
-        elif outcome in (events.PAYMENT_FAILED, events.PAYMENT_CHARGED_BACK):
-            if outcome == events.PAYMENT_CHARGED_BACK:
+        elif target == "error":
+            if status == "charged_back":
                 message = self.env._("GoCardless: the customer's bank charged the payment back.")
             else:
                 message = self.env._("GoCardless: the direct debit failed.")
@@ -697,7 +697,7 @@ class PaymentTransaction(models.Model):
                 self._set_canceled(state_message=message, extra_allowed_states=("done",))
             else:
                 self._set_error(message)
-        elif outcome == events.PAYMENT_CANCELLED:
+        elif target == "cancel":
             message = self.env._("GoCardless: the direct debit was cancelled.")
             if reason:
                 message = f"{message} {reason}"
@@ -708,3 +708,415 @@ class PaymentTransaction(models.Model):
             )
             return
         self.env.ref("payment.cron_post_process_payment_tx")._trigger()
+
+    def _gocardless_process_billing_request(
+        self, billing_request, exited=False, failed=False, reason=""
+    ):
+        """Complete, cancel or keep waiting the transaction of a billing request.
+
+        Fulfilled: the mandate is saved as a token and the payment created on it. Cancelled
+        (or left by the customer): the transaction is cancelled, unless it has its payment.
+        Still open: the transaction waits `pending` for the webhook; when the customer left,
+        the billing request is cancelled at GoCardless and so is the transaction.
+
+        Note: self.ensure_one()
+
+        :param dict billing_request: The `billing_requests` resource, or None when it could not
+                                     be read (customer leaving only).
+        :param bool exited: Whether the customer left GoCardless's page.
+        :param bool failed: Whether GoCardless said the billing request failed.
+        :param str reason: GoCardless's explanation of a cancellation.
+        :return: None
+        """
+        billing_request = billing_request if isinstance(billing_request, dict) else {}
+        if billing_request.get("id") and billing_request["id"] != (
+            self.gocardless_billing_request_id
+        ):
+            raise ValidationError(
+                self.env._(
+                    "GoCardless: the billing request %(billing_request)s does not belong to the "
+                    "transaction %(reference)s.",
+                    billing_request=billing_request["id"],
+                    reference=self.reference,
+                )
+            )
+        status = billing_request.get("status")
+        outcome = events.billing_request_outcome_from_status(status)
+        if self.provider_reference:
+            return  # The payment exists: its own events drive the transaction now.
+        if outcome == events.BILLING_REQUEST_FULFILLED:
+            self._gocardless_collect_fulfilled_billing_request(billing_request)
+        elif exited:
+            if billing_request and outcome != events.BILLING_REQUEST_CANCELLED:
+                try:
+                    self._gocardless_request(
+                        "billing_requests", "cancel", self.gocardless_billing_request_id
+                    )
+                except ValidationError:
+                    _logger.warning(
+                        "could not cancel the billing request of transaction %s at GoCardless",
+                        self.reference,
+                    )
+            self._set_canceled(
+                state_message=self.env._(
+                    "GoCardless: you left the direct debit set-up before approving it. The "
+                    "invoice has not been paid."
+                )
+            )
+        elif outcome == events.BILLING_REQUEST_CANCELLED or failed:
+            self._set_canceled(
+                state_message=reason
+                or self.env._("GoCardless: the direct debit set-up was cancelled.")
+            )
+        elif self.state == "draft":
+            self._gocardless_set_waiting_for_mandate()
+
+    def _gocardless_collect_fulfilled_billing_request(self, billing_request):
+        """Save the mandate of a fulfilled billing request and create the payment on it.
+
+        Note: self.ensure_one()
+
+        :param dict billing_request: The fulfilled `billing_requests` resource.
+        :return: None
+        :raise ValidationError: If GoCardless refuses or the debit is refused.
+        """
+        if self.state not in ("draft", "pending"):
+            _logger.info(
+                "transaction %s is %s; not collecting it by GoCardless", self.reference, self.state
+            )
+            return
+        links = billing_request.get("links") or {}
+        mandate_id = links.get("mandate_request_mandate") or (
+            (billing_request.get("mandate_request") or {}).get("links") or {}
+        ).get("mandate")
+        if not mandate_id:
+            raise ValidationError(self.env._("GoCardless: the billing request has no mandate."))
+        mandate = self._gocardless_request("mandates", "get", mandate_id)
+        self._gocardless_save_mandate(mandate)
+        try:
+            payment = self._gocardless_create_payment(mandate_id)
+        except ValidationError as error:
+            if utils.is_transient(error):
+                raise  # Kept for a retry: the payment's idempotency key avoids a double debit.
+            # Refused (e.g. the invoice was paid meanwhile): the mandate is saved, nothing is
+            # collected, and the customer and the merchant see why.
+            _logger.info("debit of transaction %s refused: %s", self.reference, error)
+            self._set_error(error.args[0])
+            return
+        self._gocardless_process_payment(payment)
+
+    def _gocardless_set_waiting_for_mandate(self):
+        """Leave a draft transaction pending until the `billing_requests` webhook completes it."""
+        self._set_pending(
+            state_message=self.env._(
+                "GoCardless is confirming your direct debit mandate; the payment will be "
+                "scheduled once it is confirmed."
+            )
+        )
+
+    def _gocardless_process_return_error(self, kind):
+        """Wait for the webhook when GoCardless was unreachable on return; else fail."""
+        if kind == "transient":
+            if self.state == "draft":
+                self._gocardless_set_waiting_for_mandate()
+            return
+        self._set_error(
+            self.env._(
+                "GoCardless: the direct debit could not be set up. Please try again or contact us."
+            )
+        )
+
+    def _gocardless_process_refund(self, refund, reason=""):
+        """Bring a refund transaction to the state of its GoCardless refund.
+
+        Note: self.ensure_one()
+
+        :param dict refund: The `refunds` resource.
+        :param str reason: GoCardless's explanation of a failure.
+        :return: None
+        """
+        if not refund.get("id") or (
+            self.provider_reference and self.provider_reference != refund["id"]
+        ):
+            raise ValidationError(
+                self.env._(
+                    "GoCardless: the refund %(refund)s does not belong to the transaction "
+                    "%(reference)s.",
+                    refund=refund.get("id"),
+                    reference=self.reference,
+                )
+            )
+        if not self.provider_reference:
+            self.provider_reference = refund["id"]
+        status = refund.get("status")
+        target = const.REFUND_OUTCOME_STATES.get(events.refund_outcome_from_status(status))
+        if target == "pending":
+            self._set_pending()
+        elif target == "done":
+            self._set_done()
+        elif target == "error":
+            reason = reason or self.env._("The refund is %(status)s.", status=status or "?")
+            if self.state == "done":
+                # The refund was paid, then came back: cancel its outbound payment.
+                self._set_canceled(state_message=reason, extra_allowed_states=("done",))
+            else:
+                self._set_error(reason)
+        else:
+            _logger.warning(
+                "unknown GoCardless refund status %s for transaction %s", status, self.reference
+            )
+
+    # === BUSINESS METHODS - GOCARDLESS EVENTS === #
+    # Called by the event ledger (`gocardless.event`), which records, de-duplicates, routes and
+    # retries events: each handler finds its transaction, reads the resource's current state
+    # from GoCardless (events arrive late, twice and out of order) and hands it to the
+    # pipeline. Each returns ``(ledger state, message, transaction)``.
+
+    def _gocardless_handle_payment_event(self, event, ledger_event):
+        """Bring the transaction of a payment event to the payment's current status.
+
+        :param gocardless_core.events.Event event: The event.
+        :param gocardless.event ledger_event: Its ledger row (scope, reasons of other events).
+        :rtype: tuple
+        """
+        scope = ledger_event._gocardless_scope_domain()
+        tx = self.search([*scope, ("provider_reference", "=", event.resource_id)], limit=1)
+        reference = event.resource_metadata.get("odoo_reference")
+        if not tx and reference and isinstance(reference, str):
+            tx = self.search([*scope, ("reference", "=", reference)], limit=1)
+        if not tx:
+            return (
+                "ignored",
+                self.env._(
+                    "No transaction matches the payment %(payment)s.", payment=event.resource_id
+                ),
+                tx,
+            )
+        tx = tx.with_company(tx.company_id)
+        payment = tx.provider_id._gocardless_make_request("payments", "get", event.resource_id)
+        tx._handle_notification_data(
+            const.PROVIDER_CODE,
+            {
+                "reference": tx.reference,
+                "gocardless_payment": payment,
+                "reason": ledger_event._gocardless_payment_status_reason(event, payment),
+            },
+        )
+        tx._gocardless_post_process_now()
+        return "processed", None, tx
+
+    def _gocardless_handle_billing_request_event(self, event, ledger_event):
+        """Complete or cancel the transaction of a billing request, from its current status.
+
+        :param gocardless_core.events.Event event: The event.
+        :param gocardless.event ledger_event: Its ledger row.
+        :rtype: tuple
+        """
+        tx = self.search(
+            [
+                *ledger_event._gocardless_scope_domain(),
+                ("gocardless_billing_request_id", "=", event.resource_id),
+            ],
+            limit=1,
+        )
+        if not tx:
+            return (
+                "ignored",
+                self.env._(
+                    "No transaction matches the billing request %(billing_request)s.",
+                    billing_request=event.resource_id,
+                ),
+                tx,
+            )
+        tx = tx.with_company(tx.company_id)
+        billing_request = tx.provider_id._gocardless_make_request(
+            "billing_requests", "get", event.resource_id
+        )
+        outcome = events.billing_request_outcome_from_status(billing_request.get("status"))
+        if outcome == events.BILLING_REQUEST_FULFILLED:
+            tx._gocardless_complete_billing_request()
+            tx._gocardless_post_process_now()
+            return "processed", None, tx
+        if events.outcome_for(event) != events.BILLING_REQUEST_CANCELLED or (
+            outcome != events.BILLING_REQUEST_CANCELLED and event.action != "failed"
+        ):
+            return (
+                "ignored",
+                self.env._(
+                    "The billing request %(billing_request)s is %(status)s now.",
+                    billing_request=event.resource_id,
+                    status=billing_request.get("status") or "?",
+                ),
+                tx,
+            )
+        if tx.provider_reference:
+            return (
+                "ignored",
+                self.env._(
+                    "The transaction %(reference)s already has its payment.",
+                    reference=tx.reference,
+                ),
+                tx,
+            )
+        tx._handle_notification_data(
+            const.PROVIDER_CODE,
+            {
+                "reference": tx.reference,
+                "gocardless_billing_request": billing_request,
+                "gocardless_failed": event.action == "failed",
+                "reason": events.failure_reason(event)
+                or self.env._("The payer did not complete the direct debit setup."),
+            },
+        )
+        tx._gocardless_post_process_now()
+        return "processed", None, tx
+
+    def _gocardless_handle_refund_event(self, event, ledger_event):
+        """Bring the refund transaction of a refund event to the refund's current status.
+
+        :param gocardless_core.events.Event event: The event.
+        :param gocardless.event ledger_event: Its ledger row.
+        :rtype: tuple
+        """
+        tx = self.search(
+            [
+                *ledger_event._gocardless_scope_domain(),
+                ("provider_reference", "=", event.resource_id),
+                ("operation", "=", "refund"),
+            ],
+            limit=1,
+        )
+        if not tx:
+            return (
+                "ignored",
+                self.env._("No refund transaction matches %(refund)s.", refund=event.resource_id),
+                tx,
+            )
+        tx = tx.with_company(tx.company_id)
+        refund = tx.provider_id._gocardless_make_request("refunds", "get", event.resource_id)
+        tx._handle_notification_data(
+            const.PROVIDER_CODE,
+            {
+                "reference": tx.reference,
+                "gocardless_refund": refund,
+                "reason": events.failure_reason(event),
+            },
+        )
+        tx._gocardless_post_process_now()
+        return "processed", None, tx
+
+    # === BUSINESS METHODS - POST-PROCESSING === #
+
+    def _gocardless_post_process_now(self):
+        """Post-process the transaction at once if its state changed (invoice paid or reopened).
+
+        If that fails, Odoo's post-processing cron tries again.
+        """
+        for tx in self.filtered(lambda t: not t.is_post_processed):
+            try:
+                with self.env.cr.savepoint():
+                    tx._post_process()
+            except psycopg2.OperationalError:
+                raise
+            except Exception:  # noqa: BLE001 - the payment cron retries post-processing
+                _logger.exception(
+                    "gocardless: post-processing of transaction %s failed, left to the cron",
+                    tx.reference,
+                )
+                self.env.ref("payment.cron_post_process_payment_tx")._trigger()
+
+    def _post_process(self):  # pylint: disable=missing-return
+        """Override of `account_payment` to tell the merchant about collected or failed debits.
+
+        Odoo's post-processing runs once per state change (inline or by its cron): a debit
+        collected, or one that failed, was cancelled or charged back, is told on its invoices'
+        chatter and given to their salesperson as an activity.
+        """
+        notices = [
+            (tx, tx.state, bool(tx.payment_id) and tx.payment_id.state != "canceled")
+            for tx in self
+            if tx.provider_code == const.PROVIDER_CODE
+            and tx.operation in const.DEBIT_OPERATIONS
+            and tx.provider_reference
+            and tx.state in ("done", "cancel", "error")
+        ]
+        super()._post_process()
+        for tx, state, was_paid in notices:
+            if state == "done":
+                tx._gocardless_notify_paid()
+            else:
+                tx._gocardless_notify_failed(was_paid=was_paid and state == "cancel")
+
+    # === BUSINESS METHODS - MERCHANT NOTICES === #
+
+    def _gocardless_responsible(self, invoice):
+        """Return who follows up on ``invoice``.
+
+        Its salesperson, else the administrator, else the first accounting manager of the
+        invoice's company.
+
+        :return: An internal user allowed in the invoice's company, or an empty recordset.
+        :rtype: recordset of `res.users`
+        """
+        company = invoice.company_id
+        admin = self.env.ref("base.user_admin", raise_if_not_found=False)
+        for user in (invoice.invoice_user_id, admin):
+            if user and user.active and not user.share and company in user.company_ids:
+                return user
+        return (
+            self.env["res.users"]
+            .sudo()
+            .search(
+                [
+                    ("share", "=", False),
+                    ("company_ids", "in", company.ids),
+                    ("groups_id", "in", self.env.ref("account.group_account_manager").ids),
+                ],
+                order="id",
+                limit=1,
+            )
+        )
+
+    def _gocardless_notify(self, summary, body):
+        """Post ``body`` on the invoices of the transaction and give their follower an activity."""
+        self.ensure_one()
+        self._log_message_on_linked_documents(body)
+        for invoice in self.invoice_ids:
+            user = self._gocardless_responsible(invoice)
+            if user:
+                invoice.activity_schedule(
+                    "mail.mail_activity_data_todo", summary=summary, note=body, user_id=user.id
+                )
+
+    def _gocardless_notify_paid(self):
+        """Tell the merchant that the direct debit of the transaction was collected."""
+        self.ensure_one()
+        body = self.env._(
+            "Direct debit received: GoCardless collected %(amount)s (payment %(payment)s, "
+            "transaction %(reference)s).",
+            amount=format_amount(self.env, self.amount, self.currency_id),
+            payment=self.provider_reference,
+            reference=self.reference,
+        )
+        self._gocardless_notify(self.env._("Direct debit received"), body)
+
+    def _gocardless_notify_failed(self, was_paid=False):
+        """Tell the merchant that the direct debit of the transaction failed or was reversed."""
+        self.ensure_one()
+        reason = self.gocardless_failure_reason or self.env._(
+            "The payment is %(status)s.", status=self.gocardless_payment_status or "?"
+        )
+        if was_paid:
+            body = self.env._(
+                "Direct debit reversed after it was collected: %(reason)s (transaction "
+                "%(reference)s). The payment was cancelled and the invoice is open again.",
+                reason=reason,
+                reference=self.reference,
+            )
+        else:
+            body = self.env._(
+                "Direct debit failed: %(reason)s (transaction %(reference)s).",
+                reason=reason,
+                reference=self.reference,
+            )
+        self._gocardless_notify(self.env._("Direct debit failed"), body)

@@ -1,0 +1,217 @@
+# Copyright 2026 Isanet
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+"""The one guard of GoCardless debits.
+
+Every door that makes GoCardless take money (the portal's redirect and saved-mandate flows,
+the merchant's *Collect by Direct Debit*, a webhook completing a mandate set-up, RPC, crons)
+creates the debit through `payment.transaction`, which asks :meth:`_gocardless_check_debit`
+first: nothing is sent to GoCardless when it refuses.
+"""
+
+from odoo import models
+from odoo.exceptions import ValidationError
+from odoo.tools import SQL
+
+from .. import const
+from ..gocardless_core import amounts, debits, schemes
+from ..gocardless_core.errors import GoCardlessCoreError
+
+# Payment states of an invoice that still has something to pay.
+OPEN_PAYMENT_STATES = ("not_paid", "partial")
+
+
+# Kept apart from payment_transaction.py, which holds the flows: this file is the rules.
+class PaymentTransaction(models.Model):
+    _inherit = "payment.transaction"  # pylint: disable=consider-merging-classes-inherited
+
+    def _gocardless_check_debit(self, mandate_id=None):
+        """Check that GoCardless may debit this transaction, and return the amount to debit.
+
+        A debit is created only for one posted customer invoice of the provider's company,
+        with the direct debit offer on, in a currency GoCardless collects, on a mandate of the
+        invoice's customer whose scheme collects that currency, for an amount above zero and
+        not above what is due less the other debits of the invoice that are pending, or
+        collected and not yet booked. The invoice's row is locked (written), so that two
+        requests debiting the same invoice at once are serialised: the second one sees the
+        first one's debit, or fails to serialise and is retried.
+
+        Note: self.ensure_one()
+
+        :param str mandate_id: The mandate (MD...) to charge, when it is known; by default the
+                               transaction's token's.
+        :return: The amount to debit, in minor units of the transaction's currency.
+        :rtype: int
+        :raise ValidationError: If the debit is refused, saying why.
+        """
+        self.ensure_one()
+        tx = self.sudo()
+        invoice = tx._gocardless_check_invoice()
+        currency = tx.currency_id
+        if currency != invoice.currency_id:
+            raise ValidationError(
+                self.env._(
+                    "GoCardless: the payment is in %(currency)s, the invoice in "
+                    "%(invoice_currency)s.",
+                    currency=currency.name,
+                    invoice_currency=invoice.currency_id.name,
+                )
+            )
+        mandate_scheme = tx._gocardless_check_mandate(invoice, mandate_id)
+        self.env.cr.execute(
+            SQL(
+                "UPDATE account_move SET write_date = write_date WHERE id = %s",
+                invoice.id,
+            )
+        )
+        try:
+            amount = amounts.to_minor_units(tx.amount, currency.name)
+            due = amounts.to_minor_units(invoice.amount_residual, currency.name)
+            already = amounts.to_minor_units(tx._gocardless_other_debits_amount(), currency.name)
+        except GoCardlessCoreError as error:
+            raise ValidationError(
+                self.env._(
+                    "GoCardless: direct debit in %(currency)s is not available.",
+                    currency=currency.name,
+                )
+            ) from error
+        refusal = debits.refusal(amount, currency.name, due, already, mandate_scheme)
+        if refusal:
+            raise ValidationError(tx._gocardless_refusal_message(refusal, invoice, due, already))
+        return amount
+
+    def _gocardless_check_invoice(self):
+        """Return the one invoice this transaction debits, or raise why it may not."""
+        invoices = self.invoice_ids
+        if not invoices:
+            raise ValidationError(
+                self.env._("GoCardless: direct debit pays invoices; this payment has none.")
+            )
+        if len(invoices) > 1:
+            raise ValidationError(
+                self.env._("GoCardless: pay each invoice by direct debit from its own page.")
+            )
+        invoice = invoices
+        if not (
+            invoice.move_type == "out_invoice"
+            and invoice.state == "posted"
+            and invoice.payment_state in OPEN_PAYMENT_STATES
+        ):
+            raise ValidationError(
+                self.env._(
+                    "GoCardless: the invoice %(invoice)s is not a posted customer invoice "
+                    "waiting for payment.",
+                    invoice=invoice.display_name,
+                )
+            )
+        if invoice.company_id != self.provider_id.company_id:
+            raise ValidationError(
+                self.env._(
+                    "GoCardless: the invoice %(invoice)s belongs to another company.",
+                    invoice=invoice.display_name,
+                )
+            )
+        if not invoice.gocardless_offered:
+            raise ValidationError(
+                self.env._(
+                    "GoCardless: direct debit is not offered for the invoice %(invoice)s.",
+                    invoice=invoice.display_name,
+                )
+            )
+        if invoice.currency_id.name not in const.SUPPORTED_CURRENCIES:
+            raise ValidationError(
+                self.env._(
+                    "GoCardless does not collect payments in %(currency)s.",
+                    currency=invoice.currency_id.name,
+                )
+            )
+        return invoice
+
+    def _gocardless_check_mandate(self, invoice, mandate_id=None):
+        """Return the scheme of the mandate to charge (None before one is set up).
+
+        The transaction's token, when it has one, must be an active mandate of this provider
+        held by the invoice's customer, and the mandate charged must be the token's.
+
+        :raise ValidationError: If the mandate may not pay the invoice.
+        """
+        token = self.token_id
+        if not token:
+            return None
+        if (
+            not token.active
+            or token.provider_id != self.provider_id
+            or token.partner_id.commercial_partner_id != invoice.commercial_partner_id
+            or (mandate_id and mandate_id != token.provider_ref)
+        ):
+            raise ValidationError(
+                self.env._(
+                    "GoCardless: this direct debit mandate can't pay the invoice %(invoice)s.",
+                    invoice=invoice.display_name,
+                )
+            )
+        if token.gocardless_mandate_status in const.MANDATE_ENDED_STATUSES:
+            raise ValidationError(
+                self.env._(
+                    "GoCardless: the direct debit mandate %(mandate)s is %(status)s.",
+                    mandate=token.provider_ref,
+                    status=token.gocardless_mandate_status,
+                )
+            )
+        try:
+            return schemes.scheme_from_payment_method_code(token.payment_method_id.code)
+        except GoCardlessCoreError:
+            return "unknown"
+
+    def _gocardless_other_debits_amount(self):
+        """Return the amount of the invoice's other GoCardless debits under way.
+
+        Those pending (a mandate being confirmed included), and those collected whose
+        accounting payment is not booked yet (the invoice's amount due does not show them).
+
+        :rtype: float
+        """
+        others = self.search(
+            [
+                ("id", "!=", self.id),
+                ("provider_code", "=", const.PROVIDER_CODE),
+                ("operation", "in", const.DEBIT_OPERATIONS),
+                ("invoice_ids", "in", self.invoice_ids.ids),
+                "|",
+                ("state", "in", const.DEBIT_UNDER_WAY_STATES),
+                "&",
+                ("state", "=", "done"),
+                ("payment_id", "=", False),
+            ]
+        )
+        return sum(others.mapped("amount"))
+
+    def _gocardless_refusal_message(self, refusal, invoice, due, already):
+        """Return the translated sentence of a refusal of `gocardless_core.debits`."""
+        currency = self.currency_id
+        if refusal == debits.NOT_COLLECTABLE_CURRENCY:
+            return self.env._(
+                "GoCardless does not collect payments in %(currency)s.", currency=currency.name
+            )
+        if refusal == debits.MANDATE_SCHEME_MISMATCH:
+            return self.env._(
+                "GoCardless: the mandate %(mandate)s (%(method)s) can't collect %(currency)s.",
+                mandate=self.token_id.provider_ref,
+                method=self.token_id.payment_method_id.name,
+                currency=currency.name,
+            )
+        if refusal == debits.NOT_POSITIVE:
+            return self.env._("GoCardless: the amount to pay must be positive.")
+        left = amounts.from_minor_units(debits.available(due, already), currency.name)
+        if refusal == debits.NOTHING_DUE:
+            return self.env._(
+                "GoCardless: nothing is left to pay by direct debit on the invoice "
+                "%(invoice)s: a direct debit of it is already under way.",
+                invoice=invoice.display_name,
+            )
+        return self.env._(
+            "GoCardless: the amount to pay (%(amount)s) is above what is left to pay on the "
+            "invoice %(invoice)s (%(due)s).",
+            amount=currency.format(self.amount),
+            invoice=invoice.display_name,
+            due=currency.format(float(left)),
+        )
