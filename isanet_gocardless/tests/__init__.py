@@ -9,3 +9,5 @@ from . import test_demo_data
 from . import test_connect
 from . import test_sync
 from . import test_multi_company
+from . import test_money_guard
+from . import test_pipeline

@@ -1,13 +1,34 @@
+import copy
 import json
 import sys
 import tempfile
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
+from unittest.mock import patch
 
 from lxml import etree
 
+from odoo import SUPERUSER_ID, Command
+from odoo.tests import new_test_user
+from odoo.tools import mute_logger
+
 from odoo.addons.account_payment.tests.common import AccountPaymentCommon
 from odoo.addons.payment.tests.common import PaymentCommon
+from odoo.addons.payment.tests.http_common import PaymentHttpCommon
+
+from ..controllers.main import GoCardlessController
+from ..controllers.oauth import GoCardlessOAuthController
+from ..gocardless_core import webhooks
+from ..models.payment_provider_connect import PARAM_CLIENT_ID, PARAM_CLIENT_SECRET
+
+EVENT_LOGGER = "odoo.addons.isanet_gocardless.models.gocardless_event"
+CONTROLLER_LOGGER = "odoo.addons.isanet_gocardless.controllers.main"
+# A Belgian test IBAN the sandbox's hosted page accepts.
+IBAN = "BE68539007547034"
+# The integrator's partner app registered in the sandbox by `GoCardlessConnectMixin`.
+CLIENT_ID = "odoo-partner-app"
+CLIENT_SECRET = "odoo-partner-secret"  # noqa: S105 - a test value
 
 
 def _import_sandbox_server():
@@ -111,6 +132,19 @@ class GoCardlessPortalMixin:
             for node in tree.xpath("//input[@name='o_payment_radio']")
         }
 
+    def _invoice_page_token_ids(self, invoice):
+        """Return the ids of the saved payment methods offered on the invoice portal page."""
+        token = invoice._portal_ensure_token()
+        response = self.url_open(f"/my/invoices/{invoice.id}?access_token={token}")
+        self.assertEqual(response.status_code, 200)
+        tree = etree.fromstring(response.text, parser=etree.HTMLParser())
+        return {
+            int(node.get("data-payment-option-id"))
+            for node in tree.xpath(
+                "//input[@name='o_payment_radio'][@data-payment-option-type='token']"
+            )
+        }
+
     def _invoice_transaction_values(self, invoice, provider=None, **values):
         provider = provider or self.gocardless
         method = self.sepa if provider == self.gocardless else self.payment_method
@@ -137,3 +171,286 @@ class GoCardlessPortalMixin:
         )
         response.raise_for_status()
         return response.json()
+
+
+class GoCardlessFlowMixin:
+    """The customer's redirect flow through the local sandbox's hosted pages, over HTTP.
+
+    To mix with `GoCardlessPortalMixin`, `GoCardlessSandboxCommon` and `PaymentHttpCommon`.
+    """
+
+    def _start_redirect_flow(self, invoice):
+        """Pay the invoice from its portal page: return the transaction and the hosted page."""
+        answer = self._call_invoice_transaction(
+            invoice, **self._invoice_transaction_values(invoice)
+        )
+        self.assertIn("result", answer, answer.get("error"))
+        processing_values = answer["result"]
+        form = self._extract_values_from_html_form(processing_values["redirect_form_html"])
+        self.assertTrue(form["action"].startswith(self.sandbox.url))
+        tx = self._get_tx(processing_values["reference"])
+        # The browser submits the redirect form (GET) to GoCardless's hosted page.
+        page = self.opener.get(form["action"], params=form["inputs"], timeout=30)
+        self.assertEqual(page.status_code, 200)
+        return tx, page
+
+    def _approve_mandate(self, page):
+        """Fill in and submit the hosted payer page as a browser would; return the last answer."""
+        tree = etree.fromstring(page.text, parser=etree.HTMLParser())
+        form = tree.xpath("//form[@id='payer-form']")[0]
+        data = {
+            node.get("name"): node.get("value") or ""
+            for node in form.xpath(".//input[@name]")
+            if node.get("type") not in ("submit", "button")
+        }
+        data.update({"iban": IBAN, "action": "confirm"})
+        for key, value in (("address_line1", "Huge Street"), ("city", "Sin City")):
+            data[key] = data.get(key) or value
+        action = form.get("action") or page.url
+        if action.startswith("/"):
+            action = self.sandbox.url + action
+        return self.opener.post(action, data=data, timeout=30)
+
+    def _sandbox_client(self):
+        return self.gocardless._gocardless_make_client()
+
+    def _pay_by_redirect(self, invoice):
+        tx, page = self._start_redirect_flow(invoice)
+        with mute_logger("odoo.addons.payment.models.payment_transaction"):
+            response = self._approve_mandate(page)
+        self.assertEqual(response.status_code, 200)
+        self.assertTrue(response.url.startswith(self._build_url("/payment/status")), response.url)
+        tx.invalidate_recordset()
+        return tx, response
+
+    def _deliver_webhooks(self):
+        """Have the sandbox send its pending events now; return the new deliveries."""
+        known = {hook["id"] for hook in self.sandbox.webhook_deliveries()}
+        self.sandbox.configure_webhooks(
+            webhook_url=self._build_url(GoCardlessController._webhook_url),
+            webhook_secret="webhook-secret",
+            backoff_base=3600.0,
+        )
+        try:
+            self.sandbox.flush_webhooks()
+        finally:
+            self.sandbox.configure_webhooks(webhook_url=None)
+        # Odoo changed the records while serving the sandbox's requests.
+        self.env.invalidate_all()
+        return [hook for hook in self.sandbox.webhook_deliveries() if hook["id"] not in known]
+
+    def _simulate(self, scenario, resource_id):
+        client = self.gocardless._gocardless_make_client()
+        client.scenario_simulators.run(scenario, params={"links": {"resource": resource_id}})
+
+
+class GoCardlessConnectMixin:
+    """Drive GoCardless's connect pages of the local sandbox as the administrator's browser.
+
+    To mix with `GoCardlessSandboxCommon` and `PaymentHttpCommon`.
+    """
+
+    @classmethod
+    def _setup_partner_app(cls):
+        cls.sandbox.sandbox.oauth_clients[CLIENT_ID] = CLIENT_SECRET
+        params = cls.env["ir.config_parameter"].sudo()
+        params.set_param(PARAM_CLIENT_ID, CLIENT_ID)
+        params.set_param(PARAM_CLIENT_SECRET, CLIENT_SECRET)
+        cls.admin_user = cls.env.ref("base.user_admin")
+        # The administrator works in the companies of the tests' providers.
+        cls.admin_user.company_ids = [Command.link(cls.gocardless.company_id.id)]
+
+    def _as_admin(self, provider):
+        return provider.with_user(self.admin_user).with_company(provider.company_id)
+
+    def _start_connect(self, provider=None, signup=False, user=None):
+        """Click Connect (or Create an account) on the provider; return GoCardless's page."""
+        provider = provider or self.gocardless
+        provider = provider.with_user(user or self.admin_user).with_company(provider.company_id)
+        action = (
+            provider.action_gocardless_signup() if signup else provider.action_gocardless_connect()
+        )
+        self.assertEqual(action["type"], "ir.actions.act_url")
+        page = self.opener.get(action["url"], timeout=30)
+        self.assertEqual(page.status_code, 200, page.text[:500])
+        return action["url"], page
+
+    def _form_inputs(self, page):
+        tree = etree.fromstring(page.text, parser=etree.HTMLParser())
+        form = tree.xpath("//form[@id='oauth-form']")[0]
+        return tree, {
+            node.get("name"): node.get("value") or "" for node in form.xpath(".//input[@name]")
+        }
+
+    def _decide(self, page, decision="approve", **values):
+        """Submit GoCardless's connect form; return the redirection to Odoo's callback."""
+        _tree, data = self._form_inputs(page)
+        data.update(values, decision=decision)
+        answer = self.opener.post(
+            f"{self.sandbox.url}/oauth/authorize", data=data, allow_redirects=False, timeout=30
+        )
+        self.assertEqual(answer.status_code, 303, answer.text[:500])
+        location = answer.headers["Location"]
+        self.assertTrue(
+            location.startswith(self._build_url(GoCardlessOAuthController._oauth_callback_url))
+        )
+        return location
+
+    def _callback(self, location):
+        """Follow GoCardless's redirection to Odoo's callback (not further)."""
+        return self.opener.get(location, allow_redirects=False, timeout=60)
+
+    def _connect(self, provider=None, email="merchant@example.com", name="Merchant Ltd"):
+        """Connect ``provider`` to the sandbox account of ``email``; return the callback answer."""
+        provider = provider or self.gocardless
+        _url, page = self._start_connect(provider)
+        location = self._decide(page, email=email, organisation_name=name)
+        response = self._callback(location)
+        self.assertEqual(response.status_code, 303, response.text[:500])
+        self.assertTrue(response.headers["Location"].endswith(provider._gocardless_get_form_url()))
+        provider.invalidate_recordset()
+        return response
+
+
+class FakeService:
+    """Stands for one SDK service: `get` returns a copy of the canned resource, or raises."""
+
+    def __init__(self, test, resource_type):
+        self.test = test
+        self.resource_type = resource_type
+
+    def get(self, identity):
+        self.test.api_reads.append((self.resource_type, identity))
+        resource = self.test.api_resources[(self.resource_type, identity)]
+        if isinstance(resource, Exception):
+            raise resource
+        return SimpleNamespace(attributes=copy.deepcopy(resource))
+
+
+class GoCardlessWebhookCommon(GoCardlessInvoiceCommon, PaymentHttpCommon):
+    """A GoCardless provider with its journal, an invoice, a transaction and a fake API."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.salesperson = new_test_user(
+            cls.env,
+            login="gocardless_salesperson",
+            groups="account.group_account_invoice",
+            company_id=cls.env.company.id,
+            company_ids=[Command.set(cls.env.company.ids)],
+        )
+        cls.webhook_url = f"{cls.base_url()}{GoCardlessController._webhook_url}"
+
+    def setUp(self):
+        super().setUp()
+        self.api_resources = {}
+        self.api_reads = []
+        client = SimpleNamespace(
+            payments=FakeService(self, "payments"),
+            mandates=FakeService(self, "mandates"),
+            billing_requests=FakeService(self, "billing_requests"),
+            refunds=FakeService(self, "refunds"),
+        )
+        patcher = patch.object(
+            self.env.registry["payment.provider"],
+            "_gocardless_make_client",
+            lambda provider, **_kwargs: client,
+        )
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        self.invoice = self._create_customer_invoice(partner=self.partner_a)
+        self.invoice.invoice_user_id = self.salesperson
+        self.tx = self._create_transaction(
+            "redirect",
+            reference="INV-GC-1",
+            amount=self.invoice.amount_total,
+            currency_id=self.invoice.currency_id.id,
+            partner_id=self.partner_a.id,
+            payment_method_id=self.sepa.id,
+            provider_reference="PM123",
+            invoice_ids=[Command.set(self.invoice.ids)],
+            state="pending",
+        )
+
+    # === Helpers === #
+
+    def _set_payment(self, status, payment_id="PM123", reference="INV-GC-1"):
+        """Make the fake API answer that the payment is now ``status``."""
+        self.api_resources[("payments", payment_id)] = {
+            "id": payment_id,
+            "amount": int(round(self.tx.amount * 100)),
+            "currency": self.tx.currency_id.name,
+            "charge_date": "2026-01-15",
+            "status": status,
+            "links": {"mandate": "MD123", "creditor": "CR123"},
+            "metadata": {"odoo_reference": reference},
+        }
+
+    _event_counter = 0
+
+    def _event(
+        self,
+        resource_type,
+        action,
+        resource_id,
+        event_id=None,
+        details=None,
+        odoo_ref=True,
+        **links,
+    ):
+        """Return a GoCardless event dict about ``resource_id``."""
+        GoCardlessWebhookCommon._event_counter += 1
+        link_key = {
+            "payments": "payment",
+            "mandates": "mandate",
+            "billing_requests": "billing_request",
+            "refunds": "refund",
+            "payouts": "payout",
+        }.get(resource_type, resource_type.rstrip("s"))
+        return {
+            "id": event_id or f"EV{GoCardlessWebhookCommon._event_counter:06d}",
+            "created_at": "2026-01-15T10:00:00.000Z",
+            "resource_type": resource_type,
+            "action": action,
+            "links": {link_key: resource_id, **links},
+            "details": details or {"origin": "gocardless", "cause": f"payment_{action}"},
+            "metadata": {},
+            "resource_metadata": {"odoo_reference": self.tx.reference} if odoo_ref else {},
+        }
+
+    def _payment_event(self, action, **kwargs):
+        return self._event("payments", action, "PM123", **kwargs)
+
+    def _body(self, events):
+        return json.dumps({"events": events, "meta": {"webhook_id": "WB123"}}).encode()
+
+    def _post_body(self, body, signature):
+        headers = {"Content-Type": "application/json"}
+        if signature is not None:
+            headers["Webhook-Signature"] = signature
+        return self.url_open(self.webhook_url, data=body, headers=headers, timeout=60)
+
+    def _post_events(self, events, secret="webhook-secret"):
+        """POST ``events`` to the webhook, signed with ``secret``; return the response."""
+        body = self._body(events)
+        return self._post_body(body, webhooks.sign(body, secret))
+
+    def _receive(self, events, secret="webhook-secret"):
+        """Hand ``events`` to the ledger as the controller does, without HTTP."""
+        body = self._body(events)
+        return (
+            self.env["gocardless.event"]
+            .with_user(SUPERUSER_ID)
+            ._gocardless_receive_webhook(body, webhooks.sign(body, secret))
+        )
+
+    def _ledger(self, event_id=None):
+        domain = [("event_id", "=", event_id)] if event_id else []
+        return self.env["gocardless.event"].search(domain)
+
+    def _activities(self, summary):
+        return self.invoice.activity_ids.filtered(lambda a: a.summary == summary)
+
+    def _messages(self, text):
+        return self.invoice.message_ids.filtered(lambda m: text in (m.body or ""))

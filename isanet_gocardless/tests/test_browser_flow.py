@@ -25,8 +25,7 @@ from odoo.tools.misc import format_date
 
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
-from . import test_payment_flow, test_webhook
-from .common import GoCardlessPortalMixin, GoCardlessSandboxCommon
+from .common import GoCardlessFlowMixin, GoCardlessPortalMixin, GoCardlessSandboxCommon
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 README_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
@@ -49,7 +48,9 @@ PAYMENT_TX_LOGGER = "odoo.addons.payment.models.payment_transaction"
 
 
 @tagged("post_install", "-at_install")
-class TestBrowserFlow(GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHttpCommon):
+class TestBrowserFlow(
+    GoCardlessFlowMixin, GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHttpCommon
+):
     """Configure, offer, pay from the portal, collect, then a failed debit: in Chromium."""
 
     browser_size = "1280x800"
@@ -57,14 +58,6 @@ class TestBrowserFlow(GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHtt
     # (so that the chatter sits beside the form) and captured at 0.8 scale: all PNGs 1280x800.
     viewport = (1280, 800)
     backend_viewport = (1600, 1000)
-
-    # Redirect flow over HTTP and webhook delivery of the other end-to-end tests (modules, not
-    # classes, are imported so that the loader does not run those tests twice).
-    _start_redirect_flow = test_payment_flow.TestPaymentFlow._start_redirect_flow
-    _approve_mandate = test_payment_flow.TestPaymentFlow._approve_mandate
-    _pay_by_redirect = test_payment_flow.TestPaymentFlow._pay_by_redirect
-    _deliver_webhooks = test_webhook.TestWebhookWithSandbox._deliver_webhooks
-    _simulate = test_webhook.TestWebhookWithSandbox._simulate
 
     @classmethod
     def setUpClass(cls):

@@ -3,8 +3,6 @@
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
-from lxml import etree
-
 from odoo import Command, fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
@@ -13,81 +11,11 @@ from odoo.tools import mute_logger
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
 from ..controllers.oauth import GoCardlessOAuthController
-from ..models.payment_provider_connect import PARAM_CLIENT_ID, PARAM_CLIENT_SECRET
-from .common import GoCardlessSandboxCommon
+from ..models.payment_provider_connect import PARAM_CLIENT_SECRET
+from .common import CLIENT_ID, CLIENT_SECRET, GoCardlessConnectMixin, GoCardlessSandboxCommon
 
 CONNECT_LOGGER = "odoo.addons.isanet_gocardless.models.payment_provider_connect"
 OAUTH_LOGGER = "odoo.addons.isanet_gocardless.controllers.oauth"
-CLIENT_ID = "odoo-partner-app"
-CLIENT_SECRET = "odoo-partner-secret"  # noqa: S105 - a test value
-
-
-class GoCardlessConnectMixin:
-    """Drive GoCardless's connect pages of the local sandbox as the administrator's browser.
-
-    To mix with `GoCardlessSandboxCommon` and `PaymentHttpCommon`.
-    """
-
-    @classmethod
-    def _setup_partner_app(cls):
-        cls.sandbox.sandbox.oauth_clients[CLIENT_ID] = CLIENT_SECRET
-        params = cls.env["ir.config_parameter"].sudo()
-        params.set_param(PARAM_CLIENT_ID, CLIENT_ID)
-        params.set_param(PARAM_CLIENT_SECRET, CLIENT_SECRET)
-        cls.admin_user = cls.env.ref("base.user_admin")
-        # The administrator works in the companies of the tests' providers.
-        cls.admin_user.company_ids = [Command.link(cls.gocardless.company_id.id)]
-
-    def _as_admin(self, provider):
-        return provider.with_user(self.admin_user).with_company(provider.company_id)
-
-    def _start_connect(self, provider=None, signup=False, user=None):
-        """Click Connect (or Create an account) on the provider; return GoCardless's page."""
-        provider = provider or self.gocardless
-        provider = provider.with_user(user or self.admin_user).with_company(provider.company_id)
-        action = (
-            provider.action_gocardless_signup() if signup else provider.action_gocardless_connect()
-        )
-        self.assertEqual(action["type"], "ir.actions.act_url")
-        page = self.opener.get(action["url"], timeout=30)
-        self.assertEqual(page.status_code, 200, page.text[:500])
-        return action["url"], page
-
-    def _form_inputs(self, page):
-        tree = etree.fromstring(page.text, parser=etree.HTMLParser())
-        form = tree.xpath("//form[@id='oauth-form']")[0]
-        return tree, {
-            node.get("name"): node.get("value") or "" for node in form.xpath(".//input[@name]")
-        }
-
-    def _decide(self, page, decision="approve", **values):
-        """Submit GoCardless's connect form; return the redirection to Odoo's callback."""
-        _tree, data = self._form_inputs(page)
-        data.update(values, decision=decision)
-        answer = self.opener.post(
-            f"{self.sandbox.url}/oauth/authorize", data=data, allow_redirects=False, timeout=30
-        )
-        self.assertEqual(answer.status_code, 303, answer.text[:500])
-        location = answer.headers["Location"]
-        self.assertTrue(
-            location.startswith(self._build_url(GoCardlessOAuthController._oauth_callback_url))
-        )
-        return location
-
-    def _callback(self, location):
-        """Follow GoCardless's redirection to Odoo's callback (not further)."""
-        return self.opener.get(location, allow_redirects=False, timeout=60)
-
-    def _connect(self, provider=None, email="merchant@example.com", name="Merchant Ltd"):
-        """Connect ``provider`` to the sandbox account of ``email``; return the callback answer."""
-        provider = provider or self.gocardless
-        _url, page = self._start_connect(provider)
-        location = self._decide(page, email=email, organisation_name=name)
-        response = self._callback(location)
-        self.assertEqual(response.status_code, 303, response.text[:500])
-        self.assertTrue(response.headers["Location"].endswith(provider._gocardless_get_form_url()))
-        provider.invalidate_recordset()
-        return response
 
 
 @tagged("post_install", "-at_install")

@@ -8,7 +8,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
-from .test_webhook import EVENT_LOGGER, GoCardlessWebhookCommon
+from .common import EVENT_LOGGER, GoCardlessWebhookCommon
 
 FAILURE_DETAILS = {
     "origin": "bank",

@@ -12,8 +12,7 @@ from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
 from ..controllers.main import GoCardlessController
 from ..gocardless_core import webhooks
-from .common import GoCardlessSandboxCommon, start_sandbox
-from .test_connect import GoCardlessConnectMixin
+from .common import GoCardlessConnectMixin, GoCardlessSandboxCommon, start_sandbox
 
 IBAN = "BE68539007547034"
 

@@ -13,59 +13,18 @@ from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
 from ..controllers.main import GoCardlessController
 from ..models.payment_transaction import PaymentTransaction
-from .common import GoCardlessInvoiceCommon, GoCardlessPortalMixin, GoCardlessSandboxCommon
-
-IBAN = "BE68539007547034"
+from .common import (
+    GoCardlessFlowMixin,
+    GoCardlessInvoiceCommon,
+    GoCardlessPortalMixin,
+    GoCardlessSandboxCommon,
+)
 
 
 @tagged("post_install", "-at_install")
-class TestPaymentFlow(GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHttpCommon):
-    # === HELPERS === #
-
-    def _start_redirect_flow(self, invoice):
-        """Pay the invoice from its portal page: return the transaction and the hosted page."""
-        answer = self._call_invoice_transaction(
-            invoice, **self._invoice_transaction_values(invoice)
-        )
-        self.assertIn("result", answer, answer.get("error"))
-        processing_values = answer["result"]
-        form = self._extract_values_from_html_form(processing_values["redirect_form_html"])
-        self.assertTrue(form["action"].startswith(self.sandbox.url))
-        tx = self._get_tx(processing_values["reference"])
-        # The browser submits the redirect form (GET) to GoCardless's hosted page.
-        page = self.opener.get(form["action"], params=form["inputs"], timeout=30)
-        self.assertEqual(page.status_code, 200)
-        return tx, page
-
-    def _approve_mandate(self, page):
-        """Fill in and submit the hosted payer page as a browser would; return the last answer."""
-        tree = etree.fromstring(page.text, parser=etree.HTMLParser())
-        form = tree.xpath("//form[@id='payer-form']")[0]
-        data = {
-            node.get("name"): node.get("value") or ""
-            for node in form.xpath(".//input[@name]")
-            if node.get("type") not in ("submit", "button")
-        }
-        data.update({"iban": IBAN, "action": "confirm"})
-        for key, value in (("address_line1", "Huge Street"), ("city", "Sin City")):
-            data[key] = data.get(key) or value
-        action = form.get("action") or page.url
-        if action.startswith("/"):
-            action = self.sandbox.url + action
-        return self.opener.post(action, data=data, timeout=30)
-
-    def _sandbox_client(self):
-        return self.gocardless._gocardless_make_client()
-
-    def _pay_by_redirect(self, invoice):
-        tx, page = self._start_redirect_flow(invoice)
-        with mute_logger("odoo.addons.payment.models.payment_transaction"):
-            response = self._approve_mandate(page)
-        self.assertEqual(response.status_code, 200)
-        self.assertTrue(response.url.startswith(self._build_url("/payment/status")), response.url)
-        tx.invalidate_recordset()
-        return tx, response
-
+class TestPaymentFlow(
+    GoCardlessFlowMixin, GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHttpCommon
+):
     # === REDIRECT FLOW === #
 
     def test_redirect_flow_creates_mandate_token_and_pending_payment(self):

@@ -12,23 +12,21 @@ from odoo.tools import mute_logger
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
 from ..gocardless_core import webhooks
-from . import test_payment_flow, test_webhook
-from .common import GoCardlessPortalMixin, GoCardlessSandboxCommon, start_sandbox
+from .common import (
+    GoCardlessFlowMixin,
+    GoCardlessPortalMixin,
+    GoCardlessSandboxCommon,
+    start_sandbox,
+)
 
 CONTROLLER_LOGGER = "odoo.addons.isanet_gocardless.controllers.main"
 
 
 @tagged("post_install", "-at_install")
-class TestSync(GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHttpCommon):
+class TestSync(
+    GoCardlessFlowMixin, GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHttpCommon
+):
     """Missed webhooks are recovered from GoCardless's event list into the same ledger."""
-
-    # Helpers of other test classes (their modules, not their classes, are imported so that
-    # the loader does not run those tests twice).
-    _start_redirect_flow = test_payment_flow.TestPaymentFlow._start_redirect_flow
-    _approve_mandate = test_payment_flow.TestPaymentFlow._approve_mandate
-    _pay_by_redirect = test_payment_flow.TestPaymentFlow._pay_by_redirect
-    _deliver_webhooks = test_webhook.TestWebhookWithSandbox._deliver_webhooks
-    _simulate = test_webhook.TestWebhookWithSandbox._simulate
 
     def setUp(self):
         super().setUp()

@@ -1,174 +1,30 @@
 # Copyright 2026 Isanet
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
-import copy
 import json
 import logging
 import time
-from types import SimpleNamespace
 from unittest.mock import patch
 
+import psycopg2
 import requests
 
-from odoo import SUPERUSER_ID, Command
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
-from ..controllers.main import GoCardlessController
 from ..gocardless_core import webhooks
 from ..models import gocardless_event as gocardless_event_module
-from . import test_payment_flow
-from .common import GoCardlessInvoiceCommon, GoCardlessPortalMixin, GoCardlessSandboxCommon
-
-EVENT_LOGGER = "odoo.addons.isanet_gocardless.models.gocardless_event"
-CONTROLLER_LOGGER = "odoo.addons.isanet_gocardless.controllers.main"
+from .common import (
+    CONTROLLER_LOGGER,
+    EVENT_LOGGER,
+    GoCardlessFlowMixin,
+    GoCardlessPortalMixin,
+    GoCardlessSandboxCommon,
+    GoCardlessWebhookCommon,
+)
 
 _logger = logging.getLogger(__name__)
-
-
-class FakeService:
-    """Stands for one SDK service: `get` returns a copy of the canned resource, or raises."""
-
-    def __init__(self, test, resource_type):
-        self.test = test
-        self.resource_type = resource_type
-
-    def get(self, identity):
-        self.test.api_reads.append((self.resource_type, identity))
-        resource = self.test.api_resources[(self.resource_type, identity)]
-        if isinstance(resource, Exception):
-            raise resource
-        return SimpleNamespace(attributes=copy.deepcopy(resource))
-
-
-class GoCardlessWebhookCommon(GoCardlessInvoiceCommon, PaymentHttpCommon):
-    """A GoCardless provider with its journal, an invoice, a transaction and a fake API."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.salesperson = new_test_user(
-            cls.env,
-            login="gocardless_salesperson",
-            groups="account.group_account_invoice",
-            company_id=cls.env.company.id,
-            company_ids=[Command.set(cls.env.company.ids)],
-        )
-        cls.webhook_url = f"{cls.base_url()}{GoCardlessController._webhook_url}"
-
-    def setUp(self):
-        super().setUp()
-        self.api_resources = {}
-        self.api_reads = []
-        client = SimpleNamespace(
-            payments=FakeService(self, "payments"),
-            mandates=FakeService(self, "mandates"),
-            billing_requests=FakeService(self, "billing_requests"),
-            refunds=FakeService(self, "refunds"),
-        )
-        patcher = patch.object(
-            self.env.registry["payment.provider"],
-            "_gocardless_make_client",
-            lambda provider: client,
-        )
-        patcher.start()
-        self.addCleanup(patcher.stop)
-        self.invoice = self._create_customer_invoice(partner=self.partner_a)
-        self.invoice.invoice_user_id = self.salesperson
-        self.tx = self._create_transaction(
-            "redirect",
-            reference="INV-GC-1",
-            amount=self.invoice.amount_total,
-            currency_id=self.invoice.currency_id.id,
-            partner_id=self.partner_a.id,
-            payment_method_id=self.sepa.id,
-            provider_reference="PM123",
-            invoice_ids=[Command.set(self.invoice.ids)],
-            state="pending",
-        )
-
-    # === Helpers === #
-
-    def _set_payment(self, status, payment_id="PM123", reference="INV-GC-1"):
-        """Make the fake API answer that the payment is now ``status``."""
-        self.api_resources[("payments", payment_id)] = {
-            "id": payment_id,
-            "amount": int(round(self.tx.amount * 100)),
-            "currency": self.tx.currency_id.name,
-            "charge_date": "2026-01-15",
-            "status": status,
-            "links": {"mandate": "MD123", "creditor": "CR123"},
-            "metadata": {"odoo_reference": reference},
-        }
-
-    _event_counter = 0
-
-    def _event(
-        self,
-        resource_type,
-        action,
-        resource_id,
-        event_id=None,
-        details=None,
-        odoo_ref=True,
-        **links,
-    ):
-        """Return a GoCardless event dict about ``resource_id``."""
-        GoCardlessWebhookCommon._event_counter += 1
-        link_key = {
-            "payments": "payment",
-            "mandates": "mandate",
-            "billing_requests": "billing_request",
-            "refunds": "refund",
-            "payouts": "payout",
-        }.get(resource_type, resource_type.rstrip("s"))
-        return {
-            "id": event_id or f"EV{GoCardlessWebhookCommon._event_counter:06d}",
-            "created_at": "2026-01-15T10:00:00.000Z",
-            "resource_type": resource_type,
-            "action": action,
-            "links": {link_key: resource_id, **links},
-            "details": details or {"origin": "gocardless", "cause": f"payment_{action}"},
-            "metadata": {},
-            "resource_metadata": {"odoo_reference": self.tx.reference} if odoo_ref else {},
-        }
-
-    def _payment_event(self, action, **kwargs):
-        return self._event("payments", action, "PM123", **kwargs)
-
-    def _body(self, events):
-        return json.dumps({"events": events, "meta": {"webhook_id": "WB123"}}).encode()
-
-    def _post_body(self, body, signature):
-        headers = {"Content-Type": "application/json"}
-        if signature is not None:
-            headers["Webhook-Signature"] = signature
-        return self.url_open(self.webhook_url, data=body, headers=headers, timeout=60)
-
-    def _post_events(self, events, secret="webhook-secret"):
-        """POST ``events`` to the webhook, signed with ``secret``; return the response."""
-        body = self._body(events)
-        return self._post_body(body, webhooks.sign(body, secret))
-
-    def _receive(self, events, secret="webhook-secret"):
-        """Hand ``events`` to the ledger as the controller does, without HTTP."""
-        body = self._body(events)
-        return (
-            self.env["gocardless.event"]
-            .with_user(SUPERUSER_ID)
-            ._gocardless_receive_webhook(body, webhooks.sign(body, secret))
-        )
-
-    def _ledger(self, event_id=None):
-        domain = [("event_id", "=", event_id)] if event_id else []
-        return self.env["gocardless.event"].search(domain)
-
-    def _activities(self, summary):
-        return self.invoice.activity_ids.filtered(lambda a: a.summary == summary)
-
-    def _messages(self, text):
-        return self.invoice.message_ids.filtered(lambda m: text in (m.body or ""))
 
 
 @tagged("post_install", "-at_install")
@@ -327,7 +183,7 @@ class TestWebhook(GoCardlessWebhookCommon):
     @mute_logger(EVENT_LOGGER)
     def test_database_error_is_transient(self):
         self._set_payment("confirmed")
-        error = gocardless_event_module.psycopg2.errors.SerializationFailure("conflict")
+        error = psycopg2.errors.SerializationFailure("conflict")
         with patch.object(
             self.env.registry["payment.transaction"],
             "_handle_notification_data",
@@ -340,34 +196,10 @@ class TestWebhook(GoCardlessWebhookCommon):
 
 
 @tagged("post_install", "-at_install")
-class TestWebhookWithSandbox(GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHttpCommon):
+class TestWebhookWithSandbox(
+    GoCardlessFlowMixin, GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHttpCommon
+):
     """End to end: the local GoCardless sandbox sends signed webhooks to Odoo's route."""
-
-    # The redirect flow helpers of the payment flow tests (a module, not its class, is imported
-    # so that the loader does not run those tests twice).
-    _start_redirect_flow = test_payment_flow.TestPaymentFlow._start_redirect_flow
-    _approve_mandate = test_payment_flow.TestPaymentFlow._approve_mandate
-    _pay_by_redirect = test_payment_flow.TestPaymentFlow._pay_by_redirect
-
-    def _deliver_webhooks(self):
-        """Have the sandbox send its pending events now; return the new deliveries."""
-        known = {hook["id"] for hook in self.sandbox.webhook_deliveries()}
-        self.sandbox.configure_webhooks(
-            webhook_url=self._build_url(GoCardlessController._webhook_url),
-            webhook_secret="webhook-secret",
-            backoff_base=3600.0,
-        )
-        try:
-            self.sandbox.flush_webhooks()
-        finally:
-            self.sandbox.configure_webhooks(webhook_url=None)
-        # Odoo changed the records while serving the sandbox's requests.
-        self.env.invalidate_all()
-        return [hook for hook in self.sandbox.webhook_deliveries() if hook["id"] not in known]
-
-    def _simulate(self, scenario, resource_id):
-        client = self.gocardless._gocardless_make_client()
-        client.scenario_simulators.run(scenario, params={"links": {"resource": resource_id}})
 
     def test_sandbox_webhooks_pay_then_reopen_the_invoice(self):
         invoice = self._create_customer_invoice(amount=42.0)
