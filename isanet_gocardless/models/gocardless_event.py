@@ -32,6 +32,9 @@ _logger = logging.getLogger(__name__)
 WEBHOOK_TIME_BUDGET = 2.0
 # Events applied by one run of the cron before it reports its progress (and commits).
 CRON_BATCH_SIZE = 100
+# Seconds one run of the cron spends applying events: far below Odoo's time limit of a cron
+# (120 s by default), even when the last event waits for a slow GoCardless.
+CRON_TIME_BUDGET = 45.0
 # Deliveries or runs after which an event that keeps failing transiently is marked failed.
 MAX_TRANSIENT_ATTEMPTS = 20
 
@@ -298,6 +301,14 @@ class GoCardlessEvent(models.Model):
                         error,
                     )
                     event._gocardless_note_transient_error(error)
+                    if isinstance(error, utils.GoCardlessRequestError):
+                        # GoCardless is down or slow: the next events would wait as long
+                        # for nothing. They stay waiting for the next delivery or run.
+                        _logger.info(
+                            "gocardless: %s event(s) left for later, GoCardless is unavailable",
+                            len(events) - index - 1,
+                        )
+                        break
                 else:
                     _logger.exception("gocardless: event %s failed", event.event_id)
                     event.write(
@@ -436,6 +447,11 @@ class GoCardlessEvent(models.Model):
             return
         # Lock them, skipping those a webhook request is applying right now.
         events = self._gocardless_lock_pending(events.mapped("event_id"))
-        events.with_context(gocardless_request_profile="background")._gocardless_process()
-        remaining = self.search_count(domain + [("id", "not in", events.ids)])
-        self.env["ir.cron"]._notify_progress(done=len(events), remaining=remaining)
+        events.with_context(gocardless_request_profile="background")._gocardless_process(
+            deadline=time.monotonic() + CRON_TIME_BUDGET
+        )
+        # Only events that left the queue count as done: when GoCardless is down none does,
+        # and Odoo does not run the cron again at once for the rest.
+        done = len(events.filtered(lambda event: event.state != "received"))
+        remaining = self.search_count(domain)
+        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)

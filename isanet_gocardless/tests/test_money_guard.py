@@ -322,6 +322,35 @@ class TestMoneyGuard(
         self.assertLess(elapsed, 10.0)
         self.assertFalse(invoice.transaction_ids)
 
+    def test_return_from_a_hanging_gocardless_waits_for_the_webhook_within_ten_seconds(self):
+        invoice = self._create_customer_invoice(amount=70.0)
+        tx, page = self._start_redirect_flow(invoice)
+        self.sandbox.set_fault("hang", path_prefix="/billing_requests/")
+        self.addCleanup(self.sandbox.clear_fault)
+        started = time.monotonic()
+        with mute_logger(*HTTP_LOGGERS, "odoo.addons.isanet_gocardless.controllers.main"):
+            response = self._approve_mandate(page)
+        elapsed = time.monotonic() - started
+        self.sandbox.clear_fault()
+        self.assertLess(elapsed, 10.0)
+        self.assertTrue(response.url.startswith(self._build_url("/payment/status")))
+        tx.invalidate_recordset()
+        self.assertEqual(tx.state, "pending", "the billing request's webhook completes it")
+        self.assertFalse(tx.provider_reference)
+
+    def test_merchant_collect_with_a_hanging_gocardless_fails_within_ten_seconds(self):
+        invoice = self._create_customer_invoice(amount=70.0)
+        self._mandate_token()
+        self.sandbox.set_fault("hang")
+        self.addCleanup(self.sandbox.clear_fault)
+        started = time.monotonic()
+        with (
+            mute_logger(*HTTP_LOGGERS),
+            self.assertRaisesRegex(ValidationError, "can't be reached right now"),
+        ):
+            invoice.action_gocardless_collect()
+        self.assertLess(time.monotonic() - started, 10.0)
+
     def test_pay_with_a_gocardless_that_refuses_connections_fails_clearly(self):
         invoice = self._create_customer_invoice(amount=70.0)
         self.sandbox.set_fault("refuse")

@@ -7,12 +7,15 @@ routes, saved mandate, refund), a transaction's state changes only inside Odoo's
 from contextlib import contextmanager
 from unittest.mock import patch
 
+import requests
+
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
 from .common import (
+    EVENT_LOGGER,
     GoCardlessFlowMixin,
     GoCardlessPortalMixin,
     GoCardlessSandboxCommon,
@@ -106,6 +109,26 @@ class TestPipelineOfEvents(PipelineSpyMixin, GoCardlessWebhookCommon):
         self.assertEqual(refund_tx.state, "done")
         self.assertEqual(inside, [(("R-INV-GC-1",), "done")])
         self.assertEqual(outside, [])
+
+    def test_a_gocardless_outage_stops_the_batch_and_loses_nothing(self):
+        """The first read-back that can't reach GoCardless ends the batch: the other events
+        wait for the retry instead of each waiting for nothing."""
+        self.api_resources[("payments", "PM123")] = requests.ConnectionError("unreachable")
+        with mute_logger(EVENT_LOGGER):
+            retry = self._receive(
+                [
+                    self._payment_event("submitted", event_id="EV1"),
+                    self._payment_event("confirmed", event_id="EV2"),
+                ]
+            )
+        self.assertTrue(retry)
+        self.assertEqual(self.api_reads, [("payments", "PM123")])
+        self.assertEqual(self._ledger("EV1").state, "received")
+        self.assertEqual(self._ledger("EV2").state, "received")
+        self._set_payment("confirmed")
+        self.env["gocardless.event"]._cron_process_received_events()
+        self.assertEqual(set(self._ledger().mapped("state")), {"processed"})
+        self.assertEqual(self.tx.state, "done")
 
 
 @tagged("post_install", "-at_install")
