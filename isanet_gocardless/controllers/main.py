@@ -1,6 +1,8 @@
 import logging
 import pprint
 
+import psycopg2
+
 from odoo import SUPERUSER_ID, http
 from odoo.exceptions import ValidationError
 from odoo.http import request
@@ -94,26 +96,27 @@ class GoCardlessController(http.Controller):
         save_session=False,
     )
     def gocardless_webhook(self):
-        """Record the events of a GoCardless webhook in the ledger and apply them.
+        """Record the events of a GoCardless webhook in the ledger and answer at once.
 
         The raw body is verified against the webhook secret of each GoCardless provider; the
         events are recorded once each (a duplicate is acknowledged, never applied twice) and
-        applied from the current state of their resource, read back from GoCardless. Events
-        left over after the time budget are applied by a cron. The route is flagged with
+        the ledger's cron is woken to apply them, reading each resource's current state back
+        from GoCardless. Nothing else happens before the answer. The route is flagged with
         `save_session=False`: GoCardless has no session to keep.
 
         :return: 204 once the events are recorded; 498 for a missing or wrong signature; 400
-                 for a signed body that is not events JSON; 503 when an event met a temporary
-                 error (the database or GoCardless was unavailable), so that GoCardless sends
-                 the webhook again.
+                 for a signed body that is not events JSON; 503 when the database is
+                 unavailable, so that GoCardless sends the webhook again.
         :rtype: odoo.http.Response
         """
         body = request.httprequest.get_data()
         signature = request.httprequest.headers.get("Webhook-Signature")
         events = request.env["gocardless.event"].with_user(SUPERUSER_ID)
         try:
-            retry = events._gocardless_receive_webhook(body, signature)
+            with request.env.cr.savepoint():
+                events._gocardless_receive_webhook(body, signature)
         except InvalidSignature:
+            request.env["gocardless.webhook.stat"].sudo()._gocardless_count(rejected=1)
             _logger.warning(
                 "rejected a GoCardless webhook with a missing or invalid signature from %s",
                 request.httprequest.remote_addr,
@@ -122,7 +125,8 @@ class GoCardlessController(http.Controller):
         except MalformedPayload as error:
             _logger.warning("rejected a signed GoCardless webhook with a bad body: %s", error)
             return request.make_response("", status=400)
-        if retry:
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
+            _logger.warning("GoCardless webhook not recorded, database unavailable: %s", error)
             return request.make_response("", status=503)
         return request.make_response("", status=204)
 

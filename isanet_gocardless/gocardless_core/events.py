@@ -13,6 +13,7 @@ and the payment, mandate, refund and billing request status lists.
 """
 
 import copy
+import re
 from dataclasses import dataclass, field
 
 from .errors import MalformedPayload
@@ -160,9 +161,19 @@ def _dict(value):
     return copy.deepcopy(value) if isinstance(value, dict) else {}
 
 
+# Characters never kept from a webhook's free text: NUL and the other C0 controls but tab
+# and newline, and lone surrogates (which no database text column accepts).
+_UNSAFE_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+
+
 def _text(value):
     """Return ``value`` as a string, ``None`` staying ``None``."""
     return None if value is None else str(value)
+
+
+def _free_text(value):
+    """Return ``value`` as a string without unsafe characters, ``None`` staying ``None``."""
+    return None if value is None else _UNSAFE_TEXT.sub("", str(value))
 
 
 @dataclass(frozen=True)
@@ -213,10 +224,10 @@ class Event:
             details=details,
             metadata=_dict(data.get("metadata")),
             resource_metadata=_dict(data.get("resource_metadata")),
-            cause=_text(details.get("cause")),
-            origin=_text(details.get("origin")),
-            reason_code=_text(details.get("reason_code")),
-            description=_text(details.get("description")),
+            cause=_free_text(details.get("cause")),
+            origin=_free_text(details.get("origin")),
+            reason_code=_free_text(details.get("reason_code")),
+            description=_free_text(details.get("description")),
             organisation=_text(links.get("organisation")),
         )
 

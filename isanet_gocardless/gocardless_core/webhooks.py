@@ -14,6 +14,7 @@ fixtures instead of hard-coding digests.
 import hashlib
 import hmac
 import json
+import re
 
 from gocardless_pro import webhooks as sdk_webhooks
 from gocardless_pro.errors import InvalidSignatureError
@@ -67,14 +68,57 @@ def _decode(raw):
     """
     try:
         document = json.loads(raw.decode("utf-8"))
-    except ValueError:  # includes UnicodeDecodeError and JSONDecodeError
+    except (ValueError, RecursionError):  # UnicodeDecodeError, JSONDecodeError, deep nesting
         raise MalformedPayload("The webhook body is not valid JSON.") from None
     events = document.get("events") if isinstance(document, dict) else None
     if not isinstance(events, list):
         raise MalformedPayload('The webhook body has no "events" list.')
     meta = document.get("meta")
     webhook_id = meta.get("webhook_id") if isinstance(meta, dict) else None
-    return [Event.from_dict(item) for item in events], webhook_id
+    if not is_identifier(webhook_id):
+        webhook_id = None  # informative only: a malformed one is not kept
+    parsed = [Event.from_dict(item) for item in events]
+    for event in parsed:
+        check_event(event)
+    return parsed, webhook_id
+
+
+# GoCardless ids (``EV0123ABC``, ``PM...``), resource types and actions: short ASCII words.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_WORD = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def is_identifier(value):
+    """Return whether ``value`` is a plausible GoCardless id (ASCII letters, digits, ``_-``)."""
+    return isinstance(value, str) and _IDENTIFIER.fullmatch(value) is not None
+
+
+def check_event(event):
+    """Refuse an event whose id, resource type, action or links could not be GoCardless's.
+
+    What reaches the database (ids, resource type, action, the linked resource ids) is then
+    short ASCII text: no NUL byte, no lone surrogate, nothing over an index's size.
+
+    :param Event event: A parsed event.
+    :raise MalformedPayload: If a field has the wrong type, length or characters.
+    """
+    if not is_identifier(event.id):
+        raise MalformedPayload("A webhook event has no valid id.")
+    if not (
+        isinstance(event.resource_type, str)
+        and _WORD.fullmatch(event.resource_type)
+        and isinstance(event.action, str)
+        and _WORD.fullmatch(event.action)
+    ):
+        raise MalformedPayload(f"The webhook event {event.id} has no valid resource or action.")
+    for key, value in event.links.items():
+        # GoCardless lists every link of the resource type, null when absent.
+        if not (
+            isinstance(key, str)
+            and _WORD.fullmatch(key)
+            and (value is None or is_identifier(value))
+        ):
+            raise MalformedPayload(f"The webhook event {event.id} has an invalid link.")
 
 
 def parse_with_meta(body, secret, signature_header):
@@ -100,7 +144,7 @@ def parse_with_meta(body, secret, signature_header):
         sdk_webhooks.parse(raw, secret, header)
     except InvalidSignatureError:
         raise InvalidSignature("The webhook signature does not match its body.") from None
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         # Only reachable once the signature matched: the SDK failed on the JSON.
         raise MalformedPayload('The webhook body is not {"events": [...]} JSON.') from None
     return _decode(raw)

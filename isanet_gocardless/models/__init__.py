@@ -12,3 +12,4 @@ from . import gocardless_event_sync
 from . import gocardless_webhook_stat
 from . import gocardless_oauth_state
 from . import payment_provider_connect
+from . import payment_provider_notices

@@ -2,17 +2,19 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
 """The ledger of GoCardless webhook events: each event is recorded once and applied once.
 
-A webhook is verified, its events inserted with ``ON CONFLICT (event_id) DO NOTHING`` and then
-processed one by one, each in its own savepoint. Only events still ``received`` are processed,
-under a row lock, so a duplicate delivery is acknowledged without being applied twice. An event
-never decides by itself: it tells which resource changed, and the resource's current state is
-read back from the GoCardless API, so the arrival order of events does not matter.
+A webhook is verified, its events inserted with ``ON CONFLICT (event_id) DO NOTHING`` and the
+ledger's cron woken: GoCardless is answered at once. The cron then applies the events one by
+one, each under its row lock (``FOR UPDATE SKIP LOCKED``: several Odoo servers share the work)
+and in its own savepoint, so a duplicate delivery is acknowledged without being applied twice.
+An event never decides by itself: it tells which resource changed, and the resource's current
+state is read back from the GoCardless API, so the arrival order of events does not matter.
+Temporary failures wait with a backoff; nothing is given up.
 """
 
 import json
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from odoo import SUPERUSER_ID, api, fields, models
 from odoo.exceptions import UserError
@@ -25,18 +27,15 @@ from ..gocardless_core import webhooks
 
 _logger = logging.getLogger(__name__)
 
-# Seconds a webhook request may spend applying events before leaving the rest to the cron:
-# GoCardless gives up after 10 seconds, and applying one confirmed payment (read back from
-# GoCardless, account.payment posted and reconciled, merchant notified) takes a few hundred
-# milliseconds (benchmarks/webhook_batch.py), so the answer stays far from the limit.
-WEBHOOK_TIME_BUDGET = 2.0
-# Events applied by one run of the cron before it reports its progress (and commits).
+# Events applied by one run of the cron before it reports its progress.
 CRON_BATCH_SIZE = 100
 # Seconds one run of the cron spends applying events: far below Odoo's time limit of a cron
 # (120 s by default), even when the last event waits for a slow GoCardless.
 CRON_TIME_BUDGET = 45.0
-# Deliveries or runs after which an event that keeps failing transiently is marked failed.
-MAX_TRANSIENT_ATTEMPTS = 20
+# Backoff of an event that met a temporary error: 1 minute, doubled at each attempt, at most
+# an hour; it is never given up (a refused token waits for the reconnection).
+RETRY_BASE_DELAY = 60
+RETRY_MAX_DELAY = 3600
 
 # Who handles the events of each outcome: the model whose records the resource changes, and
 # its method, called with (event, ledger row) and returning (state, message, transaction).
@@ -118,6 +117,12 @@ class GoCardlessEvent(models.Model):
     )
     processed_date = fields.Datetime(readonly=True)
     attempt_count = fields.Integer(string="Attempts", readonly=True)
+    next_attempt_at = fields.Datetime(
+        string="Next Attempt",
+        readonly=True,
+        index="btree_not_null",
+        help="When an event that met a temporary error is applied again.",
+    )
     transaction_id = fields.Many2one(
         comodel_name="payment.transaction", readonly=True, ondelete="set null"
     )
@@ -164,13 +169,8 @@ class GoCardlessEvent(models.Model):
                 )
             except core_errors.InvalidSignature:
                 continue
-            # The body is signed, hence its JSON is GoCardless's own.
+            # The body is signed and its events checked by the core: its JSON is sound.
             raw_events = json.loads(body)["events"]
-            for event in events:
-                if not (event.id and event.resource_type and event.action):
-                    raise core_errors.MalformedPayload(
-                        "A webhook event lacks its id, resource type or action."
-                    )
             return provider, events, raw_events, webhook_id
         raise core_errors.InvalidSignature("No GoCardless provider's secret verifies the webhook.")
 
@@ -179,15 +179,14 @@ class GoCardlessEvent(models.Model):
         """Insert the events in the ledger, skipping those already recorded.
 
         :param recordset provider: The `payment.provider` whose secret verified the webhook.
-        :param list events: The parsed events (`gocardless_core.events.Event`).
+        :param list events: The parsed events (`gocardless_core.events.Event`), checked.
         :param list raw_events: The event dicts as received, in the same order.
         :param str webhook_id: The webhook's ``meta.webhook_id``.
-        :return: The ledger rows of these events that still have to be processed, locked.
-        :rtype: recordset of `gocardless.event`
+        :return: The GoCardless ids of the events new to the ledger.
+        :rtype: set
         """
         if not events:
-            return self.browse()
-        self.env.flush_all()
+            return set()
         now = fields.Datetime.now()
         rows = [
             SQL(
@@ -213,125 +212,165 @@ class GoCardlessEvent(models.Model):
                 "INSERT INTO gocardless_event (event_id, provider_id, company_id, resource_type,"
                 " action, resource_id, created_at, webhook_id, raw, state, attempt_count,"
                 " create_uid, create_date, write_uid, write_date) VALUES %s"
-                " ON CONFLICT (event_id) DO NOTHING",
+                " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
                 SQL(", ").join(rows),
             )
         )
-        return self._gocardless_lock_pending([event.id for event in events])
-
-    @api.model
-    def _gocardless_lock_pending(self, event_ids):
-        """Lock and return the rows of ``event_ids`` still waiting to be processed.
-
-        Rows locked by a concurrent delivery of the same events are skipped: that delivery
-        applies them.
-
-        :param list event_ids: GoCardless event ids.
-        :rtype: recordset of `gocardless.event`
-        """
-        self.env.cr.execute(
-            SQL(
-                "SELECT id FROM gocardless_event WHERE event_id IN %s AND state = 'received'"
-                " ORDER BY created_at, id FOR UPDATE SKIP LOCKED",
-                tuple(event_ids),
-            )
-        )
-        ids = [row[0] for row in self.env.cr.fetchall()]
-        self.invalidate_model()
-        return self.browse(ids)
+        return {row[0] for row in self.env.cr.fetchall()}
 
     @api.model
     def _gocardless_receive_webhook(self, body, signature):
-        """Verify, record and apply a webhook; the entry point of the webhook controller.
+        """Verify and record a webhook, and wake the ledger's cron: the webhook controller's
+        entry point. Nothing is applied here (no call to GoCardless, no email): GoCardless
+        gets its answer in milliseconds, and the cron applies the events right after.
 
         :param bytes body: The raw request body.
         :param str signature: The ``Webhook-Signature`` header.
-        :return: Whether an event hit a temporary error and GoCardless should retry.
-        :rtype: bool
+        :return: The GoCardless ids of the events new to the ledger.
+        :rtype: set
         :raise InvalidSignature: See :meth:`_gocardless_verify_webhook`.
         :raise MalformedPayload: See :meth:`_gocardless_verify_webhook`.
         """
         provider, events, raw_events, webhook_id = self._gocardless_verify_webhook(body, signature)
+        new_ids = self._gocardless_record(provider, events, raw_events, webhook_id)
         _logger.info(
-            "gocardless: received webhook %s with %s event(s) for provider %s",
+            "gocardless: received webhook %s with %s event(s) (%s new) for provider %s",
             webhook_id,
             len(events),
+            len(new_ids),
             provider.id,
         )
-        pending = self._gocardless_record(provider, events, raw_events, webhook_id)
-        # GoCardless waits for the answer: every read-back gets the webhook's short profile.
-        return pending.with_context(gocardless_request_profile="webhook")._gocardless_process(
-            deadline=time.monotonic() + WEBHOOK_TIME_BUDGET
-        )
+        if new_ids:
+            self._gocardless_trigger_processing()
+        return new_ids
+
+    @api.model
+    def _gocardless_trigger_processing(self):
+        """Have the ledger's cron run as soon as possible (a row inserted, no lock taken)."""
+        self.env.ref("isanet_gocardless.cron_process_gocardless_events")._trigger()
 
     # === BUSINESS METHODS - PROCESSING === #
 
-    def _gocardless_process(self, deadline=None):
-        """Apply the events, each in its own savepoint.
+    @api.model
+    def _gocardless_lock_next_due(self, event_ids=None):
+        """Lock and return the oldest event due for processing, or an empty recordset.
 
-        An event whose application fails temporarily stays ``received`` (for the next delivery
-        or the cron); any other failure marks it ``failed`` with the error. Events left when
-        ``deadline`` is reached stay ``received`` and the cron is triggered for them.
+        Events locked by another worker (another Odoo server sharing the database) are
+        skipped: several servers process the ledger in parallel, each event once.
 
+        :param list event_ids: Only among these ledger ids.
+        :rtype: recordset of `gocardless.event`
+        """
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM gocardless_event WHERE state = 'received'"
+                " AND (next_attempt_at IS NULL OR next_attempt_at <= %s) %s"
+                " ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                fields.Datetime.now(),
+                SQL("AND id IN %s", tuple(event_ids)) if event_ids else SQL(""),
+            )
+        )
+        row = self.env.cr.fetchone()
+        return self.browse(row[0] if row else [])
+
+    @api.model
+    def _gocardless_process_due(self, limit=CRON_BATCH_SIZE, deadline=None, event_ids=None):
+        """Apply the events due, oldest first, one at a time, each under its row lock.
+
+        Outside tests each event is committed once applied: its lock is released, and what was
+        applied is kept whatever happens to the next one.
+
+        :param int limit: The most events applied by this call.
         :param float deadline: A `time.monotonic()` value after which processing stops.
-        :return: Whether an event hit a temporary error.
-        :rtype: bool
+        :param list event_ids: Only among these ledger ids.
+        :return: The events applied or closed, and whether GoCardless was unavailable.
+        :rtype: tuple[recordset, bool]
         """
         # As OdooBot, like the webhook and the cron: the chatter of the invoices then has a
         # known author, whoever clicked "Process again".
-        events = self.with_user(SUPERUSER_ID)
-        transient = False
-        for index, event in enumerate(events):
+        Event = self.with_user(SUPERUSER_ID)
+        done = Event.browse()
+        commit = not self.env.registry.in_test_mode()
+        for _index in range(limit):
             if deadline is not None and time.monotonic() > deadline:
-                _logger.info(
-                    "gocardless: %s event(s) left to the cron after the time budget",
-                    len(events) - index,
-                )
-                self.env.ref("isanet_gocardless.cron_process_gocardless_events")._trigger()
+                Event._gocardless_trigger_processing()  # the rest in the next run
                 break
-            try:
-                with self.env.cr.savepoint():
-                    event._gocardless_apply()
-            except Exception as error:  # noqa: BLE001 - any error is recorded on the event
-                if utils.is_transient(error):
-                    transient = True
-                    _logger.warning(
-                        "gocardless: temporary error on event %s, kept for a retry: %s",
-                        event.event_id,
-                        error,
-                    )
-                    event._gocardless_note_transient_error(error)
-                    if isinstance(error, utils.GoCardlessRequestError):
-                        # GoCardless is down or slow: the next events would wait as long
-                        # for nothing. They stay waiting for the next delivery or run.
-                        _logger.info(
-                            "gocardless: %s event(s) left for later, GoCardless is unavailable",
-                            len(events) - index - 1,
-                        )
-                        break
-                else:
-                    _logger.exception("gocardless: event %s failed", event.event_id)
-                    event.write(
-                        {
-                            "state": "failed",
-                            "error_message": utils.error_detail(error),
-                            "attempt_count": event.attempt_count + 1,
-                            "processed_date": fields.Datetime.now(),
-                        }
-                    )
-        return transient
+            event = Event._gocardless_lock_next_due(event_ids)
+            if not event:
+                break
+            outage = event._gocardless_process_one()
+            if event.state != "received":
+                done |= event
+            if commit:
+                # Each event applied is kept, and its lock released, whatever comes next.
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+            if outage:
+                # GoCardless is down or slow: the next events would wait as long for nothing.
+                _logger.info("gocardless: GoCardless is unavailable, the ledger waits")
+                return done, True
+        return done, False
 
-    def _gocardless_note_transient_error(self, error):
-        """Record a temporary error on the event, which stays ``received`` for a retry."""
+    def _gocardless_process_one(self):
+        """Apply one event in its own savepoint, and record the outcome on it.
+
+        A temporary failure (GoCardless unreachable, slow, rate limiting, its own errors; a
+        database conflict) or a refused access token keeps the event waiting, with a backoff:
+        it is never dropped. Any other failure marks it ``failed`` (the catch-up and *Process
+        again* apply it again).
+
+        Note: self.ensure_one()
+
+        :return: Whether GoCardless was unavailable (the caller stops its batch).
+        :rtype: bool
+        """
+        self.ensure_one()
+        try:
+            with self.env.cr.savepoint():
+                self._gocardless_apply()
+        except Exception as error:  # noqa: BLE001 - any error is recorded on the event
+            reconnect = isinstance(error, utils.GoCardlessRequestError) and (
+                error.kind == "authentication"
+            )
+            if utils.is_transient(error) or reconnect:
+                _logger.warning(
+                    "gocardless: event %s waits for a retry: %s",
+                    self.event_id,
+                    utils.error_detail(error),
+                )
+                self._gocardless_wait(error)
+                if reconnect:
+                    self.provider_id.sudo()._gocardless_flag_reconnect(error)
+                return isinstance(error, utils.GoCardlessRequestError)
+            _logger.exception("gocardless: event %s failed", self.event_id)
+            self.write(
+                {
+                    "state": "failed",
+                    "error_message": utils.error_detail(error),
+                    "attempt_count": self.attempt_count + 1,
+                    "processed_date": fields.Datetime.now(),
+                    "next_attempt_at": False,
+                }
+            )
+        return False
+
+    def _gocardless_wait(self, error):
+        """Keep the event waiting after a temporary failure, until its next attempt."""
         self.ensure_one()
         attempts = self.attempt_count + 1
-        message = self.env._(
-            "Temporary error, will be retried: %(error)s", error=utils.error_detail(error)
+        delay = min(RETRY_BASE_DELAY * 2 ** min(attempts - 1, 16), RETRY_MAX_DELAY)
+        self.write(
+            {
+                "error_message": self.env._(
+                    "Temporary error, will be retried: %(error)s", error=utils.error_detail(error)
+                ),
+                "attempt_count": attempts,
+                "next_attempt_at": fields.Datetime.now() + timedelta(seconds=delay),
+            }
         )
-        values = {"error_message": message, "attempt_count": attempts}
-        if attempts >= MAX_TRANSIENT_ATTEMPTS:
-            values.update(state="failed", processed_date=fields.Datetime.now())
-        self.write(values)
+        self.env.ref("isanet_gocardless.cron_process_gocardless_events")._trigger(
+            at=self.next_attempt_at
+        )
 
     def _gocardless_event(self):
         """Return the ledger row as a `gocardless_core.events.Event`."""
@@ -420,7 +459,7 @@ class GoCardlessEvent(models.Model):
     # === ACTION METHODS === #
 
     def action_gocardless_process_again(self):
-        """Apply failed (or waiting) events again, from the resources' current state."""
+        """Apply failed (or waiting) events again now, from the resources' current state."""
         if not self.env.user.has_group("base.group_system"):
             raise UserError(self.env._("GoCardless: only administrators can process events."))
         wrong = self.filtered(lambda e: e.state not in ("failed", "received"))
@@ -432,26 +471,26 @@ class GoCardlessEvent(models.Model):
                     events=", ".join(wrong.mapped("event_id")),
                 )
             )
-        self.sudo().write({"state": "received"})
-        self._gocardless_process()
+        self.sudo().write({"state": "received", "next_attempt_at": False})
+        self._gocardless_process_due(limit=len(self), event_ids=self.ids)
         return True
 
     # === CRON === #
 
     @api.model
     def _cron_process_received_events(self):
-        """Apply the events still waiting, oldest first, in batches."""
-        domain = [("state", "=", "received")]
-        events = self.search(domain, order="created_at, id", limit=CRON_BATCH_SIZE)
-        if not events:
-            return
-        # Lock them, skipping those a webhook request is applying right now.
-        events = self._gocardless_lock_pending(events.mapped("event_id"))
-        events.with_context(gocardless_request_profile="background")._gocardless_process(
-            deadline=time.monotonic() + CRON_TIME_BUDGET
+        """Apply the events due, oldest first, within the cron's time budget."""
+        done, _outage = self.with_context(
+            gocardless_request_profile="background"
+        )._gocardless_process_due(deadline=time.monotonic() + CRON_TIME_BUDGET)
+        remaining = self.search_count(
+            [
+                ("state", "=", "received"),
+                "|",
+                ("next_attempt_at", "=", False),
+                ("next_attempt_at", "<=", fields.Datetime.now()),
+            ]
         )
         # Only events that left the queue count as done: when GoCardless is down none does,
-        # and Odoo does not run the cron again at once for the rest.
-        done = len(events.filtered(lambda event: event.state != "received"))
-        remaining = self.search_count(domain)
-        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+        # and Odoo does not run the cron again at once.
+        self.env["ir.cron"]._notify_progress(done=len(done), remaining=remaining)

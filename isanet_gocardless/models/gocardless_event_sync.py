@@ -5,7 +5,7 @@
 * A partner app's webhooks carry the events of every connected merchant, signed with one
   secret: each event goes to the provider whose ``gocardless_organisation_id`` is its
   ``links.organisation``, among the providers that secret verifies.
-* Each webhook bumps the provider's daily counters (events, duplicates, rejected signatures).
+* Each webhook adds its own counter row (events, duplicates): nothing concurrent waits on it.
 * :meth:`_gocardless_import_events` feeds events read from GoCardless's ``/events`` into the
   same ledger, so a missed webhook is recovered once, whatever arrives first.
 """
@@ -14,11 +14,11 @@ import logging
 from collections import defaultdict
 
 from odoo import api, models
-from odoo.tools import SQL
 
 from .. import const
 from ..gocardless_core import errors as core_errors
 from ..gocardless_core import events as gc_events
+from ..gocardless_core import webhooks
 
 _logger = logging.getLogger(__name__)
 
@@ -30,25 +30,20 @@ class GoCardlessEvent(models.Model):
 
     @api.model
     def _gocardless_receive_webhook(self, body, signature):
-        """Override to count the webhook, its duplicates and rejected signatures."""
+        """Override to count the webhook and its duplicates (see `_gocardless_count`)."""
         counts = defaultdict(lambda: {"events": 0, "duplicates": 0})
         Stat = self.env["gocardless.webhook.stat"].sudo()
-        try:
-            retry = super(
-                GoCardlessEvent, self.with_context(gocardless_webhook_counts=counts)
-            )._gocardless_receive_webhook(body, signature)
-        except core_errors.InvalidSignature:
-            Stat._gocardless_bump(rejected=1)
-            raise
-        # Last, so that the counter row stays locked only until the request commits.
+        new_ids = super(
+            GoCardlessEvent, self.with_context(gocardless_webhook_counts=counts)
+        )._gocardless_receive_webhook(body, signature)
         for provider_id, values in counts.items():
-            Stat._gocardless_bump(
+            Stat._gocardless_count(
                 self.env["payment.provider"].sudo().browse(provider_id),
                 webhooks=1,
                 events=values["events"],
                 duplicates=values["duplicates"],
             )
-        return retry
+        return new_ids
 
     @api.model
     def _gocardless_record(self, provider, events, raw_events, webhook_id=None):
@@ -60,27 +55,16 @@ class GoCardlessEvent(models.Model):
         counts = self.env.context.get("gocardless_webhook_counts")
         if counts is None:
             return super()._gocardless_record(provider, events, raw_events, webhook_id)
-        pending = self.browse()
+        new_ids = set()
         for target, pairs in self._gocardless_route(provider, events, raw_events):
             target_events = [event for event, _raw in pairs]
-            event_ids = {event.id for event in target_events}
-            known = self._gocardless_known_event_ids(event_ids)
-            counts[target.id]["events"] += len(target_events)
-            counts[target.id]["duplicates"] += len(target_events) - len(event_ids - known)
-            pending += super()._gocardless_record(
+            target_new = super()._gocardless_record(
                 target, target_events, [raw for _event, raw in pairs], webhook_id
             )
-        return pending
-
-    @api.model
-    def _gocardless_known_event_ids(self, event_ids):
-        """Return those of ``event_ids`` already in the ledger."""
-        if not event_ids:
-            return set()
-        self.env.cr.execute(
-            SQL("SELECT event_id FROM gocardless_event WHERE event_id IN %s", tuple(event_ids))
-        )
-        return {row[0] for row in self.env.cr.fetchall()}
+            counts[target.id]["events"] += len(target_events)
+            counts[target.id]["duplicates"] += len(target_events) - len(target_new)
+            new_ids |= target_new
+        return new_ids
 
     @api.model
     def _gocardless_route(self, provider, events, raw_events):
@@ -134,33 +118,45 @@ class GoCardlessEvent(models.Model):
 
     @api.model
     def _gocardless_import_events(self, provider, raw_events, deadline=None):
-        """Record events read from ``provider``'s account and apply the new ones.
+        """Record events read from ``provider``'s account and apply those due.
 
         Events already in the ledger (delivered by a webhook, even one arriving meanwhile) are
-        skipped by the ledger's unique event id.
+        not recorded twice; those of them still waiting or failed are applied again now.
 
         :param recordset provider: The `payment.provider` whose account the events come from.
         :param list raw_events: Event dicts as ``GET /events`` returns them.
         :param float deadline: A `time.monotonic()` value after which the rest is left to the
                                processing cron.
-        :return: The number of events new to the ledger, and whether one hit a temporary error.
+        :return: The number of events new to the ledger, and whether GoCardless was unavailable
+                 while applying them.
         :rtype: tuple[int, bool]
         """
-        raw_events = [raw for raw in raw_events if isinstance(raw, dict) and raw.get("id")]
-        raw_events.sort(key=lambda raw: (raw.get("created_at") or "", raw["id"]))
-        events = [gc_events.Event.from_dict(raw) for raw in raw_events]
-        events_raws = [
-            (event, raw)
-            for event, raw in zip(events, raw_events, strict=True)
-            if event.resource_type and event.action
-        ]
-        if not events_raws:
+        pairs = []
+        for raw in raw_events:
+            try:
+                event = gc_events.Event.from_dict(raw)
+                webhooks.check_event(event)
+            except core_errors.MalformedPayload:
+                _logger.warning("gocardless: skipped a malformed event of provider %s", provider.id)
+                continue
+            pairs.append((event, raw))
+        pairs.sort(key=lambda pair: (pair[0].created_at or "", pair[0].id))
+        if not pairs:
             return 0, False
-        known = self._gocardless_known_event_ids({event.id for event, _raw in events_raws})
-        pending = self._gocardless_record(
-            provider,
-            [event for event, _raw in events_raws],
-            [raw for _event, raw in events_raws],
+        new_ids = self._gocardless_record(
+            provider, [event for event, _raw in pairs], [raw for _event, raw in pairs]
         )
-        new_count = len({event.id for event, _raw in events_raws} - known)
-        return new_count, pending._gocardless_process(deadline=deadline)
+        again = self.sudo().search(
+            [
+                ("event_id", "in", [event.id for event, _raw in pairs]),
+                ("event_id", "not in", list(new_ids)),
+                ("state", "in", ("received", "failed")),
+            ]
+        )
+        if again:
+            again.write({"state": "received", "next_attempt_at": False})
+        ids = self.sudo().search([("event_id", "in", [event.id for event, _raw in pairs])]).ids
+        _done, outage = self._gocardless_process_due(
+            limit=len(ids), deadline=deadline, event_ids=ids
+        )
+        return len(new_ids), outage

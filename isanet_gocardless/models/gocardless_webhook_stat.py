@@ -1,17 +1,16 @@
 # Copyright 2026 Isanet
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
-"""Daily webhook counters per provider, for the provider's health panel.
+"""Webhook counters per provider, for the provider's health panel.
 
-One row per provider and day (``provider_id`` empty for webhooks no provider's secret verifies),
-bumped by a single ``INSERT ... ON CONFLICT DO UPDATE`` at the end of each webhook request, so
-the row lock is held only until the request commits.
+Insert-only: each webhook adds its own row (``provider_id`` empty for webhooks no provider's
+secret verifies), so concurrent webhooks never wait for one another on a counter row; the
+panel sums the rows of the last days.
 """
 
 from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.tools import SQL
-from odoo.tools.sql import create_unique_index
 
 # Days of counters kept.
 RETENTION_DAYS = 90
@@ -37,32 +36,19 @@ class GoCardlessWebhookStat(models.Model):
     last_received_at = fields.Datetime(string="Last Webhook", readonly=True)
 
     def init(self):
-        # One counter row per provider and day, the rows of no provider included.
-        create_unique_index(
-            self.env.cr,
-            "gocardless_webhook_stat_provider_date_uniq",
-            self._table,
-            ["(COALESCE(provider_id, 0))", "date"],
-        )
+        # Counters used to be one row per provider and day, updated in place: concurrent
+        # webhooks queued on that row. Rows are insert-only now.
+        self.env.cr.execute("DROP INDEX IF EXISTS gocardless_webhook_stat_provider_date_uniq")
 
     @api.model
-    def _gocardless_bump(self, provider=None, webhooks=0, events=0, duplicates=0, rejected=0):
-        """Add to today's counters of ``provider`` (none: webhooks of no known provider)."""
+    def _gocardless_count(self, provider=None, webhooks=0, events=0, duplicates=0, rejected=0):
+        """Record one webhook's counts for ``provider`` (none: a webhook of no known provider)."""
         now = fields.Datetime.now()
         self.env.cr.execute(
             SQL(
                 "INSERT INTO gocardless_webhook_stat (date, provider_id, company_id,"
                 " webhook_count, event_count, duplicate_count, rejected_count, last_received_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT ((COALESCE(provider_id, 0)), date) DO UPDATE SET"
-                " webhook_count = gocardless_webhook_stat.webhook_count + EXCLUDED.webhook_count,"
-                " event_count = gocardless_webhook_stat.event_count + EXCLUDED.event_count,"
-                " duplicate_count = gocardless_webhook_stat.duplicate_count"
-                " + EXCLUDED.duplicate_count,"
-                " rejected_count = gocardless_webhook_stat.rejected_count"
-                " + EXCLUDED.rejected_count,"
-                " last_received_at = GREATEST(gocardless_webhook_stat.last_received_at,"
-                " EXCLUDED.last_received_at)",
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 now.date(),
                 provider.id if provider else None,
                 provider.company_id.id if provider else None,
@@ -73,7 +59,6 @@ class GoCardlessWebhookStat(models.Model):
                 now if webhooks else None,
             )
         )
-        self.invalidate_model()
 
     @api.model
     def _gocardless_totals(self, providers, days=7):

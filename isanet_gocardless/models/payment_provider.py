@@ -219,7 +219,7 @@ class PaymentProvider(models.Model):
         client = self._gocardless_make_client(timeout=settings["timeout"])
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         try:
-            return gc_client.perform(
+            result = gc_client.perform(
                 client,
                 resource,
                 action,
@@ -243,6 +243,9 @@ class PaymentProvider(models.Model):
             raise utils.GoCardlessRequestError(
                 self._gocardless_error_message(error), error
             ) from cause
+        if self.gocardless_reconnect_needed:
+            self._gocardless_clear_reconnect()
+        return result
 
     def _gocardless_error_message(self, error):
         """Return the translated sentence telling a person why a GoCardless call failed.

@@ -25,6 +25,7 @@ class PaymentTransaction(models.Model):
 
     gocardless_billing_request_id = fields.Char(
         string="GoCardless Billing Request",
+        index="btree_not_null",
         help="The id (BRQ...) of the billing request through which the customer set up the "
         "direct debit mandate.",
         readonly=True,
@@ -37,6 +38,9 @@ class PaymentTransaction(models.Model):
         copy=False,
     )
 
+    # Webhooks find a transaction by its GoCardless payment id: indexed, so that the cost of an
+    # event stays flat however many transactions the database holds.
+    provider_reference = fields.Char(index="btree_not_null")
     gocardless_payment_status = fields.Char(
         string="GoCardless Payment Status",
         help="The status of the GoCardless payment when it was last read.",
@@ -706,8 +710,6 @@ class PaymentTransaction(models.Model):
             _logger.warning(
                 "unknown GoCardless payment status %s for transaction %s", status, self.reference
             )
-            return
-        self.env.ref("payment.cron_post_process_payment_tx")._trigger()
 
     def _gocardless_process_billing_request(
         self, billing_request, exited=False, failed=False, reason=""
@@ -1077,46 +1079,66 @@ class PaymentTransaction(models.Model):
             )
         )
 
-    def _gocardless_notify(self, summary, body):
-        """Post ``body`` on the invoices of the transaction and give their follower an activity."""
-        self.ensure_one()
-        self._log_message_on_linked_documents(body)
-        for invoice in self.invoice_ids:
-            user = self._gocardless_responsible(invoice)
-            if user:
-                invoice.activity_schedule(
-                    "mail.mail_activity_data_todo", summary=summary, note=body, user_id=user.id
-                )
+    def _gocardless_notice_env(self, invoice):
+        """Return the transaction in the language of who reads the notices of ``invoice``.
+
+        The notices are for the merchant: in the language of the user following the invoice,
+        else of the company.
+        """
+        user = self._gocardless_responsible(invoice)
+        lang = user.lang or invoice.company_id.partner_id.lang or self.env.lang
+        return self.with_context(lang=lang), user
 
     def _gocardless_notify_paid(self):
-        """Tell the merchant that the direct debit of the transaction was collected."""
+        """Tell the merchant on the invoices that the direct debit was collected.
+
+        A message (Odoo's `_log_message_on_linked_documents`), not an activity: a debit
+        collected needs nobody; the daily digest sums them up (see
+        `payment.provider._gocardless_send_digest`).
+        """
         self.ensure_one()
-        body = self.env._(
-            "Direct debit received: GoCardless collected %(amount)s (payment %(payment)s, "
-            "transaction %(reference)s).",
-            amount=format_amount(self.env, self.amount, self.currency_id),
-            payment=self.provider_reference,
-            reference=self.reference,
+        tx, _user = self._gocardless_notice_env(self.invoice_ids[:1])
+        tx._log_message_on_linked_documents(
+            tx.env._(
+                "Direct debit received: GoCardless collected %(amount)s (payment %(payment)s, "
+                "transaction %(reference)s).",
+                amount=format_amount(tx.env, tx.amount, tx.currency_id),
+                payment=tx.provider_reference,
+                reference=tx.reference,
+            )
         )
-        self._gocardless_notify(self.env._("Direct debit received"), body)
 
     def _gocardless_notify_failed(self, was_paid=False):
-        """Tell the merchant that the direct debit of the transaction failed or was reversed."""
+        """Tell the merchant that the direct debit failed or was reversed: a message on the
+        invoices and an activity for who follows each up, in the language of who reads it."""
         self.ensure_one()
+        tx, _user = self._gocardless_notice_env(self.invoice_ids[:1])
+        body = tx._gocardless_failure_notice(was_paid)
+        tx._log_message_on_linked_documents(body)
+        for invoice in self.invoice_ids:
+            tx, user = self._gocardless_notice_env(invoice)
+            if user:
+                invoice.activity_schedule(
+                    "mail.mail_activity_data_todo",
+                    summary=tx.env._("Direct debit failed"),
+                    note=tx._gocardless_failure_notice(was_paid),
+                    user_id=user.id,
+                )
+
+    def _gocardless_failure_notice(self, was_paid):
+        """Return the sentence telling the merchant why the direct debit failed."""
         reason = self.gocardless_failure_reason or self.env._(
             "The payment is %(status)s.", status=self.gocardless_payment_status or "?"
         )
         if was_paid:
-            body = self.env._(
+            return self.env._(
                 "Direct debit reversed after it was collected: %(reason)s (transaction "
                 "%(reference)s). The payment was cancelled and the invoice is open again.",
                 reason=reason,
                 reference=self.reference,
             )
-        else:
-            body = self.env._(
-                "Direct debit failed: %(reason)s (transaction %(reference)s).",
-                reason=reason,
-                reference=self.reference,
-            )
-        self._gocardless_notify(self.env._("Direct debit failed"), body)
+        return self.env._(
+            "Direct debit failed: %(reason)s (transaction %(reference)s).",
+            reason=reason,
+            reference=self.reference,
+        )

@@ -173,7 +173,27 @@ class GoCardlessPortalMixin:
         return response.json()
 
 
-class GoCardlessFlowMixin:
+class GoCardlessLedgerMixin:
+    """Run the ledger's processing as its cron would, within a test's transaction."""
+
+    def _drain_ledger(self, include_waiting=False):
+        """Apply the events due (and, with ``include_waiting``, those waiting for a retry).
+
+        :return: Whether GoCardless was unavailable.
+        :rtype: bool
+        """
+        self.env.invalidate_all()
+        Event = self.env["gocardless.event"]
+        if include_waiting:
+            Event.search([("state", "=", "received")]).write({"next_attempt_at": False})
+        _done, outage = Event.with_context(
+            gocardless_request_profile="background"
+        )._gocardless_process_due(limit=100000)
+        self.env.invalidate_all()
+        return outage
+
+
+class GoCardlessFlowMixin(GoCardlessLedgerMixin):
     """The customer's redirect flow through the local sandbox's hosted pages, over HTTP.
 
     To mix with `GoCardlessPortalMixin`, `GoCardlessSandboxCommon` and `PaymentHttpCommon`.
@@ -235,8 +255,8 @@ class GoCardlessFlowMixin:
             self.sandbox.flush_webhooks()
         finally:
             self.sandbox.configure_webhooks(webhook_url=None)
-        # Odoo changed the records while serving the sandbox's requests.
-        self.env.invalidate_all()
+        # Odoo recorded the events while serving the sandbox's requests; its cron applies them.
+        self._drain_ledger()
         return [hook for hook in self.sandbox.webhook_deliveries() if hook["id"] not in known]
 
     def _simulate(self, scenario, resource_id):
@@ -327,7 +347,7 @@ class FakeService:
         return SimpleNamespace(attributes=copy.deepcopy(resource))
 
 
-class GoCardlessWebhookCommon(GoCardlessInvoiceCommon, PaymentHttpCommon):
+class GoCardlessWebhookCommon(GoCardlessLedgerMixin, GoCardlessInvoiceCommon, PaymentHttpCommon):
     """A GoCardless provider with its journal, an invoice, a transaction and a fake API."""
 
     @classmethod
@@ -429,21 +449,29 @@ class GoCardlessWebhookCommon(GoCardlessInvoiceCommon, PaymentHttpCommon):
         headers = {"Content-Type": "application/json"}
         if signature is not None:
             headers["Webhook-Signature"] = signature
-        return self.url_open(self.webhook_url, data=body, headers=headers, timeout=60)
+        # Always a POST, even with an empty body (`url_open` sends a GET without data).
+        return self.opener.post(self.webhook_url, data=body, headers=headers, timeout=60)
 
-    def _post_events(self, events, secret="webhook-secret"):
-        """POST ``events`` to the webhook, signed with ``secret``; return the response."""
+    def _post_events(self, events, secret="webhook-secret", drain=True):
+        """POST ``events`` to the webhook, signed with ``secret``; return the response.
+
+        With ``drain``, the ledger's cron then applies what is due, as it does right after a
+        webhook in production.
+        """
         body = self._body(events)
-        return self._post_body(body, webhooks.sign(body, secret))
+        response = self._post_body(body, webhooks.sign(body, secret))
+        if drain:
+            self._drain_ledger()
+        return response
 
     def _receive(self, events, secret="webhook-secret"):
-        """Hand ``events`` to the ledger as the controller does, without HTTP."""
+        """Hand ``events`` to the ledger as the controller does, without HTTP, then apply
+        them as the cron does; return whether GoCardless was unavailable."""
         body = self._body(events)
-        return (
-            self.env["gocardless.event"]
-            .with_user(SUPERUSER_ID)
-            ._gocardless_receive_webhook(body, webhooks.sign(body, secret))
+        self.env["gocardless.event"].with_user(SUPERUSER_ID)._gocardless_receive_webhook(
+            body, webhooks.sign(body, secret)
         )
+        return self._drain_ledger()
 
     def _ledger(self, event_id=None):
         domain = [("event_id", "=", event_id)] if event_id else []

@@ -22,27 +22,36 @@ FAILURE_DETAILS = {
 class TestEventOutcomes(GoCardlessWebhookCommon):
     # === Payments === #
 
-    def test_confirmed_payment_pays_the_invoice_and_notifies_the_salesperson(self):
+    def test_confirmed_payment_pays_the_invoice_and_tells_it_in_the_chatter(self):
+        """A debit collected needs nobody: a message, no to-do (issue "never lose, never
+        stall": activities are for failures and reconnection; the digest sums debits up)."""
         self._set_payment("confirmed")
         self.assertFalse(self._receive([self._payment_event("confirmed", event_id="EV1")]))
         self.assertEqual(self.tx.state, "done")
         self.assertTrue(self.tx.is_post_processed)
         self.assertEqual(self.tx.payment_id.state, "paid")
         self.assertIn(self.invoice.payment_state, ("paid", "in_payment"))
-        self.assertTrue(self._messages("Direct debit received"))
-        activity = self._activities("Direct debit received")
-        self.assertEqual(len(activity), 1)
-        self.assertEqual(activity.user_id, self.salesperson)
-        self.assertEqual(activity.activity_type_id, self.env.ref("mail.mail_activity_data_todo"))
+        self.assertEqual(len(self._messages("Direct debit received")), 1)
+        self.assertFalse(self.invoice.activity_ids)
         self.assertEqual(self._ledger("EV1").transaction_id, self.tx)
 
-    def test_activity_goes_to_the_administrator_when_the_invoice_has_no_salesperson(self):
+    def test_failure_activity_goes_to_the_administrator_when_the_invoice_has_no_salesperson(
+        self,
+    ):
         self.invoice.invoice_user_id = False
         admin = self.env.ref("base.user_admin")
         admin.company_ids |= self.invoice.company_id
-        self._set_payment("confirmed")
-        self._receive([self._payment_event("confirmed")])
-        self.assertEqual(self._activities("Direct debit received").user_id, admin)
+        self._set_payment("failed")
+        self._receive([self._payment_event("failed")])
+        self.assertEqual(self._activities("Direct debit failed").user_id, admin)
+
+    def test_failure_activity_goes_to_the_salesperson(self):
+        self._set_payment("failed")
+        self._receive([self._payment_event("failed")])
+        activity = self._activities("Direct debit failed")
+        self.assertEqual(len(activity), 1)
+        self.assertEqual(activity.user_id, self.salesperson)
+        self.assertEqual(activity.activity_type_id, self.env.ref("mail.mail_activity_data_todo"))
 
     def test_confirmed_event_arriving_before_submitted_ends_done(self):
         self._set_payment("confirmed")
@@ -50,7 +59,7 @@ class TestEventOutcomes(GoCardlessWebhookCommon):
         self._receive([self._payment_event("submitted")])
         self.assertEqual(self.tx.state, "done")
         self.assertIn(self.invoice.payment_state, ("paid", "in_payment"))
-        self.assertEqual(len(self._activities("Direct debit received")), 1)
+        self.assertEqual(len(self._messages("Direct debit received")), 1)
 
     def test_submitted_payment_keeps_the_transaction_pending(self):
         self._set_payment("submitted")
@@ -97,7 +106,7 @@ class TestEventOutcomes(GoCardlessWebhookCommon):
         self.assertFalse(self.tx.payment_id)
         self.assertEqual(self.invoice.payment_state, "not_paid")
         self.assertEqual(len(self._activities("Direct debit failed")), 1)
-        self.assertFalse(self._activities("Direct debit received"))
+        self.assertFalse(self._messages("Direct debit received"))
 
     def test_chargeback_reopens_the_invoice_and_its_cancellation_pays_it_again(self):
         self._set_payment("confirmed")
@@ -111,7 +120,7 @@ class TestEventOutcomes(GoCardlessWebhookCommon):
         self._receive([self._payment_event("chargeback_cancelled")])
         self.assertEqual(self.tx.state, "done")
         self.assertIn(self.invoice.payment_state, ("paid", "in_payment"))
-        self.assertEqual(len(self._activities("Direct debit received")), 2)
+        self.assertEqual(len(self._messages("Direct debit received")), 2)
 
     def test_settlement_event_changes_nothing(self):
         self._set_payment("failed")

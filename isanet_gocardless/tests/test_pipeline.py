@@ -126,7 +126,7 @@ class TestPipelineOfEvents(PipelineSpyMixin, GoCardlessWebhookCommon):
         self.assertEqual(self._ledger("EV1").state, "received")
         self.assertEqual(self._ledger("EV2").state, "received")
         self._set_payment("confirmed")
-        self.env["gocardless.event"]._cron_process_received_events()
+        self._drain_ledger(include_waiting=True)
         self.assertEqual(set(self._ledger().mapped("state")), {"processed"})
         self.assertEqual(self.tx.state, "done")
 

@@ -14,7 +14,6 @@ from odoo.tools import mute_logger
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
 from ..gocardless_core import webhooks
-from ..models import gocardless_event as gocardless_event_module
 from .common import (
     CONTROLLER_LOGGER,
     EVENT_LOGGER,
@@ -96,7 +95,7 @@ class TestWebhook(GoCardlessWebhookCommon):
         self.assertEqual(len(self.tx.payment_id), 1)
         payments = self.env["account.payment"].search([("payment_transaction_id", "=", self.tx.id)])
         self.assertEqual(len(payments), 1)
-        self.assertEqual(len(self._activities("Direct debit received")), 1)
+        self.assertEqual(len(self._messages("Direct debit received")), 1)
 
     def test_unknown_event_is_acknowledged_and_recorded_as_ignored(self):
         events = [
@@ -136,52 +135,61 @@ class TestWebhook(GoCardlessWebhookCommon):
         events += [self._event("creditors", "updated", "CR123") for _i in range(99)]
         self.assertEqual(len(events), 250)
         start = time.monotonic()
-        response = self._post_events(events)
+        response = self._post_events(events, drain=False)
         elapsed = time.monotonic() - start
         _logger.info("gocardless webhook: 250 events answered in %.2f s", elapsed)
         self.assertEqual(response.status_code, 204)
         self.assertLess(elapsed, 8.0, "GoCardless gives up after 10 seconds.")
         self.assertEqual(len(self._ledger()), 250)
+        self._drain_ledger()
         self.assertFalse(self._ledger().filtered(lambda e: e.state == "received"))
         self.assertEqual(self.tx.state, "done")
 
-    def test_events_left_after_the_time_budget_are_applied_by_the_cron(self):
+    def test_webhook_records_and_answers_then_the_cron_applies(self):
+        """Nothing is applied before the answer: no call to GoCardless, no email."""
         self._set_payment("confirmed")
         cron = self.env.ref("isanet_gocardless.cron_process_gocardless_events")
         triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])
-        with patch.object(gocardless_event_module, "WEBHOOK_TIME_BUDGET", -1):
-            response = self._post_events([self._payment_event("confirmed", event_id="EV1")])
+        response = self._post_events(
+            [self._payment_event("confirmed", event_id="EV1")], drain=False
+        )
         self.assertEqual(response.status_code, 204)
         self.assertEqual(self._ledger("EV1").state, "received")
+        self.assertEqual(self.api_reads, [])
         self.assertEqual(self.tx.state, "pending")
         new_triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]) - triggers
-        self.assertTrue(new_triggers, "The cron is triggered for the events left.")
+        self.assertTrue(new_triggers, "The cron is woken at once.")
         cron.sudo().method_direct_trigger()
         self.assertEqual(self._ledger("EV1").state, "processed")
         self.assertEqual(self.tx.state, "done")
 
     @mute_logger(EVENT_LOGGER)
-    def test_transient_error_answers_5xx_then_the_retry_applies_once(self):
+    def test_transient_error_keeps_the_event_waiting_then_the_retry_applies_once(self):
+        """GoCardless unreachable: the webhook was answered, the event waits with a backoff,
+        a redelivery does not apply it twice, the retry applies it once."""
         self.api_resources[("payments", "PM123")] = requests.ConnectionError("API unreachable")
         events = [self._payment_event("confirmed", event_id="EV1")]
         response = self._post_events(events)
-        self.assertEqual(response.status_code, 503)
+        self.assertEqual(response.status_code, 204)
         event = self._ledger("EV1")
         self.assertEqual(event.state, "received", "A temporary error loses nothing.")
         self.assertEqual(event.attempt_count, 1)
         self.assertIn("API unreachable", event.error_message)
+        self.assertTrue(event.next_attempt_at)
         self.assertEqual(self.tx.state, "pending")
 
         self._set_payment("confirmed")
         self.assertEqual(self._post_events(events).status_code, 204)
+        self.assertEqual(self._ledger("EV1").state, "received", "not due before its backoff")
+        self._drain_ledger(include_waiting=True)
         self.assertEqual(self._post_events(events).status_code, 204)
         self.assertEqual(self._ledger("EV1").state, "processed")
         self.assertEqual(self.tx.state, "done")
-        self.assertEqual(len(self._activities("Direct debit received")), 1)
+        self.assertEqual(len(self._messages("Direct debit received")), 1)
         self.assertEqual(len(self.api_reads), 2)
 
     @mute_logger(EVENT_LOGGER)
-    def test_database_error_is_transient(self):
+    def test_database_error_while_applying_keeps_the_event_waiting(self):
         self._set_payment("confirmed")
         error = psycopg2.errors.SerializationFailure("conflict")
         with patch.object(
@@ -190,9 +198,19 @@ class TestWebhook(GoCardlessWebhookCommon):
             side_effect=error,
         ):
             response = self._post_events([self._payment_event("confirmed", event_id="EV1")])
-        self.assertEqual(response.status_code, 503)
+        self.assertEqual(response.status_code, 204)
         self.assertEqual(self._ledger("EV1").state, "received")
         self.assertEqual(self.tx.state, "pending")
+
+    @mute_logger(CONTROLLER_LOGGER)
+    def test_lost_database_answers_503_so_gocardless_retries(self):
+        error = psycopg2.OperationalError("server closed the connection unexpectedly")
+        with patch.object(
+            self.env.registry["gocardless.event"], "_gocardless_record", side_effect=error
+        ):
+            response = self._post_events([self._payment_event("confirmed", event_id="EV1")])
+        self.assertEqual(response.status_code, 503)
+        self.assertFalse(self._ledger("EV1"))
 
 
 @tagged("post_install", "-at_install")
@@ -213,7 +231,7 @@ class TestWebhookWithSandbox(
         self.assertEqual(tx.state, "done")
         self.assertIn(invoice.payment_state, ("paid", "in_payment"))
         self.assertTrue(
-            invoice.activity_ids.filtered(lambda a: a.summary == "Direct debit received")
+            invoice.message_ids.filtered(lambda m: "Direct debit received" in (m.body or ""))
         )
         ledger = self.env["gocardless.event"].search([])
         self.assertFalse(ledger.filtered(lambda e: e.state in ("received", "failed")))
@@ -221,10 +239,11 @@ class TestWebhookWithSandbox(
         # GoCardless sends a webhook again: acknowledged, nothing applied twice.
         self.assertTrue(self.sandbox.sandbox.dispatcher.retry(deliveries[-1]["id"]))
         self.sandbox.flush_webhooks()
-        self.env.invalidate_all()
+        self._drain_ledger()
         self.assertEqual(len(self.env["gocardless.event"].search([])), len(ledger))
         self.assertEqual(
-            len(invoice.activity_ids.filtered(lambda a: a.summary == "Direct debit received")), 1
+            len(invoice.message_ids.filtered(lambda m: "Direct debit received" in (m.body or ""))),
+            1,
         )
 
         self._simulate("payment_late_failure", tx.provider_reference)

@@ -125,14 +125,46 @@ def test_errors_share_the_core_base_class():
     assert issubclass(MalformedPayload, GoCardlessCoreError)
 
 
+# GoCardless-shaped events: ids of ASCII letters and digits, word actions and link keys.
+_ids = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", min_size=1, max_size=20)
+_words = st.from_regex(r"[a-z][a-z0-9_]{0,19}", fullmatch=True)
 event_dicts = st.fixed_dictionaries(
     {
-        "id": st.text(min_size=1, max_size=20),
+        "id": _ids,
         "resource_type": st.sampled_from(["payments", "mandates", "refunds", "payouts"]),
-        "action": st.text(max_size=20),
-        "links": st.dictionaries(st.text(max_size=10), st.text(max_size=10), max_size=3),
+        "action": _words,
+        "links": st.dictionaries(_words, _ids, max_size=3),
     }
 )
+# Anything a sender could put in those fields.
+hostile_event_dicts = st.fixed_dictionaries(
+    {
+        "id": st.one_of(st.text(max_size=80), st.integers(), st.none(), st.lists(st.text())),
+        "resource_type": st.one_of(st.text(max_size=20), st.none()),
+        "action": st.one_of(st.text(max_size=20), st.integers()),
+        "links": st.one_of(
+            st.dictionaries(st.text(max_size=10), st.text(max_size=80), max_size=3),
+            st.lists(st.text()),
+            st.none(),
+        ),
+    }
+)
+
+
+@given(st.lists(hostile_event_dicts, min_size=1, max_size=5), st.text(min_size=1, max_size=40))
+def test_signed_hostile_events_are_parsed_safe_or_refused(events, secret):
+    """Whatever a signed body holds, what reaches the database is short ASCII, or it is
+    refused as malformed: never another exception."""
+    body = _body(events)
+    try:
+        parsed = webhooks.parse(body, secret, webhooks.sign(body, secret))
+    except MalformedPayload:
+        return
+    for event in parsed:
+        links = [value for value in event.links.values() if value is not None]
+        for value in (event.id, event.resource_type, event.action, *links):
+            assert isinstance(value, str) and value.isascii() and 0 < len(value) <= 64
+            assert "\x00" not in value
 
 
 @given(st.lists(event_dicts, max_size=5), st.text(min_size=1, max_size=40), st.binary(max_size=40))
@@ -182,3 +214,62 @@ def test_arbitrary_text_headers_only_raise_invalid_signature(sdk_body, header):
 def test_arbitrary_bytes_headers_only_raise_invalid_signature(sdk_body, header):
     with pytest.raises(InvalidSignature):
         webhooks.parse(sdk_body, SDK_SECRET, header)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"id": "EV1\x00", "resource_type": "payments", "action": "confirmed", "links": {}},
+        {"id": "EV\ud800", "resource_type": "payments", "action": "confirmed", "links": {}},
+        {"id": "E" * 3000, "resource_type": "payments", "action": "confirmed", "links": {}},
+        {"id": "EV1", "resource_type": "payments", "action": "con\x00firmed", "links": {}},
+        {"id": "EV1", "resource_type": "payments", "action": "confirmed", "links": {"payment": 5}},
+        {"id": "EV1", "resource_type": "payments", "action": "confirmed", "links": {"p": "P\x00"}},
+        {"id": {"a": 1}, "resource_type": "payments", "action": "confirmed", "links": {}},
+        {"id": ["EV1"], "resource_type": "payments", "action": "confirmed", "links": {}},
+    ],
+)
+def test_signed_events_with_unsafe_fields_are_malformed(event):
+    body = json.dumps({"events": [event]}).encode()
+    with pytest.raises(MalformedPayload):
+        webhooks.parse(body, SECRET, webhooks.sign(body, SECRET))
+
+
+@pytest.mark.parametrize("webhook_id", [{"a": 1}, ["WB1"], 5, "WB\x00", "W" * 3000, None])
+def test_a_malformed_webhook_id_is_dropped(webhook_id):
+    event = {"id": "EV1", "resource_type": "payments", "action": "confirmed", "links": {}}
+    body = json.dumps({"events": [event], "meta": {"webhook_id": webhook_id}}).encode()
+    events, parsed_id = webhooks.parse_with_meta(body, SECRET, webhooks.sign(body, SECRET))
+    assert parsed_id is None
+    assert [e.id for e in events] == ["EV1"]
+
+
+def test_deeply_nested_signed_body_is_malformed():
+    body = b'{"events": [' + b"[" * 100000 + b"]" * 100000 + b"]}"
+    with pytest.raises(MalformedPayload):
+        webhooks.parse(body, SECRET, webhooks.sign(body, SECRET))
+
+
+def test_free_text_of_an_event_loses_nul_bytes_and_lone_surrogates():
+    event = Event.from_dict(
+        {
+            "id": "EV1",
+            "resource_type": "payments",
+            "action": "failed",
+            "details": {"description": "Bank\x00 said \ud800no", "cause": "x\x07y"},
+        }
+    )
+    assert event.description == "Bank said no"
+    assert event.cause == "xy"
+
+
+def test_null_links_are_accepted_as_gocardless_sends_them():
+    event = {
+        "id": "EV1",
+        "resource_type": "payments",
+        "action": "confirmed",
+        "links": {"payment": "PM1", "mandate": None, "parent_event": None},
+    }
+    body = json.dumps({"events": [event]}).encode()
+    (parsed,) = webhooks.parse(body, SECRET, webhooks.sign(body, SECRET))
+    assert parsed.resource_id == "PM1"
