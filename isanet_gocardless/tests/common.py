@@ -214,8 +214,9 @@ class GoCardlessFlowMixin(GoCardlessLedgerMixin):
         self.assertEqual(page.status_code, 200)
         return tx, page
 
-    def _approve_mandate(self, page):
-        """Fill in and submit the hosted payer page as a browser would; return the last answer."""
+    def _approve_mandate(self, page, allow_redirects=True):
+        """Fill in and submit the hosted payer page as a browser would; return the last answer
+        (without ``allow_redirects``: GoCardless's answer, whose Location is Odoo's return)."""
         tree = etree.fromstring(page.text, parser=etree.HTMLParser())
         form = tree.xpath("//form[@id='payer-form']")[0]
         data = {
@@ -229,7 +230,7 @@ class GoCardlessFlowMixin(GoCardlessLedgerMixin):
         action = form.get("action") or page.url
         if action.startswith("/"):
             action = self.sandbox.url + action
-        return self.opener.post(action, data=data, timeout=30)
+        return self.opener.post(action, data=data, timeout=30, allow_redirects=allow_redirects)
 
     def _sandbox_client(self):
         return self.gocardless._gocardless_make_client()

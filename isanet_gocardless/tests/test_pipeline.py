@@ -249,3 +249,37 @@ class TestPipelineOfFlows(
                 [("invoice_ids", "in", invoice.ids), ("state", "!=", "draft")]
             )
         )
+
+    def _sandbox_payments(self, tx):
+        client = self._sandbox_client()
+        return client.payments.list(params={"mandate": tx.token_id.provider_ref}).records
+
+    def test_return_then_webhook_of_one_billing_request_create_one_payment(self):
+        invoice = self._create_customer_invoice(amount=50.0)
+        tx, _response = self._pay_by_redirect(invoice)
+        payment_id = tx.provider_reference
+        with mute_logger(TX_LOGGER):
+            self._deliver_webhooks()  # billing request fulfilled, mandate, payment created
+        self.assertEqual(tx.provider_reference, payment_id)
+        self.assertEqual([p.id for p in self._sandbox_payments(tx)], [payment_id])
+        self.assertFalse(
+            self.env["gocardless.event"].search([("state", "in", ("failed", "received"))])
+        )
+
+    def test_webhook_then_return_of_one_billing_request_create_one_payment(self):
+        invoice = self._create_customer_invoice(amount=50.0)
+        tx, page = self._start_redirect_flow(invoice)
+        answer = self._approve_mandate(page, allow_redirects=False)
+        self.assertIn(answer.status_code, (302, 303))
+        with mute_logger(TX_LOGGER):
+            self._deliver_webhooks()  # the cron completes the transaction first
+        tx.invalidate_recordset()
+        payment_id = tx.provider_reference
+        self.assertTrue(payment_id)
+        with mute_logger(TX_LOGGER):
+            response = self.opener.get(answer.headers["Location"], timeout=30)
+        self.assertTrue(response.url.startswith(self._build_url("/payment/status")))
+        tx.invalidate_recordset()
+        self.assertEqual(tx.state, "pending")
+        self.assertEqual(tx.provider_reference, payment_id)
+        self.assertEqual([p.id for p in self._sandbox_payments(tx)], [payment_id])
