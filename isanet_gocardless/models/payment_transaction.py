@@ -896,6 +896,16 @@ class PaymentTransaction(models.Model):
             )
         tx = tx.with_company(tx.company_id)
         payment = tx.provider_id._gocardless_make_request("payments", "get", event.resource_id)
+        if not tx._gocardless_owns_payment(payment):
+            return (
+                "ignored",
+                self.env._(
+                    "The payment %(payment)s is not the one of the transaction %(reference)s.",
+                    payment=event.resource_id,
+                    reference=tx.reference,
+                ),
+                tx,
+            )
         tx._handle_notification_data(
             const.PROVIDER_CODE,
             {
@@ -906,6 +916,34 @@ class PaymentTransaction(models.Model):
         )
         tx._gocardless_post_process_now()
         return "processed", None, tx
+
+    def _gocardless_owns_payment(self, payment):
+        """Return whether ``payment`` is this transaction's GoCardless payment.
+
+        Its id when the transaction knows it; otherwise (found by the Odoo reference in the
+        payment's metadata) only a payment on the transaction's own mandate, for its amount and
+        currency: another database sharing the GoCardless account, or an old test copy, can
+        reuse a reference.
+
+        Note: self.ensure_one()
+
+        :param dict payment: The `payments` resource.
+        :rtype: bool
+        """
+        self.ensure_one()
+        if self.provider_reference:
+            return self.provider_reference == payment.get("id")
+        links = payment.get("links") or {}
+        try:
+            amount = amounts.to_minor_units(self.amount, self.currency_id.name)
+        except GoCardlessCoreError:
+            return False
+        return bool(
+            self.token_id
+            and links.get("mandate") == self.token_id.provider_ref
+            and payment.get("amount") == amount
+            and payment.get("currency") == self.currency_id.name
+        )
 
     def _gocardless_handle_billing_request_event(self, event, ledger_event):
         """Complete or cancel the transaction of a billing request, from its current status.
