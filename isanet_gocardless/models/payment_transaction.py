@@ -1092,30 +1092,16 @@ class PaymentTransaction(models.Model):
     def _gocardless_responsible(self, invoice):
         """Return who follows up on ``invoice``.
 
-        Its salesperson, else the administrator, else the first accounting manager of the
-        invoice's company.
+        Its salesperson, else who looks after the provider (the administrator, else the first
+        accounting manager of the company).
 
         :return: An internal user allowed in the invoice's company, or an empty recordset.
         :rtype: recordset of `res.users`
         """
-        company = invoice.company_id
-        admin = self.env.ref("base.user_admin", raise_if_not_found=False)
-        for user in (invoice.invoice_user_id, admin):
-            if user and user.active and not user.share and company in user.company_ids:
-                return user
-        return (
-            self.env["res.users"]
-            .sudo()
-            .search(
-                [
-                    ("share", "=", False),
-                    ("company_ids", "in", company.ids),
-                    ("groups_id", "in", self.env.ref("account.group_account_manager").ids),
-                ],
-                order="id",
-                limit=1,
-            )
-        )
+        user = invoice.invoice_user_id
+        if user and user.active and not user.share and invoice.company_id in user.company_ids:
+            return user
+        return self.provider_id._gocardless_responsible_user()
 
     def _gocardless_notice_env(self, invoice):
         """Return the transaction in the language of who reads the notices of ``invoice``.
