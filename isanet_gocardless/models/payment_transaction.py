@@ -1042,6 +1042,8 @@ class PaymentTransaction(models.Model):
         ]
         super()._post_process()
         for tx, state, was_paid in notices:
+            # Written for the merchant: in the language of who follows the invoice up.
+            tx = tx.with_context(lang=tx._gocardless_notice_lang())  # noqa: PLW2901
             if state == "done":
                 tx._gocardless_notify_paid()
             else:
@@ -1077,6 +1079,18 @@ class PaymentTransaction(models.Model):
             )
         )
 
+    def _gocardless_notice_lang(self):
+        """Return the language of the merchant's notices about the transaction.
+
+        They are shared on the invoice's chatter: the language of the company (its partner's),
+        else of who follows up on the invoice, else the current one.
+        """
+        self.ensure_one()
+        invoice = self.invoice_ids[:1]
+        company = invoice.company_id or self.company_id
+        user = self._gocardless_responsible(invoice) if invoice else self.env["res.users"]
+        return company.partner_id.lang or user.lang or self.env.lang or "en_US"
+
     def _gocardless_notify(self, summary, body):
         """Post ``body`` on the invoices of the transaction and give their follower an activity."""
         self.ensure_one()
@@ -1098,7 +1112,39 @@ class PaymentTransaction(models.Model):
             payment=self.provider_reference,
             reference=self.reference,
         )
+        self._gocardless_close_failure_activities(body)
         self._gocardless_notify(self.env._("Direct debit received"), body)
+
+    def _gocardless_close_failure_activities(self, feedback):
+        """Mark done the open "Direct debit failed" activities of the transaction's invoices.
+
+        Their cause is gone once a direct debit of the invoice is collected (a retried debit, or
+        a new one); the feedback tells why they were closed.
+
+        Note: self.ensure_one()
+
+        :param str feedback: The notice of the debit collected.
+        """
+        self.ensure_one()
+        # The summary was written in the language of whoever processed the failure.
+        summaries = {
+            self.with_context(lang=lang).env._("Direct debit failed")
+            for lang, _name in self.env["res.lang"].get_installed()
+        }
+        activities = (
+            self.env["mail.activity"]
+            .sudo()
+            .search(
+                [
+                    ("res_model", "=", "account.move"),
+                    ("res_id", "in", self.invoice_ids.ids),
+                    ("activity_type_id", "=", self.env.ref("mail.mail_activity_data_todo").id),
+                    ("summary", "in", list(summaries)),
+                ]
+            )
+        )
+        if activities:
+            activities.action_feedback(feedback=feedback)
 
     def _gocardless_notify_failed(self, was_paid=False):
         """Tell the merchant that the direct debit of the transaction failed or was reversed."""
