@@ -419,6 +419,14 @@ class TestBrowserFlow(
         self.walkthrough_lang = lang
         texts = WALKTHROUGH_LANGUAGES[lang]
         started = time.monotonic()
+        # A language's first backend page is slow to render (its templates are compiled then):
+        # rendered once here, not while Chromium holds a connection it opened ahead, which the
+        # test server would time out.
+        self.authenticate("admin", "admin")
+        warm_up = self.url_open(
+            f"/odoo/action-payment.action_payment_provider/{self.gocardless.id}", timeout=60
+        )
+        self.assertEqual(warm_up.status_code, 200)
         self._start_chromium()
         # The customer's browser asks for its language (Odoo serves anonymous visitors in it).
         user_agent = self._cdp("Browser.getVersion")["userAgent"]
