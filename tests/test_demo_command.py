@@ -268,3 +268,113 @@ def test_exit_code_2_for_a_busy_port(tmp_path, listening, monkeypatch, capsys):
 def test_help(tmp_path):
     out = run_demo(tmp_path, "--help")
     assert out.returncode == 0 and "--odoo-bin" in out.stdout and "--reset" in out.stdout
+
+
+# ---------------------------------------------------------------------------- French demo
+def test_a_new_database_gets_french_and_its_modules_before_the_addon(tmp_path):
+    addons = tmp_path / "addons"
+    for name in ("account_payment", "l10n_fr_account", "payment_demo"):
+        (addons / name).mkdir(parents=True)
+    steps = demo.install_steps(None, set(), str(addons))
+    assert steps == [
+        ["-i", "l10n_fr_account,payment_demo", "--load-language", "fr_FR"],
+        ["-i", "isanet_gocardless"],
+    ]
+    # Completing a database that has some of them: only the missing ones.
+    assert demo.install_steps("absent", {"payment_demo"}, str(addons)) == [
+        ["-i", "l10n_fr_account", "--load-language", "fr_FR"],
+        ["-i", "isanet_gocardless"],
+    ]
+    # Reused as is; updated on request (the addon only: French is there).
+    assert demo.install_steps("installed", set(demo.DEMO_MODULES), str(addons)) == []
+    assert demo.install_steps("installed", set(demo.DEMO_MODULES), str(addons), update=True) == [
+        ["-u", "isanet_gocardless"]
+    ]
+
+
+def test_an_odoo_without_the_french_chart_still_gets_a_demo(tmp_path):
+    addons = tmp_path / "addons"
+    (addons / "account_payment").mkdir(parents=True)
+    assert demo.install_steps(None, set(), str(addons)) == [["-i", "isanet_gocardless"]]
+
+
+def test_the_sandbox_plays_the_partner_app_with_a_remembered_secret(tmp_path):
+    state_file = tmp_path / "demo.json"
+    first = demo.parse_args([], state_file=state_file)
+    again = demo.parse_args([], state_file=state_file)
+    secret = first.state["oauth_client_secret"]
+    assert len(secret) >= 32 and again.state["oauth_client_secret"] == secret
+    assert secret != first.state["webhook_secret"]
+    # The configuration gives Odoo the same partner app, French for the admin, a card provider.
+    assert 'set_param(\n    "isanet_gocardless.oauth_client_id", P["oauth_client_id"])' in (
+        demo.CONFIGURE
+    )
+    assert '"isanet_gocardless.oauth_client_secret", P["oauth_client_secret"]' in demo.CONFIGURE
+    assert 'admin.write({"lang": P["lang"]' in demo.CONFIGURE
+    assert "_gocardless_demo_card_provider" in demo.CONFIGURE
+    assert "_gocardless_refresh_creditor()" in demo.CONFIGURE
+
+
+def test_configure_passes_the_partner_app_and_the_language(tmp_path, monkeypatch):
+    args = demo.parse_args([], state_file=tmp_path / "demo.json")
+    seen = {}
+
+    def fake_run(cmd, input=None, **kwargs):  # noqa: A002 - subprocess.run's own name
+        seen["cmd"], seen["script"] = cmd, input
+        return subprocess.CompletedProcess(cmd, 0, 'DEMO_RESULT {"invoice": "INV/1"}\n', "")
+
+    monkeypatch.setattr(demo.subprocess, "run", fake_run)
+    pg = demo.pg_params({"PGUSER": "odoo"})
+    result = demo.configure(args, pg, "/odoo/addons", "http://odoo", "http://sandbox")
+    assert result == {"invoice": "INV/1"}
+    params = json.loads(json.loads(seen["script"].split("\n")[1].split("=", 1)[1]))
+    assert params["oauth_client_id"] == demo.OAUTH_CLIENT_ID
+    assert params["oauth_client_secret"] == args.state["oauth_client_secret"]
+    assert params["lang"] == "fr_FR"
+    assert "shell" in seen["cmd"]
+
+
+def test_the_sandbox_is_started_as_the_partner_app(tmp_path):
+    args = demo.parse_args([], state_file=tmp_path / "demo.json")
+    cmd = demo.sandbox_command(args, "http://127.0.0.1:8069", 8765)
+    client = f"--oauth-client={demo.OAUTH_CLIENT_ID}:{args.state['oauth_client_secret']}"
+    assert client in cmd
+    assert cmd[cmd.index("--webhook-url") + 1] == "http://127.0.0.1:8069/payment/gocardless/webhook"
+    assert "--access-token=" + args.state["access_token"] in cmd
+    # The sandbox itself accepts the command line (its own parser, asked for help only).
+    probe = subprocess.run([*cmd, "--help"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert probe.returncode == 0 and "--oauth-client" in probe.stdout
+
+
+# ---------------------------------------------------------------------------- outgoing email
+def test_emails_odoo_sends_are_kept_as_eml_files(tmp_path):
+    import smtplib
+    from email.message import EmailMessage
+
+    catcher = demo.MailCatcher(tmp_path / "mail").start()
+    try:
+        message = EmailMessage()
+        message["From"] = "compta@isanet-demo.example.com"
+        message["To"] = "sophie.lefevre@cafe-lefevre.example.com"
+        message["Subject"] = "Facture FAC/2026/00001"
+        message.set_content("Payer par prélèvement\n.a line starting with a dot\n")
+        with smtplib.SMTP("127.0.0.1", catcher.port, timeout=10) as smtp:
+            smtp.ehlo()
+            refused = smtp.send_message(message)
+            assert refused == {}
+        with smtplib.SMTP("127.0.0.1", catcher.port, timeout=10) as smtp:
+            assert smtp.helo()[0] == 250
+            assert smtp.docmd("VRFY", "someone")[0] == 502
+    finally:
+        catcher.shutdown()
+        catcher.server_close()
+    (kept,) = (tmp_path / "mail").glob("*.eml")
+    text = kept.read_bytes().decode()
+    assert "Subject: Facture FAC/2026/00001" in text
+    assert "\n.a line starting with a dot" in text.replace("\r\n", "\n")
+
+
+def test_odoo_is_started_with_the_mail_catcher(tmp_path):
+    source = (ROOT / "demo").read_text()
+    assert '"--smtp",\n                "127.0.0.1",\n                "--smtp-port",' in source
+    assert "var/demo-mail/*.eml" in source

@@ -97,20 +97,34 @@ def odoo_addons_dir():
     raise SystemExit(f"cannot find Odoo's addons (account_payment) next to {out}")
 
 
-def template_name(data_dir):
-    """A template database holding Odoo's modules we depend on, reused between runs."""
-    release = subprocess.run(
+def clone_tag(root=None):
+    """A short hash of this clone's folder: its databases are its own.
+
+    Two clones on one machine (and one PostgreSQL) build and drop their own template and test
+    databases, never the other's.
+    """
+    return hashlib.sha1(str(Path(root or ROOT).resolve()).encode()).hexdigest()[:8]
+
+
+def odoo_release():
+    """The importable Odoo's version and the file it comes from."""
+    return subprocess.run(
         [sys.executable, "-c", "import odoo.release as r; print(r.version, r.__file__)"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    digest = hashlib.sha1((release + ODOO_DEPENDS).encode()).hexdigest()[:10]
-    return f"isanet_gc_tmpl_{digest}"
 
 
-def ensure_template(data_dir, log_dir):
-    name = template_name(data_dir)
+def template_name(data_dir, root=None):
+    """A template database holding Odoo's modules we depend on, reused between runs of this
+    clone (its name holds a digest of the Odoo release and the modules, and the clone's tag)."""
+    digest = hashlib.sha1((odoo_release() + ODOO_DEPENDS).encode()).hexdigest()[:10]
+    return f"isanet_gc_tmpl_{digest}_{clone_tag(root)}"
+
+
+def ensure_template(data_dir, log_dir, root=None):
+    name = template_name(data_dir, root)
     exists = psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").stdout.strip() == "1"
     if exists and (data_dir / "filestore" / name).is_dir():
         return name
@@ -137,9 +151,14 @@ def ensure_template(data_dir, log_dir):
     return name
 
 
-def create_fresh_db(data_dir, log_dir, prefix="isanet_gc_test"):
-    template = ensure_template(data_dir, log_dir)
-    dbname = f"{prefix}_{os.getpid()}_{int(time.time())}"
+def fresh_db_name(prefix="isanet_gc_test", root=None):
+    """A new database name: the prefix, this clone's tag, the process and the time."""
+    return f"{prefix}_{clone_tag(root)}_{os.getpid()}_{int(time.time())}"
+
+
+def create_fresh_db(data_dir, log_dir, prefix="isanet_gc_test", root=None):
+    template = ensure_template(data_dir, log_dir, root)
+    dbname = fresh_db_name(prefix, root)
     result = psql(f'CREATE DATABASE "{dbname}" TEMPLATE "{template}"')
     if result.returncode != 0:
         raise RuntimeError(result.stderr)

@@ -8,6 +8,7 @@ is, from a ``payments`` resource.
 from datetime import timedelta
 
 from odoo import Command, fields, models
+from odoo.tools import SQL
 
 from .. import const
 from ..gocardless_core import amounts
@@ -15,6 +16,137 @@ from ..gocardless_core import amounts
 
 class ResCompany(models.Model):
     _inherit = "res.company"
+
+    def _gocardless_demo_setup_accounting(self, iban):
+        """Give the company French, its chart of accounts, taxes and journals, a bank account.
+
+        The French chart (Odoo Community's ``l10n_fr_account``, with French VAT) when it is
+        installed, else Odoo's generic chart; the company stays in EUR. The bank account is set
+        on the company's bank journal: invoices carry it (payment instructions, Factur-X).
+
+        Note: self.ensure_one()
+
+        :param str iban: The company's IBAN.
+        :return: The chart template loaded.
+        :rtype: str
+        """
+        self.ensure_one()
+        self.partner_id.lang = "fr_FR"  # the company's notices (chatter, activities) in French
+        french = self.env["ir.module.module"].search_count(
+            [("name", "=", "l10n_fr_account"), ("state", "=", "installed")]
+        )
+        chart = "fr" if french else "generic_coa"
+        # `_load` rather than `try_loading`, which warns before the registry is fully loaded.
+        self.env["account.chart.template"]._load(chart, self, False)
+        # The generic chart sets the currency of its fiscal country (USD): back to EUR, before
+        # any accounting entry.
+        self.currency_id = self.env.ref("base.EUR")
+        bank_account = self.env["res.partner.bank"].create(
+            {"acc_number": iban, "partner_id": self.partner_id.id, "allow_out_payment": True}
+        )
+        journal = self.env["account.journal"].search(
+            [*self.env["account.journal"]._check_company_domain(self), ("type", "=", "bank")],
+            limit=1,
+        )
+        journal.bank_account_id = bank_account
+        return chart
+
+    def _gocardless_demo_card_provider(self, template_id, names):
+        """Give the company a card provider beside GoCardless, in test mode and published.
+
+        A card processor stands for the other ways to pay: Odoo's demo provider (module
+        ``payment_demo``) offline.
+
+        Note: self.ensure_one()
+
+        :param int template_id: The provider to copy for the company, if it has none of its code.
+        :param dict names: The provider's name by language code.
+        :return: The company's card provider's id.
+        :rtype: int
+        """
+        self.ensure_one()
+        Provider = self.env["payment.provider"].sudo()
+        template = Provider.browse(template_id)
+        provider = Provider.search(
+            [("code", "=", template.code), ("company_id", "=", self.id)], limit=1
+        ) or template.copy({"company_id": self.id})
+        card = self.env.ref("payment.payment_method_card")
+        brands = (
+            self.env["payment.method"]
+            .with_context(active_test=False)
+            .search(
+                [
+                    ("primary_payment_method_id", "=", card.id),
+                    ("code", "in", ("visa", "mastercard")),
+                ]
+            )
+        )
+        journal = self.env["account.journal"].search(
+            [*self.env["account.journal"]._check_company_domain(self), ("type", "=", "bank")],
+            limit=1,
+        )
+        provider.write(
+            {
+                "state": "test",
+                "is_published": True,
+                "journal_id": journal.id,
+                "payment_method_ids": [Command.set((card | brands).ids)],
+            }
+        )
+        (card | brands).active = True  # once a provider supports them
+        for lang, name in names.items():
+            provider.with_context(lang=lang).name = name
+        return provider.id
+
+    def _gocardless_demo_translate_provider(self):
+        """Give the company's GoCardless provider the translations of the module's one.
+
+        The copy is made while the module's data loads, before its translations are: its
+        customer-facing messages (before, pending, done...) take them from the module's
+        provider afterwards.
+
+        :return: The company's GoCardless provider's id.
+        :rtype: int
+        """
+        self.ensure_one()
+        template = self.env.ref("isanet_gocardless.payment_provider_gocardless").sudo()
+        provider = (
+            self.env["payment.provider"]
+            .sudo()
+            .search([("code", "=", const.PROVIDER_CODE), ("company_id", "=", self.id)], limit=1)
+        )
+        messages = ("pre_msg", "pending_msg", "auth_msg", "done_msg", "cancel_msg")
+        # Every language's text at once (writing them one language at a time through the ORM
+        # would let the source text reset the others).
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                "UPDATE payment_provider AS copy SET %s FROM payment_provider AS source "
+                "WHERE copy.id = %s AND source.id = %s",
+                SQL(", ").join(
+                    SQL("%s = source.%s", SQL.identifier(name), SQL.identifier(name))
+                    for name in messages
+                ),
+                provider.id,
+                template.id,
+            )
+        )
+        provider.invalidate_recordset(list(messages))
+        return provider.id
+
+    def _gocardless_demo_apply_sales_tax(self, invoice_ids):
+        """Put the company's default sales tax (VAT) on the lines of draft invoices.
+
+        Note: self.ensure_one()
+
+        :param list invoice_ids: The company's draft customer invoices.
+        """
+        self.ensure_one()
+        tax = self.account_sale_tax_id
+        invoices = self.env["account.move"].browse(invoice_ids)
+        invoices.invoice_line_ids.filtered(lambda line: line.display_type == "product").write(
+            {"tax_ids": [Command.set(tax.ids)]}
+        )
 
     def _gocardless_demo_copy_provider(self, values):
         """Give the company its own copy of the module's GoCardless provider, configured.

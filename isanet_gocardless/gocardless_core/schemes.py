@@ -174,3 +174,26 @@ def currency_for_payment_method(code):
     :raise SchemeError: if no scheme uses that payment method.
     """
     return _scheme_for_method(code).currency
+
+
+# Scheme names a creditor's ``scheme_identifiers`` may use for a collecting scheme of
+# :data:`SCHEMES` (GoCardless names the SEPA identifier ``sepa``).
+_IDENTIFIER_ALIASES = {"sepa": "sepa_core"}
+
+
+def collectable_schemes(identifier_schemes):
+    """Return the direct debit schemes a creditor can collect with, from its identifiers.
+
+    :param identifier_schemes: The ``scheme`` of each of the creditor's ``scheme_identifiers``
+        (credit transfer and other schemes are left out; anything not text is ignored).
+    :return: The scheme codes of :data:`SCHEMES`, sorted.
+    :rtype: tuple[str, ...]
+    """
+    found = set()
+    for name in identifier_schemes or ():
+        if not isinstance(name, str):
+            continue
+        code = _IDENTIFIER_ALIASES.get(name.strip().lower(), name.strip().lower())
+        if code in SCHEMES:
+            found.add(code)
+    return tuple(sorted(found))

@@ -8,15 +8,17 @@ class AccountMoveSend(models.AbstractModel):
 
     @api.model
     def _get_default_mail_body(self, move, mail_template, mail_lang):
-        """Override of `account` to add a direct-debit call to action to the invoice email.
+        """Override of `account` to put a direct-debit call to action first in the invoice email.
 
+        When the invoice offers direct debit, the email opens with it, in the customer's
+        language, above the template's text (its bank transfer instructions and signature).
         Extending the shared abstract model reaches both the single and the batch sending
         wizards; the (noupdate) mail template itself is left untouched.
         """
         body = super()._get_default_mail_body(move, mail_template, mail_lang)
         if not move._gocardless_is_payable():
             return body
-        return Markup(body or "") + self.with_context(lang=mail_lang)._gocardless_mail_cta(move)
+        return self.with_context(lang=mail_lang)._gocardless_mail_cta(move) + Markup(body or "")
 
     @api.model
     def _gocardless_mail_cta(self, move):
@@ -27,10 +29,12 @@ class AccountMoveSend(models.AbstractModel):
         :rtype: markupsafe.Markup
         """
         return Markup(
-            '<div class="o_gocardless_mail_cta" style="margin: 16px 0px;">'
-            "<p>%(text)s</p>"
-            '<a href="%(url)s" style="background-color: #875A7B; padding: 8px 16px; '
-            'text-decoration: none; color: #fff; border-radius: 5px;">%(label)s</a>'
+            '<div class="o_gocardless_mail_cta" style="margin: 0px 0px 24px 0px; padding: 16px; '
+            'border: 1px solid #d8dadd; border-radius: 6px;">'
+            '<p style="margin: 0px 0px 12px 0px; font-size: 15px;">%(text)s</p>'
+            '<a href="%(url)s" style="display: inline-block; background-color: #875A7B; '
+            "padding: 10px 20px; font-size: 15px; font-weight: bold; text-decoration: none; "
+            'color: #fff; border-radius: 5px;">%(label)s</a>'
             "</div>"
         ) % {
             "text": self.env._(

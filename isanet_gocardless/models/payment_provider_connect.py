@@ -7,13 +7,14 @@ import logging
 import time
 from datetime import timedelta
 
-from odoo import SUPERUSER_ID, api, fields, models
+from odoo import SUPERUSER_ID, Command, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 from .. import const, utils
 from ..controllers.main import GoCardlessController
 from ..controllers.oauth import GoCardlessOAuthController
 from ..gocardless_core import oauth
+from ..gocardless_core import schemes as gc_schemes
 from .gocardless_event import _parse_datetime
 
 _logger = logging.getLogger(__name__)
@@ -49,6 +50,14 @@ class PaymentProvider(models.Model):
         groups="base.group_system",
     )
     gocardless_creditor_name = fields.Char(string="GoCardless Account", readonly=True, copy=False)
+    gocardless_account_id = fields.Char(
+        string="GoCardless Creditor ID",
+        help="The GoCardless account (creditor CR...) whose mandates the provider holds; kept "
+        "when disconnected, so that reconnecting the same account keeps its saved mandates.",
+        readonly=True,
+        copy=False,
+        groups="base.group_system",
+    )
     gocardless_schemes = fields.Char(
         string="Direct Debit Schemes",
         help="The schemes the GoCardless account can collect with.",
@@ -79,6 +88,19 @@ class PaymentProvider(models.Model):
         inverse="_inverse_gocardless_oauth_client_secret",
         groups="base.group_system",
     )
+    gocardless_has_partner_app = fields.Boolean(
+        string="Partner App Set", compute="_compute_gocardless_has_partner_app"
+    )
+    gocardless_token_help_url = fields.Char(
+        string="Create an Access Token",
+        help="GoCardless's dashboard page where an access token is created.",
+        compute="_compute_gocardless_dashboard_urls",
+    )
+    gocardless_webhook_help_url = fields.Char(
+        string="Create a Webhook Endpoint",
+        help="GoCardless's dashboard page where a webhook endpoint is created.",
+        compute="_compute_gocardless_dashboard_urls",
+    )
     gocardless_webhook_url = fields.Char(
         string="Webhook URL",
         help="The URL to give GoCardless for the webhook endpoint of this database.",
@@ -100,13 +122,16 @@ class PaymentProvider(models.Model):
         compute="_compute_gocardless_health",
     )
     gocardless_events_duplicate_count = fields.Integer(
-        string="Duplicate Events",
-        help="Events delivered again by a webhook and acknowledged without being applied twice, "
-        "over the last 7 days.",
+        string="Redeliveries (normal)",
+        help="Events GoCardless delivered again, over the last 7 days: it resends an event until "
+        "Odoo's answer reaches it. Each was acknowledged and applied once: nothing to do.",
         compute="_compute_gocardless_health",
     )
     gocardless_events_failed_count = fields.Integer(
-        string="Events Failed", compute="_compute_gocardless_health"
+        string="Events Failed",
+        help="Events that could not be applied, over the last 7 days: they need action (see the "
+        "event log for the reason).",
+        compute="_compute_gocardless_health",
     )
     gocardless_signatures_rejected_count = fields.Integer(
         string="Signatures Rejected",
@@ -137,6 +162,35 @@ class PaymentProvider(models.Model):
         for provider in self:
             provider.gocardless_oauth_client_id = client_id
             provider.gocardless_oauth_client_secret = client_secret
+
+    def _compute_gocardless_has_partner_app(self):
+        params = self.env["ir.config_parameter"].sudo()
+        has_app = bool(params.get_param(PARAM_CLIENT_ID) and params.get_param(PARAM_CLIENT_SECRET))
+        for provider in self:
+            provider.gocardless_has_partner_app = has_app
+
+    @api.depends("code", "state", "gocardless_api_url")
+    @api.depends_context("uid")
+    def _compute_gocardless_dashboard_urls(self):
+        for provider in self:
+            if provider.code != const.PROVIDER_CODE:
+                provider.gocardless_token_help_url = provider.gocardless_webhook_help_url = False
+                continue
+            api_url = provider.sudo().gocardless_api_url
+            if api_url:  # another GoCardless API, such as the local sandbox: its dashboard
+                dashboard = f"{api_url.rstrip('/')}/sandbox/dashboard"
+                provider.gocardless_token_help_url = dashboard
+                provider.gocardless_webhook_help_url = dashboard
+                continue
+            dashboard = (
+                "https://manage.gocardless.com"
+                if provider.state == "enabled"
+                else "https://manage-sandbox.gocardless.com"
+            )
+            provider.gocardless_token_help_url = f"{dashboard}/developers/access-tokens/create"
+            provider.gocardless_webhook_help_url = (
+                f"{dashboard}/developers/webhook-endpoints/create"
+            )
 
     def _inverse_gocardless_oauth_client_id(self):
         self._gocardless_check_system_user()
@@ -232,16 +286,24 @@ class PaymentProvider(models.Model):
     # === CRUD METHODS === #
 
     def write(self, vals):
-        """Forget the connected account's details when an access token is pasted by hand."""
+        """Forget the connected account's details when an access token is pasted by hand.
+
+        A message about an earlier connection attempt is outdated then too. Disabling the
+        provider keeps its saved mandates (see `_archive_linked_tokens`).
+        """
         if "gocardless_access_token" in vals and not self.env.context.get("gocardless_connecting"):
             vals = {
                 "gocardless_organisation_id": False,
                 "gocardless_creditor_name": False,
                 "gocardless_schemes": False,
                 "gocardless_events_synced_at": False,
+                "gocardless_connect_message": False,
                 **vals,
             }
-        return super().write(vals)
+        providers = self
+        if vals.get("state") == "disabled":
+            providers = self.with_context(gocardless_keep_tokens=True)
+        return super(PaymentProvider, providers).write(vals)
 
     # === ACTION METHODS - CONNECTION === #
 
@@ -278,22 +340,22 @@ class PaymentProvider(models.Model):
         try:
             creditor = self._gocardless_refresh_creditor()
         except utils.GoCardlessRequestError as error:
-            return self._gocardless_notification(
-                self.env._(
-                    "GoCardless refused the connection: %(error)s",
-                    error=error.api_error.description,
-                ),
-                "danger",
+            message = self.env._(
+                "GoCardless refused the connection: %(error)s",
+                error=error.api_error.description,
             )
+            self._gocardless_set_connect_message(message)
+            return self._gocardless_notification(message, "danger")
         except ValidationError as error:
+            self._gocardless_set_connect_message(error.args[0])
             return self._gocardless_notification(error.args[0], "danger")
-        return self._gocardless_notification(
-            self.env._(
-                "Connected to GoCardless as %(creditor)s.",
-                creditor=creditor.get("name") or creditor.get("id"),
-            ),
-            "success",
+        # The banner tells the current state: an earlier failure is over.
+        message = self.env._(
+            "Connected to GoCardless as %(creditor)s.",
+            creditor=creditor.get("name") or creditor.get("id"),
         )
+        self._gocardless_set_connect_message(message, "success")
+        return self._gocardless_notification(message, "success")
 
     def action_gocardless_sync_events(self):
         """Import the events GoCardless has and the ledger lacks (missed webhooks) now."""
@@ -487,7 +549,12 @@ class PaymentProvider(models.Model):
         return True
 
     def _gocardless_refresh_creditor(self):
-        """Read the account's creditor and keep its name and schemes on the provider.
+        """Read the account's creditor; keep its name and schemes, and offer only those.
+
+        The provider's payment methods become those of the schemes the creditor can collect
+        with (a creditor without any known scheme leaves them as they are). The first account
+        read is remembered; when a different account is connected later, the saved mandates of
+        the previous one are archived (they can't be charged through the new account).
 
         Note: self.ensure_one()
 
@@ -506,13 +573,51 @@ class PaymentProvider(models.Model):
                 if isinstance(identifier, dict) and identifier.get("scheme")
             }
         )
-        provider.with_context(gocardless_connecting=True).write(
-            {
-                "gocardless_creditor_name": creditor.get("name") or False,
-                "gocardless_schemes": ", ".join(schemes) or False,
-            }
-        )
+        values = {
+            "gocardless_creditor_name": creditor.get("name") or False,
+            "gocardless_schemes": ", ".join(schemes) or False,
+        }
+        collectable = gc_schemes.collectable_schemes(schemes)
+        if collectable:
+            methods = (
+                self.env["payment.method"]
+                .with_context(active_test=False)
+                .search([("code", "in", [gc_schemes.payment_method_code(s) for s in collectable])])
+            )
+            values["payment_method_ids"] = [Command.set(methods.ids)]
+        account = creditor.get("id")
+        if account:
+            if provider.gocardless_account_id and provider.gocardless_account_id != account:
+                provider._gocardless_archive_mandates()
+            values["gocardless_account_id"] = account
+        provider.with_context(gocardless_connecting=True).write(values)
         return creditor
+
+    def _gocardless_archive_mandates(self):
+        """Archive the saved mandates (tokens) of the provider: another account is connected."""
+        self.ensure_one()
+        tokens = self.env["payment.token"].sudo().search([("provider_id", "=", self.id)])
+        if tokens:
+            _logger.info(
+                "gocardless: provider %s connected to another account; %s saved mandate(s) "
+                "archived",
+                self.id,
+                len(tokens),
+            )
+            tokens.write({"active": False})
+
+    def _archive_linked_tokens(self):
+        """Override of `payment`: disabling a GoCardless provider keeps its saved mandates.
+
+        They are mandates of the GoCardless account, not of the connection: when the same
+        account is connected again they work again; connecting another account archives them
+        (see `_gocardless_refresh_creditor`). A disabled provider offers none meanwhile.
+        Switching between test and live still archives them (two different accounts).
+        """
+        providers = self
+        if self.env.context.get("gocardless_keep_tokens"):
+            providers = self.filtered(lambda p: p.code != const.PROVIDER_CODE)
+        return super(PaymentProvider, providers)._archive_linked_tokens()
 
     def _gocardless_revoke_token(self):
         """Revoke the OAuth access token at GoCardless, if possible; failures are only logged."""

@@ -1104,48 +1104,88 @@ class PaymentTransaction(models.Model):
         return self.provider_id._gocardless_responsible_user()
 
     def _gocardless_notice_env(self, invoice):
-        """Return the transaction in the language of who reads the notices of ``invoice``.
+        """Return the transaction in the language of the notices of ``invoice``, and who
+        follows the invoice up.
 
-        The notices are for the merchant: in the language of the user following the invoice,
-        else of the company.
+        A message in the invoice's chatter is shared: in the company's language (its partner's),
+        else the follower's. An activity is personal: see :meth:`_gocardless_user_env`.
         """
         user = self._gocardless_responsible(invoice)
-        lang = user.lang or invoice.company_id.partner_id.lang or self.env.lang
+        company = invoice.company_id or self.company_id
+        lang = company.partner_id.lang or user.lang or self.env.lang
         return self.with_context(lang=lang), user
+
+    def _gocardless_user_env(self, invoice, user):
+        """Return the transaction in the language of ``user`` (else of the company)."""
+        company = invoice.company_id or self.company_id
+        return self.with_context(lang=user.lang or company.partner_id.lang or self.env.lang)
 
     def _gocardless_notify_paid(self):
         """Tell the merchant on the invoices that the direct debit was collected.
 
         A message (Odoo's `_log_message_on_linked_documents`), not an activity: a debit
         collected needs nobody; the daily digest sums them up (see
-        `payment.provider._gocardless_send_digest`).
+        `payment.provider._gocardless_send_digest`). The activities of an earlier failure of
+        the invoice are closed: their cause is gone.
         """
         self.ensure_one()
         tx, _user = self._gocardless_notice_env(self.invoice_ids[:1])
-        tx._log_message_on_linked_documents(
-            tx.env._(
-                "Direct debit received: GoCardless collected %(amount)s (payment %(payment)s, "
-                "transaction %(reference)s).",
-                amount=format_amount(tx.env, tx.amount, tx.currency_id),
-                payment=tx.provider_reference,
-                reference=tx.reference,
+        body = tx.env._(
+            "Direct debit received: GoCardless collected %(amount)s (payment %(payment)s, "
+            "transaction %(reference)s).",
+            amount=format_amount(tx.env, tx.amount, tx.currency_id),
+            payment=tx.provider_reference,
+            reference=tx.reference,
+        )
+        tx._log_message_on_linked_documents(body)
+        self._gocardless_close_failure_activities(body)
+
+    def _gocardless_close_failure_activities(self, feedback):
+        """Mark done the open "Direct debit failed" activities of the transaction's invoices.
+
+        Their cause is gone once a direct debit of the invoice is collected (a retried debit, or
+        a new one); the feedback tells why they were closed.
+
+        Note: self.ensure_one()
+
+        :param str feedback: The notice of the debit collected.
+        """
+        self.ensure_one()
+        # The summary was written in the language of whoever the activity was for.
+        summaries = {
+            self.with_context(lang=lang).env._("Direct debit failed")
+            for lang, _name in self.env["res.lang"].get_installed()
+        }
+        activities = (
+            self.env["mail.activity"]
+            .sudo()
+            .search(
+                [
+                    ("res_model", "=", "account.move"),
+                    ("res_id", "in", self.invoice_ids.ids),
+                    ("activity_type_id", "=", self.env.ref("mail.mail_activity_data_todo").id),
+                    ("summary", "in", list(summaries)),
+                ]
             )
         )
+        if activities:
+            activities.action_feedback(feedback=feedback)
 
     def _gocardless_notify_failed(self, was_paid=False):
         """Tell the merchant that the direct debit failed or was reversed: a message on the
-        invoices and an activity for who follows each up, in the language of who reads it."""
+        invoices (in the company's language) and an activity for who follows each up (in
+        theirs)."""
         self.ensure_one()
         tx, _user = self._gocardless_notice_env(self.invoice_ids[:1])
-        body = tx._gocardless_failure_notice(was_paid)
-        tx._log_message_on_linked_documents(body)
+        tx._log_message_on_linked_documents(tx._gocardless_failure_notice(was_paid))
         for invoice in self.invoice_ids:
-            tx, user = self._gocardless_notice_env(invoice)
+            _tx, user = self._gocardless_notice_env(invoice)
             if user:
+                tx_user = self._gocardless_user_env(invoice, user)
                 invoice.activity_schedule(
                     "mail.mail_activity_data_todo",
-                    summary=tx.env._("Direct debit failed"),
-                    note=tx._gocardless_failure_notice(was_paid),
+                    summary=tx_user.env._("Direct debit failed"),
+                    note=tx_user._gocardless_failure_notice(was_paid),
                     user_id=user.id,
                 )
 

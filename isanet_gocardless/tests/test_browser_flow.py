@@ -4,8 +4,9 @@ Odoo JS tours cannot drive the (local) GoCardless payer page, which is another o
 tour runtime, so the browser is driven from Python over the DevTools protocol with Odoo's own
 `ChromeBrowser`. Each step is asserted (URL, elements, transaction and invoice states) and
 photographed: the screenshots are kept as test artefacts (``--screenshots`` directory) and,
-when ``GOCARDLESS_README_SCREENSHOTS=1`` is set, written to ``docs/screenshots/`` for the
-README (they differ at every run, so a normal test run leaves the repository alone).
+when ``GOCARDLESS_README_SCREENSHOTS=1`` is set, written to ``docs/screenshots/`` (English) and
+``docs/screenshots/fr/`` (the same walkthrough in French) for the README (they differ at every
+run, so a normal test run leaves the repository alone).
 """
 
 import base64
@@ -17,7 +18,7 @@ import time
 import unittest
 from pathlib import Path
 
-from odoo import Command, fields
+from odoo import Command, fields, http
 from odoo.tests import common as odoo_test_common
 from odoo.tests import tagged
 from odoo.tools import mute_logger
@@ -43,6 +44,36 @@ PAYER = {
     "iban": "FR1420041010050500013M02606",
 }
 
+# What each language's walkthrough shows and where its README images go.
+WALKTHROUGH_LANGUAGES = {
+    "en_US": {
+        "screenshots": README_SCREENSHOTS,
+        "accept_language": "en-US,en",
+        "path": "",  # the prefix of the customer's pages (Odoo's language in the URL)
+        "card": "Card",
+        "offer": "Direct Debit",
+        "scheduled": "scheduled",
+        "amount": "250.00",
+        "received": "Direct debit received",
+        "reversed": "Direct debit reversed after it was collected",
+        "paid": "paid",
+        "labels": ("Website maintenance (May)", "Support plan (June)"),
+    },
+    "fr_FR": {
+        "screenshots": README_SCREENSHOTS / "fr",
+        "accept_language": "fr-FR,fr",
+        "path": "/fr",
+        "card": "Carte",
+        "offer": "Proposer le prélèvement",
+        "scheduled": "programmé",
+        "amount": "250,00",
+        "received": "Prélèvement reçu",
+        "reversed": "Prélèvement annulé après encaissement",
+        "paid": "payé",
+        "labels": ("Maintenance du site (mai)", "Contrat d'assistance (juin)"),
+    },
+}
+
 # Logged by Odoo's payment module while a transaction moves on; not a problem here.
 PAYMENT_TX_LOGGER = "odoo.addons.payment.models.payment_transaction"
 
@@ -54,6 +85,7 @@ class TestBrowserFlow(
     """Configure, offer, pay from the portal, collect, then a failed debit: in Chromium."""
 
     browser_size = "1280x800"
+    walkthrough_lang = "en_US"
     # The viewport of the portal and hosted pages; the backend is shown at 1600x1000 CSS pixels
     # (so that the chatter sits beside the form) and captured at 0.8 scale: all PNGs 1280x800.
     viewport = (1280, 800)
@@ -263,10 +295,11 @@ class TestBrowserFlow(
         )
         png = self._shrink_png(self._capture(backend=backend, full_page=full_page))
         self.assertLess(len(png), MAX_PNG_BYTES, f"{name}.png is too heavy")
-        self._save_artefact(png, f"{name.replace('-', '_')}_")
+        self._save_artefact(png, f"{self.walkthrough_lang}_{name.replace('-', '_')}_")
         if os.environ.get("GOCARDLESS_README_SCREENSHOTS") == "1":
-            README_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            (README_SCREENSHOTS / f"{name}.png").write_bytes(png)
+            folder = WALKTHROUGH_LANGUAGES[self.walkthrough_lang]["screenshots"]
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{name}.png").write_bytes(png)
         return png
 
     @staticmethod
@@ -303,6 +336,10 @@ class TestBrowserFlow(
         """Give the browser a session of ``login`` (None: an anonymous visitor)."""
         with self._db():
             self.authenticate(login, login, browser=self.browser)
+            if login is None:
+                # A visitor's new session speaks the language their browser asks for.
+                self.session.context["lang"] = self.walkthrough_lang
+                http.root.session_store.save(self.session)
 
     # === DATA HELPERS === #
 
@@ -361,9 +398,44 @@ class TestBrowserFlow(
     # === THE WALKTHROUGH === #
 
     def test_pay_invoice_from_portal_in_chromium(self):
+        self._walkthrough("en_US")
+
+    def test_pay_invoice_from_portal_in_chromium_in_french(self):
+        """The same walkthrough in French: merchant, customer and GoCardless's page."""
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.env["ir.module.module"].search([("state", "=", "installed")])._update_translations(
+            "fr_FR"
+        )
+        self.admin_user.lang = "fr_FR"
+        self.env.company.partner_id.lang = "fr_FR"  # the company's notices
+        (self.payer | self.partner).write({"lang": "fr_FR"})
+        self.dummy_provider.with_context(lang="fr_FR").name = "Carte bancaire"
+        # The provider's messages to customers, as the French demo gives them.
+        self.env.company._gocardless_demo_translate_provider()
+        self._walkthrough("fr_FR")
+
+    def _walkthrough(self, lang):
+        """Configure, offer, pay, collect, fail, in ``lang``; each screen checked and captured."""
+        self.walkthrough_lang = lang
+        texts = WALKTHROUGH_LANGUAGES[lang]
         started = time.monotonic()
+        # A language's first backend page is slow to render (its templates are compiled then):
+        # rendered once here, not while Chromium holds a connection it opened ahead, which the
+        # test server would time out.
+        self.authenticate("admin", "admin")
+        warm_up = self.url_open(
+            f"/odoo/action-payment.action_payment_provider/{self.gocardless.id}", timeout=60
+        )
+        self.assertEqual(warm_up.status_code, 200)
         self._start_chromium()
-        invoice = self._create_invoice(self.payer, 250.0, "Website maintenance (May)")
+        # The customer's browser asks for its language (Odoo serves anonymous visitors in it).
+        user_agent = self._cdp("Browser.getVersion")["userAgent"]
+        self._cdp(
+            "Network.setUserAgentOverride",
+            userAgent=user_agent,
+            acceptLanguage=texts["accept_language"],
+        )
+        invoice = self._create_invoice(self.payer, 250.0, texts["labels"][0])
         self.assertTrue(invoice.gocardless_offered)
 
         # 0. Backend: the GoCardless provider, its credentials and the sandbox's API URL.
@@ -386,14 +458,14 @@ class TestBrowserFlow(
         self._wait_for_element(toggle, "the Offer Direct Debit toggle")
         self.assertTrue(self._js(f'document.querySelector("{toggle} input").checked'))
         self._js(f"document.querySelector(\"{toggle}\").scrollIntoView({{block: 'center'}})")
-        self.assertIn("Direct Debit", self._text(".o_notebook .tab-content"))
+        self.assertIn(texts["offer"], self._text(".o_notebook .tab-content"))
         self._screenshot("invoice-toggle", backend=True)
 
         # 2. Portal, as the customer with the invoice's link: Pay Now lists GoCardless and Card.
         self._login_browser(None)
         self._set_viewport(*self.viewport)
         with self._db():
-            portal_url = invoice.get_portal_url()
+            portal_url = texts["path"] + invoice.get_portal_url()
         self._navigate(portal_url)
         pay_now = "a[data-bs-target='#pay_with']"
         self._wait_for_element(pay_now, "the Pay Now button")
@@ -418,7 +490,7 @@ class TestBrowserFlow(
             ".map(el => el.dataset.providerCode)"
         )
         self.assertEqual(sorted(codes), ["gocardless", "none"])
-        self.assertIn("Card", self._text("#pay_with"))
+        self.assertIn(texts["card"], self._text("#pay_with"))
         self._screenshot("portal-payment-choice")
 
         # 3. Pay: the browser lands on GoCardless's hosted page; the customer fills it in.
@@ -444,7 +516,7 @@ class TestBrowserFlow(
         )
         with mute_logger(PAYMENT_TX_LOGGER):
             self._click("#confirm")
-            self._wait_for_url(self._build_url("/payment/status"), timeout=45)
+            self._wait_for_url(self._build_url(f"{texts['path']}/payment/status"), timeout=45)
             self._wait_for_element(".o_gocardless_charge_date", "the scheduled debit message")
             # The page's script started: its first poll is held.
             self._wait_until(lambda: self._paused_requests, "the status page's poll", timeout=15)
@@ -455,19 +527,19 @@ class TestBrowserFlow(
             self.assertTrue(tx.provider_reference.startswith("PM"))
             self.assertTrue(tx.token_id.provider_ref.startswith("MD"))
             self.assertTrue(tx.gocardless_charge_date)
-            charge_date = format_date(self.env, tx.gocardless_charge_date, lang_code="en_US")
+            charge_date = format_date(self.env, tx.gocardless_charge_date, lang_code=lang)
             self.assertEqual(invoice.payment_state, "not_paid")
         status_text = self._text(".o_gocardless_charge_date")
-        self.assertIn("scheduled", status_text)
+        self.assertIn(texts["scheduled"], status_text)
         self.assertIn(charge_date, status_text)
-        self.assertIn("250.00", status_text)
+        self.assertIn(texts["amount"], status_text)
         self._screenshot("status-page")
         for request_id in self._paused_requests:
             self._cdp("Fetch.continueRequest", requestId=request_id)
         self._cdp("Fetch.disable")
         # GoCardless's pending state is final for the status page: on to the invoice.
         with mute_logger(PAYMENT_TX_LOGGER):
-            self._wait_for_url(self._build_url(f"/my/invoices/{invoice.id}"))
+            self._wait_for_url(self._build_url(f"{texts['path']}/my/invoices/{invoice.id}"))
         self._wait_for_element(".o_gocardless_charge_date", "the scheduled debit on the invoice")
         self.assertIn(charge_date, self._text(".o_gocardless_charge_date"))
         self.assertFalse(self._js(f"!!{self._visible(pay_now)}"), "Pay Now is still offered")
@@ -487,15 +559,15 @@ class TestBrowserFlow(
             self.assertEqual(invoice.payment_state, "paid")
         self._login_browser("admin")
         self._open_backend_invoice(invoice)
-        self._wait_for_chatter_message("Direct debit received")
-        self.assertEqual(self._ribbon_text().lower(), "paid")
+        self._wait_for_chatter_message(texts["received"])
+        self.assertEqual(self._ribbon_text().lower(), texts["paid"])
         self._screenshot("invoice-paid", backend=True)
         self._idle_browser()
 
         # 6. Another customer's debit is reversed after it was collected: invoice open again.
         # (Paid over HTTP like the other end-to-end tests: the browser part is shown above.)
         with self._db():
-            other = self._create_invoice(self.partner, 80.0, "Support plan (June)")
+            other = self._create_invoice(self.partner, 80.0, texts["labels"][1])
         self.authenticate(None, None)
         other_tx, _response = self._pay_by_redirect(other)
         with self._db():
@@ -515,7 +587,7 @@ class TestBrowserFlow(
             self.assertTrue(other._has_to_be_paid())
         self._login_browser("admin")
         self._open_backend_invoice(other)
-        self._wait_for_chatter_message("Direct debit reversed after it was collected")
+        self._wait_for_chatter_message(texts["reversed"])
         self.assertEqual(self._ribbon_text(), "")
         self._screenshot("invoice-failed", backend=True)
         self._logger.info("browser walkthrough done in %.1fs", time.monotonic() - started)

@@ -1,7 +1,10 @@
 # Copyright 2026 Isanet
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
 from datetime import timedelta
+from unittest.mock import patch
 from urllib.parse import parse_qs, urlsplit
+
+from lxml import etree
 
 from odoo import Command, fields
 from odoo.exceptions import AccessError, UserError
@@ -261,6 +264,146 @@ class TestConnect(GoCardlessConnectMixin, GoCardlessSandboxCommon, PaymentHttpCo
         action = self._as_admin(self.gocardless).action_gocardless_test_connection()
         self.assertEqual(action["params"]["type"], "danger")
         self.assertIn("Could not connect to GoCardless", action["params"]["message"])
+
+    # === RECONNECTING, CURRENT MESSAGES, SCHEMES === #
+
+    def _mandate(self, provider_ref="MD000RECONNECT"):
+        return self.env["payment.token"].create(
+            {
+                "provider_id": self.gocardless.id,
+                "payment_method_id": self.env.ref("payment.payment_method_sepa_direct_debit").id,
+                "partner_id": self.partner.id,
+                "provider_ref": provider_ref,
+                "payment_details": "•••• 06",
+            }
+        )
+
+    def test_reconnecting_the_same_account_keeps_its_mandates(self):
+        self._connect(email="same@example.com", name="Same Ltd")
+        account = self.gocardless.gocardless_account_id
+        self.assertTrue(account.startswith("CR"))
+        mandate = self._mandate()
+        self._as_admin(self.gocardless).action_gocardless_disconnect()
+        self.assertEqual(self.gocardless.state, "disabled")
+        self.assertTrue(mandate.active, "Kept while disconnected (the provider offers nothing).")
+        self.assertIn("mandates are kept", self._disconnect_confirmation())
+
+        self._connect(email="same@example.com", name="Same Ltd")
+        self.assertEqual(self.gocardless.state, "test")
+        self.assertEqual(self.gocardless.gocardless_account_id, account)
+        self.assertTrue(mandate.active, "The same account's mandates work again.")
+        self.assertEqual(self.gocardless.gocardless_connect_message_type, "success")
+
+    def test_connecting_another_account_retires_the_mandates_of_the_previous_one(self):
+        self._connect(email="first@example.com", name="First Ltd")
+        first = self.gocardless.gocardless_account_id
+        mandate = self._mandate()
+        self._as_admin(self.gocardless).action_gocardless_disconnect()
+        self._connect(email="second@example.com", name="Second Ltd")
+        self.assertNotEqual(self.gocardless.gocardless_account_id, first)
+        self.assertFalse(mandate.active, "Another account can't charge these mandates.")
+
+        # A pasted token of yet another account, once tested, retires the new mandates too.
+        other_mandate = self._mandate("MD000PASTED")
+        self.gocardless.gocardless_access_token = self.sandbox_token
+        self._as_admin(self.gocardless).action_gocardless_test_connection()
+        self.assertFalse(other_mandate.active)
+
+    def test_switching_between_test_and_live_still_archives_the_mandates(self):
+        mandate = self._mandate()
+        self.gocardless.state = "enabled"
+        self.assertFalse(mandate.active, "Sandbox mandates don't exist in live (Odoo's rule).")
+
+    def test_banner_tells_the_current_state_after_a_refusal(self):
+        _url, page = self._start_connect()
+        self._callback(self._decide(page, decision="deny"))
+        self.gocardless.invalidate_recordset()
+        self.assertEqual(self.gocardless.gocardless_connect_message_type, "danger")
+
+        self._connect(email="after-refusal@example.com", name="After Ltd")
+        self.assertEqual(self.gocardless.gocardless_connect_message_type, "success")
+        self.assertIn("After Ltd", self.gocardless.gocardless_connect_message)
+        self.assertNotIn("refused", self.gocardless.gocardless_connect_message)
+
+        # A failed test, then a successful one: the banner follows.
+        self.gocardless.gocardless_access_token = "revoked_token"
+        self.assertFalse(self.gocardless.gocardless_connect_message, "A new token: no old news.")
+        self._as_admin(self.gocardless).action_gocardless_test_connection()
+        self.assertEqual(self.gocardless.gocardless_connect_message_type, "danger")
+        self.gocardless.gocardless_access_token = self.sandbox_token
+        action = self._as_admin(self.gocardless).action_gocardless_test_connection()
+        self.assertEqual(action["params"]["type"], "success")
+        self.assertEqual(self.gocardless.gocardless_connect_message_type, "success")
+        self.assertIn("Sandbox Creditor Ltd", self.gocardless.gocardless_connect_message)
+
+    def test_only_the_schemes_of_the_connected_account_are_offered(self):
+        self.assertEqual(len(self.gocardless.payment_method_ids), 8)
+        self._connect(email="schemes@example.com", name="Schemes Ltd")
+        self.assertEqual(self.gocardless.gocardless_schemes, "bacs, sepa_core")
+        self.assertEqual(
+            set(self.gocardless.payment_method_ids.mapped("code")),
+            {"bacs_direct_debit", "sepa_direct_debit"},
+        )
+
+    def test_a_creditor_without_known_schemes_leaves_the_methods_alone(self):
+        page = {
+            "creditors": [
+                {
+                    "id": "CR000NOSCHEME",
+                    "name": "New Ltd",
+                    "scheme_identifiers": [{"scheme": "faster_payments"}, "junk", {"scheme": None}],
+                }
+            ]
+        }
+        with patch.object(
+            self.env.registry["payment.provider"], "_gocardless_make_request", return_value=page
+        ):
+            self.gocardless._gocardless_refresh_creditor()
+        self.assertEqual(self.gocardless.gocardless_schemes, "faster_payments")
+        self.assertEqual(len(self.gocardless.payment_method_ids), 8)
+
+    def _disconnect_confirmation(self):
+        arch = self.gocardless.get_view(self.env.ref("payment.payment_provider_form").id)["arch"]
+        button = etree.fromstring(arch).xpath("//button[@name='action_gocardless_disconnect']")
+        return button[0].get("confirm")
+
+    def test_without_a_partner_app_the_form_guides_through_a_pasted_token(self):
+        params = self.env["ir.config_parameter"].sudo()
+        self.gocardless.invalidate_recordset()
+        self.assertTrue(self.gocardless.gocardless_has_partner_app)
+        params.set_param(PARAM_CLIENT_SECRET, False)
+        self.gocardless.invalidate_recordset()
+        self.assertFalse(self.gocardless.gocardless_has_partner_app)
+
+        # The local sandbox: its dashboard. GoCardless: the pages of its dashboard that create
+        # an access token and a webhook endpoint, sandbox or live as the provider's state.
+        self.assertEqual(
+            self.gocardless.gocardless_token_help_url, f"{self.sandbox.url}/sandbox/dashboard"
+        )
+        self.gocardless.gocardless_api_url = False
+        self.assertEqual(
+            self.gocardless.gocardless_token_help_url,
+            "https://manage-sandbox.gocardless.com/developers/access-tokens/create",
+        )
+        self.assertEqual(
+            self.gocardless.gocardless_webhook_help_url,
+            "https://manage-sandbox.gocardless.com/developers/webhook-endpoints/create",
+        )
+        self.gocardless.state = "enabled"
+        self.assertEqual(
+            self.gocardless.gocardless_token_help_url,
+            "https://manage.gocardless.com/developers/access-tokens/create",
+        )
+
+        arch = etree.fromstring(
+            self.gocardless.get_view(self.env.ref("payment.payment_provider_form").id)["arch"]
+        )
+        steps = arch.xpath("//div[@name='gocardless_token_steps']")[0]
+        self.assertIn("gocardless_has_partner_app", steps.get("invisible"))
+        self.assertTrue(steps.xpath(".//field[@name='gocardless_token_help_url']"))
+        for name in ("action_gocardless_connect", "action_gocardless_signup"):
+            button = arch.xpath(f"//button[@name='{name}']")[0]
+            self.assertIn("not gocardless_has_partner_app", button.get("invisible"))
 
     def test_webhook_url_to_give_gocardless_is_shown(self):
         self.assertEqual(

@@ -4,6 +4,7 @@ from unittest.mock import patch
 
 from gocardless_pro import errors as gc_errors
 
+from odoo import Command
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
@@ -121,6 +122,44 @@ class TestEventOutcomes(GoCardlessWebhookCommon):
         self.assertEqual(self.tx.state, "done")
         self.assertIn(self.invoice.payment_state, ("paid", "in_payment"))
         self.assertEqual(len(self._messages("Direct debit received")), 2)
+        self.assertFalse(self._activities("Direct debit failed"), "Its cause is gone.")
+
+    def test_a_later_debit_collected_closes_the_failure_activity_of_its_invoice_only(self):
+        other_invoice = self._create_customer_invoice(partner=self.partner_a)
+        other_failure = other_invoice.activity_schedule(
+            "mail.mail_activity_data_todo", summary="Direct debit failed", note="Other invoice"
+        )
+        self._set_payment("failed")
+        self._receive([self._payment_event("failed", details=FAILURE_DETAILS)])
+        self.assertEqual(len(self._activities("Direct debit failed")), 1)
+
+        # The customer pays the invoice by a new direct debit, which GoCardless collects.
+        retry = self._create_transaction(
+            "redirect",
+            reference="INV-GC-2",
+            amount=self.invoice.amount_total,
+            currency_id=self.invoice.currency_id.id,
+            partner_id=self.partner_a.id,
+            payment_method_id=self.sepa.id,
+            provider_reference="PM456",
+            invoice_ids=[Command.set(self.invoice.ids)],
+            state="pending",
+        )
+        self._set_payment("confirmed", payment_id="PM456", reference="INV-GC-2")
+        self._receive([self._event("payments", "confirmed", "PM456", odoo_ref=False)])
+        self.assertEqual(retry.state, "done")
+        self.assertIn(self.invoice.payment_state, ("paid", "in_payment"))
+        self.assertFalse(self._activities("Direct debit failed"), "Marked done: paid since.")
+        self.assertEqual(len(self._messages("Direct debit received")), 1)
+        done = self.invoice.message_ids.filtered(
+            lambda m: (
+                m.mail_activity_type_id == self.env.ref("mail.mail_activity_data_todo")
+                and "PM456" in (m.body or "")
+            )
+        )
+        self.assertEqual(len(done), 1, "The closed activity says which debit resolved it.")
+        self.assertTrue(other_failure.exists() and other_failure.active)
+        self.assertEqual(other_invoice.activity_ids, other_failure)
 
     def test_settlement_event_changes_nothing(self):
         self._set_payment("failed")

@@ -114,6 +114,28 @@ class TestInvoiceOffer(GoCardlessInvoiceCommon):
         self.assertIn(f"/my/invoices/{invoice.id}", body)
         self.assertIn(f"access_token={invoice.access_token}", body)
 
+    def test_email_opens_with_the_call_to_action_above_the_transfer_instructions(self):
+        invoice = self._create_customer_invoice()
+        invoice.payment_reference = "INV-REF-42"
+        self.env.user.signature = "<p>Merchant signature</p>"
+        invoice.invoice_user_id = self.env.user
+        body = self._get_mail_body(invoice)
+        cta = body.index("Pay by direct debit")
+        self.assertLess(cta, body.index("INV-REF-42"), "Above the bank transfer instruction.")
+        self.assertLess(cta, body.index("Merchant signature"), "Above the signature.")
+        self.assertTrue(body.startswith('<div class="o_gocardless_mail_cta"'))
+
+    def test_email_call_to_action_speaks_the_customer_language(self):
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.env["ir.module.module"]._load_module_terms(["isanet_gocardless"], ["fr_FR"])
+        invoice = self._create_customer_invoice()
+        invoice.partner_id.lang = "fr_FR"
+        body = self._get_mail_body(invoice)
+        self.assertIn("Payer par prélèvement", body)
+        self.assertIn("Vous pouvez payer cette facture par prélèvement", body)
+        self.assertNotIn("Pay by direct debit", body)
+        self.assertTrue(body.startswith('<div class="o_gocardless_mail_cta"'))
+
     def test_email_has_no_call_to_action_when_not_offered(self):
         invoice = self._create_customer_invoice()
         invoice.gocardless_offered = False

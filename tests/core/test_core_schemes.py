@@ -165,3 +165,15 @@ def test_scheme_for_accepts_exactly_the_table(currency, country):
     else:
         with pytest.raises(SchemeError):
             schemes.scheme_for(currency, country)
+
+
+def test_collectable_schemes_of_a_creditor():
+    assert schemes.collectable_schemes(["bacs", "sepa_core"]) == ("bacs", "sepa_core")
+    assert schemes.collectable_schemes(["sepa", "SEPA_CORE ", "faster_payments"]) == ("sepa_core",)
+    assert schemes.collectable_schemes(["pay_to", "sepa_credit_transfer", None, 7, {}]) == ()
+    assert schemes.collectable_schemes(None) == ()
+    assert schemes.collectable_schemes(["ach", "becs_nz", "autogiro"]) == (
+        "ach",
+        "autogiro",
+        "becs_nz",
+    )
