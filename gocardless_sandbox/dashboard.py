@@ -74,6 +74,7 @@ TEXT = {
         "advance_1d": "+1 day",
         "advance_5d": "+5 days",
         "run_payouts": "Run payouts",
+        "pay_payouts": "Pay payouts now",
         "flush": "Flush webhooks",
         "webhook_url": "Webhook URL",
         "none": "none",
@@ -128,6 +129,7 @@ TEXT = {
         "failed": "Not possible: {what}: {message}",
         "clock_done": "Clock advanced by {days} day(s); now {today}.",
         "payouts_done": "{count} payout(s) created.",
+        "payouts_paid": "{count} payout(s) paid.",
         "flush_done": "{batched} webhook(s) batched, {attempted} delivery attempt(s).",
         "not_found": "Not found",
         "lang_switch": "Français",
@@ -139,6 +141,7 @@ TEXT = {
         "advance_1d": "+1 jour",
         "advance_5d": "+5 jours",
         "run_payouts": "Lancer les virements",
+        "pay_payouts": "Payer les virements",
         "flush": "Envoyer les webhooks",
         "webhook_url": "URL des webhooks",
         "none": "aucune",
@@ -193,6 +196,7 @@ TEXT = {
         "failed": "Impossible : {what} : {message}",
         "clock_done": "Horloge avancée de {days} jour(s) ; nous sommes le {today}.",
         "payouts_done": "{count} virement(s) créé(s).",
+        "payouts_paid": "{count} virement(s) payé(s).",
         "flush_done": "{batched} webhook(s) préparé(s), {attempted} tentative(s) d'envoi.",
         "not_found": "Introuvable",
         "lang_switch": "English",
@@ -260,6 +264,10 @@ def run_action(sandbox, lang, parts, form):
         with sandbox.store.transaction():
             payouts = sandbox.engine.run_payouts()
         return "ok", t["payouts_done"].format(count=len(payouts))
+    if parts == ["payouts", "pay"]:
+        with sandbox.store.transaction():
+            payouts = sandbox.engine.pay_pending_payouts()
+        return "ok", t["payouts_paid"].format(count=len(payouts))
     if parts == ["webhooks", "flush"]:
         result = sandbox.dispatcher.flush()
         return "ok", t["flush_done"].format(**result)
@@ -604,6 +612,7 @@ def toolbar(sandbox, lang):
             {"days": 5},
         )
         + button(lang, f"{BASE}/actions/payouts/run", t["run_payouts"], "run", "payouts")
+        + button(lang, f"{BASE}/actions/payouts/pay", t["pay_payouts"], "pay", "payouts")
         + button(lang, f"{BASE}/actions/webhooks/flush", t["flush"], "flush", "webhooks")
         + f'<span class="muted">{esc(t["webhook_url"])}: '
         f'<code id="webhook-url">{_c(sandbox.dispatcher.webhook_url or t["none"])}</code></span>'

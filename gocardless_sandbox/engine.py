@@ -29,6 +29,7 @@ from .core import (
     new_id,
     not_found,
     parse_date,
+    parse_ts,
     public,
     roll_forward,
 )
@@ -157,6 +158,49 @@ DEFAULT_SANDBOX_BANK = {
 
 def links_template(keys, **values):
     return {key: values.get(key) for key in keys}
+
+
+PAYOUT_ITEM_TYPES = frozenset(
+    {
+        "payment_paid_out",
+        "payment_failed",
+        "payment_charged_back",
+        "payment_refunded",
+        "refund",
+        "refund_funds_returned",
+        "gocardless_fee",
+        "app_fee",
+        "revenue_share",
+        "surcharge_fee",
+    }
+)
+# VAT GoCardless charges on its fees, per payout currency (``GET /tax_rates`` ids); the fee
+# items' amounts include it.
+FEE_VAT = {"GBP": ("GB_VAT_1", 20), "EUR": ("FR_VAT_1", 20)}
+# A surcharge on a charge-back, in tenths of a minor unit (VAT included where it applies).
+CHARGEBACK_SURCHARGE_TENTHS = 1500
+# Payout items are no longer served this many days after the payout (410 Gone).
+PAYOUT_ITEMS_RETENTION_DAYS = 183
+
+
+def fee_taxes(currency: str, tenths: int) -> list:
+    """The ``taxes`` of a fee item of ``tenths`` (VAT included) in ``currency``."""
+    if currency not in FEE_VAT or not tenths:
+        return []
+    rate_id, percent = FEE_VAT[currency]
+    # VAT included: fee * rate / (100 + rate), in tenths, half away from zero.
+    tax = (abs(tenths) * percent * 2 + (100 + percent)) // (2 * (100 + percent))
+    text = tenths_str(tax)
+    return [
+        {
+            "amount": text,
+            "currency": currency,
+            "destination_amount": text,
+            "destination_currency": currency,
+            "exchange_rate": "1.0",
+            "tax_rate_id": rate_id,
+        }
+    ]
 
 
 def tenths_str(tenths: int) -> str:
@@ -1472,7 +1516,11 @@ class Engine:
         )
 
     # ------------------------------------------------------------------ ledger & payouts
-    def ledger(self, org, currency, item_type, tenths, payment=None, refund=None, settle=None):
+    def ledger(
+        self, org, currency, item_type, tenths, payment=None, refund=None, settle=None, taxes=None
+    ):
+        if taxes is None and item_type in ("gocardless_fee", "surcharge_fee"):
+            taxes = fee_taxes(currency, tenths)
         item = {
             "amount": None,
             "id": new_id("PI"),
@@ -1481,7 +1529,7 @@ class Engine:
                 "payment": payment["id"] if payment else None,
                 "refund": refund["id"] if refund else None,
             },
-            "taxes": [],
+            "taxes": list(taxes or []),
             "type": item_type,
             "_tenths": tenths,
             "_currency": currency,
@@ -1529,7 +1577,7 @@ class Engine:
                 "payout_type": "merchant",
                 "reference": "SBX-" + secrets.token_hex(5).upper(),
                 "status": "pending",
-                "tax_currency": None,
+                "tax_currency": cur if any(item["taxes"] for item in items) else None,
                 "_org": item_org,
                 "_due": {"paid": add_working_days(payout_day, 1).isoformat()},
             }
@@ -1647,6 +1695,8 @@ class Engine:
             ),
         )
         self.ledger(org, cur, "gocardless_fee", -payment["_fee_tenths"], payment)
+        payment["_fee_paid_out"] = True
+        self.store.save(payment)
         if payment.get("app_fee"):
             self.ledger(org, cur, "app_fee", -payment["app_fee"] * 10, payment)
 
@@ -1682,6 +1732,7 @@ class Engine:
                     "This late failure has been debited from a payout.",
                 ),
             )
+            self._refund_fee(payment)
 
     def payment_charge_back(self, payment, day=None):
         payment["status"] = "charged_back"
@@ -1711,6 +1762,26 @@ class Engine:
                 "This chargeback has been debited from a payout.",
             ),
         )
+        if payment.get("_fee_paid_out"):
+            self._refund_fee(payment)
+            self.ledger(
+                payment["_org"],
+                payment["currency"],
+                "surcharge_fee",
+                -CHARGEBACK_SURCHARGE_TENTHS,
+                payment,
+            )
+
+    def _refund_fee(self, payment):
+        """GoCardless gives its fee back (VAT included) when a collected payment fails."""
+        if payment.get("_fee_paid_out"):
+            self.ledger(
+                payment["_org"],
+                payment["currency"],
+                "gocardless_fee",
+                payment["_fee_tenths"],
+                payment,
+            )
 
     def mandate_submit(self, mandate, day=None):
         mandate["status"] = "submitted"
@@ -1815,6 +1886,35 @@ class Engine:
             for _, item in self.store.all("payout_items", refund["_org"]):
                 if item["links"]["refund"] == refund["id"] and item["_payout"] is None:
                     self.store.execute("DELETE FROM docs WHERE id = ?", (item["id"],))
+
+    def pay_pending_payouts(self, day=None):
+        """Pay every pending payout now (the dashboard's and the tests' shortcut)."""
+        paid = []
+        for _, payout in self.store.all("payouts"):
+            if payout["status"] == "pending":
+                self.payout_paid(payout, day)
+                paid.append(payout)
+        return paid
+
+    def add_payout_item(self, org, currency, item_type, tenths, payment_id=None, taxes=None):
+        """Put one item in the ledger (negative fee, app fee, revenue share...)."""
+        if item_type not in PAYOUT_ITEM_TYPES:
+            raise ValueError(f"unknown payout item type {item_type!r}")
+        if isinstance(tenths, bool) or not isinstance(tenths, int):
+            raise ValueError("tenths must be an integer")
+        payment = self.store.get("payments", payment_id, org) if payment_id else None
+        if payment_id and payment is None:
+            raise ValueError(f"no payment {payment_id}")
+        return self.ledger(org, currency, item_type, tenths, payment, taxes=taxes)
+
+    def age_payout(self, payout_id, days):
+        payout = self.store.get("payouts", payout_id)
+        if payout is None:
+            raise ValueError(f"no payout {payout_id}")
+        created = parse_ts(payout["created_at"]) - dt.timedelta(days=days)
+        payout["created_at"] = fmt_ts(created)
+        self.store.save(payout)
+        return payout
 
     def payout_paid(self, payout, day=None):
         payout["status"] = "paid"

@@ -28,7 +28,7 @@ from .core import (
     public,
     request_id,
 )
-from .engine import Engine
+from .engine import PAYOUT_ITEMS_RETENTION_DAYS, Engine
 from .webhooks import Dispatcher
 
 log = logging.getLogger("gocardless_sandbox")
@@ -463,6 +463,26 @@ class Sandbox:
         v.check()
         return q, limit, ranges, include
 
+    def _check_payout_items_available(self, org, payout_id):
+        """GoCardless answers 410 Gone for the items of a payout older than six months."""
+        payout = self.store.get("payouts", payout_id, org)
+        if payout is None:
+            return
+        age = self.engine.now() - parse_ts(payout["created_at"])
+        if age > dt.timedelta(days=PAYOUT_ITEMS_RETENTION_DAYS):
+            raise ApiError(
+                410,
+                "invalid_api_usage",
+                "Payout items are not available for payouts older than 6 months",
+                [
+                    {
+                        "reason": "payout_items_gone",
+                        "message": "Payout items are not available for payouts older than 6 months",
+                    }
+                ],
+                "payout_items_gone",
+            )
+
     def _matches(self, rtype, doc, q, ranges):
         if rtype == "payout_items" and doc["_payout"] != q["payout"]:
             return False
@@ -487,6 +507,8 @@ class Sandbox:
 
     def list(self, rtype, org, query):
         q, limit, ranges, include = self._list_params(rtype, query)
+        if rtype == "payout_items":
+            self._check_payout_items_available(org, q["payout"])
         selected = [
             (seq, doc)
             for seq, doc in self.store.all(rtype, org)
@@ -697,6 +719,10 @@ class Sandbox:
         if path == "/sandbox/payouts/run" and method == "POST":
             with self.store.transaction():
                 payouts = self.engine.run_payouts(force=bool(body.get("force")))
+            return 200, {"payouts": [public(p) for p in payouts]}
+        if path == "/sandbox/payouts/pay" and method == "POST":
+            with self.store.transaction():
+                payouts = self.engine.pay_pending_payouts()
             return 200, {"payouts": [public(p) for p in payouts]}
         raise invalid_api_usage(404, "not_found", f"No admin route for {method} {path}")
 
@@ -1300,3 +1326,26 @@ class SandboxServer:
     def run_payouts(self, force=False):
         with self.sandbox.store.transaction():
             return [public(p) for p in self.sandbox.engine.run_payouts(force=force)]
+
+    def pay_payouts(self):
+        """Pay every pending payout today (``payouts/paid`` events); return them."""
+        with self.sandbox.store.transaction():
+            return [public(p) for p in self.sandbox.engine.pay_pending_payouts()]
+
+    def add_payout_item(self, currency, item_type, tenths, payment=None, taxes=None, org=None):
+        """Put an item in the ledger for the next payout: a negative fee, an app fee...
+
+        ``tenths``: tenths of a minor unit (``-1434`` is ``"-143.4"``); ``payment``: a
+        payment id to link; ``taxes``: the item's ``taxes`` (VAT computed for fees if None).
+        """
+        with self.sandbox.store.transaction():
+            return public(
+                self.sandbox.engine.add_payout_item(
+                    org or self.default_organisation, currency, item_type, tenths, payment, taxes
+                )
+            )
+
+    def age_payout(self, payout_id, days):
+        """Make a payout ``days`` older (its items answer 410 after six months)."""
+        with self.sandbox.store.transaction():
+            return public(self.sandbox.engine.age_payout(payout_id, days))

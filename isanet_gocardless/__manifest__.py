@@ -25,6 +25,9 @@
         "data/ir_cron_data.xml",
         "data/ir_cron_sync_data.xml",
         "views/gocardless_event_views.xml",
+        # Payouts.
+        "data/ir_cron_payout_data.xml",
+        "views/gocardless_payout_views.xml",
     ],
     "demo": [
         "demo/gocardless_demo.xml",

@@ -13,3 +13,6 @@ from . import gocardless_webhook_stat
 from . import gocardless_oauth_state
 from . import payment_provider_connect
 from . import payment_provider_notices
+from . import payment_provider_payout
+from . import gocardless_payout
+from . import account_bank_statement_line

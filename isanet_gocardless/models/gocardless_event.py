@@ -43,6 +43,7 @@ _PAYMENT_HANDLER = ("payment.transaction", "_gocardless_handle_payment_event")
 _MANDATE_HANDLER = ("payment.token", "_gocardless_handle_mandate_event")
 _BILLING_REQUEST_HANDLER = ("payment.transaction", "_gocardless_handle_billing_request_event")
 _REFUND_HANDLER = ("payment.transaction", "_gocardless_handle_refund_event")
+_PAYOUT_HANDLER = ("gocardless.payout", "_gocardless_handle_payout_event")
 EVENT_HANDLERS = {
     gc_events.PAYMENT_PENDING: _PAYMENT_HANDLER,
     gc_events.PAYMENT_DONE: _PAYMENT_HANDLER,
@@ -58,6 +59,7 @@ EVENT_HANDLERS = {
     gc_events.BILLING_REQUEST_CANCELLED: _BILLING_REQUEST_HANDLER,
     gc_events.REFUND_DONE: _REFUND_HANDLER,
     gc_events.REFUND_FAILED: _REFUND_HANDLER,
+    gc_events.PAYOUT_PAID: _PAYOUT_HANDLER,
 }
 
 
@@ -399,7 +401,8 @@ class GoCardlessEvent(models.Model):
         """Dispatch one event to the model its resource changes, and close it.
 
         Payments, billing requests and refunds are handled by `payment.transaction`, mandates
-        by `payment.token`; each reads the resource's current state from GoCardless.
+        by `payment.token`, payouts by `gocardless.payout`; each reads the resource's current
+        state from GoCardless.
 
         Note: self.ensure_one()
         """
@@ -413,8 +416,6 @@ class GoCardlessEvent(models.Model):
             self._gocardless_set_state(state, message, tx=tx)
         elif outcome == gc_events.PAYMENT_RECORD_ONLY:
             self._gocardless_ignore(self.env._("The payment's status does not change."))
-        elif outcome == gc_events.PAYOUT_PAID:
-            self._gocardless_ignore(self.env._("Payouts are not reconciled from webhooks."))
         else:
             self._gocardless_ignore(
                 self.env._(

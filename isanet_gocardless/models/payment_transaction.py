@@ -1081,6 +1081,9 @@ class PaymentTransaction(models.Model):
             and tx.state in ("done", "cancel", "error")
         ]
         super()._post_process()
+        if notices:
+            # A payout that arrived before these payments' confirmations can now be booked.
+            self.env["gocardless.payout"]._gocardless_trigger_waiting()
         for tx, state, was_paid in notices:
             if state == "done":
                 tx._gocardless_notify_paid()

@@ -12,3 +12,4 @@ from . import test_multi_company
 from . import test_money_guard
 from . import test_pipeline
 from . import test_ledger_faults
+from . import test_payouts

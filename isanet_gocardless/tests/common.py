@@ -483,3 +483,74 @@ class GoCardlessWebhookCommon(GoCardlessLedgerMixin, GoCardlessInvoiceCommon, Pa
 
     def _messages(self, text):
         return self.invoice.message_ids.filtered(lambda m: text in (m.body or ""))
+
+
+class GoCardlessPayoutMixin:
+    """Debits collected through the local sandbox and paid out, for the payout tests.
+
+    To mix with `GoCardlessFlowMixin`, `GoCardlessPortalMixin`, `GoCardlessSandboxCommon` and
+    `PaymentHttpCommon`.
+    """
+
+    def setUp(self):
+        super().setUp()
+        # A sandbox of its own: the events of another test's payments (rolled back in Odoo)
+        # never reach this one.
+        self.sandbox = start_sandbox(self.addCleanup, access_tokens=[self.sandbox_token])
+        self.gocardless.gocardless_api_url = self.sandbox.url
+        self.env.flush_all()  # Odoo's webhook requests read the database
+
+    def _deliver_and_apply(self):
+        """Deliver the pending webhooks, then apply what the webhook left to the cron."""
+        self._deliver_webhooks()
+        self.env["gocardless.event"]._cron_process_received_events()
+
+    def _collect_by_redirect(self, amount, partner=None):
+        """Pay a new invoice by direct debit and have GoCardless confirm it (webhook)."""
+        invoice = self._create_customer_invoice(amount=amount, partner=partner)
+        tx, _response = self._pay_by_redirect(invoice)
+        self._simulate("payment_confirmed", tx.provider_reference)
+        self._deliver_and_apply()
+        self.assertEqual(tx.state, "done")
+        self.assertTrue(tx.payment_id)
+        return tx
+
+    def _pay_out(self, tx):
+        """Have GoCardless pay the transaction's payment out; return the pending payout id."""
+        self._simulate("payment_paid_out", tx.provider_reference)
+        client = self._sandbox_client()
+        return client.payments.get(tx.provider_reference).links.payout
+
+    def _pay_payouts(self):
+        """Pay the pending payouts and deliver the `payouts/paid` webhooks to Odoo."""
+        self.sandbox.pay_payouts()
+        self._deliver_and_apply()
+
+    def _payout(self, payout_id):
+        return self.env["gocardless.payout"].search([("name", "=", payout_id)])
+
+    def _eur_bank_journal(self):
+        """A EUR bank journal receiving the payouts."""
+        journal = self.env["account.journal"].create(
+            {
+                "name": "Bank EUR",
+                "code": "BEUR",
+                "type": "bank",
+                "currency_id": self.currency_euro.id,
+            }
+        )
+        self.gocardless.gocardless_payout_journal_id = journal
+        return journal
+
+    def _bank_line(self, journal, reference, amount):
+        line = self.env["account.bank.statement.line"].create(
+            {
+                "journal_id": journal.id,
+                "payment_ref": f"GOCARDLESS {reference}",
+                "amount": amount,
+                "date": "2026-01-20",
+            }
+        )
+        # Odoo's webhook requests read the database.
+        self.env.flush_all()
+        return line

@@ -178,6 +178,7 @@ def test_renders_a_real_flow_newest_first(sandbox, client, receiver, mandate):
         ("clock", "advance_1d"),
         ("clock", "advance_5d"),
         ("payouts", "run"),
+        ("payouts", "pay"),
         ("webhooks", "flush"),
     }
 

@@ -1,0 +1,162 @@
+# Copyright 2026 Isanet
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+"""Where the money of a GoCardless provider goes in the books: clearing, payouts, fees.
+
+Collected debits are posted in the provider's journal (`journal_id`), on its GoCardless
+payment method's outstanding account: with a GoCardless journal (see
+:meth:`action_gocardless_create_clearing_journal`) that account is a clearing account, which
+the payouts empty into the merchant's bank, fees and VAT apart.
+"""
+
+from odoo import fields, models
+from odoo.exceptions import UserError
+
+from .. import const
+
+
+class PaymentProvider(models.Model):
+    _inherit = "payment.provider"  # pylint: disable=consider-merging-classes-inherited
+
+    gocardless_payout_journal_id = fields.Many2one(
+        string="Payout Bank Journal",
+        comodel_name="account.journal",
+        domain="[('type', '=', 'bank'), ('company_id', '=', company_id)]",
+        help="The merchant's bank account where GoCardless pays out. Its statement lines are "
+        "matched with the payouts. Empty: the provider's journal when it is a bank journal.",
+        check_company=True,
+    )
+    gocardless_fee_account_id = fields.Many2one(
+        string="GoCardless Fees Account",
+        comodel_name="account.account",
+        domain="[('account_type', 'in', ('expense', 'expense_direct_cost'))]",
+        help="The expense account of GoCardless's fees and app fees. Empty: the company's "
+        "first expense account.",
+        check_company=True,
+    )
+    gocardless_fee_tax_account_id = fields.Many2one(
+        string="VAT on Fees Account",
+        comodel_name="account.account",
+        help="The account of the VAT GoCardless charges on its fees (deductible VAT). Empty: "
+        "the account of the company's default purchase tax.",
+        check_company=True,
+    )
+
+    # === BUSINESS METHODS - ACCOUNTS === #
+
+    def _gocardless_payment_method_line(self, journal=None):
+        """Return the GoCardless payment method line of ``journal`` (the provider's)."""
+        self.ensure_one()
+        journal = journal or self.journal_id
+        return journal.inbound_payment_method_line_ids.filtered(
+            lambda line: line.payment_provider_id == self
+        )[:1]
+
+    def _gocardless_clearing_account(self):
+        """Return the account where collected debits wait for their payout."""
+        self.ensure_one()
+        line = self._gocardless_payment_method_line()
+        # Without an outstanding account, Odoo posts the payments on the journal's own account.
+        return line.payment_account_id or self.journal_id.default_account_id
+
+    def _gocardless_outstanding_account(self, inbound=True):
+        """Return the company's default outstanding receipts (or payments) account, as Odoo."""
+        self.ensure_one()
+        company = self.company_id
+        chart = self.with_context(allowed_company_ids=company.root_id.ids).env[
+            "account.chart.template"
+        ]
+        ref = (
+            "account_journal_payment_debit_account_id"
+            if inbound
+            else "account_journal_payment_credit_account_id"
+        )
+        return chart.ref(ref, raise_if_not_found=False) or company.transfer_account_id
+
+    def _gocardless_payout_journal(self):
+        """Return the merchant's bank journal receiving the payouts."""
+        self.ensure_one()
+        return self.gocardless_payout_journal_id or self.journal_id
+
+    def _gocardless_bank_account(self, journal, inbound=True):
+        """Return the outstanding receipts (or payments) account of the bank ``journal``."""
+        lines = (
+            journal.inbound_payment_method_line_ids
+            if inbound
+            else (journal.outbound_payment_method_line_ids)
+        )
+        accounts = lines.filtered(lambda line: not line.payment_provider_id).payment_account_id
+        return accounts[:1] or self._gocardless_outstanding_account(inbound=inbound)
+
+    def _gocardless_fee_account(self):
+        self.ensure_one()
+        return self.gocardless_fee_account_id or self.env["account.account"].search(
+            [
+                *self.env["account.account"]._check_company_domain(self.company_id),
+                ("account_type", "=", "expense"),
+            ],
+            limit=1,
+        )
+
+    def _gocardless_fee_tax_account(self):
+        self.ensure_one()
+        if self.gocardless_fee_tax_account_id:
+            return self.gocardless_fee_tax_account_id
+        tax = self.company_id.account_purchase_tax_id
+        account = tax.invoice_repartition_line_ids.filtered(
+            lambda line: line.repartition_type == "tax"
+        ).account_id[:1]
+        return account or self._gocardless_fee_account()
+
+    # === ACTION METHODS === #
+
+    def action_gocardless_create_clearing_journal(self):
+        """Create a GoCardless journal whose outstanding account is a clearing account.
+
+        The provider's debits are then posted there, and each payout moves its net amount to
+        the merchant's bank (the journal used so far becomes the payout bank journal).
+        """
+        self.ensure_one()
+        if self.code != const.PROVIDER_CODE:
+            raise UserError(self.env._("Only a GoCardless provider has a clearing journal."))
+        company = self.company_id
+        account_model = self.env["account.account"].with_company(company)
+        clearing = account_model.create(
+            {
+                "name": self.env._("GoCardless clearing"),
+                "code": account_model._search_new_account_code(
+                    self._gocardless_outstanding_account().code or "1019"
+                ),
+                "account_type": "asset_current",
+                "reconcile": True,
+            }
+        )
+        journal_model = self.env["account.journal"].with_company(company)
+        code = "GOCL"
+        index = 1
+        while journal_model.search_count(
+            [*journal_model._check_company_domain(company), ("code", "=", code)]
+        ):
+            index += 1
+            code = f"GOC{index}"
+        journal = journal_model.create(
+            {
+                "name": self.env._("GoCardless"),
+                "code": code,
+                "type": "bank",
+                "company_id": company.id,
+            }
+        )
+        previous = self.journal_id
+        values = {"journal_id": journal.id}
+        if previous.type == "bank" and not self.gocardless_payout_journal_id:
+            values["gocardless_payout_journal_id"] = previous.id
+        self.write(values)
+        # Odoo moves the provider's payment method line to its new journal.
+        self._gocardless_payment_method_line(journal).payment_account_id = clearing
+        journal.outbound_payment_method_line_ids.payment_account_id = clearing
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "account.journal",
+            "res_id": journal.id,
+            "view_mode": "form",
+        }

@@ -1,0 +1,352 @@
+# Copyright 2026 Isanet
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+"""Payouts against the local sandbox: a confirmed debit, its payout booked with fees and
+their VAT, the bank line reconciled; charge-backs, rounding, pagination, 410, idempotence."""
+
+from odoo.exceptions import AccessError
+from odoo.tests import tagged
+from odoo.tools import mute_logger
+
+from odoo.addons.payment.tests.http_common import PaymentHttpCommon
+
+from .common import (
+    EVENT_LOGGER,
+    GoCardlessFlowMixin,
+    GoCardlessPayoutMixin,
+    GoCardlessPortalMixin,
+    GoCardlessSandboxCommon,
+)
+
+TX_LOGGER = "odoo.addons.payment.models.payment_transaction"
+
+
+@tagged("post_install", "-at_install")
+class TestPayouts(
+    GoCardlessPayoutMixin,
+    GoCardlessFlowMixin,
+    GoCardlessPortalMixin,
+    GoCardlessSandboxCommon,
+    PaymentHttpCommon,
+):
+    def _lines(self, move, name):
+        return move.line_ids.filtered(lambda line: (line.name or "").startswith(name))
+
+    def _assert_balanced(self, move):
+        self.assertEqual(move.state, "posted")
+        self.assertAlmostEqual(sum(move.line_ids.mapped("balance")), 0.0, places=6)
+        self.assertAlmostEqual(sum(move.line_ids.mapped("amount_currency")), 0.0, places=6)
+
+    def test_debit_to_payout_to_bank_line_with_fees_and_vat(self):
+        self.gocardless.action_gocardless_create_clearing_journal()
+        gocardless_journal = self.gocardless.journal_id
+        clearing = self.gocardless._gocardless_clearing_account()
+        self.assertEqual(gocardless_journal.code, "GOCL")
+        self.assertEqual(clearing.account_type, "asset_current")
+        self.assertTrue(clearing.reconcile)
+        self.assertEqual(
+            self.gocardless.gocardless_payout_journal_id, self.company_data["default_journal_bank"]
+        )
+        bank = self._eur_bank_journal()
+
+        with mute_logger(TX_LOGGER):
+            tx = self._collect_by_redirect(100.0)
+        payment = tx.payment_id
+        self.assertEqual(payment.journal_id, gocardless_journal)
+        self.assertEqual(payment.outstanding_account_id, clearing)
+
+        payout_id = self._pay_out(tx)
+        with mute_logger(TX_LOGGER):
+            self._pay_payouts()
+        payout = self._payout(payout_id)
+        self.assertEqual(payout.state, "booked", payout.message)
+        event = self.env["gocardless.event"].search(
+            [("resource_type", "=", "payouts"), ("resource_id", "=", payout_id)]
+        )
+        self.assertEqual(event.state, "processed")
+        # 100.00 collected; fee 1 % + 0.20 = 1.20, of which 0.20 is VAT (FR 20 % included).
+        self.assertEqual(payout.currency_id, self.currency_euro)
+        self.assertAlmostEqual(payout.amount, 98.80)
+        self.assertAlmostEqual(payout.deducted_fees, 1.20)
+        self.assertAlmostEqual(payout.fee_amount, 1.00)
+        self.assertAlmostEqual(payout.fee_tax_amount, 0.20)
+        self.assertAlmostEqual(payout.rounding_amount, 0.0)
+        self.assertTrue(payout.reference.startswith("SBX-"))
+        self.assertTrue(payout.arrival_date)
+
+        move = payout.move_id
+        self._assert_balanced(move)
+        self.assertEqual(move.journal_id, gocardless_journal)
+        net = payout.bank_move_line_id
+        self.assertEqual(net.account_id, self.gocardless._gocardless_bank_account(bank))
+        self.assertAlmostEqual(net.amount_currency, 98.80)
+        fee = self._lines(move, "GoCardless fees")
+        self.assertEqual(fee.account_id, self.gocardless._gocardless_fee_account())
+        self.assertEqual(fee.account_id.account_type, "expense")
+        self.assertAlmostEqual(fee.amount_currency, 1.00)
+        vat = self._lines(move, "VAT on GoCardless fees")
+        self.assertIn("FR_VAT_1", vat.name)
+        self.assertAlmostEqual(vat.amount_currency, 0.20)
+        self.assertEqual(vat.account_id, self.gocardless._gocardless_fee_tax_account())
+
+        # The payment's money left the clearing account: its line is reconciled.
+        (paid_out,) = payout.item_ids.filtered(lambda item: item.item_type == "payment_paid_out")
+        self.assertEqual(paid_out.transaction_id, tx)
+        self.assertEqual(paid_out.payment_id, payment)
+        self.assertEqual(paid_out.move_line_id.account_id, clearing)
+        self.assertEqual(paid_out.move_line_id.partner_id, tx.partner_id.commercial_partner_id)
+        self.assertAlmostEqual(paid_out.move_line_id.amount_currency, -100.0)
+        self.assertTrue(paid_out.move_line_id.reconciled)
+        payment_line = payment.move_id.line_ids.filtered(lambda line: line.account_id == clearing)
+        self.assertTrue(payment_line.reconciled)
+        self.assertEqual(payout.transaction_ids, tx)
+        self.assertEqual(payout.item_count, 2)
+        self.assertEqual(sorted(payout.item_ids.mapped("amount")), [-1.2, 100.0])
+
+        # The merchant's bank line arrives: reconciled in one step with the payout's entry.
+        statement_line = self._bank_line(bank, payout.reference, 98.80)
+        self.assertEqual(payout.state, "reconciled")
+        self.assertEqual(payout.statement_line_id, statement_line)
+        self.assertTrue(statement_line.is_reconciled)
+        self.assertTrue(net.reconciled)
+
+    def test_bank_line_typed_before_the_payout_is_matched_when_it_is_booked(self):
+        bank = self._eur_bank_journal()
+        with mute_logger(TX_LOGGER):
+            tx = self._collect_by_redirect(40.0)
+        payout_id = self._pay_out(tx)
+        reference = self._sandbox_client().payouts.get(payout_id).reference
+        # 40.00 less its fee 0.60 (1 % + 0.20); a second line of another amount is ignored.
+        statement_line = self._bank_line(bank, reference, 39.40)
+        other = self._bank_line(bank, reference, 39.41)
+        with mute_logger(TX_LOGGER):
+            self._pay_payouts()
+        payout = self._payout(payout_id)
+        self.assertEqual(payout.state, "reconciled")
+        self.assertEqual(payout.statement_line_id, statement_line)
+        self.assertFalse(other.is_reconciled)
+
+    def test_two_bank_lines_for_one_payout_are_left_to_the_merchant(self):
+        bank = self._eur_bank_journal()
+        with mute_logger(TX_LOGGER):
+            tx = self._collect_by_redirect(40.0)
+        payout_id = self._pay_out(tx)
+        reference = self._sandbox_client().payouts.get(payout_id).reference
+        first = self._bank_line(bank, reference, 39.40)
+        second = self._bank_line(bank, reference, 39.40)
+        with mute_logger(TX_LOGGER):
+            self._pay_payouts()
+        payout = self._payout(payout_id)
+        self.assertEqual(payout.state, "booked")
+        self.assertFalse(first.is_reconciled or second.is_reconciled)
+        with self.assertRaisesRegex(Exception, "no single unreconciled bank line"):
+            payout.action_gocardless_match_bank_line()
+        second.unlink()
+        self.assertTrue(payout.action_gocardless_match_bank_line())
+        self.assertEqual(payout.statement_line_id, first)
+
+    def test_charge_back_inside_a_later_payout(self):
+        self._eur_bank_journal()
+        with mute_logger(TX_LOGGER):
+            tx = self._collect_by_redirect(50.0)
+        invoice = tx.invoice_ids
+        first_id = self._pay_out(tx)
+        with mute_logger(TX_LOGGER):
+            self._pay_payouts()
+        first = self._payout(first_id)
+        self.assertEqual(first.state, "booked", first.message)
+        first_clearing = first.item_ids.filtered(
+            lambda item: item.item_type == "payment_paid_out"
+        ).move_line_id
+        self.assertTrue(first_clearing.reconciled)
+        self.assertEqual(invoice.payment_state, "paid")
+
+        # The customer's bank charges the payment back; GoCardless takes it from a payout,
+        # gives its fee back and adds a surcharge.
+        client = self._sandbox_client()
+        known = {payout.id for payout in client.payouts.list().records}
+        self._simulate("payment_chargeback_settled", tx.provider_reference)
+        (second_id,) = [p.id for p in client.payouts.list().records if p.id not in known]
+        with mute_logger(TX_LOGGER, EVENT_LOGGER):
+            self._pay_payouts()
+        self.assertEqual(tx.state, "cancel")
+        self.assertEqual(tx.payment_id.state, "canceled")
+        self.assertEqual(invoice.payment_state, "not_paid")
+
+        second = self._payout(second_id)
+        self.assertEqual(second.state, "booked", second.message)
+        # -50.00 charged back, +0.70 fee given back (0.117 VAT), -1.50 surcharge (0.25 VAT).
+        self.assertAlmostEqual(second.amount, -50.80)
+        self.assertAlmostEqual(second.fee_amount, 0.67)  # 1.25 - 0.583 = 0.667
+        self.assertAlmostEqual(second.fee_tax_amount, 0.13)  # 0.25 - 0.117 = 0.133
+        self.assertEqual(
+            sorted(second.item_ids.mapped("item_type")),
+            ["gocardless_fee", "payment_charged_back", "surcharge_fee"],
+        )
+        self._assert_balanced(second.move_id)
+        self.assertAlmostEqual(second.bank_move_line_id.amount_currency, -50.80)
+        self.assertEqual(
+            second.bank_move_line_id.account_id,
+            self.gocardless._gocardless_bank_account(
+                self.gocardless._gocardless_payout_journal(), inbound=False
+            ),
+        )
+        # The charge-back's debit settles the first payout's credit for that payment, which
+        # cancelling the payment left open: the clearing account is even for the payment.
+        charged_back = second.item_ids.filtered(
+            lambda item: item.item_type == "payment_charged_back"
+        )
+        self.assertEqual(charged_back.transaction_id, tx)
+        self.assertAlmostEqual(charged_back.move_line_id.amount_currency, 50.0)
+        self.assertTrue(charged_back.move_line_id.reconciled)
+        self.assertTrue(first_clearing.reconciled)
+        self.assertEqual(
+            charged_back.move_line_id.full_reconcile_id, first_clearing.full_reconcile_id
+        )
+
+    def test_fractions_negative_fees_and_app_fees_round_to_the_payout_amount(self):
+        self._eur_bank_journal()
+        invoice = self._create_customer_invoice(amount=100.0)
+        with mute_logger(TX_LOGGER):
+            tx, _response = self._pay_by_redirect(invoice)
+        # A negative fee (GoCardless credits 50.5 tenths of cents...) and an app fee.
+        self.sandbox.add_payout_item("EUR", "gocardless_fee", 505)
+        self.sandbox.add_payout_item("EUR", "app_fee", -1236, payment=tx.provider_reference)
+        payout_id = self._pay_out(tx)
+        with mute_logger(TX_LOGGER):
+            self._pay_payouts()
+        payout = self._payout(payout_id)
+        self.assertEqual(payout.state, "booked", payout.message)
+        # 10000.0 - 120.0 + 50.5 - 123.6 = 9806.9 -> 98.07
+        self.assertAlmostEqual(payout.amount, 98.07)
+        move = payout.move_id
+        self._assert_balanced(move)
+        # fees (120 - 20) - (50.5 - 8.4) = 57.9 -> 0.58; VAT 20 - 8.4 = 11.6 -> 0.12;
+        # app fee 123.6 -> 1.24: 98.07 + 0.58 + 0.12 + 1.24 - 100 = 0.01 too much.
+        self.assertAlmostEqual(self._lines(move, "GoCardless fees").amount_currency, 0.58)
+        self.assertAlmostEqual(self._lines(move, "VAT on GoCardless fees").amount_currency, 0.12)
+        self.assertAlmostEqual(self._lines(move, "App fees").amount_currency, 1.24)
+        rounding = self._lines(move, "Rounding of the payout items")
+        self.assertAlmostEqual(rounding.amount_currency, -0.01)
+        self.assertAlmostEqual(payout.rounding_amount, -0.01)
+        self.assertAlmostEqual(payout.bank_move_line_id.amount_currency, 98.07)
+        self.assertEqual(
+            sorted(payout.item_ids.mapped("amount_exact")),
+            sorted(["10000.0", "-120.0", "50.5", "-123.6"]),
+        )
+
+    def test_items_are_read_by_pages_of_500(self):
+        self._eur_bank_journal()
+        for index in range(1100):
+            self.sandbox.add_payout_item("EUR", "payment_paid_out", 1000 + index)
+        (payout_data,) = self.sandbox.run_payouts(force=True)
+        mark = self.sandbox.request_log_mark()
+        self._pay_payouts()
+        payout = self._payout(payout_data["id"])
+        self.assertEqual(payout.state, "booked", payout.message)
+        self.assertEqual(payout.item_count, 1100)
+        pages = [r for r in self.sandbox.request_log(mark) if r["path"] == "/payout_items"]
+        self.assertEqual(len(pages), 3)
+        self.assertEqual({tuple(r["query"]["limit"]) for r in pages}, {("500",)})
+        self.assertNotIn("after", pages[0]["query"])
+        self.assertTrue(all(r["query"].get("after") for r in pages[1:]))
+        self.assertEqual(payout.raw_amount, payout_data["amount"])
+        self._assert_balanced(payout.move_id)
+        self.assertAlmostEqual(payout.bank_move_line_id.amount_currency, payout.amount)
+
+    def test_items_gone_for_an_old_payout_flag_it_and_the_others_go_on(self):
+        self._eur_bank_journal()
+        self.sandbox.add_payout_item("EUR", "payment_paid_out", 10000)
+        (old,) = self.sandbox.run_payouts(force=True)
+        self.sandbox.add_payout_item("EUR", "payment_paid_out", 20000)
+        (recent,) = self.sandbox.run_payouts(force=True)
+        self.sandbox.age_payout(old["id"], 200)
+        self._pay_payouts()
+        old_payout, recent_payout = self._payout(old["id"]), self._payout(recent["id"])
+        self.assertEqual(old_payout.state, "manual")
+        self.assertIn("six months", old_payout.message)
+        self.assertFalse(old_payout.move_id)
+        self.assertEqual(recent_payout.state, "booked")
+        events = self.env["gocardless.event"].search([("resource_type", "=", "payouts")])
+        self.assertEqual(set(events.mapped("state")), {"processed"})
+        # Asked again, the old payout stays for the merchant and is not read again.
+        mark = self.sandbox.request_log_mark()
+        self.env["gocardless.payout"]._gocardless_fetch(self.gocardless, old["id"])
+        self.assertEqual(self.sandbox.request_log(mark), [])
+
+    def test_payout_before_its_payment_is_confirmed_waits_and_is_booked_once(self):
+        self._eur_bank_journal()
+        invoice = self._create_customer_invoice(amount=80.0)
+        with mute_logger(TX_LOGGER):
+            tx, _response = self._pay_by_redirect(invoice)
+        payout_id = self._pay_out(tx)
+        self.sandbox.pay_payouts()
+        # The payout is read before Odoo hears of the payment's confirmation.
+        payout = self.env["gocardless.payout"]._gocardless_fetch(self.gocardless, payout_id)
+        self.assertEqual(tx.state, "pending")
+        self.assertEqual(payout.state, "waiting")
+        self.assertIn(tx.reference, payout.message)
+        self.assertFalse(payout.move_id)
+        self.env["gocardless.payout"]._cron_book_waiting_payouts()
+        self.assertEqual(payout.state, "waiting")
+
+        with mute_logger(TX_LOGGER):
+            self._deliver_and_apply()  # payment confirmed, paid out, then the payout paid
+        self.assertEqual(tx.state, "done")
+        self.assertEqual(payout.state, "booked", payout.message)
+        self.assertEqual(self.env["account.move"].search_count([("ref", "like", payout_id)]), 1)
+        self.env["gocardless.payout"]._cron_book_waiting_payouts()
+        self.assertEqual(self.env["account.move"].search_count([("ref", "like", payout_id)]), 1)
+
+    def test_same_payout_from_webhook_and_catch_up_is_booked_once(self):
+        self._eur_bank_journal()
+        with mute_logger(TX_LOGGER):
+            tx = self._collect_by_redirect(30.0)
+        payout_id = self._pay_out(tx)
+        with mute_logger(TX_LOGGER):
+            self._pay_payouts()
+        payout = self._payout(payout_id)
+        self.assertEqual(payout.state, "booked")
+        move = payout.move_id
+
+        client = self._sandbox_client()
+        (raw,) = [
+            event.attributes
+            for event in client.events.list(params={"resource_type": "payouts"}).records
+            if event.attributes["links"].get("payout") == payout_id
+        ]
+        event_model = self.env["gocardless.event"]
+        # The catch-up reads the same event: the ledger knows it.
+        mark = self.sandbox.request_log_mark()
+        new_count, _transient = event_model._gocardless_import_events(self.gocardless, [raw])
+        self.assertEqual(new_count, 0)
+        # Another event about the same payout (e.g. sent again by GoCardless): not booked twice,
+        # and its items are not read again.
+        again = dict(raw, id="EV_PAYOUT_AGAIN")
+        new_count, _transient = event_model._gocardless_import_events(self.gocardless, [again])
+        self.assertEqual(new_count, 1)
+        self.assertEqual(
+            event_model.search([("event_id", "=", "EV_PAYOUT_AGAIN")]).state, "processed"
+        )
+        self.assertFalse(
+            [r for r in self.sandbox.request_log(mark) if r["path"] == "/payout_items"]
+        )
+        self.assertEqual(self.env["gocardless.payout"].search_count([("name", "=", payout_id)]), 1)
+        self.assertEqual(payout.move_id, move)
+        self.assertEqual(self.env["account.move"].search_count([("ref", "like", payout_id)]), 1)
+
+    def test_payouts_are_read_only_for_invoicing_users(self):
+        user = self.env["res.users"].create(
+            {
+                "name": "Billing",
+                "login": "gocardless_billing",
+                "groups_id": [(6, 0, [self.env.ref("account.group_account_invoice").id])],
+            }
+        )
+        payout = (
+            self.env["gocardless.payout"]
+            .sudo()
+            .create({"name": "PO_RO", "provider_id": self.gocardless.id})
+        )
+        self.assertEqual(payout.with_user(user).read(["name"])[0]["name"], "PO_RO")
+        with self.assertRaises(AccessError), mute_logger("odoo.models"):
+            payout.with_user(user).write({"reference": "X"})
