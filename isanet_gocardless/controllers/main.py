@@ -6,6 +6,7 @@ import psycopg2
 from odoo import SUPERUSER_ID, http
 from odoo.exceptions import ValidationError
 from odoo.http import request
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import consteq
 
 from ..gocardless_core.errors import InvalidSignature, MalformedPayload
@@ -14,6 +15,9 @@ _logger = logging.getLogger(__name__)
 
 # Longest transaction reference looked up from a URL (Odoo's references are far shorter).
 REFERENCE_MAX_LENGTH = 255
+# Times a webhook is recorded again, in a new snapshot, when a concurrent delivery of the same
+# event committed first; then Odoo's own retry of the request takes over.
+RECORD_ATTEMPTS = 3
 
 
 class GoCardlessController(http.Controller):
@@ -113,8 +117,7 @@ class GoCardlessController(http.Controller):
         signature = request.httprequest.headers.get("Webhook-Signature")
         events = request.env["gocardless.event"].with_user(SUPERUSER_ID)
         try:
-            with request.env.cr.savepoint():
-                events._gocardless_receive_webhook(body, signature)
+            self._gocardless_record_webhook(events, body, signature)
         except InvalidSignature:
             request.env["gocardless.webhook.stat"].sudo()._gocardless_count(rejected=1)
             _logger.warning(
@@ -129,6 +132,21 @@ class GoCardlessController(http.Controller):
             _logger.warning("GoCardless webhook not recorded, database unavailable: %s", error)
             return request.make_response("", status=503)
         return request.make_response("", status=204)
+
+    @staticmethod
+    def _gocardless_record_webhook(events, body, signature):
+        """Record the webhook, in a new snapshot when another delivery of the same event
+        committed after this request's (``ON CONFLICT DO NOTHING`` then skips the event):
+        nothing but the recording is run again, at once."""
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                with request.env.cr.savepoint():
+                    events._gocardless_receive_webhook(body, signature)
+                return
+            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+                if attempt == RECORD_ATTEMPTS - 1:
+                    raise  # Odoo runs the whole request again
+                request.env.cr.rollback()
 
     @staticmethod
     def _gocardless_get_transaction(reference, access_token):

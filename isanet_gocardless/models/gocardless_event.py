@@ -29,9 +29,10 @@ _logger = logging.getLogger(__name__)
 
 # Events applied by one run of the cron before it reports its progress.
 CRON_BATCH_SIZE = 100
-# Seconds one run of the cron spends applying events: far below Odoo's time limit of a cron
-# (120 s by default), even when the last event waits for a slow GoCardless.
-CRON_TIME_BUDGET = 45.0
+# Seconds one run of the cron spends applying events. Odoo runs a cron that reports events
+# remaining up to 10 times in a row, and a multi-worker server kills a cron worker whose round
+# of jobs lasts longer than its time limit (120 s by default): 10 runs stay below it.
+CRON_TIME_BUDGET = 6.0
 # Backoff of an event that met a temporary error: 1 minute, doubled at each attempt, at most
 # an hour; it is never given up (a refused token waits for the reconnection).
 RETRY_BASE_DELAY = 60

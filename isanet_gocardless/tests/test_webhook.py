@@ -202,6 +202,32 @@ class TestWebhook(GoCardlessWebhookCommon):
         self.assertEqual(self._ledger("EV1").state, "received")
         self.assertEqual(self.tx.state, "pending")
 
+    def test_concurrent_delivery_of_the_same_event_is_recorded_again_not_refused(self):
+        """Another delivery of the event committed after this request's snapshot: the
+        insert meets a serialization failure, the recording is run again in a new snapshot."""
+
+        class Conflict(psycopg2.errors.SerializationFailure):
+            pgcode = "40001"
+
+        record = self.env.registry["gocardless.event"]._gocardless_record
+        calls = []
+
+        def record_after_a_conflict(model, *args, **kwargs):
+            calls.append([event.id for event in args[1]])
+            if len(calls) == 1:
+                raise Conflict("could not serialize access due to concurrent update")
+            return record(model, *args, **kwargs)
+
+        with patch.object(
+            self.env.registry["gocardless.event"], "_gocardless_record", record_after_a_conflict
+        ):
+            response = self._post_events(
+                [self._event("creditors", "updated", "CR1", event_id="EV1")], drain=False
+            )
+        self.assertEqual(response.status_code, 204)
+        self.assertEqual(calls, [["EV1"], ["EV1"]])
+        self.assertEqual(self._ledger("EV1").state, "received")
+
     @mute_logger(CONTROLLER_LOGGER)
     def test_lost_database_answers_503_so_gocardless_retries(self):
         error = psycopg2.OperationalError("server closed the connection unexpectedly")
