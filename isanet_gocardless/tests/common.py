@@ -482,7 +482,11 @@ class GoCardlessWebhookCommon(GoCardlessLedgerMixin, GoCardlessInvoiceCommon, Pa
         return self.invoice.activity_ids.filtered(lambda a: a.summary == summary)
 
     def _messages(self, text):
-        return self.invoice.message_ids.filtered(lambda m: text in (m.body or ""))
+        """The chatter messages of the invoice holding ``text`` (activities marked done,
+        which quote their feedback, are not messages of their own)."""
+        return self.invoice.message_ids.filtered(
+            lambda m: text in (m.body or "") and not m.mail_activity_type_id
+        )
 
 
 class GoCardlessPayoutMixin:

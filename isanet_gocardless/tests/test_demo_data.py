@@ -162,7 +162,10 @@ class TestDemoData(HttpCase):
         self.assertEqual(tx.payment_id.state, "paid")
         self.assertTrue(tx.payment_id.is_reconciled)
         self.assertEqual(tx.payment_id.amount, invoice.amount_total)
-        received = self._in_company_language("Direct debit received")
+        received = self._in_company_language(
+            "Direct debit received: GoCardless collected %(amount)s (payment %(payment)s, "
+            "transaction %(reference)s)."
+        ).split("%(amount)s")[0]
         self.assertTrue(invoice.message_ids.filtered(lambda m: received in (m.body or "")))
         self.assertFalse(invoice._gocardless_is_payable())
 
