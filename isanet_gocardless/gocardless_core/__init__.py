@@ -13,6 +13,7 @@ from . import (
     errors,
     events,
     oauth,
+    pacing,
     phones,
     schemes,
     webhooks,

@@ -1,4 +1,5 @@
 import logging
+import threading
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
@@ -7,9 +8,15 @@ from odoo.addons.payment import utils as payment_utils
 
 from .. import const, utils
 from ..gocardless_core import client as gc_client
+from ..gocardless_core import pacing
 from ..gocardless_core.errors import ApiCallError
 
 _logger = logging.getLogger(__name__)
+
+# The rate-limit state of each provider's GoCardless account, per process: the background
+# batches of all the workers' threads of this process wait on it.
+_PACERS = {}
+_PACERS_LOCK = threading.Lock()
 
 
 class PaymentProvider(models.Model):
@@ -45,6 +52,12 @@ class PaymentProvider(models.Model):
         help="When a customer invoice is posted, offer the customer to pay it by GoCardless "
         "direct debit from the invoice's portal link. The offer can still be turned on or off "
         "on each invoice.",
+    )
+    gocardless_auto_collect = fields.Boolean(
+        string="Collect automatically from customers with an active mandate",
+        help="When a customer invoice offered for direct debit is posted and its customer has a "
+        "direct debit mandate, GoCardless collects it on its due date (or as soon as the "
+        "mandate allows, if later), without anyone clicking.",
     )
 
     # === COMPUTE METHODS === #
@@ -227,6 +240,8 @@ class PaymentProvider(models.Model):
                 params=params,
                 headers=headers,
                 tries=settings["tries"],
+                # Background batches wait under the rate limit; a person never does.
+                pacer=self._gocardless_pacer() if profile == "background" else None,
             )
         except ApiCallError as error:
             # The caller shows or records the failure (translated error, ledger, notice).
@@ -243,6 +258,21 @@ class PaymentProvider(models.Model):
             raise utils.GoCardlessRequestError(
                 self._gocardless_error_message(error), error
             ) from cause
+
+    def _gocardless_pacer(self):
+        """Return the rate-limit pacer of this provider's GoCardless account, in this process.
+
+        Note: self.ensure_one()
+
+        :rtype: gocardless_core.pacing.RateLimitPacer
+        """
+        self.ensure_one()
+        key = (self.env.cr.dbname, self.id, self.sudo()._gocardless_get_api_url())
+        with _PACERS_LOCK:
+            pacer = _PACERS.get(key)
+            if pacer is None:
+                pacer = _PACERS[key] = pacing.RateLimitPacer()
+        return pacer
 
     def _gocardless_error_message(self, error):
         """Return the translated sentence telling a person why a GoCardless call failed.

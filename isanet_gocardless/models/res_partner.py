@@ -1,5 +1,7 @@
 from odoo import fields, models
 
+from .. import const
+
 
 class ResPartner(models.Model):
     _inherit = "res.partner"
@@ -14,3 +16,25 @@ class ResPartner(models.Model):
         copy=False,
         groups="base.group_system",
     )
+    gocardless_mandate_ids = fields.Many2many(
+        string="Direct Debit Mandates",
+        comodel_name="payment.token",
+        compute="_compute_gocardless_mandate_ids",
+        context={"active_test": False},
+        help="The GoCardless direct debit mandates of the customer and its contacts, ended "
+        "ones included.",
+    )
+
+    def _compute_gocardless_mandate_ids(self):
+        Token = self.env["payment.token"].with_context(active_test=False)
+        for partner in self:
+            if not partner.id:
+                partner.gocardless_mandate_ids = Token
+                continue
+            partner.gocardless_mandate_ids = Token.search(
+                [
+                    ("provider_id.code", "=", const.PROVIDER_CODE),
+                    ("partner_id", "child_of", partner.commercial_partner_id.id),
+                ],
+                order="active desc, id desc",
+            )

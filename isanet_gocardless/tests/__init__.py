@@ -11,3 +11,4 @@ from . import test_sync
 from . import test_multi_company
 from . import test_money_guard
 from . import test_pipeline
+from . import test_auto_collect
