@@ -84,6 +84,12 @@ class AccountMove(models.Model):
         string="Debited Bank Account",
         compute="_compute_gocardless_debit_details",
     )
+    gocardless_pre_notice = fields.Text(
+        string="Direct Debit Pre-notification",
+        compute="_compute_gocardless_pre_notice",
+        help="What the customer is told of a scheduled debit (SEPA's pre-notification): when "
+        "and how much, from which account, under which mandate and creditor identifier.",
+    )
     gocardless_auto_collect_state = fields.Selection(
         string="Automatic Collection",
         selection=[
@@ -162,6 +168,39 @@ class AccountMove(models.Model):
                     limit=1,
                 )
             move.gocardless_token_id = token
+
+    @api.depends("gocardless_debit_status", "gocardless_debit_charge_date")
+    @api.depends_context("lang")
+    def _compute_gocardless_pre_notice(self):
+        for move in self:
+            move.gocardless_pre_notice = move._gocardless_pre_notice_text()
+
+    def _gocardless_pre_notice_text(self):
+        """Return the pre-notification of the invoice's scheduled debit, or False.
+
+        Note: self.ensure_one()
+
+        :rtype: str | bool
+        """
+        self.ensure_one()
+        if self.gocardless_debit_status not in ("scheduled", "retrying"):
+            return False
+        tx = self._gocardless_last_debit()
+        if not tx.gocardless_charge_date or tx.state not in const.DEBIT_UNDER_WAY_STATES:
+            return False
+        token = tx.token_id
+        provider = tx.provider_id
+        return self.env._(
+            "Direct debit pre-notification: %(amount)s will be debited on %(date)s from the "
+            "bank account %(account)s under the mandate %(mandate)s, in favour of %(creditor)s "
+            "(creditor identifier %(identifier)s).",
+            amount=format_amount(self.env, tx.amount, tx.currency_id),
+            date=format_date(self.env, tx.gocardless_charge_date),
+            account=token.payment_details or "?",
+            mandate=token.gocardless_mandate_reference or token.provider_ref or "?",
+            creditor=provider.gocardless_creditor_name or self.company_id.name,
+            identifier=provider._gocardless_creditor_identifier(token.payment_method_id) or "?",
+        )
 
     # === CRUD METHODS === #
 
@@ -256,6 +295,7 @@ class AccountMove(models.Model):
         tx = transaction or self._gocardless_new_collect_transaction(charge_date)
         token = tx.token_id
         tx._send_payment_request()
+        tx.provider_id._gocardless_ensure_creditor_identifiers()
         self.message_post(
             body=self.env._(
                 "Direct debit of %(amount)s requested on the mandate %(mandate)s: GoCardless "

@@ -12,3 +12,5 @@ from . import test_multi_company
 from . import test_money_guard
 from . import test_pipeline
 from . import test_auto_collect
+from . import test_debit_retries
+from . import test_pre_notice

@@ -40,6 +40,8 @@ class TestAutoCollect(GoCardlessMandateMixin, GoCardlessSandboxCommon):
     def setUp(self):
         super().setUp()
         self.token, self.mandate = self._sandbox_mandate_token()
+        # The provider knows its creditor already (read when it was connected).
+        self.gocardless.gocardless_creditor_identifiers = "sepa_core: SBX-SEPA_CORE"
         self.mark = self.sandbox.request_log_mark()
         self.pacer = self.gocardless._gocardless_pacer()
         self.slept = []
@@ -468,12 +470,13 @@ class TestDebitVisibility(GoCardlessMandateMixin, GoCardlessSandboxCommon):
         self.assertIn("action_gocardless_cancel_mandate", partner_form)
 
     def test_the_partner_lists_its_mandates_and_cancels_one_at_gocardless(self):
-        contact = self.env["res.partner"].create({"name": "Accounts", "parent_id": self.partner.id})
-        contact_token, contact_mandate = self._sandbox_mandate_token(contact)
-        self.assertEqual(self.partner.gocardless_mandate_ids, contact_token | self.token)
         invoice = self._create_customer_invoice(amount=25.0)
         invoice.action_gocardless_collect()
         tx = invoice.gocardless_debit_transaction_id
+        self.assertEqual(tx.token_id, self.token)
+        contact = self.env["res.partner"].create({"name": "Accounts", "parent_id": self.partner.id})
+        contact_token, contact_mandate = self._sandbox_mandate_token(contact)
+        self.assertEqual(self.partner.gocardless_mandate_ids, contact_token | self.token)
         self.token.action_gocardless_cancel_mandate()
         mandate = (
             self.gocardless._gocardless_make_client().mandates.get(self.mandate["id"]).attributes
