@@ -955,6 +955,10 @@ class PaymentTransaction(models.Model):
             raise ValidationError(self.env._("GoCardless: the billing request has no mandate."))
         mandate = self._gocardless_request("mandates", "get", mandate_id)
         self._gocardless_save_mandate(mandate)
+        if self.operation == "validation":
+            # A mandate asked for before any invoice: saved, nothing is debited.
+            self._set_done()
+            return
         try:
             payment = self._gocardless_create_payment(mandate_id)
         except ValidationError as error:

@@ -14,3 +14,4 @@ from . import test_pipeline
 from . import test_auto_collect
 from . import test_debit_retries
 from . import test_pre_notice
+from . import test_mandates
