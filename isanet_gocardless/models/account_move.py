@@ -84,6 +84,10 @@ class AccountMove(models.Model):
         string="Debited Bank Account",
         compute="_compute_gocardless_debit_details",
     )
+    gocardless_debit_summary = fields.Char(
+        string="Direct Debit Summary",
+        compute="_compute_gocardless_debit_details",
+    )
     gocardless_pre_notice = fields.Text(
         string="Direct Debit Pre-notification",
         compute="_compute_gocardless_pre_notice",
@@ -135,6 +139,37 @@ class AccountMove(models.Model):
                 token.gocardless_mandate_reference or token.provider_ref if token else False
             )
             move.gocardless_debit_bank_account = token.payment_details if token else False
+            move.gocardless_debit_summary = move._gocardless_debit_summary_text(tx)
+
+    def _gocardless_debit_summary_text(self, tx):
+        """Return the merchant's one line on a debit on its way, or False."""
+        self.ensure_one()
+        status = self.gocardless_debit_status
+        if status not in ("scheduled", "submitted", "retrying"):
+            return False
+        values = {
+            "amount": format_amount(self.env, tx.amount, tx.currency_id),
+            "date": format_date(self.env, tx.gocardless_charge_date) or "?",
+            "account": tx.token_id.payment_details or "?",
+            "mandate": self.gocardless_debit_mandate or "?",
+        }
+        if status == "scheduled":
+            return self.env._(
+                "Direct debit scheduled: %(amount)s on %(date)s from %(account)s (mandate "
+                "%(mandate)s).",
+                **values,
+            )
+        if status == "submitted":
+            return self.env._(
+                "Direct debit submitted to the bank: %(amount)s on %(date)s from %(account)s "
+                "(mandate %(mandate)s).",
+                **values,
+            )
+        return self.env._(
+            "Direct debit being retried by GoCardless: %(amount)s on %(date)s from %(account)s "
+            "(mandate %(mandate)s).",
+            **values,
+        )
 
     @api.depends("move_type", "state", "payment_state", "company_id")
     def _compute_gocardless_offer_editable(self):
@@ -148,10 +183,20 @@ class AccountMove(models.Model):
     @api.depends("partner_id", "company_id", "state", "payment_state", "transaction_ids.state")
     def _compute_gocardless_token_id(self):
         Token = self.env["payment.token"].sudo()
+        # Invoices of one customer, company and currency share their mandate: one search.
+        found = {}
         for move in self:
             token = Token
             if move._gocardless_is_payable() and not move._gocardless_has_pending_debit():
-                token = Token.search(
+                key = (
+                    move.company_id.id,
+                    move.partner_id.commercial_partner_id.id,
+                    move.currency_id.id,
+                )
+                if key in found:
+                    move.gocardless_token_id = found[key]
+                    continue
+                token = found[key] = Token.search(
                     [
                         ("provider_id.code", "=", const.PROVIDER_CODE),
                         ("provider_id.state", "in", ("enabled", "test")),
@@ -301,7 +346,11 @@ class AccountMove(models.Model):
                 "Direct debit of %(amount)s requested on the mandate %(mandate)s: GoCardless "
                 "collects it on %(date)s.",
                 amount=format_amount(self.env, tx.amount, tx.currency_id),
-                mandate=token.gocardless_mandate_reference or token.provider_ref,
+                mandate=(
+                    f"{token.gocardless_mandate_reference} ({token.provider_ref})"
+                    if token.gocardless_mandate_reference
+                    else token.provider_ref
+                ),
                 date=format_date(self.env, tx.gocardless_charge_date) or "?",
             )
         )
@@ -500,11 +549,13 @@ class AccountMove(models.Model):
         deadline = time.monotonic() + AUTO_COLLECT_TIME_BUDGET
         self._gocardless_cancel_obsolete_debits_batch(auto_commit)
         domain = [("gocardless_auto_collect_state", "=", "queued")]
-        moves = self.sudo().search(domain, order="id", limit=AUTO_COLLECT_BATCH_SIZE)
+        move_ids = self.sudo().search(domain, order="id", limit=AUTO_COLLECT_BATCH_SIZE).ids
         done = 0
-        for move in moves:
+        for move_id in move_ids:
             if time.monotonic() > deadline:
                 break
+            # One invoice at a time: the whole batch is not recomputed after each commit.
+            move = self.sudo().browse(move_id)
             try:
                 move._gocardless_auto_collect_one(auto_commit)
             except ValidationError as error:

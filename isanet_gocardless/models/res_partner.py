@@ -83,19 +83,17 @@ class ResPartner(models.Model):
                     partner=partner.display_name,
                 )
             )
-        currency = company.currency_id
-        try:
-            scheme = schemes.scheme_for(currency.name, partner.country_id.code or None)
-            method_code = schemes.payment_method_code(scheme)
-        except GoCardlessCoreError as error:
+        currency, scheme = partner._gocardless_mandate_currency(company.currency_id)
+        if not scheme:
             raise UserError(
                 self.env._(
                     "GoCardless: direct debit in %(currency)s is not available for a customer "
                     "in %(country)s.",
-                    currency=currency.name,
+                    currency=company.currency_id.name,
                     country=partner.country_id.name or self.env._("an unknown country"),
                 )
-            ) from error
+            )
+        method_code = schemes.payment_method_code(scheme)
         method = self.env["payment.method"].sudo()._get_from_code(method_code)
         Transaction = self.env["payment.transaction"].sudo()
         tx = Transaction.create(
@@ -140,3 +138,31 @@ class ResPartner(models.Model):
                 "type": "success",
             },
         }
+
+    def _gocardless_mandate_currency(self, preferred):
+        """Return the currency and scheme of a mandate for this customer, or (currency, None).
+
+        The company's currency when GoCardless collects it from the customer's country, else
+        the currency of the scheme serving that country (SEPA for a Belgian customer).
+
+        Note: self.ensure_one()
+
+        :param res.currency preferred: The company's currency.
+        :rtype: tuple
+        """
+        self.ensure_one()
+        country = self.country_id.code or None
+        Currency = self.env["res.currency"].with_context(active_test=False)
+        for code in [preferred.name, *sorted(const.SUPPORTED_CURRENCIES - {preferred.name})]:
+            try:
+                scheme = schemes.scheme_for(code, country)
+            except GoCardlessCoreError:
+                continue
+            currency = (
+                preferred
+                if code == preferred.name
+                else Currency.search([("name", "=", code)], limit=1)
+            )
+            if currency:
+                return currency, scheme
+        return preferred, None

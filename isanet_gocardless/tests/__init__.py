@@ -15,3 +15,4 @@ from . import test_auto_collect
 from . import test_debit_retries
 from . import test_pre_notice
 from . import test_mandates
+from . import test_many_invoices

@@ -421,6 +421,10 @@ class TestDebitVisibility(GoCardlessMandateMixin, GoCardlessSandboxCommon):
         self.assertEqual(invoice.gocardless_debit_mandate, self.mandate["reference"])
         self.assertEqual(invoice.gocardless_debit_bank_account, "•••• 34")
         self.assertEqual(invoice.gocardless_debit_amount, 66.0)
+        summary = invoice.gocardless_debit_summary
+        self.assertIn("Direct debit scheduled", summary)
+        self.assertIn(self.mandate["reference"], summary)
+        self.assertIn("•••• 34", summary)
         Move = self.env["account.move"]
         self.assertIn(invoice, Move.search([("gocardless_debit_status", "=", "scheduled")]))
         self._simulate("payment_submitted", tx.provider_reference)
@@ -431,6 +435,7 @@ class TestDebitVisibility(GoCardlessMandateMixin, GoCardlessSandboxCommon):
         self._update(tx)
         self.assertEqual(tx.state, "done")
         self.assertEqual(invoice.gocardless_debit_status, "collected")
+        self.assertFalse(invoice.gocardless_debit_summary)
         self.assertNotIn(invoice, Move.search([("gocardless_debit_status", "=", "scheduled")]))
 
     def test_a_failed_debit_shows_failed(self):

@@ -136,3 +136,5 @@ class TestMerchantRetry(GoCardlessMandateMixin, GoCardlessSandboxCommon):
         with self.assertRaises(ValidationError), mute_logger(*LOGGERS):
             invoice.action_gocardless_retry_debit()
         self.assertEqual(self.sandbox.request_log(mark), [])
+        self.assertEqual(tx.state, "error")
+        self.assertEqual(self._sandbox_payment(tx.provider_reference)["status"], "failed")
