@@ -33,6 +33,9 @@ class TestMandateRequest(
             {
                 "name": "Mandate First",
                 "email": "first@example.com",
+                "street": "1 Rue Royale",
+                "city": "Bruxelles",
+                "zip": "1000",
                 "country_id": self.env.ref("base.be").id,
                 "is_company": True,
             }
@@ -52,6 +55,7 @@ class TestMandateRequest(
         with mute_logger("odoo.addons.payment.models.payment_transaction"):
             answer = self._approve_mandate(page)
         self.assertEqual(answer.status_code, 200)
+        self.assertTrue(answer.url.startswith(self._build_url("/payment/status")), answer.url)
         tx.invalidate_recordset()
         self.assertEqual(tx.state, "done")
         token = tx.token_id
