@@ -55,3 +55,24 @@ MANDATE_ENDED_STATUSES = frozenset(
     for status, outcome in events.MANDATE_STATUS_OUTCOMES.items()
     if outcome == events.MANDATE_ENDED
 )
+
+# What the merchant sees of an invoice's debit, by the status of its GoCardless payment
+# (`retrying` is a failed payment GoCardless will submit again: see the transaction's
+# `gocardless_retrying`).
+DEBIT_STATUSES = ("scheduled", "submitted", "collected", "retrying", "failed", "cancelled")
+DEBIT_STATUS_BY_PAYMENT_STATUS = {
+    "pending_customer_approval": "scheduled",
+    "pending_submission": "scheduled",
+    "submitted": "submitted",
+    "confirmed": "collected",
+    "paid_out": "collected",
+    "failed": "failed",
+    "charged_back": "failed",
+    "late_failure_settled": "failed",
+    "chargeback_settled": "failed",
+    "cancelled": "cancelled",
+    "customer_approval_denied": "cancelled",
+}
+
+# Payment statuses in which GoCardless still lets the merchant cancel a payment.
+PAYMENT_CANCELLABLE_STATUSES = frozenset({"pending_submission", "pending_customer_approval"})

@@ -55,11 +55,17 @@ class PortalAccount(account_payment_portal.PortalAccount):
         return values
 
     def _overdue_invoices_get_page_view_values(self, overdue_invoices, **kwargs):
-        # EXTENDS account_payment: direct debit pays one invoice at a time (see
-        # `payment.transaction._gocardless_check_debit`): not offered for a batch.
+        # EXTENDS account_payment: one debit pays the overdue invoices of one customer in one
+        # currency, each offered for direct debit (see
+        # `payment.transaction._gocardless_check_debit`); otherwise not offered.
         values = super()._overdue_invoices_get_page_view_values(overdue_invoices, **kwargs)
         invoices_sudo = overdue_invoices.sudo()
-        if len(invoices_sudo) != 1 or not invoices_sudo._gocardless_is_payable():
+        if (
+            not invoices_sudo
+            or len(invoices_sudo.commercial_partner_id) != 1
+            or len(invoices_sudo.currency_id) != 1
+            or not all(invoice._gocardless_is_payable() for invoice in invoices_sudo)
+        ):
             _drop_gocardless(values)
         return values
 

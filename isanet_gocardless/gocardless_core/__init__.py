@@ -14,6 +14,7 @@ from . import (
     events,
     oauth,
     payouts,
+    pacing,
     phones,
     schemes,
     webhooks,

@@ -108,10 +108,13 @@ class TimeoutApiClient(ApiClient):
     def __init__(self, base_url, access_token, timeout=DEFAULT_TIMEOUT):
         super().__init__(base_url, access_token)
         self.timeout = _check_timeout(timeout)
+        # The headers of the last answer, an error's included (``RateLimit-*``, ``Retry-After``).
+        self.last_headers = {}
 
     def _send(self, method, path, params=None, body=None, headers=None):
         """Send one request and raise the SDK's typed error for an error response."""
         data = None if method == "GET" else json.dumps(body)
+        self.last_headers = {}
         response = http_session().request(
             method,
             self._url_for(path),
@@ -120,6 +123,8 @@ class TimeoutApiClient(ApiClient):
             headers=self._headers(headers),
             timeout=self.timeout,
         )
+        # Kept before the error handling: a 429 says when the window ends.
+        self.last_headers = dict(response.headers)
         self._handle_errors(response)
         return response
 
@@ -231,7 +236,17 @@ def result_dict(result):
     return attributes if attributes is not None else result
 
 
-def perform(client, resource, action, *args, params=None, headers=None, tries=1):
+def rate_limit_headers(client):
+    """Return the headers of the last answer the client received (empty before any).
+
+    :param gocardless_pro.Client client: From :func:`make_client`.
+    :rtype: dict
+    """
+    transport = getattr(client, "_api_client", None)
+    return dict(getattr(transport, "last_headers", None) or {})
+
+
+def perform(client, resource, action, *args, params=None, headers=None, tries=1, pacer=None):
     """Call ``client.<resource>.<action>(*args, params=..., headers=...)`` and return JSON data.
 
     The one way the addon calls GoCardless: the SDK's typed errors are turned into one
@@ -246,6 +261,8 @@ def perform(client, resource, action, *args, params=None, headers=None, tries=1)
     :param dict params: The request's parameters, if any.
     :param dict headers: Extra headers (``Idempotency-Key``), if any.
     :param int tries: How many times a timed-out or unreachable call is sent (>= 1).
+    :param pacing.RateLimitPacer pacer: For a batch: waits first as the rate limit asks, then
+        learns the rate limit from the answer (a refusal's included).
     :return: See :func:`result_dict`.
     :raise ApiCallError: If the call fails, whatever the reason.
     """
@@ -257,10 +274,15 @@ def perform(client, resource, action, *args, params=None, headers=None, tries=1)
         kwargs["params"] = params
     if headers:
         kwargs["headers"] = headers
+    if pacer is not None:
+        pacer.wait()
     try:
         result = getattr(service, action)(*args, **kwargs)
     except (sdk_errors.GoCardlessProError, requests.RequestException) as error:
         raise classify_error(error) from error
+    finally:
+        if pacer is not None:
+            pacer.observe_headers(rate_limit_headers(client))
     return result_dict(result)
 
 

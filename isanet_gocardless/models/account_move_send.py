@@ -16,6 +16,14 @@ class AccountMoveSend(models.AbstractModel):
         wizards; the (noupdate) mail template itself is left untouched.
         """
         body = super()._get_default_mail_body(move, mail_template, mail_lang)
+        pre_notice = move.with_context(lang=mail_lang).gocardless_pre_notice
+        if pre_notice:
+            # A debit is scheduled: tell when and how much (SEPA's pre-notification).
+            return (
+                Markup(body or "")
+                + Markup('<p class="o_gocardless_pre_notice" style="margin: 16px 0px;">%s</p>')
+                % pre_notice
+            )
         if not move._gocardless_is_payable():
             return body
         return self.with_context(lang=mail_lang)._gocardless_mail_cta(move) + Markup(body or "")

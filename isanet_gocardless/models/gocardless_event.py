@@ -458,6 +458,26 @@ class GoCardlessEvent(models.Model):
                 return gc_events.failure_reason(sibling_event)
         return ""
 
+    def _gocardless_payment_will_retry(self, event, payment):
+        """Return whether GoCardless retries the payment's current failure by itself.
+
+        Said by the `failed` event of the failure (`details.will_attempt_retry`): this event's
+        when it is one, else the newest recorded `failed` event of the same payment.
+        """
+        if payment.get("status") != "failed":
+            return False
+        if event.action == "failed":
+            return bool(event.details.get("will_attempt_retry"))
+        siblings = self.sudo().search(
+            [
+                ("resource_type", "=", "payments"),
+                ("resource_id", "=", event.resource_id),
+                ("action", "=", "failed"),
+            ]
+        )
+        latest = siblings[:1]  # newest first (_order)
+        return bool(latest and latest._gocardless_event().details.get("will_attempt_retry"))
+
     # === ACTION METHODS === #
 
     def action_gocardless_process_again(self):

@@ -1,15 +1,25 @@
 import logging
+import threading
 
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, ValidationError
 
 from odoo.addons.payment import utils as payment_utils
 
 from .. import const, utils
 from ..gocardless_core import client as gc_client
-from ..gocardless_core.errors import ApiCallError
+from ..gocardless_core import events, pacing, schemes
+from ..gocardless_core.errors import ApiCallError, GoCardlessCoreError
 
 _logger = logging.getLogger(__name__)
+
+# Mandates read per page when importing them.
+IMPORT_PAGE_SIZE = 500
+
+# The rate-limit state of each provider's GoCardless account, per process: the background
+# batches of all the workers' threads of this process wait on it.
+_PACERS = {}
+_PACERS_LOCK = threading.Lock()
 
 
 class PaymentProvider(models.Model):
@@ -46,6 +56,12 @@ class PaymentProvider(models.Model):
         "direct debit from the invoice's portal link. The offer can still be turned on or off "
         "on each invoice.",
     )
+    gocardless_auto_collect = fields.Boolean(
+        string="Collect automatically from customers with an active mandate",
+        help="When a customer invoice offered for direct debit is posted and its customer has a "
+        "direct debit mandate, GoCardless collects it on its due date (or as soon as the "
+        "mandate allows, if later), without anyone clicking.",
+    )
 
     # === COMPUTE METHODS === #
 
@@ -69,7 +85,135 @@ class PaymentProvider(models.Model):
                     self.env._("GoCardless: the API URL must start with http:// or https://.")
                 )
 
+    # === ACTION METHODS === #
+
+    def action_gocardless_import_mandates(self):
+        """Import the mandates that already exist in the GoCardless account as tokens.
+
+        :return: A notification action saying how many were imported, known or unmatched.
+        :rtype: dict
+        """
+        self.ensure_one()
+        if not self.env.user.has_group("base.group_system"):
+            raise AccessError(self.env._("GoCardless: only administrators can import mandates."))
+        counts = self.with_context(
+            gocardless_request_profile="background"
+        )._gocardless_import_mandates()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("GoCardless mandates"),
+                "message": self.env._(
+                    "%(imported)s mandate(s) imported, %(known)s already known, %(unmatched)s "
+                    "without a matching customer (by GoCardless customer id or email), "
+                    "%(ended)s ended.",
+                    **counts,
+                ),
+                "type": "success" if not counts["unmatched"] else "warning",
+                "sticky": bool(counts["unmatched"]),
+            },
+        }
+
     # === BUSINESS METHODS === #
+
+    def _gocardless_import_mandates(self):
+        """Save the account's mandates as tokens of the partners they belong to.
+
+        A mandate's partner is the commercial partner holding its GoCardless customer id in
+        the provider's company, else the one whose email is the customer's (whose customer id
+        is then kept). Ended mandates and those already held by a token are skipped.
+
+        Note: self.ensure_one()
+
+        :return: Counts: ``imported``, ``known``, ``unmatched``, ``ended``.
+        :rtype: dict
+        """
+        self.ensure_one()
+        provider = self.sudo()
+        Token = self.env["payment.token"].sudo().with_context(active_test=False)
+        Partner = self.env["res.partner"].sudo().with_company(provider.company_id)
+        counts = {"imported": 0, "known": 0, "unmatched": 0, "ended": 0}
+        after = None
+        while True:
+            params = {"limit": IMPORT_PAGE_SIZE}
+            if after:
+                params["after"] = after
+            page = provider._gocardless_make_request("mandates", "list", params=params)
+            for mandate in page.get("mandates") or ():
+                if not isinstance(mandate, dict) or not mandate.get("id"):
+                    continue
+                outcome = events.mandate_outcome_from_status(mandate.get("status"))
+                if outcome == events.MANDATE_ENDED:
+                    counts["ended"] += 1
+                elif Token.search_count(
+                    [("provider_id", "=", provider.id), ("provider_ref", "=", mandate["id"])]
+                ):
+                    counts["known"] += 1
+                elif provider._gocardless_import_mandate(mandate, Partner):
+                    counts["imported"] += 1
+                else:
+                    counts["unmatched"] += 1
+            after = ((page.get("meta") or {}).get("cursors") or {}).get("after")
+            if not after:
+                return counts
+
+    def _gocardless_import_mandate(self, mandate, Partner):
+        """Save one mandate as a token of its partner; return the token (empty if unmatched)."""
+        links = mandate.get("links") or {}
+        customer_id = links.get("customer")
+        Token = self.env["payment.token"].sudo()
+        if not isinstance(customer_id, str) or not customer_id:
+            return Token
+        partner = Partner.search([("gocardless_customer_id", "=", customer_id)], limit=1)
+        if not partner:
+            customer = self._gocardless_make_request("customers", "get", customer_id)
+            email = (customer.get("email") or "").strip()
+            if email:
+                partner = Partner.search(
+                    [("email", "=ilike", email), ("company_id", "in", (False, self.company_id.id))],
+                    order="is_company desc, id",
+                    limit=1,
+                ).commercial_partner_id
+            if not partner:
+                return Token
+            if not partner.gocardless_customer_id:
+                partner.gocardless_customer_id = customer_id
+        partner = partner.commercial_partner_id
+        try:
+            method = self.env["payment.method"]._get_from_code(
+                schemes.payment_method_code(mandate.get("scheme"))
+            )
+        except GoCardlessCoreError:
+            _logger.warning(
+                "gocardless: mandate %s has an unknown scheme %s; not imported",
+                mandate["id"],
+                mandate.get("scheme"),
+            )
+            return Token
+        bank_account = {}
+        if links.get("customer_bank_account"):
+            bank_account = self._gocardless_make_request(
+                "customer_bank_accounts", "get", links["customer_bank_account"]
+            )
+        token = Token.create(
+            {
+                "provider_id": self.id,
+                "payment_method_id": method.id,
+                "partner_id": partner.id,
+                "provider_ref": mandate["id"],
+                "payment_details": utils.bank_account_details(bank_account) or mandate["id"],
+                "gocardless_mandate_status": mandate.get("status"),
+                "gocardless_mandate_reference": mandate.get("reference"),
+            }
+        )
+        _logger.info(
+            "gocardless: imported mandate %s as token %s of partner %s",
+            mandate["id"],
+            token.id,
+            partner.id,
+        )
+        return token
 
     @api.model
     def _get_compatible_providers(self, *args, invoice_id=None, report=None, **kwargs):
@@ -227,6 +371,8 @@ class PaymentProvider(models.Model):
                 params=params,
                 headers=headers,
                 tries=settings["tries"],
+                # Background batches wait under the rate limit; a person never does.
+                pacer=self._gocardless_pacer() if profile == "background" else None,
             )
         except ApiCallError as error:
             # The caller shows or records the failure (translated error, ledger, notice).
@@ -246,6 +392,21 @@ class PaymentProvider(models.Model):
         if self.gocardless_reconnect_needed:
             self._gocardless_clear_reconnect()
         return result
+
+    def _gocardless_pacer(self):
+        """Return the rate-limit pacer of this provider's GoCardless account, in this process.
+
+        Note: self.ensure_one()
+
+        :rtype: gocardless_core.pacing.RateLimitPacer
+        """
+        self.ensure_one()
+        key = (self.env.cr.dbname, self.id, self.sudo()._gocardless_get_api_url())
+        with _PACERS_LOCK:
+            pacer = _PACERS.get(key)
+            if pacer is None:
+                pacer = _PACERS[key] = pacing.RateLimitPacer()
+        return pacer
 
     def _gocardless_error_message(self, error):
         """Return the translated sentence telling a person why a GoCardless call failed.

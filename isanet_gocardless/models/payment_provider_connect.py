@@ -15,6 +15,7 @@ from ..controllers.main import GoCardlessController
 from ..controllers.oauth import GoCardlessOAuthController
 from ..gocardless_core import oauth
 from ..gocardless_core import schemes as gc_schemes
+from ..gocardless_core.errors import GoCardlessCoreError
 from .gocardless_event import _parse_datetime
 
 _logger = logging.getLogger(__name__)
@@ -57,6 +58,13 @@ class PaymentProvider(models.Model):
         readonly=True,
         copy=False,
         groups="base.group_system",
+    )
+    gocardless_creditor_identifiers = fields.Char(
+        string="Creditor Identifiers",
+        help="The creditor identifier of the GoCardless account in each scheme (e.g. SEPA's "
+        "creditor identifier), told to customers in direct debit pre-notifications.",
+        readonly=True,
+        copy=False,
     )
     gocardless_schemes = fields.Char(
         string="Direct Debit Schemes",
@@ -295,6 +303,7 @@ class PaymentProvider(models.Model):
             vals = {
                 "gocardless_organisation_id": False,
                 "gocardless_creditor_name": False,
+                "gocardless_creditor_identifiers": False,
                 "gocardless_schemes": False,
                 "gocardless_events_synced_at": False,
                 "gocardless_connect_message": False,
@@ -511,6 +520,7 @@ class PaymentProvider(models.Model):
             "gocardless_access_token": answer["access_token"],
             "gocardless_organisation_id": answer["organisation_id"],
             "gocardless_creditor_name": False,
+            "gocardless_creditor_identifiers": False,
             "gocardless_schemes": False,
             # Old events of the account are not imported; webhooks and catch-ups start now.
             "gocardless_events_synced_at": fields.Datetime.now(),
@@ -573,9 +583,20 @@ class PaymentProvider(models.Model):
                 if isinstance(identifier, dict) and identifier.get("scheme")
             }
         )
+        identifiers = sorted(
+            {
+                f"{identifier['scheme']}: {identifier['reference']}"
+                for identifier in creditor.get("scheme_identifiers") or ()
+                if isinstance(identifier, dict)
+                and isinstance(identifier.get("scheme"), str)
+                and isinstance(identifier.get("reference"), str)
+                and identifier["reference"]
+            }
+        )
         values = {
             "gocardless_creditor_name": creditor.get("name") or False,
             "gocardless_schemes": ", ".join(schemes) or False,
+            "gocardless_creditor_identifiers": "; ".join(identifiers) or False,
         }
         collectable = gc_schemes.collectable_schemes(schemes)
         if collectable:
@@ -618,6 +639,37 @@ class PaymentProvider(models.Model):
         if self.env.context.get("gocardless_keep_tokens"):
             providers = self.filtered(lambda p: p.code != const.PROVIDER_CODE)
         return super(PaymentProvider, providers)._archive_linked_tokens()
+
+    def _gocardless_ensure_creditor_identifiers(self):
+        """Read the creditor once if its identifiers are not known yet (pre-notifications).
+
+        A failure is only logged: the debit is made, the identifier is read another time.
+        """
+        self.ensure_one()
+        provider = self.sudo()
+        if provider.code != const.PROVIDER_CODE or provider.gocardless_creditor_identifiers:
+            return
+        try:
+            provider._gocardless_refresh_creditor()
+        except ValidationError as error:
+            _logger.info("gocardless: creditor of %s not read: %s", provider.name, error)
+
+    def _gocardless_creditor_identifier(self, payment_method):
+        """Return the creditor identifier of the scheme of ``payment_method``, or "".
+
+        :param payment.method payment_method: The mandate's payment method.
+        :rtype: str
+        """
+        self.ensure_one()
+        try:
+            scheme = gc_schemes.scheme_from_payment_method_code(payment_method.code)
+        except GoCardlessCoreError:
+            return ""
+        for item in (self.sudo().gocardless_creditor_identifiers or "").split("; "):
+            name, _sep, reference = item.partition(": ")
+            if name == scheme and reference:
+                return reference
+        return ""
 
     def _gocardless_revoke_token(self):
         """Revoke the OAuth access token at GoCardless, if possible; failures are only logged."""

@@ -1,7 +1,9 @@
 import logging
 
 from odoo import fields, models
+from odoo.exceptions import AccessError, UserError
 
+from .. import const, utils
 from ..gocardless_core import events
 
 _logger = logging.getLogger(__name__)
@@ -16,6 +18,51 @@ class PaymentToken(models.Model):
         help="The status of the GoCardless mandate when it was last read.",
         readonly=True,
     )
+    gocardless_mandate_reference = fields.Char(
+        string="Mandate Reference",
+        help="The mandate's reference at the customer's bank (the reference of SEPA's "
+        "pre-notifications), as GoCardless gave it.",
+        readonly=True,
+    )
+
+    # === ACTION METHODS === #
+
+    def action_gocardless_cancel_mandate(self):
+        """Cancel the mandate at GoCardless; the token follows what GoCardless answers.
+
+        GoCardless also cancels the mandate's payments that were not submitted yet; their
+        transactions follow with the events GoCardless sends.
+
+        :return: None
+        :raise AccessError: If the user may not manage invoices.
+        :raise UserError: If GoCardless refuses or can't be reached.
+        """
+        if not self.env.user.has_group("account.group_account_invoice"):
+            raise AccessError(
+                self.env._("GoCardless: only invoicing users can cancel direct debit mandates.")
+            )
+        for token in self.sudo():
+            if token.provider_code != const.PROVIDER_CODE or not token.provider_ref:
+                raise UserError(self.env._("GoCardless: this is not a direct debit mandate."))
+            if token.gocardless_mandate_status in const.MANDATE_ENDED_STATUSES:
+                continue
+            provider = token.provider_id
+            try:
+                mandate = provider._gocardless_make_request(
+                    "mandates", "cancel", token.provider_ref
+                )
+            except utils.GoCardlessRequestError as error:
+                if error.transient or error.kind != "invalid_state":
+                    raise UserError(error.args[0]) from error
+                # Already over at GoCardless: take its current status.
+                mandate = provider._gocardless_make_request("mandates", "get", token.provider_ref)
+            holders = token.with_context(active_test=False).search(
+                [("provider_id", "=", provider.id), ("provider_ref", "=", token.provider_ref)]
+            )
+            holders._gocardless_apply_mandate(mandate)
+            _logger.info(
+                "gocardless: mandate %s cancelled by user %s", token.provider_ref, self.env.uid
+            )
 
     # === BUSINESS METHODS - MANDATE LIFECYCLE === #
 
@@ -84,6 +131,8 @@ class PaymentToken(models.Model):
         """
         status = mandate.get("status")
         values = {"gocardless_mandate_status": status}
+        if mandate.get("reference"):
+            values["gocardless_mandate_reference"] = mandate["reference"]
         if mandate.get("id"):
             values["provider_ref"] = mandate["id"]
         outcome = events.mandate_outcome_from_status(status)

@@ -41,6 +41,27 @@ class PaymentTransaction(models.Model):
     # Webhooks find a transaction by its GoCardless payment id: indexed, so that the cost of an
     # event stays flat however many transactions the database holds.
     provider_reference = fields.Char(index="btree_not_null")
+    gocardless_requested_charge_date = fields.Date(
+        string="Requested Charge Date",
+        help="The date asked of GoCardless for collecting the payment (the invoice's due date); "
+        "GoCardless collects it then, or as soon as the mandate allows if that is later.",
+        readonly=True,
+        copy=False,
+    )
+    gocardless_retrying = fields.Boolean(
+        string="Direct Debit Being Retried",
+        help="The payment failed and GoCardless submits it again by itself.",
+        readonly=True,
+        copy=False,
+    )
+
+    gocardless_cancel_requested = fields.Boolean(
+        string="Direct Debit Cancelled by Odoo",
+        help="Odoo cancelled the payment at GoCardless because the invoice no longer needed it.",
+        readonly=True,
+        copy=False,
+    )
+
     gocardless_payment_status = fields.Char(
         string="GoCardless Payment Status",
         help="The status of the GoCardless payment when it was last read.",
@@ -439,6 +460,7 @@ class PaymentTransaction(models.Model):
                     "provider_ref": mandate["id"],
                     "payment_details": utils.bank_account_details(bank_account) or mandate["id"],
                     "gocardless_mandate_status": mandate.get("status"),
+                    "gocardless_mandate_reference": mandate.get("reference"),
                 }
             )
             _logger.info(
@@ -449,7 +471,14 @@ class PaymentTransaction(models.Model):
                 self.reference,
             )
         else:
-            token.write({"active": True, "gocardless_mandate_status": mandate.get("status")})
+            token.write(
+                {
+                    "active": True,
+                    "gocardless_mandate_status": mandate.get("status"),
+                    "gocardless_mandate_reference": mandate.get("reference")
+                    or token.gocardless_mandate_reference,
+                }
+            )
         self.write({"token_id": token.id, "tokenize": False, "payment_method_id": method.id})
         return token
 
@@ -468,18 +497,34 @@ class PaymentTransaction(models.Model):
         """
         self.ensure_one()
         amount = self._gocardless_check_debit(mandate_id=mandate_id)
-        payment = self._gocardless_request(
-            "payments",
-            "create",
-            params={
-                "amount": amount,
-                "currency": self.currency_id.name,
-                "description": self._gocardless_description(),
-                "metadata": {"odoo_reference": self.reference},
-                "links": {"mandate": mandate_id},
-            },
-            idempotency_action="payment",
-        )
+        params = {
+            "amount": amount,
+            "currency": self.currency_id.name,
+            "description": self._gocardless_description(),
+            "metadata": {"odoo_reference": self.reference},
+            "links": {"mandate": mandate_id},
+        }
+        charge_date = self.gocardless_requested_charge_date
+        if charge_date and charge_date > fields.Date.context_today(self):
+            params["charge_date"] = charge_date.isoformat()
+        try:
+            payment = self._gocardless_request(
+                "payments", "create", params=params, idempotency_action="payment"
+            )
+        except utils.GoCardlessRequestError as error:
+            if "charge_date" not in params or not self._gocardless_is_charge_date_refusal(error):
+                raise
+            # Earlier than the mandate allows: collected as soon as it does. The key is the
+            # same (a refused create consumes none), so a retry never debits twice.
+            mandate = self._gocardless_request("mandates", "get", mandate_id)
+            earliest = mandate.get("next_possible_charge_date")
+            if earliest:
+                params["charge_date"] = earliest
+            else:
+                params.pop("charge_date")
+            payment = self._gocardless_request(
+                "payments", "create", params=params, idempotency_action="payment"
+            )
         _logger.info(
             "created GoCardless payment %s on mandate %s for transaction %s",
             payment.get("id"),
@@ -487,6 +532,98 @@ class PaymentTransaction(models.Model):
             self.reference,
         )
         return payment
+
+    @staticmethod
+    def _gocardless_is_charge_date_refusal(error):
+        """Return whether GoCardless refused a payment for its `charge_date`."""
+        api_error = getattr(error, "api_error", None)
+        return bool(
+            api_error
+            and api_error.kind == "validation"
+            and "charge_date" in (api_error.description or "")
+        )
+
+    def _gocardless_cancel_debit(self):
+        """Cancel the transaction's GoCardless payment while GoCardless still can.
+
+        The payment is cancelled at GoCardless (`payments` `cancel`, possible while it waits
+        for submission) and the transaction follows it through the pipeline. When GoCardless
+        answers that it is too late, the payment is read back and the transaction follows its
+        status (the merchant refunds it once collected).
+
+        Note: self.ensure_one()
+
+        :return: Whether the payment is cancelled.
+        :rtype: bool
+        :raise GoCardlessRequestError: If GoCardless can't be reached (the caller retries).
+        """
+        self.ensure_one()
+        if (
+            self.provider_code != const.PROVIDER_CODE
+            or not self.provider_reference
+            or self.operation not in const.DEBIT_OPERATIONS
+            or self.state not in const.DEBIT_UNDER_WAY_STATES
+        ):
+            return False
+        self._gocardless_lock()
+        try:
+            payment = self._gocardless_request("payments", "cancel", self.provider_reference)
+        except utils.GoCardlessRequestError as error:
+            if error.transient:
+                raise
+            _logger.info(
+                "GoCardless payment %s of transaction %s could not be cancelled: %s",
+                self.provider_reference,
+                self.reference,
+                error,
+            )
+            payment = self._gocardless_request("payments", "get", self.provider_reference)
+        self.gocardless_cancel_requested = payment.get("status") == "cancelled"
+        self._handle_notification_data(
+            const.PROVIDER_CODE,
+            {
+                "reference": self.reference,
+                "gocardless_payment": payment,
+                "reason": self.env._("The invoice no longer needs it."),
+            },
+        )
+        return payment.get("status") == "cancelled"
+
+    def _gocardless_retry_debit(self):
+        """Submit the failed GoCardless payment of the transaction again (the merchant's retry).
+
+        Only while its mandate can still be charged, and through the one guard (the invoice
+        must still be due); GoCardless collects it as soon as the mandate allows. The
+        transaction follows the payment through the pipeline, shown as being retried.
+
+        Note: self.ensure_one()
+
+        :return: None
+        :raise ValidationError: If the retry is refused (by the guard or GoCardless).
+        """
+        self.ensure_one()
+        if not (
+            self.provider_code == const.PROVIDER_CODE
+            and self.provider_reference
+            and self.operation in const.DEBIT_OPERATIONS
+            and self.state == "error"
+            and self.gocardless_payment_status == "failed"
+        ):
+            raise ValidationError(
+                self.env._("GoCardless: only a failed direct debit can be retried.")
+            )
+        self._gocardless_lock()
+        self._gocardless_check_debit(mandate_id=self.token_id.provider_ref or None)
+        payment = self._gocardless_request(
+            "payments",
+            "retry",
+            self.provider_reference,
+            params={"metadata": {"odoo_reference": self.reference}},
+        )
+        self.gocardless_retrying = True
+        self._handle_notification_data(
+            const.PROVIDER_CODE, {"reference": self.reference, "gocardless_payment": payment}
+        )
 
     # === BUSINESS METHODS - TOKEN FLOW === #
 
@@ -636,15 +773,24 @@ class PaymentTransaction(models.Model):
         elif "gocardless_return_error" in notification_data:
             self._gocardless_process_return_error(notification_data["gocardless_return_error"])
         else:
-            self._gocardless_process_payment(notification_data.get("gocardless_payment"), reason)
+            self._gocardless_process_payment(
+                notification_data.get("gocardless_payment"),
+                reason,
+                will_retry=bool(notification_data.get("gocardless_will_retry")),
+            )
 
-    def _gocardless_process_payment(self, payment, reason=""):
+    def _gocardless_process_payment(self, payment, reason="", will_retry=False):
         """Bring the transaction to the state of its GoCardless payment.
+
+        A failed payment that GoCardless will submit again (`will_attempt_retry`) keeps the
+        transaction pending and marked `gocardless_retrying`: the merchant is told nothing until
+        the failure is final.
 
         Note: self.ensure_one()
 
         :param dict payment: The `payments` resource.
         :param str reason: GoCardless's explanation of a failure, cancellation or charge-back.
+        :param bool will_retry: Whether GoCardless said it retries the failed payment.
         :return: None
         """
         if not isinstance(payment, dict) or not payment.get("id"):
@@ -677,10 +823,13 @@ class PaymentTransaction(models.Model):
             values["gocardless_failure_reason"] = reason or self.env._(
                 "The payment is %(status)s.", status=status
             )
+        target = self._gocardless_retry_target(status, target, will_retry, values)
         self.write(values)
 
         if target == "pending":
-            self._set_pending()
+            # A failed payment GoCardless submits again (its retry, or the merchant's) is
+            # under way again.
+            self._set_pending(extra_allowed_states=("error",) if status != "failed" else ())
         elif target == "done":
             extra_states = ()
             if self.state == "cancel" and self.payment_id:
@@ -710,6 +859,19 @@ class PaymentTransaction(models.Model):
             _logger.warning(
                 "unknown GoCardless payment status %s for transaction %s", status, self.reference
             )
+
+    def _gocardless_retry_target(self, status, target, will_retry, values):
+        """Return the state a payment's status leads to, a failure GoCardless retries aside.
+
+        A failed payment GoCardless submits again by itself is not a failure the merchant acts
+        on: the transaction stays pending, marked `gocardless_retrying` (set in ``values``).
+        """
+        if status == "failed" and will_retry and self.state in ("draft", "pending"):
+            values["gocardless_retrying"] = True
+            return "pending"
+        if target in ("done", "error", "cancel"):
+            values["gocardless_retrying"] = False
+        return target
 
     def _gocardless_process_billing_request(
         self, billing_request, exited=False, failed=False, reason=""
@@ -795,6 +957,10 @@ class PaymentTransaction(models.Model):
             raise ValidationError(self.env._("GoCardless: the billing request has no mandate."))
         mandate = self._gocardless_request("mandates", "get", mandate_id)
         self._gocardless_save_mandate(mandate)
+        if self.operation == "validation":
+            # A mandate asked for before any invoice: saved, nothing is debited.
+            self._set_done()
+            return
         try:
             payment = self._gocardless_create_payment(mandate_id)
         except ValidationError as error:
@@ -853,7 +1019,9 @@ class PaymentTransaction(models.Model):
         status = refund.get("status")
         target = const.REFUND_OUTCOME_STATES.get(events.refund_outcome_from_status(status))
         if target == "pending":
-            self._set_pending()
+            # A failed payment GoCardless submits again (its retry, or the merchant's) is
+            # under way again.
+            self._set_pending(extra_allowed_states=("error",) if status != "failed" else ())
         elif target == "done":
             self._set_done()
         elif target == "error":
@@ -912,6 +1080,9 @@ class PaymentTransaction(models.Model):
                 "reference": tx.reference,
                 "gocardless_payment": payment,
                 "reason": ledger_event._gocardless_payment_status_reason(event, payment),
+                "gocardless_will_retry": ledger_event._gocardless_payment_will_retry(
+                    event, payment
+                ),
             },
         )
         tx._gocardless_post_process_now()
@@ -1079,6 +1250,8 @@ class PaymentTransaction(models.Model):
             and tx.operation in const.DEBIT_OPERATIONS
             and tx.provider_reference
             and tx.state in ("done", "cancel", "error")
+            # A debit Odoo cancelled because the invoice no longer needed it is no failure.
+            and not (tx.state == "cancel" and tx.gocardless_cancel_requested)
         ]
         super()._post_process()
         if notices:

@@ -5,7 +5,8 @@
 Every door that makes GoCardless take money (the portal's redirect and saved-mandate flows,
 the merchant's *Collect by Direct Debit*, a webhook completing a mandate set-up, RPC, crons)
 creates the debit through `payment.transaction`, which asks :meth:`_gocardless_check_debit`
-first: nothing is sent to GoCardless when it refuses.
+first: nothing is sent to GoCardless when it refuses. One debit pays one invoice, or the
+overdue invoices of one customer in one currency (the portal's "pay overdue invoices").
 """
 
 from odoo import models
@@ -27,13 +28,14 @@ class PaymentTransaction(models.Model):
     def _gocardless_check_debit(self, mandate_id=None):
         """Check that GoCardless may debit this transaction, and return the amount to debit.
 
-        A debit is created only for one posted customer invoice of the provider's company,
-        with the direct debit offer on, in a currency GoCardless collects, on a mandate of the
-        invoice's customer whose scheme collects that currency, for an amount above zero and
-        not above what is due less the other debits of the invoice that are pending, or
-        collected and not yet booked. The invoice's row is locked (written), so that two
-        requests debiting the same invoice at once are serialised: the second one sees the
-        first one's debit, or fails to serialise and is retried.
+        A debit is created only for posted customer invoices of the provider's company (one,
+        or several of one customer in one currency: the portal's overdue invoices), with the
+        direct debit offer on, in a currency GoCardless collects, on a mandate of the
+        invoices' customer whose scheme collects that currency, for an amount above zero and
+        not above what is due on them less the other debits of these invoices that are
+        pending, or collected and not yet booked. The invoices' rows are locked (written), so
+        that two requests debiting the same invoice at once are serialised: the second one
+        sees the first one's debit, or fails to serialise and is retried.
 
         Note: self.ensure_one()
 
@@ -45,27 +47,30 @@ class PaymentTransaction(models.Model):
         """
         self.ensure_one()
         tx = self.sudo()
-        invoice = tx._gocardless_check_invoice()
+        invoices = tx._gocardless_check_invoices()
         currency = tx.currency_id
-        if currency != invoice.currency_id:
+        if currency != invoices.currency_id:
             raise ValidationError(
                 self.env._(
                     "GoCardless: the payment is in %(currency)s, the invoice in "
                     "%(invoice_currency)s.",
                     currency=currency.name,
-                    invoice_currency=invoice.currency_id.name,
+                    invoice_currency=invoices.currency_id.name,
                 )
             )
-        mandate_scheme = tx._gocardless_check_mandate(invoice, mandate_id)
+        mandate_scheme = tx._gocardless_check_mandate(invoices[0], mandate_id)
         self.env.cr.execute(
             SQL(
-                "UPDATE account_move SET write_date = write_date WHERE id = %s",
-                invoice.id,
+                "UPDATE account_move SET write_date = write_date WHERE id IN %s",
+                tuple(invoices.ids),
             )
         )
         try:
             amount = amounts.to_minor_units(tx.amount, currency.name)
-            due = amounts.to_minor_units(invoice.amount_residual, currency.name)
+            due = sum(
+                amounts.to_minor_units(invoice.amount_residual, currency.name)
+                for invoice in invoices
+            )
             already = amounts.to_minor_units(tx._gocardless_other_debits_amount(), currency.name)
         except GoCardlessCoreError as error:
             raise ValidationError(
@@ -76,21 +81,31 @@ class PaymentTransaction(models.Model):
             ) from error
         refusal = debits.refusal(amount, currency.name, due, already, mandate_scheme)
         if refusal:
-            raise ValidationError(tx._gocardless_refusal_message(refusal, invoice, due, already))
+            raise ValidationError(tx._gocardless_refusal_message(refusal, invoices, due, already))
         return amount
 
-    def _gocardless_check_invoice(self):
-        """Return the one invoice this transaction debits, or raise why it may not."""
+    def _gocardless_check_invoices(self):
+        """Return the invoices this transaction debits, or raise why it may not.
+
+        One invoice, or several of one customer in one currency, each one that may be debited.
+        """
         invoices = self.invoice_ids
         if not invoices:
             raise ValidationError(
                 self.env._("GoCardless: direct debit pays invoices; this payment has none.")
             )
-        if len(invoices) > 1:
+        if len(invoices.commercial_partner_id) > 1 or len(invoices.currency_id) > 1:
             raise ValidationError(
-                self.env._("GoCardless: pay each invoice by direct debit from its own page.")
+                self.env._(
+                    "GoCardless: one direct debit pays invoices of one customer in one currency."
+                )
             )
-        invoice = invoices
+        for invoice in invoices:
+            self._gocardless_check_invoice(invoice)
+        return invoices
+
+    def _gocardless_check_invoice(self, invoice):
+        """Raise why ``invoice`` may not be debited by this transaction, if it may not."""
         if not (
             invoice.move_type == "out_invoice"
             and invoice.state == "posted"
@@ -124,7 +139,6 @@ class PaymentTransaction(models.Model):
                     currency=invoice.currency_id.name,
                 )
             )
-        return invoice
 
     def _gocardless_check_mandate(self, invoice, mandate_id=None):
         """Return the scheme of the mandate to charge (None before one is set up).
@@ -185,9 +199,10 @@ class PaymentTransaction(models.Model):
         )
         return sum(others.mapped("amount"))
 
-    def _gocardless_refusal_message(self, refusal, invoice, due, already):
+    def _gocardless_refusal_message(self, refusal, invoices, due, already):
         """Return the translated sentence of a refusal of `gocardless_core.debits`."""
         currency = self.currency_id
+        invoice_names = ", ".join(invoices.mapped("display_name"))
         if refusal == debits.NOT_COLLECTABLE_CURRENCY:
             return self.env._(
                 "GoCardless does not collect payments in %(currency)s.", currency=currency.name
@@ -206,12 +221,12 @@ class PaymentTransaction(models.Model):
             return self.env._(
                 "GoCardless: nothing is left to pay by direct debit on the invoice "
                 "%(invoice)s: a direct debit of it is already under way.",
-                invoice=invoice.display_name,
+                invoice=invoice_names,
             )
         return self.env._(
             "GoCardless: the amount to pay (%(amount)s) is above what is left to pay on the "
             "invoice %(invoice)s (%(due)s).",
             amount=currency.format(self.amount),
-            invoice=invoice.display_name,
+            invoice=invoice_names,
             due=currency.format(float(left)),
         )

@@ -13,3 +13,8 @@ from . import test_money_guard
 from . import test_pipeline
 from . import test_ledger_faults
 from . import test_payouts
+from . import test_auto_collect
+from . import test_debit_retries
+from . import test_pre_notice
+from . import test_mandates
+from . import test_many_invoices

@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from unittest.mock import patch
 
+import requests
 from lxml import etree
 
 from odoo import SUPERUSER_ID, Command
@@ -263,6 +264,78 @@ class GoCardlessFlowMixin(GoCardlessLedgerMixin):
     def _simulate(self, scenario, resource_id):
         client = self.gocardless._gocardless_make_client()
         client.scenario_simulators.run(scenario, params={"links": {"resource": resource_id}})
+
+
+class GoCardlessMandateMixin:
+    """Real SEPA mandates in the local sandbox, saved as the customer's tokens.
+
+    The payer approves the mandate on the sandbox's hosted page as a browser would, without
+    Odoo's portal flow. To mix with `GoCardlessSandboxCommon`.
+    """
+
+    def _sandbox_mandate(self, partner=None):
+        """Set up a mandate in the sandbox for ``partner``; return the `mandates` resource."""
+        partner = partner or self.partner
+        client = self.gocardless._gocardless_make_client()
+        customer = client.customers.create(
+            params={
+                "email": partner.email or "payer@example.com",
+                "given_name": "Ada",
+                "family_name": partner.name or "Payer",
+                "country_code": "BE",
+            }
+        )
+        billing_request = client.billing_requests.create(
+            params={
+                "mandate_request": {"scheme": "sepa_core", "currency": "EUR"},
+                "links": {"customer": customer.id},
+            }
+        )
+        flow = client.billing_request_flows.create(
+            params={
+                "links": {"billing_request": billing_request.id},
+                "redirect_uri": "https://shop.example/done",
+                "exit_uri": "https://shop.example/exit",
+            }
+        )
+        answer = requests.post(
+            flow.authorisation_url,
+            data={
+                "given_name": "Ada",
+                "family_name": partner.name or "Payer",
+                "email": partner.email or "payer@example.com",
+                "address_line1": "1 Rue Royale",
+                "city": "Bruxelles",
+                "postal_code": "1000",
+                "country_code": "BE",
+                "iban": IBAN,
+                "action": "confirm",
+            },
+            allow_redirects=False,
+            timeout=30,
+        )
+        self.assertEqual(answer.status_code, 303, answer.text[:500])
+        billing_request = client.billing_requests.get(billing_request.id)
+        return client.mandates.get(billing_request.links.mandate_request_mandate).attributes
+
+    def _sandbox_mandate_token(self, partner=None):
+        """Return a token of ``partner`` holding a new sandbox mandate, and the mandate."""
+        partner = partner or self.partner
+        mandate = self._sandbox_mandate(partner)
+        token = self._create_token(
+            provider_id=self.gocardless.id,
+            payment_method_id=self.sepa.id,
+            partner_id=partner.id,
+            provider_ref=mandate["id"],
+            payment_details="•••• 34",
+            gocardless_mandate_status=mandate["status"],
+            gocardless_mandate_reference=mandate["reference"],
+        )
+        return token, mandate
+
+    def _sandbox_payment(self, payment_id):
+        """Return the `payments` resource as the sandbox has it now."""
+        return self.gocardless._gocardless_make_client().payments.get(payment_id).attributes
 
 
 class GoCardlessConnectMixin:
