@@ -1062,7 +1062,7 @@ class PaymentTransaction(models.Model):
                 ),
                 tx,
             )
-        tx = tx.with_company(tx.company_id)
+        tx = tx._gocardless_in_company_context()
         payment = tx.provider_id._gocardless_make_request("payments", "get", event.resource_id)
         if not tx._gocardless_owns_payment(payment):
             return (
@@ -1087,6 +1087,19 @@ class PaymentTransaction(models.Model):
         )
         tx._gocardless_post_process_now()
         return "processed", None, tx
+
+    def _gocardless_in_company_context(self):
+        """Return the transaction in its company and its company's language.
+
+        Events are applied by the ledger's cron (as OdooBot, in English): what Odoo writes
+        meanwhile on the invoice (the transaction's and the payment's messages) is then in the
+        company's language, as the merchant's own notices are.
+        """
+        self.ensure_one()
+        company = self.company_id
+        return self.with_company(company).with_context(
+            lang=company.partner_id.lang or self.env.lang
+        )
 
     def _gocardless_owns_payment(self, payment):
         """Return whether ``payment`` is this transaction's GoCardless payment.
@@ -1139,7 +1152,7 @@ class PaymentTransaction(models.Model):
                 ),
                 tx,
             )
-        tx = tx.with_company(tx.company_id)
+        tx = tx._gocardless_in_company_context()
         billing_request = tx.provider_id._gocardless_make_request(
             "billing_requests", "get", event.resource_id
         )
@@ -1203,7 +1216,7 @@ class PaymentTransaction(models.Model):
                 self.env._("No refund transaction matches %(refund)s.", refund=event.resource_id),
                 tx,
             )
-        tx = tx.with_company(tx.company_id)
+        tx = tx._gocardless_in_company_context()
         refund = tx.provider_id._gocardless_make_request("refunds", "get", event.resource_id)
         tx._handle_notification_data(
             const.PROVIDER_CODE,
