@@ -273,10 +273,11 @@ class GoCardlessMandateMixin:
     Odoo's portal flow. To mix with `GoCardlessSandboxCommon`.
     """
 
-    def _sandbox_mandate(self, partner=None):
-        """Set up a mandate in the sandbox for ``partner``; return the `mandates` resource."""
+    def _sandbox_mandate(self, partner=None, provider=None):
+        """Set up a mandate in the sandbox for ``partner``, in the GoCardless account of
+        ``provider`` (default: the test's provider); return the `mandates` resource."""
         partner = partner or self.partner
-        client = self.gocardless._gocardless_make_client()
+        client = (provider or self.gocardless)._gocardless_make_client()
         customer = client.customers.create(
             params={
                 "email": partner.email or "payer@example.com",

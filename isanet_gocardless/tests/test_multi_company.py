@@ -3,8 +3,6 @@
 import json
 import uuid
 
-import requests
-
 from odoo import Command
 from odoo.tests import tagged
 
@@ -15,16 +13,19 @@ from ..gocardless_core import webhooks
 from .common import (
     GoCardlessConnectMixin,
     GoCardlessLedgerMixin,
+    GoCardlessMandateMixin,
     GoCardlessSandboxCommon,
     start_sandbox,
 )
 
-IBAN = "BE68539007547034"
-
 
 @tagged("post_install", "-at_install")
 class TestMultiCompany(
-    GoCardlessLedgerMixin, GoCardlessConnectMixin, GoCardlessSandboxCommon, PaymentHttpCommon
+    GoCardlessLedgerMixin,
+    GoCardlessMandateMixin,
+    GoCardlessConnectMixin,
+    GoCardlessSandboxCommon,
+    PaymentHttpCommon,
 ):
     """Two companies, each connected to its own GoCardless account: each webhook reaches only
     its own company."""
@@ -69,40 +70,7 @@ class TestMultiCompany(
     def _charge(self, provider, label):
         """Collect 10 EUR on ``provider``'s GoCardless account; return its Odoo transaction."""
         client = provider._gocardless_make_client()
-        customer = client.customers.create(
-            params={"given_name": "Ada", "family_name": label, "email": f"ada{label}@example.com"}
-        )
-        billing_request = client.billing_requests.create(
-            params={
-                "mandate_request": {"scheme": "sepa_core", "currency": "EUR"},
-                "links": {"customer": customer.id},
-            }
-        )
-        flow = client.billing_request_flows.create(
-            params={
-                "links": {"billing_request": billing_request.id},
-                "redirect_uri": "https://merchant.example/return",
-                "exit_uri": "https://merchant.example/exit",
-            }
-        )
-        answer = requests.post(
-            flow.authorisation_url,
-            data={
-                "given_name": "Ada",
-                "family_name": label,
-                "email": f"ada{label}@example.com",
-                "address_line1": "1 rue de la Paix",
-                "city": "Paris",
-                "postal_code": "75002",
-                "country_code": "FR",
-                "iban": IBAN,
-                "action": "confirm",
-            },
-            allow_redirects=False,
-            timeout=30,
-        )
-        self.assertEqual(answer.status_code, 303, answer.text[:500])
-        mandate_id = client.billing_requests.get(billing_request.id).links.mandate_request_mandate
+        mandate_id = self._sandbox_mandate(provider=provider)["id"]
         reference = f"MC-{label}-{uuid.uuid4().hex[:8]}"
         payment = client.payments.create(
             params={
