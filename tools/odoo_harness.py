@@ -97,6 +97,10 @@ def odoo_addons_dir():
     raise SystemExit(f"cannot find Odoo's addons (account_payment) next to {out}")
 
 
+# Seconds a new database waits for its template copied by another run of the same clone.
+TEMPLATE_BUSY_WAIT = 300
+
+
 def clone_tag(root=None):
     """A short hash of this clone's folder: its databases are its own.
 
@@ -159,9 +163,16 @@ def fresh_db_name(prefix="isanet_gc_test", root=None):
 def create_fresh_db(data_dir, log_dir, prefix="isanet_gc_test", root=None):
     template = ensure_template(data_dir, log_dir, root)
     dbname = fresh_db_name(prefix, root)
-    result = psql(f'CREATE DATABASE "{dbname}" TEMPLATE "{template}"')
-    if result.returncode != 0:
-        raise RuntimeError(result.stderr)
+    # Two runs of one clone at once: PostgreSQL copies a template only while nobody else is
+    # connected to it (another copy under way is), so the second one waits its turn.
+    deadline = time.monotonic() + TEMPLATE_BUSY_WAIT
+    while True:
+        result = psql(f'CREATE DATABASE "{dbname}" TEMPLATE "{template}"')
+        if result.returncode == 0:
+            break
+        if "being accessed by other users" not in result.stderr or time.monotonic() > deadline:
+            raise RuntimeError(result.stderr)
+        time.sleep(1)
     # `CREATE DATABASE ... TEMPLATE` copies the database, not its filestore.
     shutil.copytree(data_dir / "filestore" / template, data_dir / "filestore" / dbname)
     return dbname
