@@ -1345,6 +1345,27 @@ class SandboxServer:
                 )
             )
 
+    def fail_payment(self, payment_id, will_attempt_retry=False):
+        """Fail a payment at the bank (`payments/failed`); ``will_attempt_retry``: GoCardless
+        plans to submit it again by itself (see :meth:`autoretry_payment`)."""
+        scenario = "payment_failed_will_retry" if will_attempt_retry else "payment_failed"
+        return self._simulate(scenario, "payments", payment_id)
+
+    def autoretry_payment(self, payment_id):
+        """Run now the retry planned by a failure with `will_attempt_retry`:
+        `resubmission_requested`, the payment is pending submission again."""
+        return self._simulate("payment_autoretried", "payments", payment_id)
+
+    def _simulate(self, scenario, rtype, resource_id):
+        with self.sandbox.store.transaction():
+            doc = self.sandbox.store.get(rtype, resource_id)
+            if doc is None:
+                raise KeyError(resource_id)
+            self.sandbox.engine.run_simulator(
+                doc["_org"], scenario, {"links": {"resource": resource_id}}
+            )
+            return public(self.sandbox.store.get(rtype, resource_id))
+
     def age_payout(self, payout_id, days):
         """Make a payout ``days`` older (its items answer 410 after six months)."""
         with self.sandbox.store.transaction():
