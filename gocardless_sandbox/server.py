@@ -1112,7 +1112,16 @@ class Handler(BaseHTTPRequestHandler):
 
     _logged = None  # this request's entry in the request log, if it is logged
 
+    _held = None  # a `hang_after` fault: the request was processed, its answer is withheld
+
     def _send(self, status, body: bytes, ctype, headers=None):
+        if self._held is not None:
+            _mode, hang_timeout, released = self._held
+            self._held = None
+            released.wait(hang_timeout)
+            self._logged = None
+            self.close_connection = True
+            return None
         if self._logged is not None:
             self.sandbox.requests.update(self._logged, status=status)
         self.send_response(status)
@@ -1131,6 +1140,7 @@ class Handler(BaseHTTPRequestHandler):
         req_id = request_id()
         rate = {}
         self._logged = None
+        self._held = None
         try:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length > 0 else b""
@@ -1144,7 +1154,11 @@ class Handler(BaseHTTPRequestHandler):
                     self.command, path, query, self.headers.get("Idempotency-Key"), kind
                 )
                 fault = sandbox.faults.take(self.command, path)
-                if fault is not None:
+                if fault is not None and fault[0] == "hang_after":
+                    # Processed as usual; `_send` withholds the answer.
+                    self._held = fault
+                    self.sandbox.requests.update(self._logged, fault=fault[0])
+                elif fault is not None:
                     return self._fault(*fault, req_id)
             if path == dashboard.BASE or path.startswith(dashboard.BASE + "/"):
                 status, page, extra = dashboard.handle(
@@ -1314,7 +1328,7 @@ class SandboxServer:
     def set_fault(
         self, mode, path_prefix=None, count=None, method=None, hang_timeout=testkit.MAX_HANG_SECONDS
     ):
-        """``mode``: hang, refuse, 500, 503, 429; see :meth:`testkit.Faults.set`."""
+        """``mode``: hang, hang_after, refuse, 500, 503, 429; see :meth:`testkit.Faults.set`."""
         return self.sandbox.faults.set(mode, path_prefix, count, method, hang_timeout)
 
     def clear_fault(self):
