@@ -3,6 +3,8 @@
 """The customer's mandates in their portal: the list (their own only) and Cancel, which
 cancels the mandate at GoCardless, and the debits scheduled on it with it."""
 
+from lxml import etree
+
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
@@ -96,6 +98,19 @@ class TestPortalMandates(
         self.assertEqual(home.status_code, 200)
         self.assertIn("/my/direct_debit_mandates", home.text)
         self.assertIn("Direct debit mandates", home.text)
+
+    def test_the_payment_methods_page_links_to_the_mandates(self):
+        page = self.url_open("/my/payment_method")
+        self.assertEqual(page.status_code, 200)
+        tree = etree.fromstring(page.text, parser=etree.HTMLParser())
+        self.assertEqual(
+            tree.xpath("//p[contains(@class, 'o_gocardless_mandates_link')]/a/@href"),
+            [self.mandates_url],
+        )
+        self.token.active = False  # no saved mandate left: no link
+        self.env.flush_all()
+        page = self.url_open("/my/payment_method")
+        self.assertNotIn("o_gocardless_mandates_link", page.text)
 
     def test_cancel_cancels_the_mandate_at_gocardless_and_the_debits_scheduled_on_it(self):
         invoice = self._create_customer_invoice(amount=70.0, partner=self.customer)
