@@ -110,6 +110,9 @@ NULL_FX = {
     "fx_amount": None,
     "fx_currency": None,
 }
+# A failure GoCardless retries (`will_attempt_retry`) is submitted again this many working
+# days later (GoCardless picks the day; any later day behaves alike here).
+AUTORETRY_WORKING_DAYS = 3
 FAILURE_REASON = {
     "bacs": "ARUDD-0",
     "sepa_core": "AM04",
@@ -125,6 +128,8 @@ SIMULATORS = {
     "payment_confirmed",
     "payment_paid_out",
     "payment_failed",
+    "payment_failed_will_retry",
+    "payment_autoretried",
     "payment_charged_back",
     "payment_chargeback_settled",
     "payment_late_failure",
@@ -1700,10 +1705,15 @@ class Engine:
         if payment.get("app_fee"):
             self.ledger(org, cur, "app_fee", -payment["app_fee"] * 10, payment)
 
-    def payment_fail(self, payment, day=None, late=False):
+    def payment_fail(self, payment, day=None, late=False, will_retry=False):
+        """Fail a payment; ``will_retry``: GoCardless plans to submit it again by itself
+        (`will_attempt_retry`: true; the retry is due AUTORETRY_WORKING_DAYS later)."""
         was_paid = payment["status"] in ("confirmed", "paid_out")
         payment["status"] = "failed"
         payment["_due"] = {}
+        if will_retry:
+            retry_day = add_working_days(day or self.today(), AUTORETRY_WORKING_DAYS)
+            payment["_due"] = {"autoretry": retry_day.isoformat()}
         self.store.save(payment)
         self.payment_event(
             payment,
@@ -1714,8 +1724,8 @@ class Engine:
             + "The customer's account had insufficient funds to make this payment.",
             day=day,
             reason_code=FAILURE_REASON.get(payment["scheme"]),
-            will_attempt_retry=False,
-            not_retried_reason="other",
+            will_attempt_retry=bool(will_retry),
+            not_retried_reason=None if will_retry else "other",
         )
         if was_paid:
             self.ledger(
@@ -1733,6 +1743,33 @@ class Engine:
                 ),
             )
             self._refund_fee(payment)
+
+    def payment_autoretry(self, payment, day=None):
+        """GoCardless submits a failed payment again by itself (intelligent retries):
+        `resubmission_requested` (gocardless/payment_autoretried), back to pending_submission
+        with a new charge date; the events follow as for any payment."""
+        mandate = self.store.get("mandates", payment["links"]["mandate"])
+        if mandate is None or mandate["status"] not in ACTIVE_MANDATE:
+            payment["_due"] = {}
+            self.store.save(payment)
+            return False
+        today = day or self.today()
+        lead = SCHEMES.get(mandate["scheme"], {"lead": 3})["lead"]
+        charge_date = add_working_days(today, lead)
+        payment["status"] = "pending_submission"
+        payment["charge_date"] = charge_date.isoformat()
+        payment["_retries"] += 1
+        payment["_due"] = self.payment_timeline(payment["scheme"], charge_date)
+        self.store.save(payment)
+        self.payment_event(
+            payment,
+            "resubmission_requested",
+            "gocardless",
+            "payment_autoretried",
+            "The payment was retried automatically by GoCardless.",
+            day=day,
+        )
+        return True
 
     def payment_charge_back(self, payment, day=None):
         payment["status"] = "charged_back"
@@ -1962,6 +1999,8 @@ class Engine:
             if mandate["status"] == "submitted" and self._due(mandate, "active", day):
                 self.mandate_activate(mandate, day)
         for _, payment in self.store.all("payments"):
+            if payment["status"] == "failed" and self._due(payment, "autoretry", day):
+                self.payment_autoretry(payment, day)
             if payment["status"] == "pending_submission" and self._due(payment, "submitted", day):
                 self.payment_submit(payment, day)
             if payment["status"] == "submitted" and self._due(payment, "confirmed", day):
@@ -2038,6 +2077,18 @@ class Engine:
     def _sim_payment_failed(self, payment):
         self._to_state(payment, "submitted")
         self.payment_fail(payment)
+
+    def _sim_payment_failed_will_retry(self, payment):
+        """Sandbox extension: a failure GoCardless will retry (`will_attempt_retry`: true)."""
+        self._to_state(payment, "submitted")
+        self.payment_fail(payment, will_retry=True)
+
+    def _sim_payment_autoretried(self, payment):
+        """Sandbox extension: the planned retry of a failed payment happens now."""
+        if payment["status"] != "failed" or "autoretry" not in (payment.get("_due") or {}):
+            self._sim_error(payment, "failed with a retry planned")
+        if not self.payment_autoretry(payment):
+            self._sim_error(payment, "an active mandate")
 
     def _sim_payment_charged_back(self, payment):
         self._to_state(payment, "paid_out")

@@ -1112,7 +1112,16 @@ class Handler(BaseHTTPRequestHandler):
 
     _logged = None  # this request's entry in the request log, if it is logged
 
+    _held = None  # a `hang_after` fault: the request was processed, its answer is withheld
+
     def _send(self, status, body: bytes, ctype, headers=None):
+        if self._held is not None:
+            _mode, hang_timeout, released = self._held
+            self._held = None
+            released.wait(hang_timeout)
+            self._logged = None
+            self.close_connection = True
+            return None
         if self._logged is not None:
             self.sandbox.requests.update(self._logged, status=status)
         self.send_response(status)
@@ -1131,6 +1140,7 @@ class Handler(BaseHTTPRequestHandler):
         req_id = request_id()
         rate = {}
         self._logged = None
+        self._held = None
         try:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length > 0 else b""
@@ -1144,7 +1154,11 @@ class Handler(BaseHTTPRequestHandler):
                     self.command, path, query, self.headers.get("Idempotency-Key"), kind
                 )
                 fault = sandbox.faults.take(self.command, path)
-                if fault is not None:
+                if fault is not None and fault[0] == "hang_after":
+                    # Processed as usual; `_send` withholds the answer.
+                    self._held = fault
+                    self.sandbox.requests.update(self._logged, fault=fault[0])
+                elif fault is not None:
                     return self._fault(*fault, req_id)
             if path == dashboard.BASE or path.startswith(dashboard.BASE + "/"):
                 status, page, extra = dashboard.handle(
@@ -1314,7 +1328,7 @@ class SandboxServer:
     def set_fault(
         self, mode, path_prefix=None, count=None, method=None, hang_timeout=testkit.MAX_HANG_SECONDS
     ):
-        """``mode``: hang, refuse, 500, 503, 429; see :meth:`testkit.Faults.set`."""
+        """``mode``: hang, hang_after, refuse, 500, 503, 429; see :meth:`testkit.Faults.set`."""
         return self.sandbox.faults.set(mode, path_prefix, count, method, hang_timeout)
 
     def clear_fault(self):
@@ -1344,6 +1358,27 @@ class SandboxServer:
                     org or self.default_organisation, currency, item_type, tenths, payment, taxes
                 )
             )
+
+    def fail_payment(self, payment_id, will_attempt_retry=False):
+        """Fail a payment at the bank (`payments/failed`); ``will_attempt_retry``: GoCardless
+        plans to submit it again by itself (see :meth:`autoretry_payment`)."""
+        scenario = "payment_failed_will_retry" if will_attempt_retry else "payment_failed"
+        return self._simulate(scenario, "payments", payment_id)
+
+    def autoretry_payment(self, payment_id):
+        """Run now the retry planned by a failure with `will_attempt_retry`:
+        `resubmission_requested`, the payment is pending submission again."""
+        return self._simulate("payment_autoretried", "payments", payment_id)
+
+    def _simulate(self, scenario, rtype, resource_id):
+        with self.sandbox.store.transaction():
+            doc = self.sandbox.store.get(rtype, resource_id)
+            if doc is None:
+                raise KeyError(resource_id)
+            self.sandbox.engine.run_simulator(
+                doc["_org"], scenario, {"links": {"resource": resource_id}}
+            )
+            return public(self.sandbox.store.get(rtype, resource_id))
 
     def age_payout(self, payout_id, days):
         """Make a payout ``days`` older (its items answer 410 after six months)."""

@@ -11,7 +11,7 @@ import collections
 import threading
 import time
 
-FAULT_MODES = ("hang", "refuse", "500", "503", "429")
+FAULT_MODES = ("hang", "hang_after", "refuse", "500", "503", "429")
 MAX_HANG_SECONDS = 120.0
 
 
@@ -89,7 +89,9 @@ class Faults:
 
         ``hang``: never answered; the connection is closed unanswered (and the request never
         processed) once the fault is cleared or replaced, the server stops or ``hang_timeout``
-        (≤ 120 s) elapses. ``refuse``: connection closed at once, unanswered. ``500``/``503``:
+        (≤ 120 s) elapses. ``hang_after``: the same, but the request is processed first (the
+        payment is created, the client times out without knowing it). ``refuse``: connection
+        closed at once, unanswered. ``500``/``503``:
         a ``gocardless`` error. ``429``: the ``rate_limit_exceeded`` error with
         ``RateLimit-*`` headers.
         """

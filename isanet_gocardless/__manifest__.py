@@ -17,6 +17,7 @@
         "views/payment_gocardless_templates.xml",
         "views/account_move_views.xml",
         "views/res_partner_views.xml",
+        "views/portal_mandate_templates.xml",
         # Payment methods before the provider record, which links them.
         "data/payment_method_data.xml",
         "data/payment_provider_data.xml",

@@ -275,18 +275,24 @@ class AccountMove(models.Model):
         One invoice: a refusal is raised. Several (the list's action): each is collected or
         refused on its own, and the merchant gets one notification listing both.
 
+        Crash-safe as the automatic collection: each invoice's draft transaction (its
+        reference is the idempotency key) is committed before GoCardless is called, so that a
+        time-out or a crash after GoCardless created the payment leaves it to the next click,
+        which gets the same payment back, never a second one.
+
         :return: None for one invoice, else a notification action.
         :rtype: dict | None
         :raise UserError: If the one invoice can't be collected by direct debit now.
         """
+        # Tests may not commit: their transaction is rolled back at the end.
+        auto_commit = not getattr(threading.current_thread(), "testing", False)
         if len(self) == 1:
-            self._gocardless_collect()
+            self._gocardless_collect_resumable(auto_commit)
             return None
         collected, refused = [], []
         for move in self:
             try:
-                with self.env.cr.savepoint():
-                    move._gocardless_collect()
+                move._gocardless_collect_resumable(auto_commit)
             except (UserError, ValidationError) as error:
                 refused.append(
                     self.env._(
@@ -321,6 +327,58 @@ class AccountMove(models.Model):
                 "next": {"type": "ir.actions.act_window_close"},
             },
         }
+
+    def _gocardless_collect_resumable(self, auto_commit=False):
+        """Collect the invoice now, resuming the draft transaction of an interrupted attempt.
+
+        The draft transaction is created (and, with ``auto_commit``, committed) before
+        GoCardless is called, then GoCardless is called in a savepoint: a transient failure
+        (time-out, outage) keeps the draft for the next attempt, which sends the same
+        idempotency key; a refusal ends it in error (committed too), so that the next attempt
+        starts afresh.
+
+        Note: self.ensure_one()
+
+        :param bool auto_commit: Commit the draft transaction before calling GoCardless.
+        :return: The transaction.
+        :rtype: payment.transaction
+        :raise UserError: If the invoice can't be collected by direct debit now.
+        :raise ValidationError: If the guard or GoCardless refuses the debit, or GoCardless
+                                can't be reached (the draft is kept).
+        """
+        self.ensure_one()
+        tx = self._gocardless_resumable_transaction()
+        if not tx:
+            tx = self._gocardless_new_collect_transaction()
+            if auto_commit:
+                # From here on, a later attempt finds this transaction and its key.
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+        try:
+            with self.env.cr.savepoint():
+                return self._gocardless_collect(transaction=tx)
+        except (UserError, ValidationError) as error:
+            if not utils.is_transient(error) and tx.state == "draft":
+                tx._set_error(error.args[0])
+                if auto_commit:
+                    self.env.cr.commit()  # pylint: disable=invalid-commit
+            raise
+
+    def _gocardless_resumable_transaction(self):
+        """Return the draft collection of an interrupted attempt on the invoice, if any.
+
+        Note: self.ensure_one()
+
+        :rtype: payment.transaction
+        """
+        self.ensure_one()
+        return self.sudo().transaction_ids.filtered(
+            lambda tx: (
+                tx.provider_code == const.PROVIDER_CODE
+                and tx.operation == "offline"
+                and tx.state == "draft"
+                and not tx.provider_reference
+            )
+        )[:1]
 
     def _gocardless_collect(self, charge_date=None, transaction=None):
         """Create the debit of what is left to pay on the invoice, on the customer's mandate.
@@ -586,14 +644,7 @@ class AccountMove(models.Model):
         :raise GoCardlessRequestError: If GoCardless can't be reached (the invoice stays queued).
         """
         self.ensure_one()
-        resumed = self.sudo().transaction_ids.filtered(
-            lambda tx: (
-                tx.provider_code == const.PROVIDER_CODE
-                and tx.operation == "offline"
-                and tx.state == "draft"
-                and not tx.provider_reference
-            )
-        )[:1]
+        resumed = self._gocardless_resumable_transaction()
         today = fields.Date.context_today(self)
         due = self.invoice_date_due
         charge_date = due if due and due > today else None

@@ -41,7 +41,20 @@ class PaymentToken(models.Model):
             raise AccessError(
                 self.env._("GoCardless: only invoicing users can cancel direct debit mandates.")
             )
-        for token in self.sudo():
+        self.sudo()._gocardless_cancel_mandate()
+
+    # === BUSINESS METHODS - MANDATE LIFECYCLE === #
+
+    def _gocardless_cancel_mandate(self):
+        """Cancel the tokens' mandates at GoCardless; the tokens follow what GoCardless answers.
+
+        Who may cancel is the caller's decision (the merchant's button, the customer's portal
+        for their own mandates). A mandate already over, here or at GoCardless, is not an error.
+
+        :return: None
+        :raise UserError: If GoCardless refuses or can't be reached; the token is unchanged.
+        """
+        for token in self:
             if token.provider_code != const.PROVIDER_CODE or not token.provider_ref:
                 raise UserError(self.env._("GoCardless: this is not a direct debit mandate."))
             if token.gocardless_mandate_status in const.MANDATE_ENDED_STATUSES:
@@ -63,8 +76,6 @@ class PaymentToken(models.Model):
             _logger.info(
                 "gocardless: mandate %s cancelled by user %s", token.provider_ref, self.env.uid
             )
-
-    # === BUSINESS METHODS - MANDATE LIFECYCLE === #
 
     def _gocardless_handle_mandate_event(self, event, ledger_event):
         """Bring the tokens of an event's mandate to the mandate's current status.

@@ -632,3 +632,53 @@ class GoCardlessPayoutMixin:
         # Odoo's webhook requests read the database.
         self.env.flush_all()
         return line
+
+
+class GoCardlessMandatePortalMixin:
+    """The customer's mandates page of the portal (`/my/direct_debit_mandates`), over HTTP.
+
+    To mix with `PaymentHttpCommon`; the test logs a portal user in first.
+    """
+
+    mandates_url = "/my/direct_debit_mandates"
+
+    def _mandates_page(self, query=""):
+        """GET the customer's mandates page; return the answer and its parsed HTML."""
+        response = self.url_open(f"{self.mandates_url}{query}", allow_redirects=False)
+        tree = etree.fromstring(response.text or "<html/>", parser=etree.HTMLParser())
+        return response, tree
+
+    def _listed_mandate_ids(self, tree):
+        """The ids of the tokens listed on the page, and those offered with Cancel."""
+        listed = [int(v) for v in tree.xpath("//tr[@data-mandate-id]/@data-mandate-id")]
+        cancellable = [
+            int(v)
+            for v in tree.xpath(
+                "//form[@action='/my/direct_debit_mandates/cancel']"
+                "//input[@name='mandate_id']/@value"
+            )
+        ]
+        return listed, cancellable
+
+    def _csrf_token(self):
+        _response, tree = self._mandates_page()
+        tokens = tree.xpath("//input[@name='csrf_token']/@value")
+        self.assertTrue(tokens, "the page offers no mandate to cancel, hence no CSRF token")
+        return tokens[0]
+
+    def _post_cancel(self, data, csrf=True):
+        """POST the cancel form with ``data`` (a dict or a list of pairs); no redirect followed.
+
+        ``csrf``: True to take the page's CSRF token, a token to send, or None for none.
+        """
+        pairs = list(data.items()) if isinstance(data, dict) else list(data)
+        if csrf is True:
+            csrf = self._csrf_token()
+        if csrf is not None:
+            pairs.append(("csrf_token", csrf))
+        return self.opener.post(
+            self._build_url(f"{self.mandates_url}/cancel"),
+            data=pairs,
+            allow_redirects=False,
+            timeout=60,
+        )

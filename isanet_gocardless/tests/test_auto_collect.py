@@ -7,7 +7,7 @@ GoCardless when the invoice no longer needs it. Against the local sandbox."""
 import datetime
 
 from odoo import fields
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
@@ -380,6 +380,72 @@ class TestBatchCollect(GoCardlessMandateMixin, GoCardlessSandboxCommon):
             ).run()
         self.assertIn("Collected by direct debit (2)", result["params"]["message"])
         self.assertEqual(first.gocardless_debit_status, "scheduled")
+
+    def test_a_time_out_after_gocardless_created_the_payment_is_resumed_by_the_next_click(self):
+        invoice = self._create_customer_invoice(amount=64.0)
+        mark = self.sandbox.request_log_mark()
+        # GoCardless creates the payment, and its answer never comes: Odoo times out.
+        self.sandbox.set_fault("hang_after", "/payments", count=1, method="POST", hang_timeout=30)
+        try:
+            with self.assertRaisesRegex(ValidationError, "GoCardless"), mute_logger(*LOGGERS):
+                invoice.action_gocardless_collect()
+        finally:
+            self.sandbox.clear_fault()
+        tx = invoice.transaction_ids
+        self.assertEqual(len(tx), 1)
+        self.assertEqual(tx.state, "draft")  # kept, with its reference (the idempotency key)
+        self.assertFalse(tx.provider_reference)
+        client = self.gocardless._gocardless_make_client()
+        created = client.payments.list(params={"mandate": self.mandate["id"]}).records
+        self.assertEqual(len(created), 1)  # GoCardless did create it
+        # The merchant clicks again: the same transaction, the same key, the same payment.
+        with mute_logger(*LOGGERS):
+            invoice.action_gocardless_collect()
+        self.assertEqual(invoice.transaction_ids, tx)
+        self.assertEqual(tx.state, "pending")
+        self.assertEqual(tx.provider_reference, created[0].id)
+        self.assertEqual(invoice.gocardless_debit_transaction_id, tx)
+        self.assertEqual(invoice.gocardless_debit_status, "scheduled")
+        payments = client.payments.list(params={"mandate": self.mandate["id"]}).records
+        self.assertEqual([payment.id for payment in payments], [created[0].id])
+        creates = [
+            entry
+            for entry in self.sandbox.request_log(mark)
+            if (entry["method"], entry["path"]) == ("POST", "/payments")
+        ]
+        self.assertEqual(len(creates), 2)
+        self.assertEqual(len({entry["idempotency_key"] for entry in creates}), 1)
+        # A third click has nothing left to collect, and sends nothing.
+        mark = self.sandbox.request_log_mark()
+        with self.assertRaises(UserError):
+            invoice.action_gocardless_collect()
+        self.assertFalse([e for e in self.sandbox.request_log(mark) if e["path"] == "/payments"])
+
+    def test_a_refused_resumed_collection_ends_its_draft_and_the_next_click_starts_afresh(self):
+        invoice = self._create_customer_invoice(amount=64.0)
+        self.sandbox.set_fault("503", "/payments", count=1)
+        # (`assertRaisesRegex`: Odoo's `assertRaises` would roll the draft back.)
+        with self.assertRaisesRegex(ValidationError, "GoCardless"), mute_logger(*LOGGERS):
+            invoice.action_gocardless_collect()
+        draft = invoice.transaction_ids
+        self.assertEqual(draft.state, "draft")
+        # Part of the invoice was paid meanwhile: the draft's amount is refused by the guard.
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=invoice.ids
+        ).create(
+            {"journal_id": self.company_data["default_journal_bank"].id, "amount": 14.0}
+        )._create_payments()
+        mark = self.sandbox.request_log_mark()
+        with self.assertRaisesRegex(ValidationError, "GoCardless"), mute_logger(*LOGGERS):
+            invoice.action_gocardless_collect()
+        self.assertEqual(draft.state, "error")
+        self.assertFalse(self.sandbox.request_log(mark))
+        with mute_logger(*LOGGERS):
+            invoice.action_gocardless_collect()
+        fresh = invoice.gocardless_debit_transaction_id
+        self.assertNotEqual(fresh, draft)
+        self.assertEqual(fresh.amount, 50.0)
+        self.assertEqual(self._sandbox_payment(fresh.provider_reference)["amount"], 5000)
 
     def test_one_invoice_keeps_raising_its_refusal(self):
         paid = self._create_customer_invoice(amount=30.0)

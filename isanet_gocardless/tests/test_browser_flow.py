@@ -57,7 +57,9 @@ WALKTHROUGH_LANGUAGES = {
         "received": "Direct debit received",
         "reversed": "Direct debit reversed after it was collected",
         "paid": "paid",
-        "labels": ("Website maintenance (May)", "Support plan (June)"),
+        "labels": ("Website maintenance (May)", "Support plan (June)", "Hosting (July)"),
+        "debit_scheduled": "Scheduled",
+        "mandate_statuses": ("Active", "Being set up"),
     },
     "fr_FR": {
         "screenshots": README_SCREENSHOTS / "fr",
@@ -70,7 +72,13 @@ WALKTHROUGH_LANGUAGES = {
         "received": "Prélèvement reçu",
         "reversed": "Prélèvement annulé après encaissement",
         "paid": "payé",
-        "labels": ("Maintenance du site (mai)", "Contrat d'assistance (juin)"),
+        "labels": (
+            "Maintenance du site (mai)",
+            "Contrat d'assistance (juin)",
+            "Hébergement (juillet)",
+        ),
+        "debit_scheduled": "Programmé",
+        "mandate_statuses": ("Actif", "En cours de mise en place"),
     },
 }
 
@@ -590,4 +598,94 @@ class TestBrowserFlow(
         self._wait_for_chatter_message(texts["reversed"])
         self.assertEqual(self._ribbon_text(), "")
         self._screenshot("invoice-failed", backend=True)
+        self._idle_browser()
+
+        # 7-9. The customer's saved mandate at work: a scheduled debit, the mandates.
+        self._walkthrough_scheduled_debit(lang, tx.token_id)
+        self._walkthrough_mandate_lists(lang, tx.token_id)
         self._logger.info("browser walkthrough done in %.1fs", time.monotonic() - started)
+
+    def _walkthrough_scheduled_debit(self, lang, token):
+        """7. Backend: the merchant collects a new invoice on the saved mandate; the invoice
+        shows its scheduled debit (banner, status, charge date, mandate, bank account)."""
+        texts = WALKTHROUGH_LANGUAGES[lang]
+        with self._db():
+            invoice = self._create_invoice(self.payer, 120.0, texts["labels"][2])
+            with mute_logger(PAYMENT_TX_LOGGER):
+                invoice.action_gocardless_collect()
+            self.assertEqual(invoice.gocardless_debit_status, "scheduled")
+            charge_date = format_date(
+                self.env, invoice.gocardless_debit_charge_date, lang_code=lang
+            )
+            reference = token.gocardless_mandate_reference
+        self._login_browser("admin")
+        self._open_backend_invoice(invoice)
+        banner = self._wait_for(
+            "(el => el && el.innerText)(document.querySelector('.o_form_view "
+            '.alert .o_field_widget[name="gocardless_debit_summary"]\'))',
+            "the scheduled debit's banner",
+        )
+        self.assertIn(charge_date, banner)
+        self._click(".o_notebook_headers a[name='other_info']")
+        status = ".o_field_widget[name='gocardless_debit_status']"
+        self._wait_for_element(status, "the debit's status")
+        self.assertIn(texts["debit_scheduled"], self._text(status))
+        self.assertIn(reference, self._text(".o_field_widget[name='gocardless_debit_mandate']"))
+        self._js(f"document.querySelector(\"{status}\").scrollIntoView({{block: 'center'}})")
+        self._screenshot("invoice-scheduled-debit", backend=True)
+        self._idle_browser()
+
+    def _walkthrough_mandate_lists(self, lang, token):
+        """8. Backend: the customer's mandates on their form. 9. Portal: the customer's own
+        list of mandates, with Cancel (which cancels at GoCardless too)."""
+        texts = WALKTHROUGH_LANGUAGES[lang]
+        with self._db():
+            reference = token.gocardless_mandate_reference
+            partner = token.partner_id
+        self._login_browser("admin")
+        self._set_viewport(*self.backend_viewport)
+        self._navigate(f"/odoo/action-account.res_partner_action_customer/{partner.id}")
+        self._wait_for_element(".o_form_view .o_notebook_headers", "the customer's form")
+        self._click(".o_notebook_headers a[name='gocardless_mandates']")
+        mandates = ".o_field_widget[name='gocardless_mandate_ids'] .o_data_row"
+        self._wait_for_element(mandates, "the customer's mandates")
+        self.assertIn(reference, self._text(".o_field_widget[name='gocardless_mandate_ids']"))
+        self._screenshot("partner-mandates", backend=True)
+        self._idle_browser()
+
+        with self._db():
+            login = f"camille-{lang}"
+            if not self.env["res.users"].search([("login", "=", login)]):
+                self.env["res.users"].with_context(no_reset_password=True).create(
+                    {
+                        "name": partner.name,
+                        "login": login,
+                        "password": login,
+                        "partner_id": partner.id,
+                        "groups_id": [Command.set([self.env.ref("base.group_portal").id])],
+                    }
+                )
+        self._login_browser(login)
+        self._set_viewport(*self.viewport)
+        self._navigate(f"{texts['path']}/my/direct_debit_mandates")
+        row = f"tr.o_gocardless_mandate[data-mandate-id='{token.id}']"
+        self._wait_for_element(row, "the customer's mandate on the portal")
+        self.assertIn(reference, self._text(row))
+        self.assertTrue(any(status in self._text(row) for status in texts["mandate_statuses"]))
+        self._screenshot("portal-mandates")
+        # Cancel: the dialog says what happens to the debits scheduled on it.
+        self._js(
+            "window.__cancelShown = false; document.addEventListener('shown.bs.modal', "
+            "() => { window.__cancelShown = true; })"
+        )
+        self._click(f"{row} button.o_gocardless_cancel_mandate")
+        self._wait_for("window.__cancelShown", "the cancel dialog")
+        self._wait_for_element(".modal.show .o_gocardless_cancel_scheduled", "scheduled debits")
+        self._click(".modal.show button.o_gocardless_confirm_cancel")
+        self._wait_for_element(".o_gocardless_mandate_cancelled", "the cancellation notice")
+        self.assertIn(reference, self._text(".o_gocardless_mandate_cancelled"))
+        with self._db():
+            token.invalidate_recordset()
+            self.assertFalse(token.active)
+            self.assertEqual(token.gocardless_mandate_status, "cancelled")
+        self._idle_browser()

@@ -8,7 +8,16 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from .common import GoCardlessMandateMixin, GoCardlessSandboxCommon, GoCardlessWebhookCommon
+from odoo.addons.payment.tests.http_common import PaymentHttpCommon
+
+from ..controllers.main import GoCardlessController
+from .common import (
+    GoCardlessFlowMixin,
+    GoCardlessMandateMixin,
+    GoCardlessSandboxCommon,
+    GoCardlessWebhookCommon,
+    start_sandbox,
+)
 
 RETRY_DETAILS = {
     "origin": "bank",
@@ -138,3 +147,107 @@ class TestMerchantRetry(GoCardlessMandateMixin, GoCardlessSandboxCommon):
         self.assertEqual(self.sandbox.request_log(mark), [])
         self.assertEqual(tx.state, "error")
         self.assertEqual(self._sandbox_payment(tx.provider_reference)["status"], "failed")
+
+
+@tagged("post_install", "-at_install")
+class TestSandboxRetrying(
+    GoCardlessFlowMixin, GoCardlessMandateMixin, GoCardlessSandboxCommon, PaymentHttpCommon
+):
+    """The same retries, driven through the local sandbox and its signed webhooks."""
+
+    def setUp(self):
+        super().setUp()
+        # A sandbox of its own: no event of another test's payments reaches this one.
+        self.sandbox = start_sandbox(self.addCleanup, access_tokens=[self.sandbox_token])
+        self.gocardless.gocardless_api_url = self.sandbox.url
+        self.token, _mandate = self._sandbox_mandate_token()
+        self.invoice = self._create_customer_invoice(amount=48.0)
+        with mute_logger(*LOGGERS):
+            self.invoice.action_gocardless_collect()
+        self.tx = self.invoice.gocardless_debit_transaction_id
+        self.env.flush_all()  # Odoo's webhook requests read the database
+        self._deliver()
+
+    def _deliver(self):
+        with mute_logger(*LOGGERS):
+            self._deliver_webhooks()
+        self.invoice.invalidate_recordset()
+        self.tx.invalidate_recordset()
+
+    def _alerts(self):
+        activities = self.invoice.activity_ids.filtered(
+            lambda a: a.summary == "Direct debit failed"
+        )
+        messages = self.invoice.message_ids.filtered(
+            lambda m: "Direct debit failed" in (m.body or "") and not m.mail_activity_type_id
+        )
+        return activities, messages
+
+    def _failed_events(self):
+        client = self._sandbox_client()
+        return [
+            event
+            for event in client.events.all(params={"payment": self.tx.provider_reference})
+            if event.action == "failed"
+        ]
+
+    def test_retrying_without_alarm_then_the_final_failure_alerts_once(self):
+        payment_id = self.tx.provider_reference
+        self.sandbox.fail_payment(payment_id, will_attempt_retry=True)
+        self.assertTrue(self._failed_events()[0].details.will_attempt_retry)
+        self._deliver()
+        self.assertEqual(self.tx.state, "pending")
+        self.assertTrue(self.tx.gocardless_retrying)
+        self.assertEqual(self.invoice.gocardless_debit_status, "retrying")
+        self.assertEqual(self._alerts(), (self.env["mail.activity"], self.env["mail.message"]))
+        # GoCardless retries it by itself: still "retrying", still no alarm.
+        self.sandbox.autoretry_payment(payment_id)
+        self._deliver()
+        self.assertEqual(self._sandbox_payment(payment_id)["status"], "pending_submission")
+        self.assertEqual(self.tx.state, "pending")
+        self.assertEqual(self.invoice.gocardless_debit_status, "retrying")
+        self.assertEqual(
+            self.invoice.gocardless_debit_charge_date.isoformat(),
+            self._sandbox_payment(payment_id)["charge_date"],
+        )
+        self.assertFalse(any(self._alerts()))
+        # The retry fails for good: one alert.
+        self.sandbox.fail_payment(payment_id)
+        self.assertFalse(self._failed_events()[0].details.will_attempt_retry)  # newest first
+        self._deliver()
+        self.assertEqual(self.tx.state, "error")
+        self.assertFalse(self.tx.gocardless_retrying)
+        self.assertEqual(self.invoice.gocardless_debit_status, "failed")
+        activities, messages = self._alerts()
+        self.assertEqual(len(activities), 1)
+        self.assertLessEqual(len(messages), 1)
+        # GoCardless delivers the same events again: no second alert.
+        for hook in self.sandbox.webhook_deliveries():
+            body = hook["request_body"]
+            answer = self.opener.post(
+                self._build_url(GoCardlessController._webhook_url),
+                data=body.encode() if isinstance(body, str) else body,
+                headers={
+                    "Content-Type": "application/json",
+                    "Webhook-Signature": hook["signature"],
+                },
+                timeout=60,
+            )
+            self.assertIn(answer.status_code, (200, 204))
+        with mute_logger(*LOGGERS):
+            self._drain_ledger()
+        self.invoice.invalidate_recordset()
+        self.assertEqual(self._alerts()[0], activities)
+        self.assertEqual(len(self._alerts()[1]), len(messages))
+
+    def test_a_retry_that_succeeds_collects_the_invoice_without_any_alarm(self):
+        payment_id = self.tx.provider_reference
+        self.sandbox.fail_payment(payment_id, will_attempt_retry=True)
+        self.sandbox.autoretry_payment(payment_id)
+        self._simulate("payment_confirmed", payment_id)
+        self._deliver()
+        self.assertEqual(self.tx.state, "done")
+        self.assertFalse(self.tx.gocardless_retrying)
+        self.assertEqual(self.invoice.gocardless_debit_status, "collected")
+        self.assertIn(self.invoice.payment_state, ("in_payment", "paid"))
+        self.assertFalse(any(self._alerts()))

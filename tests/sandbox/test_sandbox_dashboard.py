@@ -160,7 +160,15 @@ def test_renders_a_real_flow_newest_first(sandbox, client, receiver, mandate):
     assert "#1: 200" in page.text  # per-attempt response codes
     # the buttons offered follow the row's state
     offered = {b["action"] for b in page.buttons if b["resource"] == second.id}
-    assert offered == {"confirm", "pay_out", "fail", "late_failure", "charge_back", "cancel"}
+    assert offered == {
+        "confirm",
+        "pay_out",
+        "fail",
+        "fail_retry",
+        "late_failure",
+        "charge_back",
+        "cancel",
+    }
     assert {b["action"] for b in page.buttons if b["resource"] == first.id} == {
         "late_failure",
         "charge_back",

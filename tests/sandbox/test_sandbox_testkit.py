@@ -318,3 +318,29 @@ def test_fault_over_http_and_validation(sandbox, api):
     with pytest.raises(ValueError):
         faults.set("hang", path_prefix=5)
     assert faults.set("hang", hang_timeout=999)["hang_timeout"] == 120.0
+
+
+def test_fault_hang_after_processes_the_request_and_withholds_its_answer(sandbox, api):
+    url = sandbox.url
+    mark = sandbox.request_log_mark()
+    sandbox.set_fault("hang_after", path_prefix="/customers", method="POST", count=1)
+    body = {"customers": {"email": "late@example.com", "given_name": "A", "family_name": "B"}}
+    with pytest.raises(requests.ReadTimeout):
+        api.post(
+            url + "/customers", json=body, headers={"Idempotency-Key": "late-1"}, timeout=(2, 0.5)
+        )
+    sandbox.clear_fault()
+    (entry,) = sandbox.request_log(mark)
+    assert (entry["method"], entry["status"], entry["fault"]) == ("POST", None, "hang_after")
+    # The customer was created: the same key again answers with it, not a second one.
+    customers = api.get(url + "/customers", timeout=2).json()["customers"]
+    assert [c["email"] for c in customers] == ["late@example.com"]
+    again = api.post(
+        url + "/customers", json=body, headers={"Idempotency-Key": "late-1"}, timeout=2
+    )
+    assert again.status_code == 409
+    assert (
+        again.json()["error"]["errors"][0]["links"]["conflicting_resource_id"]
+        == (customers[0]["id"])
+    )
+    assert len(api.get(url + "/customers", timeout=2).json()["customers"]) == 1
