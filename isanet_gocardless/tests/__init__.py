@@ -18,3 +18,4 @@ from . import test_debit_retries
 from . import test_pre_notice
 from . import test_mandates
 from . import test_many_invoices
+from . import test_ledger_batch
