@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from gocardless_sandbox import SandboxServer
-from gocardless_sandbox.server import Handler
 from gocardless_sandbox.banking import aba_valid, iban_valid, validate_bank_details
+from gocardless_sandbox.server import Handler
 
 
 def test_state_survives_a_restart(tmp_path, gc):
