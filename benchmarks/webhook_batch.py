@@ -14,15 +14,18 @@ Five measures, each printed with its target:
 3. concurrency: every event of another set delivered 3 times, shuffled, one event per webhook,
    by 12 concurrent senders to the same Odoo; answers >= 500, 95th percentile answer time, and
    after the drain: live payments per paid invoice, events left unapplied;
-4. cost per paid invoice (``odoo shell``): one event applied by the ledger (lock, read-back
-   from the sandbox, pipeline, post-processing, notice, commit) against Odoo's own payment path
-   on the same database (``tx._set_done()`` + ``tx._post_process()`` of an equivalent pending
-   transaction with its invoice, commit), interleaved, SQL queries counted with the cursor's
-   ``sql_log_count``;
+4. cost per paid invoice (``odoo shell``): the events of a round applied as the ledger's cron
+   applies them (one batch: lock, read-back from the sandbox, pipeline, post-processing with
+   the payments made together, notices, commit) against Odoo's own payment path on the same
+   database for as many equivalent pending transactions with their invoices
+   (``tx._set_done()`` + ``tx._post_process()`` then commit, each in turn, as Odoo's
+   post-processing cron does), interleaved, divided by the invoices paid; SQL queries counted
+   with the cursor's ``sql_log_count``;
 5. queries per event for batches of 10/100/250 events, then again once 300,000 payment
    transactions (with provider references) are inserted with SQL.
 
     python benchmarks/webhook_batch.py [--rounds 5] [--ack-sizes 1,250,1000] [--keep-db]
+        [--measures ack,drain,concurrency,cost]
 
 Needs what the Odoo tests need (``import odoo`` of Odoo 18, PostgreSQL: see tools/odoo_harness.py).
 Runs for about 5 minutes on 2 cores; run nothing else heavy meanwhile.
@@ -119,21 +122,25 @@ def record(raw_events, webhook_id):
     ids = [raw["id"] for raw in raw_events]
     return Event.search([("event_id", "in", ids)]).ids
 
-def ours(ledger_id):
+def ours(ledger_ids):
+    # The round's events applied as the ledger's cron applies them: one batch, one commit.
     env.invalidate_all()
     q0, t0 = cr.sql_log_count, time.perf_counter()
-    done, _outage = Event._gocardless_process_due(limit=1, event_ids=[ledger_id])
+    done, _outage = Event._gocardless_process_due(limit=len(ledger_ids), event_ids=ledger_ids)
+    cr.commit()
     elapsed, queries = time.perf_counter() - t0, cr.sql_log_count - q0
-    assert len(done) == 1 and done.state == "processed", (done, done.state)
+    assert len(done) == len(ledger_ids) and set(done.mapped("state")) == {{"processed"}}, done
     return queries, elapsed
 
-def own(tx_id):
-    env.invalidate_all()
+def own(tx_ids):
+    # Odoo's own path, as its post-processing cron runs it: each transaction, then commit.
     q0, t0 = cr.sql_log_count, time.perf_counter()
-    tx = Tx.browse(tx_id)
-    tx._set_done()
-    tx._post_process()
-    cr.commit()
+    for tx_id in tx_ids:
+        env.invalidate_all()
+        tx = Tx.browse(tx_id)
+        tx._set_done()
+        tx._post_process()
+        cr.commit()
     elapsed, queries = time.perf_counter() - t0, cr.sql_log_count - q0
     return queries, elapsed
 
@@ -154,18 +161,15 @@ per_round = data["per_round"]
 rounds = {{"ours": [], "own": []}}
 ours_tx, index = [], 0
 for round_no in range(data["rounds"] + 1):  # round 0 warms the caches, not counted
-    sample = {{"ours": [], "own": []}}
-    for _unit in range(per_round):
-        raw = cost_events[index]
-        sample["ours"].append(ours(ledger_by_event[raw["id"]]))
-        sample["own"].append(own(own_ids[index]))
-        index += 1
+    units = range(index, index + per_round)
+    index += per_round
+    sample = {{
+        "ours": ours([ledger_by_event[cost_events[i]["id"]] for i in units]),
+        "own": own([own_ids[i] for i in units]),
+    }}
     if round_no:
-        for side in sample:
-            rounds[side].append((
-                sum(q for q, _t in sample[side]) / per_round,
-                sum(t for _q, t in sample[side]) / per_round,
-            ))
+        for side, (queries, seconds) in sample.items():
+            rounds[side].append((queries / per_round, seconds / per_round))
 cr.execute("SELECT transaction_id FROM gocardless_event WHERE id IN %s", [tuple(ledger_ids)])
 ours_tx = [row[0] for row in cr.fetchall()]
 result["cost"] = rounds
@@ -471,7 +475,16 @@ def main():  # noqa: PLR0915 - one script, one linear story
     parser.add_argument("--bulk-batches", default="100")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument(
+        "--measures",
+        default="ack,drain,concurrency,cost",
+        help="which measures to run (cost includes the queries per event)",
+    )
     args = parser.parse_args()
+    measures = set(args.measures.split(","))
+    unknown = measures - {"ack", "drain", "concurrency", "cost"}
+    if unknown:
+        parser.error(f"unknown measures: {', '.join(sorted(unknown))}")
     ack_sizes = [int(n) for n in args.ack_sizes.split(",")]
     batches = [int(n) for n in args.batches.split(",")]
     bulk_batches = [int(n) for n in args.bulk_batches.split(",")]
@@ -479,14 +492,16 @@ def main():  # noqa: PLR0915 - one script, one linear story
     if reason:
         raise SystemExit(f"cannot run: {reason}")
 
-    cost_count = args.per_round * (args.rounds + 1)
+    cost_count = args.per_round * (args.rounds + 1) if "cost" in measures else 0
     groups = {
-        "drain": args.drain_events,
-        "concurrent": args.concurrent_events,
+        # The ack measure sends copies of one drain event with fresh ids.
+        "drain": args.drain_events if measures & {"ack", "drain"} else 0,
+        "concurrent": args.concurrent_events if "concurrency" in measures else 0,
         "cost": cost_count,
-        **{f"batch{i}": n for i, n in enumerate(batches)},
-        **{f"bulk{i}": n for i, n in enumerate(bulk_batches)},
     }
+    if "cost" in measures:
+        groups.update({f"batch{i}": n for i, n in enumerate(batches)})
+        groups.update({f"bulk{i}": n for i, n in enumerate(bulk_batches)})
     total = sum(groups.values())
 
     var = ROOT / "var"
@@ -545,92 +560,38 @@ def main():  # noqa: PLR0915 - one script, one linear story
             split[name] = ([by_payment[p] for p, _r in chunk], [r for _p, r in chunk])
             start += size
 
-        # 1. Ack: 2 workers, no cron (nothing applied while the next round is timed).
-        print("ack: odoo --workers 2 --max-cron-threads 0...", flush=True)
-        odoo, base = start_odoo(dbname, data_dir, log, cron_threads=0)
-        report["ack"], report["ack_codes"] = measure_ack(
-            base, split["drain"][0][0], ack_sizes, args.rounds
-        )
-        stop_odoo(odoo)
-        odoo = None
-        print("\nGoCardless ledger benchmark: Odoo 18, sandbox API on 127.0.0.1, this machine")
-        verdicts = [print_ack(report, args)]
-        sql_value(dbname, "DELETE FROM gocardless_event WHERE event_id LIKE 'EVACK%'")
-        sql_value(dbname, "DELETE FROM ir_cron_trigger")
-
-        # 2. Drain, 3. concurrency: 2 workers, one cron worker.
-        print("drain, concurrency: odoo --workers 2 --max-cron-threads 1...", flush=True)
-        odoo, base = start_odoo(dbname, data_dir, log, cron_threads=1)
-        events, references = split["drain"]
-        started = time.perf_counter()
-        with requests.Session() as session:
-            code, ack = post(session, base + "/payment/gocardless/webhook", events, "WBDRAIN")
-        report["drain"] = {
-            "code": code,
-            "ack": ack,
-            "seconds": wait_drained(dbname, events, references, started),
-            "states": ledger_counts(dbname, [e["id"] for e in events]),
-            "paid": paid_count(dbname, references),
-        }
-        verdicts.append(print_drain(report, args))
-        events, references = split["concurrent"]
-        answers, sending = concurrent_delivery(base, events, args.senders, args.copies, args.seed)
-        started = time.perf_counter()
-        drained = wait_drained(dbname, events, references, started)
-        refs = ",".join(f"'{r}'" for r in references)
-        live = sql_value(
-            dbname,
-            "SELECT count(*) FILTER (WHERE n = 1), count(*) FILTER (WHERE n > 1),"
-            " count(*) FILTER (WHERE n = 0) FROM (SELECT t.id, (SELECT count(*) FROM"
-            " account_payment p WHERE p.payment_transaction_id = t.id AND p.state != 'canceled')"
-            f" AS n FROM payment_transaction t WHERE t.reference IN ({refs})) s",
-        ).split("|")
-        report["concurrent"] = {
-            "answers": answers,
-            "sending": sending,
-            "drain_after": drained,
-            "states": ledger_counts(dbname, [e["id"] for e in events]),
-            "paid": paid_count(dbname, references),
-            "live": [int(n) for n in live],
-            "rows": int(
-                sql_value(
-                    dbname,
-                    "SELECT count(*) FROM gocardless_event WHERE event_id IN ("
-                    + ",".join(f"'{e['id']}'" for e in events)
-                    + ")",
-                )
-            ),
-        }
-        stop_odoo(odoo)
-        odoo = None
-        verdicts.append(print_concurrent(report, args))
-
-        # 4. Cost per paid invoice, 5. queries per event (odoo shell, no server running).
-        print("cost per paid invoice, queries per event, 300,000 transactions...", flush=True)
-        data = {
-            "rounds": args.rounds,
-            "per_round": args.per_round,
-            "cost_events": split["cost"][0],
-            "batches": [split[f"batch{i}"][0] for i in range(len(batches))],
-            "bulk": args.bulk,
-            "bulk_batches": [split[f"bulk{i}"][0] for i in range(len(bulk_batches))],
-        }
-        measure = subprocess.run(
-            odoo_command(dbname, data_dir, "--logfile", str(log), "--no-http", subcommand="shell"),
-            input=MEASURE_SCRIPT.format(data=json.dumps(data)),
-            text=True,
-            cwd=ROOT,
-            check=False,
-            capture_output=True,
-            timeout=SHELL_LIMIT,
-        )
-        line = next((x for x in measure.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
-        if measure.returncode or not line:
-            raise SystemExit(
-                f"odoo shell failed:\n{measure.stdout[-3000:]}\n{measure.stderr[-3000:]}"
+        verdicts = []
+        header = "\nGoCardless ledger benchmark: Odoo 18, sandbox API on 127.0.0.1, this machine"
+        if "ack" in measures:
+            # 1. Ack: 2 workers, no cron (nothing applied while the next round is timed).
+            print("ack: odoo --workers 2 --max-cron-threads 0...", flush=True)
+            odoo, base = start_odoo(dbname, data_dir, log, cron_threads=0)
+            report["ack"], report["ack_codes"] = measure_ack(
+                base, split["drain"][0][0], ack_sizes, args.rounds
             )
-        report["measure"] = json.loads(line.split(" ", 1)[1])
-        verdicts.append(print_measure(report, args))
+            stop_odoo(odoo)
+            odoo = None
+            print(header)
+            header = ""
+            verdicts.append(print_ack(report, args))
+            sql_value(dbname, "DELETE FROM gocardless_event WHERE event_id LIKE 'EVACK%'")
+            sql_value(dbname, "DELETE FROM ir_cron_trigger")
+        if measures & {"drain", "concurrency"}:
+            drain_and_concurrency(dbname, data_dir, log, split, measures, args, report)
+            if header:
+                print(header)
+                header = ""
+            if "drain" in measures:
+                verdicts.append(print_drain(report, args))
+            if "concurrency" in measures:
+                verdicts.append(print_concurrent(report, args))
+        if "cost" in measures:
+            report["measure"] = measure_cost(
+                dbname, data_dir, log, split, batches, bulk_batches, args
+            )
+            if header:
+                print(header)
+            verdicts.append(print_measure(report, args))
     finally:
         stop_odoo(odoo)
         sandbox.stop()
@@ -639,6 +600,90 @@ def main():  # noqa: PLR0915 - one script, one linear story
     ok = all(verdicts)
     print(f"overall: {'all targets met' if ok else 'at least one target missed'}")
     return 0 if ok else 1
+
+
+def drain_and_concurrency(dbname, data_dir, log, split, measures, args, report):
+    """2. Drain, 3. concurrency: 2 workers, one cron worker."""
+    print("drain, concurrency: odoo --workers 2 --max-cron-threads 1...", flush=True)
+    odoo, base = start_odoo(dbname, data_dir, log, cron_threads=1)
+    try:
+        if "drain" in measures:
+            measure_drain(dbname, base, split, report)
+        if "concurrency" in measures:
+            measure_concurrency(dbname, base, split, args, report)
+    finally:
+        stop_odoo(odoo)
+
+
+def measure_drain(dbname, base, split, report):
+    events, references = split["drain"]
+    started = time.perf_counter()
+    with requests.Session() as session:
+        code, ack = post(session, base + "/payment/gocardless/webhook", events, "WBDRAIN")
+    report["drain"] = {
+        "code": code,
+        "ack": ack,
+        "seconds": wait_drained(dbname, events, references, started),
+        "states": ledger_counts(dbname, [e["id"] for e in events]),
+        "paid": paid_count(dbname, references),
+    }
+
+
+def measure_concurrency(dbname, base, split, args, report):
+    events, references = split["concurrent"]
+    answers, sending = concurrent_delivery(base, events, args.senders, args.copies, args.seed)
+    started = time.perf_counter()
+    drained = wait_drained(dbname, events, references, started)
+    refs = ",".join(f"'{r}'" for r in references)
+    live = sql_value(
+        dbname,
+        "SELECT count(*) FILTER (WHERE n = 1), count(*) FILTER (WHERE n > 1),"
+        " count(*) FILTER (WHERE n = 0) FROM (SELECT t.id, (SELECT count(*) FROM"
+        " account_payment p WHERE p.payment_transaction_id = t.id AND p.state != 'canceled')"
+        f" AS n FROM payment_transaction t WHERE t.reference IN ({refs})) s",
+    ).split("|")
+    report["concurrent"] = {
+        "answers": answers,
+        "sending": sending,
+        "drain_after": drained,
+        "states": ledger_counts(dbname, [e["id"] for e in events]),
+        "paid": paid_count(dbname, references),
+        "live": [int(n) for n in live],
+        "rows": int(
+            sql_value(
+                dbname,
+                "SELECT count(*) FROM gocardless_event WHERE event_id IN ("
+                + ",".join(f"'{e['id']}'" for e in events)
+                + ")",
+            )
+        ),
+    }
+
+
+def measure_cost(dbname, data_dir, log, split, batches, bulk_batches, args):
+    """4. Cost per paid invoice, 5. queries per event (odoo shell, no server running)."""
+    print("cost per paid invoice, queries per event, 300,000 transactions...", flush=True)
+    data = {
+        "rounds": args.rounds,
+        "per_round": args.per_round,
+        "cost_events": split["cost"][0],
+        "batches": [split[f"batch{i}"][0] for i in range(len(batches))],
+        "bulk": args.bulk,
+        "bulk_batches": [split[f"bulk{i}"][0] for i in range(len(bulk_batches))],
+    }
+    measure = subprocess.run(
+        odoo_command(dbname, data_dir, "--logfile", str(log), "--no-http", subcommand="shell"),
+        input=MEASURE_SCRIPT.format(data=json.dumps(data)),
+        text=True,
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        timeout=SHELL_LIMIT,
+    )
+    line = next((x for x in measure.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
+    if measure.returncode or not line:
+        raise SystemExit(f"odoo shell failed:\n{measure.stdout[-3000:]}\n{measure.stderr[-3000:]}")
+    return json.loads(line.split(" ", 1)[1])
 
 
 def verdict(ok):
@@ -734,8 +779,8 @@ def print_measure(report, args):
     )
     summary = {}
     for side, label in (
-        ("ours", "ledger: one event applied (read-back, pipeline, post-process, notice)"),
-        ("own", "Odoo's own path: tx._set_done() + tx._post_process()"),
+        ("ours", "ledger: the round's events as one batch (read-back, pipeline, post-process)"),
+        ("own", "Odoo's own path: tx._set_done() + tx._post_process() + commit, each"),
     ):
         queries = [q for q, _t in cost[side]]
         seconds = [t for _q, t in cost[side]]

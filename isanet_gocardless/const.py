@@ -76,3 +76,8 @@ DEBIT_STATUS_BY_PAYMENT_STATUS = {
 
 # Payment statuses in which GoCardless still lets the merchant cancel a payment.
 PAYMENT_CANCELLABLE_STATUSES = frozenset({"pending_submission", "pending_customer_approval"})
+
+# Context key of a batch of the ledger's events: the set of the ids of the transactions whose
+# post-processing waits for the end of the batch (`gocardless.event._gocardless_apply_batch`,
+# `payment_transaction_batch.py`).
+DEFERRED_POST_PROCESS_KEY = "gocardless_deferred_post_process"

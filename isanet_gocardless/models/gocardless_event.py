@@ -3,9 +3,11 @@
 """The ledger of GoCardless webhook events: each event is recorded once and applied once.
 
 A webhook is verified, its events inserted with ``ON CONFLICT (event_id) DO NOTHING`` and the
-ledger's cron woken: GoCardless is answered at once. The cron then applies the events one by
-one, each under its row lock (``FOR UPDATE SKIP LOCKED``: several Odoo servers share the work)
-and in its own savepoint, so a duplicate delivery is acknowledged without being applied twice.
+ledger's cron woken: GoCardless is answered at once. The cron then applies the events in small
+batches, oldest first, each batch under its rows' locks (``FOR UPDATE SKIP LOCKED``: several
+Odoo servers share the work) and committed at once, each event in its own savepoint, so a
+duplicate delivery is acknowledged without being applied twice. The invoices of the debits
+confirmed in one batch are paid together (`payment.transaction._gocardless_post_process_batch`).
 An event never decides by itself: it tells which resource changed, and the resource's current
 state is read back from the GoCardless API, so the arrival order of events does not matter.
 Temporary failures wait with a backoff; nothing is given up.
@@ -24,11 +26,16 @@ from .. import const, utils
 from ..gocardless_core import errors as core_errors
 from ..gocardless_core import events as gc_events
 from ..gocardless_core import webhooks
+from .payment_transaction_batch import DeferredPostProcessing
 
 _logger = logging.getLogger(__name__)
 
 # Events applied by one run of the cron before it reports its progress.
 CRON_BATCH_SIZE = 100
+# Events locked, applied and committed together. The payments of the debits they confirm are
+# created, posted and reconciled together (a third of the cost of one at a time); the locks
+# of a batch are held for a few seconds at most.
+LOCK_BATCH_SIZE = 20
 # Seconds one run of the cron spends applying events. Odoo runs a cron that reports events
 # remaining up to 10 times in a row, and a multi-worker server kills a cron worker whose round
 # of jobs lasts longer than its time limit (120 s by default): 10 runs stay below it.
@@ -255,13 +262,15 @@ class GoCardlessEvent(models.Model):
     # === BUSINESS METHODS - PROCESSING === #
 
     @api.model
-    def _gocardless_lock_next_due(self, event_ids=None):
-        """Lock and return the oldest event due for processing, or an empty recordset.
+    def _gocardless_lock_due(self, limit=LOCK_BATCH_SIZE, event_ids=None):
+        """Lock and return the oldest events due for processing (at most ``limit``).
 
         Events locked by another worker (another Odoo server sharing the database) are
         skipped: several servers process the ledger in parallel, each event once.
 
+        :param int limit: The most events locked.
         :param list event_ids: Only among these ledger ids.
+        :return: The events, oldest first.
         :rtype: recordset of `gocardless.event`
         """
         self.env.flush_all()
@@ -269,20 +278,22 @@ class GoCardlessEvent(models.Model):
             SQL(
                 "SELECT id FROM gocardless_event WHERE state = 'received'"
                 " AND (next_attempt_at IS NULL OR next_attempt_at <= %s) %s"
-                " ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                " ORDER BY created_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
                 fields.Datetime.now(),
                 SQL("AND id IN %s", tuple(event_ids)) if event_ids else SQL(""),
+                max(1, limit),
             )
         )
-        row = self.env.cr.fetchone()
-        return self.browse(row[0] if row else [])
+        return self.browse([row[0] for row in self.env.cr.fetchall()])
 
     @api.model
     def _gocardless_process_due(self, limit=CRON_BATCH_SIZE, deadline=None, event_ids=None):
-        """Apply the events due, oldest first, one at a time, each under its row lock.
+        """Apply the events due, oldest first, in batches, each event in its own savepoint.
 
-        Outside tests each event is committed once applied: its lock is released, and what was
-        applied is kept whatever happens to the next one.
+        A batch of events is locked, applied and, outside tests, committed together: what was
+        applied is kept whatever happens to the next batch, and the locks are released. The
+        post-processing of the transactions the batch changed (the invoices paid, the
+        merchant's notices) is done once for the batch, before the commit.
 
         :param int limit: The most events applied by this call.
         :param float deadline: A `time.monotonic()` value after which processing stops.
@@ -295,24 +306,66 @@ class GoCardlessEvent(models.Model):
         Event = self.with_user(SUPERUSER_ID)
         done = Event.browse()
         commit = not self.env.registry.in_test_mode()
-        for _index in range(limit):
+        remaining = limit
+        while remaining > 0:
             if deadline is not None and time.monotonic() > deadline:
                 Event._gocardless_trigger_processing()  # the rest in the next run
                 break
-            event = Event._gocardless_lock_next_due(event_ids)
-            if not event:
+            batch = Event._gocardless_lock_due(min(remaining, LOCK_BATCH_SIZE), event_ids)
+            if not batch:
                 break
-            outage = event._gocardless_process_one()
-            if event.state != "received":
-                done |= event
+            applied, outage, stopped = Event._gocardless_apply_batch(batch, deadline)
+            done |= applied
+            remaining -= len(batch) - len(stopped)
             if commit:
-                # Each event applied is kept, and its lock released, whatever comes next.
+                # What the batch applied is kept, and its locks released, whatever comes next.
                 self.env.cr.commit()  # pylint: disable=invalid-commit
             if outage:
                 # GoCardless is down or slow: the next events would wait as long for nothing.
                 _logger.info("gocardless: GoCardless is unavailable, the ledger waits")
                 return done, True
+            if stopped:
+                Event._gocardless_trigger_processing()  # the rest in the next run
+                break
         return done, False
+
+    @api.model
+    def _gocardless_apply_batch(self, batch, deadline=None):
+        """Apply the locked events of one batch, then post-process what they changed.
+
+        The transactions whose state the events change are post-processed together at the end
+        (`payment.transaction._gocardless_post_process_batch`), or before an event that needs
+        them post-processed: one that changes the same transaction again, or a payout (which
+        books the payments of the confirmed debits).
+
+        :param recordset batch: The locked events, oldest first.
+        :param float deadline: A `time.monotonic()` value after which the batch stops.
+        :return: The events applied or closed, whether GoCardless was unavailable, and the
+                 events left for later.
+        :rtype: tuple[recordset, bool, recordset]
+        """
+        done = self.browse()
+        deferred = DeferredPostProcessing()
+        Event = self.with_context(**{const.DEFERRED_POST_PROCESS_KEY: deferred})
+        Transaction = self.env["payment.transaction"]
+        outage = False
+        stopped = self.browse()
+        for index, event in enumerate(Event.browse(batch.ids)):
+            if deadline is not None and index and time.monotonic() > deadline:
+                stopped = batch[index:]
+                break
+            if deferred and EVENT_HANDLERS.get(event._gocardless_outcome(), ("",))[0] != (
+                "payment.transaction"
+            ):
+                Transaction._gocardless_post_process_deferred(deferred)
+            outage = event._gocardless_process_one()
+            if event.state != "received":
+                done |= event
+            if outage:
+                stopped = batch[index + 1 :]
+                break
+        Transaction._gocardless_post_process_deferred(deferred, everything=True)
+        return done, outage, stopped
 
     def _gocardless_process_one(self):
         """Apply one event in its own savepoint, and record the outcome on it.
@@ -379,6 +432,14 @@ class GoCardlessEvent(models.Model):
         """Return the ledger row as a `gocardless_core.events.Event`."""
         self.ensure_one()
         return gc_events.Event.from_dict(json.loads(self.raw or "{}"))
+
+    def _gocardless_outcome(self):
+        """Return what the event means (`gocardless_core.events.outcome_for`), or None."""
+        self.ensure_one()
+        try:
+            return gc_events.outcome_for(self._gocardless_event())
+        except Exception:  # noqa: BLE001 - an unreadable row is reported when it is applied
+            return None
 
     def _gocardless_set_state(self, state, message=None, tx=None):
         """Close the event as ``processed`` or ``ignored``, with an optional reason."""

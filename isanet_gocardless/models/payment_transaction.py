@@ -760,6 +760,11 @@ class PaymentTransaction(models.Model):
         super()._process_notification_data(notification_data)
         if self.provider_code != const.PROVIDER_CODE:
             return
+        deferred = self.env.context.get(const.DEFERRED_POST_PROCESS_KEY)
+        if deferred and self.id in deferred:
+            # Changed again in the same batch of events: its last change is post-processed
+            # first (an invoice paid, then reopened, is told both ways).
+            self._gocardless_post_process_deferred(deferred)
         reason = notification_data.get("reason") or ""
         if "gocardless_billing_request" in notification_data:
             self._gocardless_process_billing_request(
@@ -1234,8 +1239,15 @@ class PaymentTransaction(models.Model):
     def _gocardless_post_process_now(self):
         """Post-process the transaction at once if its state changed (invoice paid or reopened).
 
-        If that fails, Odoo's post-processing cron tries again.
+        In a batch of the ledger's events (context key ``gocardless_deferred_post_process``),
+        the transaction waits for the end of the batch instead
+        (`payment_transaction_batch.py`). If post-processing fails, Odoo's post-processing cron
+        tries again.
         """
+        deferred = self.env.context.get(const.DEFERRED_POST_PROCESS_KEY)
+        if deferred is not None:
+            deferred.add(self.filtered(lambda t: not t.is_post_processed).ids)
+            return
         for tx in self.filtered(lambda t: not t.is_post_processed):
             try:
                 with self.env.cr.savepoint():

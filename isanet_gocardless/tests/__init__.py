@@ -19,3 +19,4 @@ from . import test_pre_notice
 from . import test_mandates
 from . import test_many_invoices
 from . import test_portal_mandates
+from . import test_ledger_batch

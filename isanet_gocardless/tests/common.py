@@ -408,7 +408,11 @@ class GoCardlessConnectMixin:
 
 
 class FakeService:
-    """Stands for one SDK service: `get` returns a copy of the canned resource, or raises."""
+    """Stands for one SDK service: `get` returns a copy of the canned resource, or raises.
+
+    A list of resources is answered in turn, its last one from then on (a resource that
+    changes between two reads).
+    """
 
     def __init__(self, test, resource_type):
         self.test = test
@@ -417,6 +421,8 @@ class FakeService:
     def get(self, identity):
         self.test.api_reads.append((self.resource_type, identity))
         resource = self.test.api_resources[(self.resource_type, identity)]
+        if isinstance(resource, list):
+            resource = resource.pop(0) if len(resource) > 1 else resource[0]
         if isinstance(resource, Exception):
             raise resource
         return SimpleNamespace(attributes=copy.deepcopy(resource))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from urllib.parse import parse_qs, urlsplit
 
 import gocardless_pro
@@ -12,6 +13,7 @@ import requests
 
 from gocardless_sandbox import SandboxServer
 from gocardless_sandbox.banking import aba_valid, iban_valid, validate_bank_details
+from gocardless_sandbox.server import Handler
 
 
 def test_state_survives_a_restart(tmp_path, gc):
@@ -289,3 +291,24 @@ def test_sdk_style_envelope_for_actions_without_params(client, sandbox, api):
         ]
         == "cancelled"
     )
+
+
+def test_kept_alive_answers_leave_without_waiting_for_the_clients_ack(sandbox):
+    """Headers and body leave in two writes: with Nagle's algorithm, each answer after the
+    first on a kept-alive connection waited for the client's delayed ACK (40 ms on Linux).
+    The accepted connections have TCP_NODELAY set."""
+    seen = []
+    setup = Handler.setup
+
+    def recording_setup(handler):
+        setup(handler)
+        seen.append(handler.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    Handler.setup = recording_setup
+    try:
+        with requests.Session() as session:
+            for _ in range(3):
+                assert session.get(sandbox.url + "/payments", timeout=5).status_code == 401
+    finally:
+        Handler.setup = setup
+    assert seen and all(seen), seen

@@ -1,0 +1,259 @@
+# Copyright 2026 Isanet
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+"""The ledger applies its events in batches: the payments of the debits one batch confirms are
+made together, as Odoo makes each one, and nothing is lost or doubled when a batch goes wrong."""
+
+from unittest.mock import patch
+
+import requests
+
+from odoo import SUPERUSER_ID, Command
+from odoo.tests import tagged
+from odoo.tools import mute_logger
+
+from ..models import gocardless_event
+from .common import EVENT_LOGGER, GoCardlessWebhookCommon
+
+BATCH_LOGGER = "odoo.addons.isanet_gocardless.models.payment_transaction_batch"
+
+
+@tagged("post_install", "-at_install")
+class TestLedgerBatch(GoCardlessWebhookCommon):
+    def setUp(self):
+        super().setUp()
+        self.Transaction = self.env.registry["payment.transaction"]
+        self.made_together = []
+        original = self.Transaction._gocardless_create_payments
+
+        def spy(records):
+            self.made_together.append(records.ids)
+            return original(records)
+
+        patcher = patch.object(self.Transaction, "_gocardless_create_payments", spy)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def _debits(self, count):
+        """``count`` invoices, each with its pending GoCardless transaction PMB<n>."""
+        txs = self.env["payment.transaction"]
+        for index in range(1, count + 1):
+            invoice = self._create_customer_invoice(amount=100.0 + index, partner=self.partner_a)
+            txs |= self._create_transaction(
+                "redirect",
+                reference=f"INV-GC-B{index}",
+                amount=invoice.amount_total,
+                currency_id=invoice.currency_id.id,
+                partner_id=self.partner_a.id,
+                payment_method_id=self.sepa.id,
+                provider_reference=f"PMB{index}",
+                invoice_ids=[Command.set(invoice.ids)],
+                state="pending",
+            )
+        return txs
+
+    def _resource(self, tx, status):
+        return {
+            "id": tx.provider_reference,
+            "amount": int(round(tx.amount * 100)),
+            "currency": tx.currency_id.name,
+            "charge_date": "2026-01-15",
+            "status": status,
+            "links": {"mandate": "MD123", "creditor": "CR123"},
+            "metadata": {"odoo_reference": tx.reference},
+        }
+
+    def _confirm(self, tx):
+        self.api_resources[("payments", tx.provider_reference)] = self._resource(tx, "confirmed")
+        return self._event("payments", "confirmed", tx.provider_reference, odoo_ref=False)
+
+    def _assert_paid_once(self, txs):
+        for tx in txs:
+            payments = self.env["account.payment"].search([("payment_transaction_id", "=", tx.id)])
+            self.assertEqual(len(payments), 1, tx.reference)
+            self.assertEqual(tx.payment_id, payments)
+            self.assertIn(payments.state, ("in_process", "paid"))
+            self.assertEqual(payments.invoice_ids, tx.invoice_ids)
+            self.assertIn(tx.invoice_ids.payment_state, ("paid", "in_payment"), tx.reference)
+            self.assertTrue(tx.is_post_processed)
+            messages = tx.invoice_ids.message_ids.mapped("body")
+            self.assertEqual(sum("Direct debit received" in (m or "") for m in messages), 1)
+            self.assertEqual(sum("has been posted" in (m or "") for m in messages), 1)
+
+    def test_debits_confirmed_in_one_batch_get_their_payments_made_together(self):
+        txs = self._debits(5)
+        self._receive([self._confirm(tx) for tx in txs])
+        self.assertEqual(set(self._ledger().mapped("state")), {"processed"})
+        self.assertEqual(self.made_together, [txs.ids])
+        self._assert_paid_once(txs)
+
+    def test_payments_made_together_are_the_ones_odoo_makes_one_by_one(self):
+        txs = self._debits(3)
+        # Odoo's own path (`account_payment._create_payment`), as the ledger runs it.
+        own = txs[0].with_user(SUPERUSER_ID)._gocardless_in_company_context()
+        own._set_done()
+        own._post_process()
+        self._receive([self._confirm(tx) for tx in txs[1:]])
+        self.assertEqual(self.made_together, [txs[1:].ids])
+
+        def shape(tx):
+            payment = tx.payment_id
+            lines = payment.move_id.line_ids.sorted("balance")
+            return {
+                "amount": payment.amount / tx.amount,
+                "payment_type": payment.payment_type,
+                "partner_type": payment.partner_type,
+                "partner": payment.partner_id,
+                "journal": payment.journal_id,
+                "method_line": payment.payment_method_line_id,
+                "token": payment.payment_token_id,
+                "state": payment.state,
+                "memo": payment.memo.replace(tx.reference, "REF").replace(
+                    tx.provider_reference, "PM"
+                ),
+                "accounts": lines.mapped("account_id"),
+                "balances": [line.balance / tx.amount for line in lines],
+                "reconciled_with_invoice": bool(
+                    payment.move_id.line_ids.matched_debit_ids.debit_move_id.move_id
+                    & tx.invoice_ids
+                )
+                or not payment.move_id,
+                "invoice_state": tx.invoice_ids.payment_state,
+                "residual": tx.invoice_ids.amount_residual,
+            }
+
+        expected = shape(own)
+        for tx in txs[1:]:
+            self.assertEqual(shape(tx), expected, tx.reference)
+        self._assert_paid_once(txs)
+
+    def test_a_transaction_changed_twice_in_a_batch_is_paid_then_reopened(self):
+        tx = self._debits(1)
+        invoice = tx.invoice_ids
+        self.api_resources[("payments", "PMB1")] = [
+            self._resource(tx, "confirmed"),
+            self._resource(tx, "charged_back"),
+        ]
+        self._receive(
+            [
+                self._event("payments", "confirmed", "PMB1", odoo_ref=False),
+                self._event("payments", "charged_back", "PMB1", odoo_ref=False),
+            ]
+        )
+        self.assertEqual(set(self._ledger().mapped("state")), {"processed"})
+        self.assertEqual(tx.state, "cancel")
+        # Paid first (a payment made and posted), then reversed: the invoice is open again.
+        self.assertEqual(tx.payment_id.state, "canceled")
+        self.assertEqual(invoice.payment_state, "not_paid")
+        bodies = invoice.message_ids.mapped("body")
+        self.assertTrue(any("Direct debit received" in (b or "") for b in bodies))
+        self.assertTrue(any("Direct debit reversed" in (b or "") for b in bodies))
+
+    @mute_logger(EVENT_LOGGER)
+    def test_an_event_failing_in_a_batch_loses_no_other_payment(self):
+        first, second = self._debits(2)
+        self.api_resources[("payments", "PMB1")] = [
+            self._resource(first, "confirmed"),
+            self._resource(first, "charged_back"),
+        ]
+        confirmed_second = self._confirm(second)
+        process = self.Transaction._gocardless_process_payment
+
+        def fail_on_charge_back(tx, payment, *args, **kwargs):
+            if payment.get("status") == "charged_back":
+                raise RuntimeError("broken while applying the charge-back")
+            return process(tx, payment, *args, **kwargs)
+
+        with patch.object(self.Transaction, "_gocardless_process_payment", fail_on_charge_back):
+            self._receive(
+                [
+                    self._event("payments", "confirmed", "PMB1", odoo_ref=False, event_id="EVB1"),
+                    self._event(
+                        "payments", "charged_back", "PMB1", odoo_ref=False, event_id="EVB2"
+                    ),
+                    confirmed_second,
+                ]
+            )
+        # The charge-back failed (its savepoint undone, the catch-up and *Process again* apply
+        # it later); the confirmation before it, post-processed within that savepoint, is
+        # post-processed again at the end of the batch: its invoice is paid, once.
+        self.assertEqual(self._ledger("EVB1").state, "processed")
+        self.assertEqual(self._ledger("EVB2").state, "failed")
+        self.assertEqual(self._ledger(confirmed_second["id"]).state, "processed")
+        self.assertEqual(first.state, "done")
+        self._assert_paid_once(first | second)
+
+    def test_payments_are_made_one_by_one_when_making_them_together_fails(self):
+        txs = self._debits(3)
+
+        def broken(records):
+            raise RuntimeError("cannot make these payments together")
+
+        with (
+            patch.object(self.Transaction, "_gocardless_create_payments", broken),
+            self.assertLogs(BATCH_LOGGER, level="ERROR") as logs,
+        ):
+            self._receive([self._confirm(tx) for tx in txs])
+        self.assertIn("made one by one", logs.output[0])
+        self.assertEqual(set(self._ledger().mapped("state")), {"processed"})
+        self._assert_paid_once(txs)
+
+    def test_a_single_confirmed_debit_keeps_odoos_own_path(self):
+        tx = self._debits(1)
+        self._receive([self._confirm(tx)])
+        self.assertEqual(self.made_together, [])
+        self._assert_paid_once(tx)
+
+    def test_a_payout_in_the_same_batch_finds_the_payments_made(self):
+        txs = self._debits(2)
+        seen = []
+
+        def payout_handler(model, event, ledger_event):
+            seen.append([bool(tx.payment_id) for tx in txs])
+            return "ignored", "seen", model.env["payment.transaction"]
+
+        Payout = self.env.registry["gocardless.payout"]
+        with patch.object(Payout, "_gocardless_handle_payout_event", payout_handler):
+            self._receive(
+                [
+                    *[self._confirm(tx) for tx in txs],
+                    self._event("payouts", "paid", "PO123", odoo_ref=False),
+                ]
+            )
+        self.assertEqual(seen, [[True, True]])
+        self._assert_paid_once(txs)
+
+    @mute_logger(EVENT_LOGGER)
+    def test_an_outage_in_a_batch_keeps_what_was_applied_and_the_rest_waits(self):
+        first, second, third = self._debits(3)
+        events = [self._confirm(first), self._confirm(second), self._confirm(third)]
+        self.api_resources[("payments", "PMB2")] = requests.ConnectionError("unreachable")
+        self.assertTrue(self._receive(events))
+        states = [self._ledger(event["id"]).state for event in events]
+        self.assertEqual(states, ["processed", "received", "received"])
+        self.assertTrue(self._ledger(events[1]["id"]).next_attempt_at)
+        self.assertFalse(self._ledger(events[2]["id"]).next_attempt_at)
+        self._assert_paid_once(first)
+        self.assertEqual((second | third).mapped("state"), ["pending", "pending"])
+        # GoCardless is back: the next run applies the rest, once.
+        self._confirm(second)
+        self.assertFalse(self._drain_ledger(include_waiting=True))
+        self._assert_paid_once(first | second | third)
+
+    def test_batches_hold_a_bounded_number_of_events(self):
+        txs = self._debits(5)
+        sizes = []
+        lock = self.env.registry["gocardless.event"]._gocardless_lock_due
+
+        def spy(model, limit=gocardless_event.LOCK_BATCH_SIZE, event_ids=None):
+            batch = lock(model, limit, event_ids)
+            sizes.append(len(batch))
+            return batch
+
+        with (
+            patch.object(gocardless_event, "LOCK_BATCH_SIZE", 2),
+            patch.object(self.env.registry["gocardless.event"], "_gocardless_lock_due", spy),
+        ):
+            self._receive([self._confirm(tx) for tx in txs])
+        self.assertEqual(sizes, [2, 2, 1, 0])
+        self.assertEqual(self.made_together, [txs[:2].ids, txs[2:4].ids])
+        self._assert_paid_once(txs)
