@@ -57,7 +57,7 @@ class DeferredPostProcessing:
 
 
 class PaymentTransaction(models.Model):
-    _inherit = "payment.transaction"
+    _inherit = "payment.transaction"  # pylint: disable=consider-merging-classes-inherited
 
     @api.model
     def _gocardless_post_process_deferred(self, deferred, everything=False):
