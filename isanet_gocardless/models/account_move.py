@@ -474,10 +474,12 @@ class AccountMove(models.Model):
         if not any(tx.provider_id._gocardless_pays_at_payout() for tx in transactions):
             return False
         return any(
-            payment.state == "in_process"
-            and not payment.is_matched
-            and payment.payment_transaction_id.provider_id._gocardless_pays_at_payout()
-            for payment in transactions.payment_id
+            tx.operation in const.DEBIT_OPERATIONS
+            and tx.provider_id._gocardless_pays_at_payout()
+            and tx.payment_id.payment_type == "inbound"
+            and tx.payment_id.state == "in_process"
+            and not tx.payment_id.is_matched
+            for tx in transactions
         )
 
     def _gocardless_has_pending_debit(self):
