@@ -3,12 +3,15 @@
 
 A real Odoo 18 (a fresh database with the addon) and the local GoCardless sandbox: the sandbox
 holds paid payouts of N items (half `payment_paid_out` of distinct payments, half
-`gocardless_fee` with their VAT); Odoo books each one as on `payouts/paid` (payout read, all
-items read by pages of 500, items stored, one entry posted), inside a transaction rolled back
-afterwards so that each round starts from the same database. Rounds are interleaved (500,
-2000, 5000, 500, 2000, 5000...); it prints min and median of the time and of the SQL queries
-per item, for the whole booking and for its Odoo part alone (the item pages read from the
-sandbox apart).
+`gocardless_fee` with their VAT). Each paid-out payment is a real Odoo payment: a done
+transaction and its posted `account.payment` on the provider's GoCardless clearing account
+(created once, committed). Odoo books each payout as on `payouts/paid` (payout read, all items
+read by pages of 500, items stored and linked to their transactions, one entry posted, each
+payment's clearing line reconciled with the payout's), inside a transaction rolled back
+afterwards so that each round starts from the same database (the payments unreconciled).
+Rounds are interleaved (500, 2000, 5000, 500, 2000, 5000...); it prints min and median of the
+time and of the SQL queries per item, for the whole booking and for its Odoo part alone (the
+item pages read from the sandbox apart).
 
     python benchmarks/payout_booking.py [--sizes 500,2000,5000] [--rounds 3] [--keep-db]
 
@@ -42,13 +45,42 @@ import json, time
 from odoo.addons.isanet_gocardless.gocardless_core import payouts as gc_payouts
 data = json.loads({data!r})
 provider = env.ref("isanet_gocardless.payment_provider_gocardless")
-env.ref("base.EUR").active = True
+eur = env.ref("base.EUR")
+eur.active = True
 bank = env["account.journal"].search([("type", "=", "bank")], limit=1)
 provider.write({{
     "state": "test", "gocardless_access_token": data["token"],
     "gocardless_api_url": data["api_url"], "journal_id": bank.id,
 }})
-env.cr.commit()
+provider.action_gocardless_create_clearing_journal()
+# The payments the payouts pay out: done transactions and their posted payments, on the
+# clearing account (the payment method line of the GoCardless journal).
+sepa = env.ref("payment.payment_method_sepa_direct_debit")
+sepa.active = True
+partner = env["res.partner"].create({{"name": "Benchmark payer"}})
+method_line = provider._gocardless_payment_method_line()
+started = time.perf_counter()
+for chunk_start in range(0, len(data["payments"]), 500):
+    chunk = data["payments"][chunk_start:chunk_start + 500]
+    txs = env["payment.transaction"].create([{{
+        "provider_id": provider.id, "payment_method_id": sepa.id, "partner_id": partner.id,
+        "amount": minor / 100, "currency_id": eur.id, "reference": f"BENCH-{{ref}}",
+        "provider_reference": ref, "state": "done",
+    }} for ref, minor in chunk])
+    payments = env["account.payment"].create([{{
+        "amount": tx.amount, "payment_type": "inbound", "partner_type": "customer",
+        "partner_id": partner.id, "currency_id": eur.id, "journal_id": provider.journal_id.id,
+        "payment_method_line_id": method_line.id, "payment_transaction_id": tx.id,
+    }} for tx in txs])
+    payments.action_post()
+    for tx, payment in zip(txs, payments):
+        tx.payment_id = payment
+    env.cr.commit()
+    env.invalidate_all()
+print("BENCH_SETUP " + json.dumps({{
+    "payments": len(data["payments"]), "seconds": time.perf_counter() - started,
+    "clearing": provider._gocardless_clearing_account().display_name,
+}}))
 payouts = env["gocardless.payout"]
 results = []
 for size, payout_id in data["runs"]:
@@ -65,10 +97,18 @@ for size, payout_id in data["runs"]:
     seconds, count = time.perf_counter() - started, cr.sql_log_count - queries
     assert payout.state in ("booked", "reconciled"), payout.message
     assert payout.item_count == size == len(items), (payout.item_count, size)
+    paid_out = payout.item_ids.filtered(lambda item: item.item_type == "payment_paid_out")
+    # Each paid-out item is linked to its Odoo payment, whose clearing line the payout emptied.
+    assert all(paid_out.mapped("payment_id")) and len(paid_out.payment_id) == size // 2
+    clearing = provider._gocardless_clearing_account()
+    payment_lines = paid_out.payment_id.move_id.line_ids.filtered(
+        lambda line: line.account_id == clearing
+    )
+    assert len(payment_lines) == size // 2 and all(payment_lines.mapped("reconciled"))
     lines = len(payout.move_id.line_ids)
     results.append({{
         "size": size, "seconds": seconds, "queries": count, "read_seconds": read_seconds,
-        "lines": lines,
+        "lines": lines, "payments": len(payment_lines),
     }})
     cr.rollback()
     env.invalidate_all()
@@ -76,14 +116,20 @@ print("BENCH_RESULTS " + json.dumps(results))
 """
 
 
-def seed_payout(sandbox, size, round_index):
+def payout_payments(size):
+    """The GoCardless payments (id, minor units) of a payout of ``size`` items: the same in each
+    round, so that Odoo's payments are created once."""
+    return [(f"PMBX{size}X{index:05d}", 1000 + index) for index in range(size // 2)]
+
+
+def seed_payout(sandbox, size):
     """A paid payout of ``size`` items: payments paid out and their fees (VAT included)."""
     inner = sandbox.sandbox
     org = sandbox.default_organisation
     with inner.store.transaction():
-        for index in range(size // 2):
-            payment = {"id": f"PMB{round_index}X{size}X{index:05d}", "links": {"mandate": None}}
-            inner.engine.ledger(org, "EUR", "payment_paid_out", 10000 + index * 10, payment)
+        for index, (payment_id, minor) in enumerate(payout_payments(size)):
+            payment = {"id": payment_id, "links": {"mandate": None}}
+            inner.engine.ledger(org, "EUR", "payment_paid_out", minor * 10, payment)
             inner.engine.ledger(org, "EUR", "gocardless_fee", -(1200 + index % 7), payment)
     (payout,) = sandbox.run_payouts(force=True)
     sandbox.pay_payouts()
@@ -127,11 +173,16 @@ def main():
             check=True,
         )
         runs = []
-        for round_index in range(args.rounds):
+        for _round_index in range(args.rounds):
             for size in sizes:
-                runs.append((size, seed_payout(sandbox, size, round_index)))
-        print(f"sandbox {sandbox.url}: {len(runs)} paid payouts; booking them...", flush=True)
-        data = {"token": TOKEN, "api_url": sandbox.url, "runs": runs}
+                runs.append((size, seed_payout(sandbox, size)))
+        payments = [payment for size in sizes for payment in payout_payments(size)]
+        print(
+            f"sandbox {sandbox.url}: {len(runs)} paid payouts; creating {len(payments)} Odoo "
+            "payments, then booking the payouts...",
+            flush=True,
+        )
+        data = {"token": TOKEN, "api_url": sandbox.url, "runs": runs, "payments": payments}
         bench = subprocess.run(
             odoo_command(dbname, data_dir, "--logfile", str(log), "--no-http", subcommand="shell"),
             input=BENCH_SCRIPT.format(data=json.dumps(data)),
@@ -142,13 +193,12 @@ def main():
         )
         if bench.returncode or "BENCH_RESULTS" not in bench.stdout:
             raise SystemExit(f"odoo shell failed:\n{bench.stdout[-3000:]}\n{bench.stderr[-3000:]}")
-        results = json.loads(
-            next(
-                line.split(" ", 1)[1]
-                for line in bench.stdout.splitlines()
-                if line.startswith("BENCH_RESULTS ")
-            )
-        )
+        printed = {
+            line.split(" ", 1)[0]: json.loads(line.split(" ", 1)[1])
+            for line in bench.stdout.splitlines()
+            if line.startswith(("BENCH_RESULTS ", "BENCH_SETUP "))
+        }
+        results, setup = printed["BENCH_RESULTS"], printed["BENCH_SETUP"]
     finally:
         sandbox.stop()
         if not args.keep_db:
@@ -157,10 +207,13 @@ def main():
     print()
     print(
         f"payout booking (Odoo 18, sandbox API on loopback; {args.rounds} interleaved rounds; "
-        "items: payments paid out + fees with VAT)"
+        "items: payments paid out + fees with VAT; each paid-out item linked to its Odoo "
+        f"payment, reconciled out of {setup['clearing']})"
     )
+    print(f"{setup['payments']} Odoo payments created in {setup['seconds']:.1f}s (once)")
     print(
-        f"{'items':>6} {'lines':>6} | {'total s':>8} {'ms/item min':>11} {'median':>7} | "
+        f"{'items':>6} {'lines':>6} {'paymts':>6} | {'total s':>8} {'ms/item min':>11} "
+        f"{'median':>7} | "
         f"{'Odoo part ms/item min':>21} {'median':>7} | {'queries/item min':>16} {'median':>7}"
     )
     for size in sizes:
@@ -169,7 +222,8 @@ def main():
         odoo_part = [(row["seconds"] - row["read_seconds"]) / size * 1000 for row in rows]
         queries = [row["queries"] / size for row in rows]
         print(
-            f"{size:>6} {rows[0]['lines']:>6} | {min(r['seconds'] for r in rows):>8.2f} "
+            f"{size:>6} {rows[0]['lines']:>6} {rows[0]['payments']:>6} | "
+            f"{min(r['seconds'] for r in rows):>8.2f} "
             f"{min(per_item):>11.3f} {statistics.median(per_item):>7.3f} | "
             f"{min(odoo_part):>21.3f} {statistics.median(odoo_part):>7.3f} | "
             f"{min(queries):>16.3f} {statistics.median(queries):>7.3f}"

@@ -506,6 +506,40 @@ class AccountMove(models.Model):
 
     # === BUSINESS METHODS === #
 
+    def _get_invoice_in_payment_state(self):
+        """Override of `account` to keep an invoice *In Payment* until its debit is paid out.
+
+        Odoo asks this only of an invoice settled by a payment that is not matched yet. A
+        GoCardless debit of a provider that pays invoices at payout waits on the clearing
+        account until the payout carrying it empties its line (which matches the payment):
+        until then the invoice is *In Payment*, then Odoo's own computation says *Paid*.
+        """
+        if len(self) == 1 and self._gocardless_waits_for_payout():
+            return "in_payment"
+        return super()._get_invoice_in_payment_state()
+
+    def _gocardless_waits_for_payout(self):
+        """Return whether a GoCardless debit settling the invoice waits for its payout.
+
+        Note: self.ensure_one()
+
+        :rtype: bool
+        """
+        self.ensure_one()
+        if not self.is_sale_document(include_receipts=True):
+            return False
+        transactions = self.sudo().transaction_ids
+        if not any(tx.provider_id._gocardless_pays_at_payout() for tx in transactions):
+            return False
+        return any(
+            tx.operation in const.DEBIT_OPERATIONS
+            and tx.provider_id._gocardless_pays_at_payout()
+            and tx.payment_id.payment_type == "inbound"
+            and tx.payment_id.state == "in_process"
+            and not tx.payment_id.is_matched
+            for tx in transactions
+        )
+
     def _gocardless_has_pending_debit(self):
         """Return whether a GoCardless debit of the invoice is under way.
 

@@ -516,6 +516,7 @@ class GoCardlessPayout(models.Model):
             )
         ):
             earlier_by_reference.setdefault(item.payment_reference, set()).add(item.move_line_id)
+        plans, later, used = [], [], set()
         for line, items in items_by_line.items():
             if line.reconciled or not line.account_id.reconcile:
                 continue
@@ -534,6 +535,21 @@ class GoCardlessPayout(models.Model):
             if len(candidates) > 1 and float_is_zero(
                 sum(candidates.mapped("amount_residual_currency")),
                 precision_rounding=line.currency_id.rounding,
+            ):
+                if used & set(candidates.ids):
+                    later.append(candidates)  # shares a line with another plan: after it
+                else:
+                    used.update(candidates.ids)
+                    plans.append(candidates)
+        # One reconciliation plan for all the payments (each group reconciled on its own): the
+        # payout's entry is brought up to date once, not once per payment.
+        if plans:
+            self.env["account.move.line"]._reconcile_plan(plans)
+        for candidates in later:
+            candidates = candidates.filtered(lambda aml: not aml.reconciled)
+            if len(candidates) > 1 and float_is_zero(
+                sum(candidates.mapped("amount_residual_currency")),
+                precision_rounding=candidates[0].currency_id.rounding,
             ):
                 candidates.reconcile()
 

@@ -6,10 +6,16 @@ Collected debits are posted in the provider's journal (`journal_id`), on its GoC
 payment method's outstanding account: with a GoCardless journal (see
 :meth:`action_gocardless_create_clearing_journal`) that account is a clearing account, which
 the payouts empty into the merchant's bank, fees and VAT apart.
+
+When is an invoice paid? At confirmation (default): when GoCardless confirms the debit, as any
+payment provider. At payout (`gocardless_invoice_paid`): the confirmed debit's payment is
+reconciled with the invoice but stays unmatched on the clearing account, so Odoo shows the
+invoice *In Payment* (see `account.move._get_invoice_in_payment_state`) until the payout that
+carries the payment empties that line; then Odoo's own computation says *Paid*.
 """
 
-from odoo import fields, models
-from odoo.exceptions import UserError
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
 
 from .. import const
 
@@ -40,8 +46,90 @@ class PaymentProvider(models.Model):
         "the account of the company's default purchase tax.",
         check_company=True,
     )
+    gocardless_invoice_paid = fields.Selection(
+        string="When is an invoice paid?",
+        selection=[
+            ("confirmation", "When GoCardless confirms the debit"),
+            ("payout", "When GoCardless pays the debit out"),
+        ],
+        default="confirmation",
+        required=True,
+        help="At confirmation: the invoice is paid when GoCardless confirms the collection. At "
+        "payout: it is In Payment until the payout carrying the debit is booked, then Paid "
+        "(needs a GoCardless clearing journal). Either way, a debit charged back later "
+        "reopens the invoice.",
+    )
+
+    # === CONSTRAINT METHODS === #
+
+    @api.constrains("gocardless_invoice_paid")
+    def _check_gocardless_invoice_paid(self):
+        for provider in self:
+            if (
+                provider.code == const.PROVIDER_CODE
+                and provider.gocardless_invoice_paid == "payout"
+                and not provider._gocardless_has_clearing_account()
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "GoCardless: an invoice can be paid at payout only when the collected "
+                        'debits wait on a clearing account of their own. Click "Create a '
+                        'GoCardless clearing journal" first (provider %(provider)s).',
+                        provider=provider.name,
+                    )
+                )
+
+    # === CRUD METHODS === #
+
+    def write(self, vals):
+        """Override of `payment` to bring the invoices waiting for a payout up to date.
+
+        Back to "at confirmation": the invoices *In Payment* by a debit of the provider are
+        paid now, as they would have been.
+        """
+        res = super().write(vals)
+        if vals.get("gocardless_invoice_paid") == "confirmation":
+            payments = (
+                self.env["account.payment"]
+                .sudo()
+                .search(
+                    [
+                        ("payment_transaction_id.provider_id", "in", self.ids),
+                        ("state", "=", "in_process"),
+                    ]
+                )
+            )
+            invoices = payments.reconciled_invoice_ids.filtered(
+                lambda move: move.payment_state == "in_payment"
+            )
+            if invoices:
+                self.env.add_to_compute(invoices._fields["payment_state"], invoices)
+        return res
 
     # === BUSINESS METHODS - ACCOUNTS === #
+
+    def _gocardless_has_clearing_account(self):
+        """Return whether the collected debits wait on an account that only payouts empty.
+
+        A reconcilable account of the provider's payment method, other than its journal's own
+        account and the payout bank's outstanding receipts: the payment's line there is matched
+        only by the payout that pays the debit out.
+        """
+        self.ensure_one()
+        account = self._gocardless_payment_method_line().payment_account_id
+        if not account or not account.reconcile:
+            return False
+        payout_journal = self._gocardless_payout_journal()
+        return account not in (
+            self.journal_id.default_account_id
+            | self._gocardless_bank_account(payout_journal, inbound=True)
+            | payout_journal.default_account_id
+        )
+
+    def _gocardless_pays_at_payout(self):
+        """Return whether the provider's invoices are paid only when their debit is paid out."""
+        self.ensure_one()
+        return self.code == const.PROVIDER_CODE and self.gocardless_invoice_paid == "payout"
 
     def _gocardless_payment_method_line(self, journal=None):
         """Return the GoCardless payment method line of ``journal`` (the provider's)."""

@@ -20,7 +20,7 @@ from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
 from ..controllers.main import GoCardlessController
 from ..controllers.oauth import GoCardlessOAuthController
-from ..gocardless_core import webhooks
+from ..gocardless_core import schemes, webhooks
 from ..models.payment_provider_connect import PARAM_CLIENT_ID, PARAM_CLIENT_SECRET
 
 EVENT_LOGGER = "odoo.addons.isanet_gocardless.models.gocardless_event"
@@ -273,9 +273,14 @@ class GoCardlessMandateMixin:
     Odoo's portal flow. To mix with `GoCardlessSandboxCommon`.
     """
 
-    def _sandbox_mandate(self, partner=None, provider=None):
+    def _sandbox_mandate(self, partner=None, provider=None, scheme="sepa_core"):
         """Set up a mandate in the sandbox for ``partner``, in the GoCardless account of
-        ``provider`` (default: the test's provider); return the `mandates` resource."""
+        ``provider`` (default: the test's provider); return the `mandates` resource.
+
+        A SEPA mandate is approved on the hosted page as the payer would; a mandate of another
+        scheme (``bacs``, ``autogiro``...) is completed by GoCardless's scenario simulator
+        `billing_request_fulfilled`, with the scheme's sandbox bank details.
+        """
         partner = partner or self.partner
         client = (provider or self.gocardless)._gocardless_make_client()
         customer = client.customers.create(
@@ -288,10 +293,19 @@ class GoCardlessMandateMixin:
         )
         billing_request = client.billing_requests.create(
             params={
-                "mandate_request": {"scheme": "sepa_core", "currency": "EUR"},
+                "mandate_request": {
+                    "scheme": scheme,
+                    "currency": schemes.SCHEMES[scheme].currency,
+                },
                 "links": {"customer": customer.id},
             }
         )
+        if scheme != "sepa_core":
+            client.scenario_simulators.run(
+                "billing_request_fulfilled", params={"links": {"resource": billing_request.id}}
+            )
+            billing_request = client.billing_requests.get(billing_request.id)
+            return client.mandates.get(billing_request.links.mandate_request_mandate).attributes
         flow = client.billing_request_flows.create(
             params={
                 "links": {"billing_request": billing_request.id},

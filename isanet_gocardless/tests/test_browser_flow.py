@@ -26,7 +26,12 @@ from odoo.tools.misc import format_date
 
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
-from .common import GoCardlessFlowMixin, GoCardlessPortalMixin, GoCardlessSandboxCommon
+from .common import (
+    GoCardlessFlowMixin,
+    GoCardlessPayoutMixin,
+    GoCardlessPortalMixin,
+    GoCardlessSandboxCommon,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 README_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
@@ -57,6 +62,7 @@ WALKTHROUGH_LANGUAGES = {
         "received": "Direct debit received",
         "reversed": "Direct debit reversed after it was collected",
         "paid": "paid",
+        "payout_amount": "247.30",
         "labels": ("Website maintenance (May)", "Support plan (June)", "Hosting (July)"),
         "debit_scheduled": "Scheduled",
         "mandate_statuses": ("Active", "Being set up"),
@@ -72,6 +78,7 @@ WALKTHROUGH_LANGUAGES = {
         "received": "Prélèvement reçu",
         "reversed": "Prélèvement annulé après encaissement",
         "paid": "payé",
+        "payout_amount": "247,30",
         "labels": (
             "Maintenance du site (mai)",
             "Contrat d'assistance (juin)",
@@ -88,9 +95,15 @@ PAYMENT_TX_LOGGER = "odoo.addons.payment.models.payment_transaction"
 
 @tagged("post_install", "-at_install")
 class TestBrowserFlow(
-    GoCardlessFlowMixin, GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHttpCommon
+    GoCardlessPayoutMixin,
+    GoCardlessFlowMixin,
+    GoCardlessPortalMixin,
+    GoCardlessSandboxCommon,
+    PaymentHttpCommon,
 ):
-    """Configure, offer, pay from the portal, collect, then a failed debit: in Chromium."""
+    """Configure, offer, pay from the portal, collect, then a failed debit, then the payout:
+    in Chromium. Each test has a sandbox of its own (`GoCardlessPayoutMixin`): the payout of
+    one language's walkthrough never carries the other's debits."""
 
     browser_size = "1280x800"
     walkthrough_lang = "en_US"
@@ -600,13 +613,47 @@ class TestBrowserFlow(
         self._screenshot("invoice-failed", backend=True)
         self._idle_browser()
 
-        # 7-9. The customer's saved mandate at work: a scheduled debit, the mandates.
+        self._walkthrough_payout(tx, texts)
+        # 9-10. The customer's saved mandate at work: a scheduled debit, the mandates.
         self._walkthrough_scheduled_debit(lang, tx.token_id)
         self._walkthrough_mandate_lists(lang, tx.token_id)
         self._logger.info("browser walkthrough done in %.1fs", time.monotonic() - started)
 
+    def _walkthrough_payout(self, tx, texts):
+        """GoCardless pays the paid invoice's debit out: the payout booked, shown in its form."""
+        # 8. The payout carrying the first invoice's payment is paid: its webhook reaches Odoo,
+        # which reads it and its items and books its entry (fees and their VAT apart).
+        with self._db():
+            payment_id = tx.provider_reference
+        payout_id = self._sandbox_client().payments.get(payment_id).links.payout
+        self.assertTrue(payout_id)
+        with mute_logger(PAYMENT_TX_LOGGER):
+            self._pay_payouts()
+        with self._db():
+            payout = self._payout(payout_id)
+            self.assertEqual(payout.state, "booked", payout.message)
+            self.assertEqual(payout.transaction_ids, tx)
+            # 250.00 less the fee 1 % + 0.20 = 2.70, of which 0.45 is VAT.
+            self.assertAlmostEqual(payout.amount, 247.30)
+            self.assertAlmostEqual(payout.fee_amount, 2.25)
+            self.assertAlmostEqual(payout.fee_tax_amount, 0.45)
+            self.assertEqual(payout.move_id.state, "posted")
+            entry_name = payout.move_id.name
+        self._login_browser("admin")
+        self._set_viewport(*self.backend_viewport)
+        self._navigate(f"/odoo/action-isanet_gocardless.action_gocardless_payout/{payout.id}")
+        self._wait_for_element(".o_form_view .o_field_widget[name='amount']", "the payout form")
+        self._wait_for(
+            "document.querySelectorAll(\".o_field_widget[name='item_ids'] .o_data_row\")"
+            ".length === 2",
+            "the payout's two items",
+        )
+        self.assertIn(texts["payout_amount"], self._text(".o_field_widget[name='amount']"))
+        self.assertIn(entry_name, self._text(".o_field_widget[name='move_id']"))
+        self._screenshot("payout", backend=True)
+
     def _walkthrough_scheduled_debit(self, lang, token):
-        """7. Backend: the merchant collects a new invoice on the saved mandate; the invoice
+        """9. Backend: the merchant collects a new invoice on the saved mandate; the invoice
         shows its scheduled debit (banner, status, charge date, mandate, bank account)."""
         texts = WALKTHROUGH_LANGUAGES[lang]
         with self._db():
@@ -636,7 +683,7 @@ class TestBrowserFlow(
         self._idle_browser()
 
     def _walkthrough_mandate_lists(self, lang, token):
-        """8. Backend: the customer's mandates on their form. 9. Portal: the customer's own
+        """10. Backend: the customer's mandates on their form, then the portal: the customer's own
         list of mandates, with Cancel (which cancels at GoCardless too)."""
         texts = WALKTHROUGH_LANGUAGES[lang]
         with self._db():

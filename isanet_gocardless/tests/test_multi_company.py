@@ -9,7 +9,7 @@ from odoo.tests import tagged
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
 from ..controllers.main import GoCardlessController
-from ..gocardless_core import webhooks
+from ..gocardless_core import schemes, webhooks
 from .common import (
     GoCardlessConnectMixin,
     GoCardlessLedgerMixin,
@@ -28,7 +28,7 @@ class TestMultiCompany(
     PaymentHttpCommon,
 ):
     """Two companies, each connected to its own GoCardless account: each webhook reaches only
-    its own company."""
+    its own company, and each company books its own payouts, whatever their currency."""
 
     @classmethod
     def setUpClass(cls):
@@ -36,7 +36,10 @@ class TestMultiCompany(
         cls._setup_partner_app()
         cls.provider_a = cls.gocardless
         cls.company_a = cls.provider_a.company_id
-        cls.company_b = cls.env["res.company"].create({"name": "GoCardless Company B"})
+        # A company with its chart of accounts: it books its own payouts.
+        cls.company_b = cls.setup_other_company(name="GoCardless Company B")["company"]
+        cls.gbp = cls.setup_other_currency("GBP", rates=[("2016-01-01", 0.8)])
+        cls.sek = cls.setup_other_currency("SEK", rates=[("2016-01-01", 11.3)])
         cls.admin_user.company_ids = [Command.link(cls.company_b.id)]
         cls.provider_b = cls._prepare_provider(
             "gocardless",
@@ -67,29 +70,57 @@ class TestMultiCompany(
 
     # === HELPERS === #
 
-    def _charge(self, provider, label):
-        """Collect 10 EUR on ``provider``'s GoCardless account; return its Odoo transaction."""
+    def _charge(self, provider, label, currency="EUR", minor=1000):
+        """Collect ``minor`` units of ``currency`` (10 EUR) on ``provider``'s GoCardless account,
+        on a mandate of the currency's scheme; return its Odoo transaction."""
         client = provider._gocardless_make_client()
-        mandate_id = self._sandbox_mandate(provider=provider)["id"]
+        scheme = schemes.scheme_for(currency)
+        mandate_id = self._sandbox_mandate(provider=provider, scheme=scheme)["id"]
         reference = f"MC-{label}-{uuid.uuid4().hex[:8]}"
         payment = client.payments.create(
             params={
-                "amount": 1000,
-                "currency": "EUR",
+                "amount": minor,
+                "currency": currency,
                 "links": {"mandate": mandate_id},
                 "metadata": {"odoo_reference": reference},
             }
         )
+        odoo_currency = self.env["res.currency"].search([("name", "=", currency)])
+        method = (
+            self.env["payment.method"]
+            .with_context(active_test=False)
+            .search([("code", "=", schemes.payment_method_code(scheme))])
+        )
         return self.env["payment.transaction"].create(
             {
                 "provider_id": provider.id,
-                "payment_method_id": self.sepa.id,
-                "amount": 10.0,
-                "currency_id": self.currency_euro.id,
+                "payment_method_id": method.id,
+                "amount": minor / 100,
+                "currency_id": odoo_currency.id,
                 "partner_id": self.partner.id,
                 "reference": reference,
                 "provider_reference": payment.id,
             }
+        )
+
+    def _flush_partner_webhooks(self):
+        """Have the sandbox send the events of both accounts, as a partner app gets them (one
+        endpoint, one secret), then let the ledger's cron apply them."""
+        self.env.flush_all()
+        self.sandbox.configure_webhooks(
+            webhook_url=self._build_url(GoCardlessController._webhook_url),
+            webhook_secret="partner-app-secret",
+            backoff_base=3600.0,
+        )
+        try:
+            self.sandbox.flush_webhooks()
+        finally:
+            self.sandbox.configure_webhooks(webhook_url=None)
+        self._drain_ledger()
+
+    def _simulate(self, provider, scenario, tx):
+        provider._gocardless_make_client().scenario_simulators.run(
+            scenario, params={"links": {"resource": tx.provider_reference}}
         )
 
     def _account_events(self, provider):
@@ -131,17 +162,7 @@ class TestMultiCompany(
         self.assertEqual({e["links"]["organisation"] for e in events_b}, {self.organisation_b})
 
         # The sandbox sends the events of both accounts in one webhook, as a partner app gets.
-        self.env.flush_all()
-        self.sandbox.configure_webhooks(
-            webhook_url=self._build_url(GoCardlessController._webhook_url),
-            webhook_secret="partner-app-secret",
-            backoff_base=3600.0,
-        )
-        try:
-            self.sandbox.flush_webhooks()
-        finally:
-            self.sandbox.configure_webhooks(webhook_url=None)
-        self._drain_ledger()
+        self._flush_partner_webhooks()
         deliveries = self.sandbox.webhook_deliveries()
         self.assertEqual({hook["response_code"] for hook in deliveries}, {204})
 
@@ -208,3 +229,109 @@ class TestMultiCompany(
         self.assertEqual(ledger.provider_id, self.provider_b)
         self.assertEqual(self.tx_b.state, "pending")
         self.assertEqual(self.tx_a.state, "draft")
+
+    def test_payouts_of_each_organisation_are_booked_in_its_company_in_their_currency(self):
+        """Payouts in EUR, GBP (Bacs, VAT on fees) and SEK (Autogiro), each paid by its own
+        GoCardless account and booked in its own company's books, to the minor unit."""
+        (self.provider_a | self.provider_b).gocardless_webhook_secret = "partner-app-secret"
+        tx_gbp = self._charge(self.provider_a, "A-GBP", "GBP", 2500)
+        tx_sek = self._charge(self.provider_b, "B-SEK", "SEK", 12345)
+        transactions = self.tx_a | self.tx_b | tx_gbp | tx_sek
+        for tx in transactions:
+            self._simulate(tx.provider_id, "payment_confirmed", tx)
+        self._flush_partner_webhooks()
+        self.assertEqual(set(transactions.mapped("state")), {"done"})
+        self.assertTrue(all(transactions.payment_id))
+        for tx in transactions:
+            self.assertEqual(tx.payment_id.company_id, tx.provider_id.company_id)
+            self._simulate(tx.provider_id, "payment_paid_out", tx)
+        self.sandbox.run_payouts(force=True)
+        self.sandbox.pay_payouts()
+        self._flush_partner_webhooks()
+
+        payouts = self.env["gocardless.payout"].sudo().search([])
+        self.assertEqual(len(payouts), 4)
+        # Each `payouts/paid` reached the provider of its organisation through the one endpoint.
+        events = self.env["gocardless.event"].sudo().search([("resource_type", "=", "payouts")])
+        self.assertEqual(len(events), 4)
+        for event in events:
+            payout = payouts.filtered(lambda p, event=event: p.name == event.resource_id)
+            self.assertEqual(event.state, "processed")
+            self.assertEqual(event.provider_id, payout.provider_id)
+            self.assertEqual(event.company_id, payout.company_id)
+        by_tx = {}
+        for payout in payouts:
+            self.assertEqual(payout.state, "booked", payout.message)
+            (item,) = payout.item_ids.filtered(lambda i: i.item_type == "payment_paid_out")
+            by_tx[item.transaction_id] = payout
+            # Booked in the books of the company whose account paid it out.
+            company = item.transaction_id.provider_id.company_id
+            self.assertEqual(payout.provider_id, item.transaction_id.provider_id)
+            self.assertEqual(payout.company_id, company)
+            self.assertEqual(payout.move_id.company_id, company)
+            self.assertEqual(payout.move_id.journal_id, payout.provider_id.journal_id)
+            self.assertEqual(payout.currency_id, item.transaction_id.currency_id)
+            move = payout.move_id
+            self.assertEqual(move.state, "posted")
+            self.assertEqual(
+                set(move.line_ids.currency_id.mapped("name")), {payout.currency_id.name}
+            )
+            self.assertTrue(company.currency_id.is_zero(sum(move.line_ids.mapped("balance"))))
+            self.assertTrue(
+                payout.currency_id.is_zero(sum(move.line_ids.mapped("amount_currency")))
+            )
+            self.assertEqual(payout.raw_amount, round(payout.amount * 100))
+            self.assertAlmostEqual(payout.bank_move_line_id.amount_currency, payout.amount)
+            # The payment's money left the clearing account, against its own payment.
+            self.assertTrue(item.move_line_id.reconciled)
+            self.assertEqual(item.payment_id, item.transaction_id.payment_id)
+        self.assertEqual(set(by_tx), set(transactions))
+
+        def lines(payout, label):
+            return payout.move_id.line_ids.filtered(lambda line: line.name.startswith(label))
+
+        # EUR, 10.00 in each company: fee 1 % + 0.20 = 0.30, VAT 20 % included (0.05).
+        for tx in self.tx_a | self.tx_b:
+            payout = by_tx[tx]
+            self.assertAlmostEqual(payout.amount, 9.70)
+            self.assertAlmostEqual(payout.fee_amount, 0.25)
+            self.assertAlmostEqual(payout.fee_tax_amount, 0.05)
+        self.assertNotEqual(
+            by_tx[self.tx_a].move_id.journal_id, by_tx[self.tx_b].move_id.journal_id
+        )
+
+        # GBP 25.00 (Bacs): fee 0.25 + 0.20 = 45.0 pence, 7.5 of it VAT (GB_VAT_1): the fee
+        # 37.5 -> 0.38 and the VAT 7.5 -> 0.08 are rounded one by one, so the payout of 24.55
+        # needs a rounding line of -0.01: 24.55 + 0.38 + 0.08 - 0.01 = 25.00.
+        gbp = by_tx[tx_gbp]
+        self.assertEqual(gbp.company_id, self.company_a)
+        self.assertAlmostEqual(gbp.amount, 24.55)
+        self.assertAlmostEqual(gbp.deducted_fees, 0.45)
+        self.assertAlmostEqual(lines(gbp, "GoCardless fees").amount_currency, 0.38)
+        vat = lines(gbp, "VAT on GoCardless fees")
+        self.assertIn("GB_VAT_1", vat.name)
+        self.assertAlmostEqual(vat.amount_currency, 0.08)
+        self.assertAlmostEqual(lines(gbp, "Rounding").amount_currency, -0.01)
+        self.assertAlmostEqual(gbp.rounding_amount, -0.01)
+        self.assertEqual(vat.account_id, self.provider_a._gocardless_fee_tax_account())
+
+        # SEK 123.45 (Autogiro), no VAT: fee 1.2345 + 0.20 = 143.5 öre, the payout
+        # 12345 - 143.5 = 12201.5 -> 122.02; the fee line 1.44: rounding -0.01.
+        sek = by_tx[tx_sek]
+        self.assertEqual(sek.company_id, self.company_b)
+        self.assertAlmostEqual(sek.amount, 122.02)
+        self.assertAlmostEqual(lines(sek, "GoCardless fees").amount_currency, 1.44)
+        self.assertFalse(lines(sek, "VAT on GoCardless fees"))
+        self.assertAlmostEqual(lines(sek, "Rounding").amount_currency, -0.01)
+        self.assertEqual(
+            lines(sek, "GoCardless fees").account_id, self.provider_b._gocardless_fee_account()
+        )
+        self.assertEqual(sek.bank_move_line_id.account_id.company_ids, self.company_b)
+
+        # Each company sees only its own payouts.
+        company_b_payouts = (
+            self.env["gocardless.payout"]
+            .with_company(self.company_b)
+            .search([("company_id", "=", self.company_b.id)])
+        )
+        self.assertEqual(company_b_payouts, by_tx[self.tx_b] | sek)

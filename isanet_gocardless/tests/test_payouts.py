@@ -3,7 +3,7 @@
 """Payouts against the local sandbox: a confirmed debit, its payout booked with fees and
 their VAT, the bank line reconciled; charge-backs, rounding, pagination, 410, idempotence."""
 
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
@@ -35,6 +35,175 @@ class TestPayouts(
         self.assertEqual(move.state, "posted")
         self.assertAlmostEqual(sum(move.line_ids.mapped("balance")), 0.0, places=6)
         self.assertAlmostEqual(sum(move.line_ids.mapped("amount_currency")), 0.0, places=6)
+
+    def _clearing_balance(self, clearing):
+        """The balance of the clearing account over the posted entries."""
+        lines = self.env["account.move.line"].search(
+            [("account_id", "=", clearing.id), ("parent_state", "=", "posted")]
+        )
+        return sum(lines.mapped("amount_currency"))
+
+    def _paid_at(self, setting):
+        """A GoCardless clearing journal and a EUR payout bank; invoices paid at ``setting``."""
+        self.gocardless.action_gocardless_create_clearing_journal()
+        bank = self._eur_bank_journal()
+        self.gocardless.gocardless_invoice_paid = setting
+        return bank, self.gocardless._gocardless_clearing_account()
+
+    def _charge_back_after_payout(self, setting):
+        """Collect 50.00, pay it out, have it charged back into a later payout; return the
+        invoice, the transaction and both payouts."""
+        _bank, clearing = self._paid_at(setting)
+        with mute_logger(TX_LOGGER):
+            tx = self._collect_by_redirect(50.0)
+        invoice = tx.invoice_ids
+        expected = "paid" if setting == "confirmation" else "in_payment"
+        self.assertEqual(invoice.payment_state, expected)
+        first_id = self._pay_out(tx)
+        with mute_logger(TX_LOGGER):
+            self._pay_payouts()
+        first = self._payout(first_id)
+        self.assertEqual(first.state, "booked", first.message)
+        self.assertEqual(invoice.payment_state, "paid")
+        self.assertEqual(tx.payment_id.state, "paid")
+        self.assertAlmostEqual(self._clearing_balance(clearing), 0.0)
+
+        client = self._sandbox_client()
+        known = {payout.id for payout in client.payouts.list().records}
+        self._simulate("payment_chargeback_settled", tx.provider_reference)
+        (second_id,) = [p.id for p in client.payouts.list().records if p.id not in known]
+        with mute_logger(TX_LOGGER, EVENT_LOGGER):
+            self._pay_payouts()
+        second = self._payout(second_id)
+        self.assertEqual(second.state, "booked", second.message)
+        return invoice, tx, first, second
+
+    def _assert_charge_back_reversed(self, invoice, tx, first, second):
+        # The payment is cancelled, the invoice open again, the merchant told.
+        self.assertEqual(tx.state, "cancel")
+        self.assertEqual(tx.payment_id.state, "canceled")
+        self.assertEqual(invoice.payment_state, "not_paid")
+        self.assertAlmostEqual(invoice.amount_residual, 50.0)
+        self.assertTrue(
+            invoice.message_ids.filtered(
+                lambda m: "Direct debit reversed after it was collected" in (m.body or "")
+            )
+        )
+        self.assertTrue(invoice.activity_ids.filtered(lambda a: a.summary == "Direct debit failed"))
+        # The payout carrying the charge-back adds up exactly, and leaves the clearing account
+        # even: its debit settles the first payout's credit, which cancelling the payment left
+        # open.
+        self._assert_balanced(second.move_id)
+        self.assertAlmostEqual(second.amount, -50.80)
+        self.assertAlmostEqual(second.bank_move_line_id.amount_currency, -50.80)
+        charged_back = second.item_ids.filtered(
+            lambda item: item.item_type == "payment_charged_back"
+        )
+        first_clearing = first.item_ids.filtered(
+            lambda item: item.item_type == "payment_paid_out"
+        ).move_line_id
+        self.assertTrue(charged_back.move_line_id.reconciled)
+        self.assertEqual(
+            charged_back.move_line_id.full_reconcile_id, first_clearing.full_reconcile_id
+        )
+        clearing = self.gocardless._gocardless_clearing_account()
+        self.assertEqual(charged_back.move_line_id.account_id, clearing)
+        self.assertAlmostEqual(self._clearing_balance(clearing), 0.0)
+
+    def test_paid_at_payout_needs_a_clearing_journal(self):
+        self.assertEqual(self.gocardless.gocardless_invoice_paid, "confirmation")
+        with self.assertRaisesRegex(ValidationError, "Create a GoCardless clearing journal"):
+            self.gocardless.gocardless_invoice_paid = "payout"
+        # The refused value stays in the test's cache (a request's transaction is rolled back).
+        self.gocardless.gocardless_invoice_paid = "confirmation"
+        self.gocardless.action_gocardless_create_clearing_journal()
+        self.gocardless.gocardless_invoice_paid = "payout"
+        self.assertTrue(self.gocardless._gocardless_pays_at_payout())
+        # The clearing account given back to the bank's own outstanding receipts: refused.
+        method_line = self.gocardless._gocardless_payment_method_line()
+        method_line.payment_account_id = self.gocardless._gocardless_bank_account(
+            self.gocardless._gocardless_payout_journal()
+        )
+        with self.assertRaisesRegex(ValidationError, "clearing account of their own"):
+            self.gocardless._check_gocardless_invoice_paid()
+
+    def test_paid_at_payout_invoice_in_payment_until_its_payout_is_booked(self):
+        bank, clearing = self._paid_at("payout")
+        with mute_logger(TX_LOGGER):
+            tx = self._collect_by_redirect(100.0)
+        invoice, payment = tx.invoice_ids, tx.payment_id
+        # Confirmed: the payment settles the invoice, which waits for the money to be paid out.
+        self.assertEqual(tx.state, "done")
+        self.assertEqual(payment.state, "in_process")
+        self.assertFalse(payment.is_matched)
+        self.assertEqual(payment.outstanding_account_id, clearing)
+        self.assertTrue(invoice.currency_id.is_zero(invoice.amount_residual))
+        self.assertEqual(invoice.payment_state, "in_payment")
+        self.assertFalse(invoice._gocardless_is_open_customer_invoice())
+        # Another invoice paid at confirmation by the same provider elsewhere is unaffected:
+        # the hook answers only for GoCardless debits waiting for their payout.
+        self.assertEqual(self.env["account.move"]._get_invoice_in_payment_state(), "paid")
+
+        payout_id = self._pay_out(tx)
+        self.assertEqual(invoice.payment_state, "in_payment")  # paid out, not yet paid
+        with mute_logger(TX_LOGGER):
+            self._pay_payouts()
+        payout = self._payout(payout_id)
+        self.assertEqual(payout.state, "booked", payout.message)
+        self.assertTrue(payment.is_matched)
+        self.assertEqual(invoice.payment_state, "paid")
+        self.assertEqual(payment.state, "paid")
+        self.assertAlmostEqual(self._clearing_balance(clearing), 0.0)
+
+        statement_line = self._bank_line(bank, payout.reference, 98.80)
+        self.assertEqual(payout.state, "reconciled")
+        self.assertTrue(statement_line.is_reconciled)
+        self.assertEqual(invoice.payment_state, "paid")
+
+    def test_paid_at_payout_switched_back_pays_the_waiting_invoices(self):
+        self._paid_at("payout")
+        with mute_logger(TX_LOGGER):
+            tx = self._collect_by_redirect(20.0)
+        invoice = tx.invoice_ids
+        self.assertEqual(invoice.payment_state, "in_payment")
+        self.gocardless.gocardless_invoice_paid = "confirmation"
+        self.assertEqual(invoice.payment_state, "paid")
+
+    def test_charge_back_after_payout_paid_at_confirmation(self):
+        self._assert_charge_back_reversed(*self._charge_back_after_payout("confirmation"))
+
+    def test_charge_back_after_payout_paid_at_payout(self):
+        self._assert_charge_back_reversed(*self._charge_back_after_payout("payout"))
+
+    def test_late_failure_after_payout_paid_at_payout(self):
+        self._paid_at("payout")
+        with mute_logger(TX_LOGGER):
+            tx = self._collect_by_redirect(60.0)
+        invoice = tx.invoice_ids
+        first_id = self._pay_out(tx)
+        with mute_logger(TX_LOGGER):
+            self._pay_payouts()
+        self.assertEqual(self._payout(first_id).state, "booked")
+        self.assertEqual(invoice.payment_state, "paid")
+
+        client = self._sandbox_client()
+        known = {payout.id for payout in client.payouts.list().records}
+        self._simulate("payment_late_failure_settled", tx.provider_reference)
+        new_ids = [p.id for p in client.payouts.list().records if p.id not in known]
+        with mute_logger(TX_LOGGER, EVENT_LOGGER):
+            self._pay_payouts()
+        self.assertEqual(tx.state, "cancel")
+        self.assertEqual(tx.payment_id.state, "canceled")
+        self.assertEqual(invoice.payment_state, "not_paid")
+        self.assertEqual(len(new_ids), 1)
+        second = self._payout(new_ids[0])
+        self.assertEqual(second.state, "booked", second.message)
+        self._assert_balanced(second.move_id)
+        failed = second.item_ids.filtered(lambda item: item.item_type == "payment_failed")
+        self.assertEqual(failed.transaction_id, tx)
+        self.assertTrue(failed.move_line_id.reconciled)
+        clearing = self.gocardless._gocardless_clearing_account()
+        self.assertAlmostEqual(self._clearing_balance(clearing), 0.0)
 
     def test_debit_to_payout_to_bank_line_with_fees_and_vat(self):
         self.gocardless.action_gocardless_create_clearing_journal()
