@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gocardless_core import payouts
+from gocardless_core import payouts, schemes
 from gocardless_core.errors import AmountError
 
 
@@ -213,7 +213,8 @@ _item_strategy = st.one_of(
 
 @given(
     st.lists(st.tuples(_item_strategy, st.sampled_from(["PM1", "PM2", "PM3", None])), max_size=60),
-    st.sampled_from(["GBP", "EUR", "SEK", "USD"]),
+    # Payouts in every currency GoCardless collects (AUD, CAD, DKK, EUR, GBP, NZD, SEK, USD).
+    st.sampled_from(sorted(schemes.SUPPORTED_CURRENCIES)),
 )
 def test_lines_always_add_up_to_the_payout_amount(raw_items, currency):
     items = []
@@ -236,3 +237,25 @@ def test_lines_always_add_up_to_the_payout_amount(raw_items, currency):
     # Every item is booked once (VAT lines count taxes, not items).
     booked = sum(line.item_count for line in booking.lines if line.kind != payouts.VAT)
     assert booked == len(items)
+
+
+def test_payouts_are_booked_in_every_currency_gocardless_collects():
+    assert sorted(schemes.SUPPORTED_CURRENCIES) == [
+        "AUD",
+        "CAD",
+        "DKK",
+        "EUR",
+        "GBP",
+        "NZD",
+        "SEK",
+        "USD",
+    ]
+    for currency in sorted(schemes.SUPPORTED_CURRENCIES):
+        items = [
+            _item("payment_paid_out", "1000", "PM1"),
+            _item("gocardless_fee", "-12.4", "PM1", taxes=[_tax("-2.4", currency=currency)]),
+            _item("app_fee", "-3.3", "PM1"),
+        ]
+        booking = payouts.booking_lines({"amount": 984, "currency": currency}, items)
+        assert sum(line.amount for line in booking.lines) == 0, currency
+        assert [line.amount for line in booking.lines if line.kind == payouts.NET] == [984]
