@@ -197,6 +197,23 @@ class GoCardlessEvent(models.Model):
         """
         if not events:
             return set()
+        # Redeliveries are skipped by a plain read first: an `INSERT ... ON CONFLICT` of an
+        # event the cron is applying would wait for the cron's batch to commit (a unique index
+        # check waits for the transaction updating the row), and GoCardless for its answer.
+        self.env.cr.execute(
+            SQL(
+                "SELECT event_id FROM gocardless_event WHERE event_id IN %s",
+                tuple({event.id for event in events}),
+            )
+        )
+        known = {row[0] for row in self.env.cr.fetchall()}
+        pairs = [
+            (event, raw)
+            for event, raw in zip(events, raw_events, strict=True)
+            if event.id not in known
+        ]
+        if not pairs:
+            return set()
         now = fields.Datetime.now()
         rows = [
             SQL(
@@ -215,7 +232,7 @@ class GoCardlessEvent(models.Model):
                 self.env.uid,
                 now,
             )
-            for event, raw in zip(events, raw_events, strict=True)
+            for event, raw in pairs
         ]
         self.env.cr.execute(
             SQL(

@@ -141,10 +141,20 @@ class GoCardlessPayout(models.Model):
         """Read a payout and its items from GoCardless, record it and book it if it is paid.
 
         Idempotent: a payout already booked (or flagged for manual reconciliation) is not read
-        again, and the row is locked while it is read, so two deliveries book it once.
+        again, and the row is locked while it is read, so two deliveries book it once. Booked
+        in the provider's company and its language (the ledger's cron runs in English): the
+        entry's reference and labels are the merchant's.
 
         :return: The `gocardless.payout` record.
         """
+        company = provider.company_id
+        lang = company.partner_id.lang or "en_US"
+        if self.env.company != company or self.env.context.get("lang") != lang:
+            return (
+                self.with_company(company)
+                .with_context(lang=lang)
+                ._gocardless_fetch(provider, payout_id)
+            )
         payout = self.sudo().search(
             [("name", "=", payout_id), ("provider_id", "=", provider.id)], limit=1
         )

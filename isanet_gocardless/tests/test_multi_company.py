@@ -18,6 +18,9 @@ from .common import (
     start_sandbox,
 )
 
+# USD (ACH), AUD (BECS), CAD (PAD), DKK (Betalingsservice), NZD (BECS NZ), against EUR.
+OTHER_CURRENCIES = {"USD": 1.1, "AUD": 1.7, "CAD": 1.5, "DKK": 7.46, "NZD": 1.8}
+
 
 @tagged("post_install", "-at_install")
 class TestMultiCompany(
@@ -40,6 +43,9 @@ class TestMultiCompany(
         cls.company_b = cls.setup_other_company(name="GoCardless Company B")["company"]
         cls.gbp = cls.setup_other_currency("GBP", rates=[("2016-01-01", 0.8)])
         cls.sek = cls.setup_other_currency("SEK", rates=[("2016-01-01", 11.3)])
+        # The other currencies GoCardless collects, each in its own scheme.
+        for code, rate in OTHER_CURRENCIES.items():
+            cls.setup_other_currency(code, rates=[("2016-01-01", rate)])
         cls.admin_user.company_ids = [Command.link(cls.company_b.id)]
         cls.provider_b = cls._prepare_provider(
             "gocardless",
@@ -335,3 +341,53 @@ class TestMultiCompany(
             .search([("company_id", "=", self.company_b.id)])
         )
         self.assertEqual(company_b_payouts, by_tx[self.tx_b] | sek)
+
+    def test_payouts_in_every_other_currency_gocardless_collects_are_booked_exactly(self):
+        """USD, AUD, CAD, DKK and NZD, on mandates of their own schemes, in both companies:
+        each payout booked in its currency in the books of its organisation's company, its
+        entry adding up to the minor unit, its payment reconciled out of the clearing
+        account."""
+        (self.provider_a | self.provider_b).gocardless_webhook_secret = "partner-app-secret"
+        transactions = self.env["payment.transaction"]
+        for index, code in enumerate(OTHER_CURRENCIES):
+            provider = (self.provider_a, self.provider_b)[index % 2]
+            # Odd amounts: fees in fractions of a minor unit, rounded one by one.
+            transactions |= self._charge(provider, f"X-{code}", code, 10037 + 111 * index)
+        for tx in transactions:
+            self._simulate(tx.provider_id, "payment_confirmed", tx)
+        self._flush_partner_webhooks()
+        self.assertEqual(set(transactions.mapped("state")), {"done"})
+        for tx in transactions:
+            self._simulate(tx.provider_id, "payment_paid_out", tx)
+        self.sandbox.run_payouts(force=True)
+        self.sandbox.pay_payouts()
+        self._flush_partner_webhooks()
+
+        payouts = (
+            self.env["gocardless.payout"]
+            .sudo()
+            .search([("currency_id.name", "in", list(OTHER_CURRENCIES))])
+        )
+        self.assertEqual(sorted(payouts.currency_id.mapped("name")), sorted(OTHER_CURRENCIES))
+        for payout in payouts:
+            currency = payout.currency_id
+            self.assertEqual(payout.state, "booked", payout.message)
+            (item,) = payout.item_ids.filtered(lambda i: i.item_type == "payment_paid_out")
+            tx = item.transaction_id
+            self.assertIn(tx, transactions)
+            self.assertEqual(tx.currency_id, currency)
+            company = tx.provider_id.company_id
+            self.assertEqual(payout.company_id, company)
+            move = payout.move_id
+            self.assertEqual(move.state, "posted")
+            self.assertEqual(move.company_id, company)
+            self.assertEqual(set(move.line_ids.currency_id.mapped("name")), {currency.name})
+            self.assertTrue(currency.is_zero(sum(move.line_ids.mapped("amount_currency"))))
+            self.assertTrue(company.currency_id.is_zero(sum(move.line_ids.mapped("balance"))))
+            # The net amount is GoCardless's, to the minor unit; the payment's gross amount
+            # left the clearing account against its own payment.
+            self.assertEqual(payout.raw_amount, round(payout.amount * 100))
+            self.assertAlmostEqual(payout.bank_move_line_id.amount_currency, payout.amount)
+            self.assertAlmostEqual(-item.move_line_id.amount_currency, tx.amount)
+            self.assertTrue(item.move_line_id.reconciled)
+            self.assertEqual(item.payment_id, tx.payment_id)

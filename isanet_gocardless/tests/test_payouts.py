@@ -278,6 +278,22 @@ class TestPayouts(
         self.assertTrue(statement_line.is_reconciled)
         self.assertTrue(net.reconciled)
 
+    def test_payout_of_a_french_company_is_booked_in_french(self):
+        """The ledger's cron runs in English: the entry is written in the company's language."""
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.env.company.partner_id.lang = "fr_FR"
+        self.gocardless.action_gocardless_create_clearing_journal()
+        with mute_logger(TX_LOGGER):
+            tx = self._collect_by_redirect(100.0)
+        payout_id = self._pay_out(tx)
+        with mute_logger(TX_LOGGER):
+            self._pay_payouts()
+        payout = self._payout(payout_id)
+        self.assertEqual(payout.state, "booked", payout.message)
+        self.assertTrue(payout.move_id.ref.startswith(f"Virement GoCardless {payout_id}"))
+        self.assertTrue(self._lines(payout.move_id, "Frais GoCardless"))
+        self.assertFalse(self._lines(payout.move_id, "GoCardless fees"))
+
     def test_bank_line_typed_before_the_payout_is_matched_when_it_is_booked(self):
         bank = self._eur_bank_journal()
         with mute_logger(TX_LOGGER):
