@@ -1,6 +1,6 @@
 import logging
 
-from odoo import fields, models
+from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from .. import const, utils
@@ -18,12 +18,38 @@ class PaymentToken(models.Model):
         help="The status of the GoCardless mandate when it was last read.",
         readonly=True,
     )
+    gocardless_mandate_status_label = fields.Char(
+        string="Mandate Status",
+        compute="_compute_gocardless_mandate_status_label",
+        help="The mandate's status in words, in the user's language.",
+    )
     gocardless_mandate_reference = fields.Char(
         string="Mandate Reference",
         help="The mandate's reference at the customer's bank (the reference of SEPA's "
         "pre-notifications), as GoCardless gave it.",
         readonly=True,
     )
+
+    # === COMPUTE METHODS === #
+
+    @api.depends("gocardless_mandate_status")
+    def _compute_gocardless_mandate_status_label(self):
+        labels = {
+            "pending_customer_approval": self.env._("Waiting for the customer's approval"),
+            "pending_submission": self.env._("Being set up"),
+            "submitted": self.env._("Submitted to the bank"),
+            "active": self.env._("Active"),
+            "suspended_by_payer": self.env._("Suspended by the customer"),
+            "failed": self.env._("Failed"),
+            "cancelled": self.env._("Cancelled"),
+            "expired": self.env._("Expired"),
+            "consumed": self.env._("Replaced"),
+            "blocked": self.env._("Blocked"),
+        }
+        for token in self:
+            status = token.gocardless_mandate_status
+            # A status GoCardless adds one day is shown as it is, not hidden.
+            token.gocardless_mandate_status_label = labels.get(status, status or "")
 
     # === ACTION METHODS === #
 

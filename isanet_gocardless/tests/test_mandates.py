@@ -84,6 +84,26 @@ class TestMandateRequest(
 
 @tagged("post_install", "-at_install")
 class TestMandateImport(GoCardlessMandateMixin, GoCardlessSandboxCommon):
+    def test_mandate_statuses_are_shown_in_words_in_the_users_language(self):
+        tokens = self.env["payment.token"]
+        for index, status in enumerate(("active", "pending_submission", "blocked", "dormant")):
+            tokens |= self._create_token(
+                provider_ref=f"MDLABEL{index}",
+                payment_method_id=self.sepa.id,
+                gocardless_mandate_status=status,
+            )
+        self.assertEqual(
+            tokens.mapped("gocardless_mandate_status_label"),
+            ["Active", "Being set up", "Blocked", "dormant"],
+        )
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.env["ir.module.module"]._get("isanet_gocardless")._update_translations("fr_FR")
+        french = tokens.with_context(lang="fr_FR")
+        self.assertEqual(
+            french.mapped("gocardless_mandate_status_label"),
+            ["Actif", "En cours de mise en place", "Bloqué", "dormant"],
+        )
+
     def test_existing_mandates_are_imported_by_customer_id_or_email(self):
         by_email = self.env["res.partner"].create(
             {"name": "By Email", "email": "by.email@example.com", "is_company": True}
