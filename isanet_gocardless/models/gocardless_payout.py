@@ -708,7 +708,12 @@ class GoCardlessPayoutItem(models.Model):
     )
     sequence = fields.Integer()
     currency_id = fields.Many2one(related="payout_id.currency_id")
-    item_type = fields.Char(string="Type", readonly=True)
+    item_type = fields.Char(string="Type Code", readonly=True, help="GoCardless's item type.")
+    item_type_label = fields.Char(
+        string="Type",
+        compute="_compute_item_type_label",
+        help="What the item is, in the user's language.",
+    )
     amount_exact = fields.Char(
         string="Amount (minor units)", readonly=True, help="As GoCardless sent it, e.g. -143.4."
     )
@@ -723,6 +728,24 @@ class GoCardlessPayoutItem(models.Model):
     move_line_id = fields.Many2one(
         comodel_name="account.move.line", readonly=True, index=True, ondelete="set null"
     )
+
+    @api.depends("item_type")
+    def _compute_item_type_label(self):
+        labels = {
+            "payment_paid_out": self.env._("Payment collected"),
+            "payment_failed": self.env._("Payment failed after collection"),
+            "payment_charged_back": self.env._("Payment charged back"),
+            "payment_refunded": self.env._("Payment refunded"),
+            "refund": self.env._("Refund"),
+            "refund_funds_returned": self.env._("Refund returned"),
+            "gocardless_fee": self.env._("GoCardless fee"),
+            "app_fee": self.env._("App fee"),
+            "revenue_share": self.env._("Revenue share"),
+            "surcharge_fee": self.env._("Surcharge fee"),
+        }
+        for item in self:
+            # A type GoCardless adds one day is shown as it is, not hidden.
+            item.item_type_label = labels.get(item.item_type, item.item_type or "")
 
     @api.depends("amount_exact", "currency_id")
     def _compute_amount(self):

@@ -241,6 +241,11 @@ class TestPayouts(
         self.assertAlmostEqual(payout.rounding_amount, 0.0)
         self.assertTrue(payout.reference.startswith("SBX-"))
         self.assertTrue(payout.arrival_date)
+        # The items say what they are in words (GoCardless's type codes kept beside).
+        self.assertEqual(
+            sorted((item.item_type, item.item_type_label) for item in payout.item_ids),
+            [("gocardless_fee", "GoCardless fee"), ("payment_paid_out", "Payment collected")],
+        )
 
         move = payout.move_id
         self._assert_balanced(move)
@@ -292,6 +297,10 @@ class TestPayouts(
         self.assertEqual(payout.state, "booked", payout.message)
         self.assertTrue(payout.move_id.ref.startswith(f"Virement GoCardless {payout_id}"))
         self.assertTrue(self._lines(payout.move_id, "Frais GoCardless"))
+        self.assertIn(
+            "Frais GoCardless",
+            payout.item_ids.with_context(lang="fr_FR").mapped("item_type_label"),
+        )
         self.assertFalse(self._lines(payout.move_id, "GoCardless fees"))
 
     def test_bank_line_typed_before_the_payout_is_matched_when_it_is_booked(self):
