@@ -193,6 +193,26 @@ class GoCardlessLedgerMixin:
         self.env.invalidate_all()
         return outage
 
+    def _deliver_webhooks(self, secret="webhook-secret", drain=True):
+        """Have the test's sandbox (``self.sandbox``) send its pending events now, signed with
+        ``secret``; return the new deliveries. With ``drain``, the ledger then applies them
+        (as its cron does, see :meth:`_drain_ledger`)."""
+        self.env.flush_all()
+        known = {hook["id"] for hook in self.sandbox.webhook_deliveries()}
+        self.sandbox.configure_webhooks(
+            webhook_url=self._build_url(GoCardlessController._webhook_url),
+            webhook_secret=secret,
+            backoff_base=3600.0,
+        )
+        try:
+            self.sandbox.flush_webhooks()
+        finally:
+            self.sandbox.configure_webhooks(webhook_url=None)
+        # Odoo recorded the events while serving the sandbox's requests; its cron applies them.
+        if drain:
+            self._drain_ledger()
+        return [hook for hook in self.sandbox.webhook_deliveries() if hook["id"] not in known]
+
 
 class GoCardlessFlowMixin(GoCardlessLedgerMixin):
     """The customer's redirect flow through the local sandbox's hosted pages, over HTTP.
@@ -244,22 +264,6 @@ class GoCardlessFlowMixin(GoCardlessLedgerMixin):
         self.assertTrue(response.url.startswith(self._build_url("/payment/status")), response.url)
         tx.invalidate_recordset()
         return tx, response
-
-    def _deliver_webhooks(self):
-        """Have the sandbox send its pending events now; return the new deliveries."""
-        known = {hook["id"] for hook in self.sandbox.webhook_deliveries()}
-        self.sandbox.configure_webhooks(
-            webhook_url=self._build_url(GoCardlessController._webhook_url),
-            webhook_secret="webhook-secret",
-            backoff_base=3600.0,
-        )
-        try:
-            self.sandbox.flush_webhooks()
-        finally:
-            self.sandbox.configure_webhooks(webhook_url=None)
-        # Odoo recorded the events while serving the sandbox's requests; its cron applies them.
-        self._drain_ledger()
-        return [hook for hook in self.sandbox.webhook_deliveries() if hook["id"] not in known]
 
     def _simulate(self, scenario, resource_id):
         client = self.gocardless._gocardless_make_client()
@@ -599,9 +603,11 @@ class GoCardlessPayoutMixin:
         self.env.flush_all()  # Odoo's webhook requests read the database
 
     def _deliver_and_apply(self):
-        """Deliver the pending webhooks, then apply what the webhook left to the cron."""
-        self._deliver_webhooks()
+        """Deliver the pending webhooks, then apply them by the ledger's own cron method."""
+        self._deliver_webhooks(drain=False)
+        self.env.invalidate_all()
         self.env["gocardless.event"]._cron_process_received_events()
+        self.env.invalidate_all()
 
     def _collect_by_redirect(self, amount, partner=None):
         """Pay a new invoice by direct debit and have GoCardless confirm it (webhook)."""

@@ -112,17 +112,7 @@ class TestMultiCompany(
     def _flush_partner_webhooks(self):
         """Have the sandbox send the events of both accounts, as a partner app gets them (one
         endpoint, one secret), then let the ledger's cron apply them."""
-        self.env.flush_all()
-        self.sandbox.configure_webhooks(
-            webhook_url=self._build_url(GoCardlessController._webhook_url),
-            webhook_secret="partner-app-secret",
-            backoff_base=3600.0,
-        )
-        try:
-            self.sandbox.flush_webhooks()
-        finally:
-            self.sandbox.configure_webhooks(webhook_url=None)
-        self._drain_ledger()
+        self._deliver_webhooks(secret="partner-app-secret")
 
     def _simulate(self, provider, scenario, tx):
         provider._gocardless_make_client().scenario_simulators.run(
