@@ -40,9 +40,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "isanet_gocardless")]
 
 from gocardless_sandbox import SandboxServer  # noqa: E402
 from tools.odoo_harness import (  # noqa: E402
-    create_fresh_db,
+    create_addon_db,
     drop_db,
-    free_port,
     odoo_command,
     odoo_unavailable_reason,
 )
@@ -198,11 +197,7 @@ def main():
     if reason:
         raise SystemExit(f"cannot run: {reason}")
 
-    var = ROOT / "var"
-    data_dir = var / "odoo-data"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    dbname = create_fresh_db(data_dir, var, prefix="isanet_gc_bench")
-    log = var / f"{dbname}.log"
+    dbname, data_dir, log = create_addon_db()
     sandbox = SandboxServer(
         port=0,
         db_path=str(Path(tempfile.mkdtemp()) / "bench.sqlite3"),
@@ -211,22 +206,6 @@ def main():
     ).start()
     rounds = []
     try:
-        print(f"database {dbname}: installing the addon...", flush=True)
-        subprocess.run(
-            odoo_command(
-                dbname,
-                data_dir,
-                "-i",
-                "isanet_gocardless",
-                "--stop-after-init",
-                "--logfile",
-                str(log),
-                "--http-port",
-                str(free_port()),
-            ),
-            cwd=ROOT,
-            check=True,
-        )
         print(f"sandbox {sandbox.url}: {args.customers} customers with a mandate...", flush=True)
         client, mandates = seed_mandates(sandbox.url, args.customers)
         odoo_shell(

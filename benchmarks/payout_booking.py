@@ -31,9 +31,8 @@ sys.path[:0] = [str(ROOT)]
 
 from gocardless_sandbox import SandboxServer  # noqa: E402
 from tools.odoo_harness import (  # noqa: E402
-    create_fresh_db,
+    create_addon_db,
     drop_db,
-    free_port,
     odoo_command,
     odoo_unavailable_reason,
 )
@@ -147,31 +146,11 @@ def main():
     if reason:
         raise SystemExit(f"cannot run: {reason}")
 
-    var = ROOT / "var"
-    data_dir = var / "odoo-data"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    dbname = create_fresh_db(data_dir, var, prefix="isanet_gc_bench")
-    log = var / f"{dbname}.log"
+    dbname, data_dir, log = create_addon_db()
     sandbox = SandboxServer(
         port=0, db_path=str(Path(tempfile.mkdtemp()) / "bench.sqlite3"), access_tokens=[TOKEN]
     ).start()
     try:
-        print(f"database {dbname}: installing the addon...", flush=True)
-        subprocess.run(
-            odoo_command(
-                dbname,
-                data_dir,
-                "-i",
-                "isanet_gocardless",
-                "--stop-after-init",
-                "--logfile",
-                str(log),
-                "--http-port",
-                str(free_port()),
-            ),
-            cwd=ROOT,
-            check=True,
-        )
         runs = []
         for _round_index in range(args.rounds):
             for size in sizes:

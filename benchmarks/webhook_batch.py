@@ -52,7 +52,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "isanet_gocardless")]
 from gocardless_core import webhooks  # noqa: E402
 from gocardless_sandbox import SandboxServer  # noqa: E402
 from tools.odoo_harness import (  # noqa: E402
-    create_fresh_db,
+    create_addon_db,
     drop_db,
     free_port,
     odoo_command,
@@ -504,33 +504,13 @@ def main():  # noqa: PLR0915 - one script, one linear story
         groups.update({f"bulk{i}": n for i, n in enumerate(bulk_batches)})
     total = sum(groups.values())
 
-    var = ROOT / "var"
-    data_dir = var / "odoo-data"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    dbname = create_fresh_db(data_dir, var, prefix="isanet_gc_bench")
-    log = var / f"{dbname}.log"
+    dbname, data_dir, log = create_addon_db()
     odoo = None
     sandbox = SandboxServer(
         port=0, db_path=str(Path(tempfile.mkdtemp()) / "bench.sqlite3"), access_tokens=[TOKEN]
     ).start()
     report = {}
     try:
-        print(f"database {dbname}: installing the addon...", flush=True)
-        subprocess.run(
-            odoo_command(
-                dbname,
-                data_dir,
-                "-i",
-                "isanet_gocardless",
-                "--stop-after-init",
-                "--logfile",
-                str(log),
-                "--http-port",
-                str(free_port()),
-            ),
-            cwd=ROOT,
-            check=True,
-        )
         print(f"sandbox {sandbox.url}: one mandate, {total} payments...", flush=True)
         client, payments = seed_sandbox(sandbox.url, total)
         print(f"odoo: {total + cost_count} posted invoices, pending transactions...", flush=True)

@@ -181,3 +181,32 @@ def create_fresh_db(data_dir, log_dir, prefix="isanet_gc_test", root=None):
 def drop_db(dbname, data_dir):
     psql(f'DROP DATABASE IF EXISTS "{dbname}"')
     shutil.rmtree(data_dir / "filestore" / dbname, ignore_errors=True)
+
+
+def create_addon_db(prefix="isanet_gc_bench", root=None):
+    """A fresh database with the addon installed (the benchmarks start from one).
+
+    :return: The database's name, Odoo's data directory and the database's log file.
+    :rtype: tuple[str, pathlib.Path, pathlib.Path]
+    """
+    var = Path(root or ROOT) / "var"
+    data_dir = var / "odoo-data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    dbname = create_fresh_db(data_dir, var, prefix=prefix, root=root)
+    log = var / f"{dbname}.log"
+    print(f"database {dbname}: installing the addon...", flush=True)
+    command = odoo_command(
+        dbname,
+        data_dir,
+        "-i",
+        "isanet_gocardless",
+        "--stop-after-init",
+        "--logfile",
+        str(log),
+        "--http-port",
+        str(free_port()),
+    )
+    if subprocess.call(command, cwd=root or ROOT) != 0:
+        drop_db(dbname, data_dir)
+        raise RuntimeError(f"could not install the addon (log: {log})")
+    return dbname, data_dir, log
