@@ -13,7 +13,7 @@ def _fixtures_dir():
     if configured:
         path = Path(configured)
     else:
-        path = Path(__file__).resolve().parents[2].parent / "shared" / "gocardless-fixtures"
+        path = Path(__file__).resolve().parents[1] / "fixtures" / "gocardless"
     if not (path / "webhook_body.json").is_file():
         raise RuntimeError(
             f"GoCardless fixtures not found in {path}; set GOCARDLESS_FIXTURES_DIR "

@@ -29,7 +29,7 @@ def fixtures_dir() -> Path:
     path = (
         Path(env)
         if env
-        else (Path(__file__).resolve().parents[2].parent / "shared" / "gocardless-fixtures")
+        else (Path(__file__).resolve().parents[1] / "fixtures" / "gocardless")
     )
     if not (path / "payments.json").is_file():
         raise RuntimeError(f"GoCardless fixtures not found in {path} (set GOCARDLESS_FIXTURES_DIR)")
