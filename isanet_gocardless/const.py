@@ -81,3 +81,6 @@ PAYMENT_CANCELLABLE_STATUSES = frozenset({"pending_submission", "pending_custome
 # post-processing waits for the end of the batch (`gocardless.event._gocardless_apply_batch`,
 # `payment_transaction_batch.py`).
 DEFERRED_POST_PROCESS_KEY = "gocardless_deferred_post_process"
+
+# Payment states of an invoice that still has something to pay.
+UNPAID_PAYMENT_STATES = ("not_paid", "partial")

@@ -1,6 +1,7 @@
 from . import payment_method
 from . import payment_provider
 from . import account_move
+from . import account_move_debits
 from . import account_move_line
 from . import account_move_send
 from . import account_payment
