@@ -15,6 +15,7 @@ from .common import GoCardlessMandateMixin, GoCardlessSandboxCommon
 
 LOGGERS = (
     "odoo.addons.isanet_gocardless.models.account_move",
+    "odoo.addons.isanet_gocardless.models.account_move_debits",
     "odoo.addons.isanet_gocardless.models.payment_provider",
     "odoo.addons.isanet_gocardless.models.payment_transaction",
     "odoo.addons.payment.models.payment_transaction",

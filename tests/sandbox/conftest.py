@@ -26,11 +26,7 @@ VALID_IBAN = "FR1420041010050500013M02606"
 
 def fixtures_dir() -> Path:
     env = os.environ.get("GOCARDLESS_FIXTURES_DIR")
-    path = (
-        Path(env)
-        if env
-        else (Path(__file__).resolve().parents[1] / "fixtures" / "gocardless")
-    )
+    path = Path(env) if env else (Path(__file__).resolve().parents[1] / "fixtures" / "gocardless")
     if not (path / "payments.json").is_file():
         raise RuntimeError(f"GoCardless fixtures not found in {path} (set GOCARDLESS_FIXTURES_DIR)")
     return path
