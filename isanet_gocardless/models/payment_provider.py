@@ -96,6 +96,7 @@ class PaymentProvider(models.Model):
         self.ensure_one()
         if not self.env.user.has_group("base.group_system"):
             raise AccessError(self.env._("GoCardless: only administrators can import mandates."))
+        utils.check_merchant_rights(self)
         counts = self.with_context(
             gocardless_request_profile="background"
         )._gocardless_import_mandates()

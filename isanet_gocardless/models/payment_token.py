@@ -67,6 +67,7 @@ class PaymentToken(models.Model):
             raise AccessError(
                 self.env._("GoCardless: only invoicing users can cancel direct debit mandates.")
             )
+        utils.check_merchant_rights(self, "read")
         self.sudo()._gocardless_cancel_mandate()
 
     # === BUSINESS METHODS - MANDATE LIFECYCLE === #
