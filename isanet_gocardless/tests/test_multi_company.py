@@ -218,7 +218,7 @@ class TestMultiCompany(
 
     def test_catch_up_of_each_company_reads_its_own_account(self):
         self.provider_b.gocardless_events_synced_at = False
-        self.provider_b._gocardless_sync_events()
+        self.env["gocardless.event"]._gocardless_catch_up(self.provider_b)
         events_b = self._account_events(self.provider_b)
         ledger = self.env["gocardless.event"].sudo().search([])
         self.assertEqual(set(ledger.mapped("event_id")), {e["id"] for e in events_b})
