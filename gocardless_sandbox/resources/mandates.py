@@ -1,0 +1,172 @@
+"""Mandates: created by a billing request, submitted, active, cancelled, reinstated."""
+
+from __future__ import annotations
+
+import secrets
+
+from ..banking import SCHEMES
+from ..core import add_working_days, invalid_state, new_id, not_found
+from .events import DETAIL_KEYS, EVENT_LINK_KEYS
+
+ACTIVE_MANDATE = ("pending_customer_approval", "pending_submission", "submitted", "active")
+
+
+class MandatesMixin:
+    def next_possible_charge_date(self, mandate) -> str | None:
+        if mandate["status"] not in ACTIVE_MANDATE:
+            return None
+        lead = SCHEMES.get(mandate["scheme"], {"lead": 3})["lead"]
+        if mandate["status"] != "active":
+            lead += 1
+        return add_working_days(self.today(), lead).isoformat()
+
+    def create_mandate(self, org, customer, account, mandate_request, origin):
+        today = self.today()
+        scheme = mandate_request["scheme"]
+        mandate = {
+            "authorisation_source": mandate_request.get("authorisation_source") or "web",
+            "consent_parameters": None,
+            "consent_type": None,
+            "created_at": self.stamp(),
+            "funds_settlement": "managed",
+            "id": new_id("MD"),
+            "links": {
+                "creditor": self.creditor_of(org)["id"],
+                "customer": customer["id"],
+                "customer_bank_account": account["id"],
+                "new_mandate": None,
+            },
+            "mandate_type": "bank_debit",
+            "metadata": dict(mandate_request.get("metadata") or {}),
+            "next_possible_charge_date": None,
+            "next_possible_standard_ach_charge_date": None,
+            "payments_require_approval": False,
+            "reference": mandate_request.get("_reference") or "SBX-" + secrets.token_hex(4).upper(),
+            "scheme": scheme,
+            "status": "pending_submission",
+            "verified_at": None,
+            "_org": org,
+            "_due": {
+                "submitted": add_working_days(today, 1).isoformat(),
+                "active": add_working_days(today, 2).isoformat(),
+            },
+        }
+        self.store.insert("mandates", mandate, org)
+        self.mandate_event(
+            mandate, "created", origin, "mandate_created", "Mandate created via a billing request."
+        )
+        return mandate
+
+    def mandate_event(self, mandate, action, origin, cause, description, day=None, **extra):
+        links = {
+            "mandate": mandate["id"],
+            "customer": mandate["links"]["customer"],
+            "customer_bank_account": mandate["links"]["customer_bank_account"],
+        }
+        links.update({k: val for k, val in extra.items() if k in EVENT_LINK_KEYS})
+        details = {
+            "origin": origin,
+            "cause": cause,
+            "description": description,
+            "scheme": mandate["scheme"],
+        }
+        details.update({k: val for k, val in extra.items() if k in DETAIL_KEYS})
+        return self.emit(mandate["_org"], "mandates", action, links, details, mandate, day=day)
+
+    def cancel_mandate(self, org, mandate_id, data=None):
+        mandate = self.store.get("mandates", mandate_id, org)
+        if mandate is None:
+            raise not_found()
+        if mandate["status"] not in ACTIVE_MANDATE:
+            raise invalid_state(
+                "cancellation_failed", f"Mandate is {mandate['status']} and cannot be cancelled"
+            )
+        self._cancel_mandate(
+            mandate, "api", "mandate_cancelled", "The mandate was cancelled at your request."
+        )
+        return mandate
+
+    def _cancel_mandate(
+        self,
+        mandate,
+        origin,
+        cause,
+        description,
+        status="cancelled",
+        action="cancelled",
+        day=None,
+        reason_code=None,
+    ):
+        mandate["status"] = status
+        mandate["_due"] = {}
+        self.store.save(mandate)
+        parent = self.mandate_event(
+            mandate, action, origin, cause, description, day=day, reason_code=reason_code
+        )
+        for _, payment in self.store.all("payments", mandate["_org"]):
+            if payment["links"]["mandate"] == mandate["id"] and payment["status"] in (
+                "pending_submission",
+                "pending_customer_approval",
+            ):
+                payment["status"] = "cancelled"
+                payment["_due"] = {}
+                self.store.save(payment)
+                self.payment_event(
+                    payment,
+                    "cancelled",
+                    origin,
+                    "mandate_cancelled" if cause != "mandate_expired" else cause,
+                    "The mandate for this payment was cancelled.",
+                    day=day,
+                    parent_event=parent["id"],
+                )
+
+    def reinstate_mandate(self, org, mandate_id, data=None):
+        mandate = self.store.get("mandates", mandate_id, org)
+        if mandate is None:
+            raise not_found()
+        if mandate["status"] not in ("cancelled", "expired"):
+            raise invalid_state(
+                "mandate_not_inactive", "Mandate is already active or being submitted"
+            )
+        today = self.today()
+        mandate["status"] = "pending_submission"
+        mandate["_due"] = {
+            "submitted": add_working_days(today, 1).isoformat(),
+            "active": add_working_days(today, 2).isoformat(),
+        }
+        self.store.save(mandate)
+        self.mandate_event(
+            mandate, "reinstated", "api", "mandate_reinstated", "The mandate was reinstated."
+        )
+        return mandate
+
+    def mandate_submit(self, mandate, day=None):
+        mandate["status"] = "submitted"
+        mandate["_due"].pop("submitted", None)
+        self.store.save(mandate)
+        self.mandate_event(
+            mandate,
+            "submitted",
+            "gocardless",
+            "mandate_submitted",
+            "The mandate has been submitted to the banks.",
+            day=day,
+        )
+
+    def mandate_activate(self, mandate, day=None):
+        if mandate["status"] == "pending_submission":
+            self.mandate_submit(mandate, day)
+        mandate["status"] = "active"
+        mandate["_due"] = {}
+        self.store.save(mandate)
+        self.mandate_event(
+            mandate,
+            "active",
+            "gocardless",
+            "mandate_activated",
+            "The time window after submission for the banks to refuse a mandate "
+            "has ended without any errors being received, so this mandate is "
+            "now active.",
+            day=day,
+        )

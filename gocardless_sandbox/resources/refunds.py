@@ -1,0 +1,178 @@
+"""Refunds: created, submitted, paid, settled from a payout, bounced."""
+
+from __future__ import annotations
+
+from ..core import ApiError, Validation, add_working_days, invalid_state, new_id, not_found
+from .payouts import NULL_FX
+
+
+class RefundsMixin:
+    def create_refund(self, org, body):
+        v = Validation("refunds")
+        amount = v.integer(body, "amount", required=True, minimum=1)
+        payment_id = v.string(body, "links.payment")
+        if body.get("links", {}).get("mandate") if isinstance(body.get("links"), dict) else None:
+            raise ApiError(
+                403,
+                "invalid_api_usage",
+                "Refunds against mandates are restricted",
+                [
+                    {
+                        "reason": "insufficient_permissions",
+                        "message": "Refunds against mandates are restricted",
+                    }
+                ],
+                "insufficient_permissions",
+            )
+        if payment_id is None:
+            v.add("links.payment", "is required")
+        tac = v.integer(body, "total_amount_confirmation", required=True, minimum=1)
+        reference = v.string(body, "reference", max_len=140)
+        meta = v.metadata(body)
+        v.check()
+        payment = self.store.get("payments", payment_id, org)
+        if payment is None:
+            raise not_found("Payment")
+        if not self.creditor_of(org)["can_create_refunds"]:
+            raise invalid_state("refunds_not_enabled", "Refunds are not enabled")
+        if payment["status"] not in ("confirmed", "paid_out"):
+            raise invalid_state(
+                "refund_payment_invalid_state",
+                f"Payment is {payment['status']} and cannot be refunded",
+            )
+        already = payment["amount_refunded"]
+        if tac != already + amount:
+            raise invalid_state(
+                "total_amount_confirmation_invalid",
+                "total_amount_confirmation must equal the sum of all refunds on the payment "
+                f"including this one ({already + amount})",
+            )
+        if already + amount > payment["amount"]:
+            raise invalid_state(
+                "available_refund_amount_insufficient",
+                "The refund amount exceeds the amount available to refund "
+                f"({payment['amount'] - already})",
+            )
+        payment["amount_refunded"] = already + amount
+        self.store.save(payment)
+        today = self.today()
+        refund = {
+            "amount": amount,
+            "created_at": self.stamp(),
+            "currency": payment["currency"],
+            "fx": dict(NULL_FX),
+            "id": new_id("RF"),
+            "links": {"mandate": payment["links"]["mandate"], "payment": payment["id"]},
+            "metadata": meta or {},
+            "reference": reference,
+            "status": "created",
+            "_org": org,
+            "_due": {
+                "submitted": add_working_days(today, 1).isoformat(),
+                "paid": add_working_days(today, 2).isoformat(),
+            },
+        }
+        self.store.insert("refunds", refund, org)
+        self.refund_event(
+            refund,
+            "created",
+            "api",
+            "payment_refunded",
+            "The refund has been created, and will be submitted in the next batch.",
+        )
+        return refund
+
+    def refund_event(self, refund, action, origin, cause, description, day=None):
+        links = {
+            "refund": refund["id"],
+            "payment": refund["links"]["payment"],
+            "mandate": refund["links"]["mandate"],
+        }
+        return self.emit(
+            refund["_org"],
+            "refunds",
+            action,
+            links,
+            {
+                "origin": origin,
+                "cause": cause,
+                "description": description,
+                "currency": refund["currency"],
+            },
+            refund,
+            day=day,
+        )
+
+    def refund_submit(self, refund, day=None):
+        refund["status"] = "submitted"
+        refund["_due"].pop("submitted", None)
+        self.store.save(refund)
+
+    def refund_pay(self, refund, day=None):
+        if refund["status"] == "created":
+            self.refund_submit(refund, day)
+        refund["status"] = "paid"
+        refund["_due"] = {}
+        self.store.save(refund)
+        self.refund_event(
+            refund,
+            "paid",
+            "gocardless",
+            "refund_paid",
+            "The refund has been paid to your customer.",
+            day=day,
+        )
+        payment = self.store.get("payments", refund["links"]["payment"])
+        self.ledger(
+            refund["_org"],
+            refund["currency"],
+            "payment_refunded",
+            -refund["amount"] * 10,
+            payment,
+            refund,
+            settle=self._settle(
+                "refunds",
+                refund["id"],
+                "refund_settled",
+                "refund_settled",
+                "This refund has been deducted from a payout.",
+            ),
+        )
+
+    def refund_bounce(self, refund, day=None):
+        settled = refund.get("_settled")
+        if refund["status"] in ("created", "submitted"):
+            self.refund_pay(refund, day)
+        refund["status"] = "bounced"
+        self.store.save(refund)
+        payment = self.store.get("payments", refund["links"]["payment"])
+        payment["amount_refunded"] -= refund["amount"]
+        self.store.save(payment)
+        self.refund_event(
+            refund,
+            "failed",
+            "bank",
+            "refund_failed",
+            "The refund did not reach your customer and was returned.",
+            day=day,
+        )
+        if settled:
+            self.ledger(
+                refund["_org"],
+                refund["currency"],
+                "refund_funds_returned",
+                refund["amount"] * 10,
+                payment,
+                refund,
+                settle=self._settle(
+                    "refunds",
+                    refund["id"],
+                    "funds_returned",
+                    "refund_funds_returned",
+                    "The refunded funds have been returned to you.",
+                ),
+            )
+        else:
+            for _, item in self.store.all("payout_items", refund["_org"]):
+                if item["links"]["refund"] == refund["id"] and item["_payout"] is None:
+                    self.store.execute("DELETE FROM docs WHERE id = ?", (item["id"],))
