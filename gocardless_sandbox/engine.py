@@ -6,7 +6,7 @@ take care of that). Documents keep GoCardless's public shape plus private ``_`` 
 
 from __future__ import annotations
 
-from .core import Store, Validation, not_found, public
+from .core import Store, Validation, public
 from .resources.bank_accounts import BankAccountsMixin
 from .resources.billing_request_flows import BillingRequestFlowsMixin
 from .resources.billing_requests import BillingRequestsMixin
@@ -19,6 +19,7 @@ from .resources.payments import PaymentsMixin
 from .resources.payouts import PAYOUT_ITEMS_RETENTION_DAYS, PayoutsMixin, tenths_str
 from .resources.refunds import RefundsMixin
 from .resources.simulators import SimulatorsMixin
+from .resources.state import StateMixin
 
 __all__ = ["ACTIVE_MANDATE", "PAYOUT_ITEMS_RETENTION_DAYS", "Engine"]
 
@@ -27,6 +28,7 @@ class Engine(
     ClockMixin,
     CreditorsMixin,
     EventsMixin,
+    StateMixin,
     CustomersMixin,
     BankAccountsMixin,
     BillingRequestsMixin,
@@ -65,9 +67,7 @@ class Engine(
         return public(doc)
 
     def update_metadata(self, rtype, org, doc_id, body, envelope):
-        doc = self.store.get(rtype, doc_id, org)
-        if doc is None:
-            raise not_found()
+        doc = self.fetch(rtype, doc_id, org)
         v = Validation(envelope)
         meta = v.metadata(body)
         extra = {}

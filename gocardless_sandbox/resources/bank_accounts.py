@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..banking import validate_bank_details
-from ..core import ApiError, Validation, invalid_state, new_id, not_found
+from ..core import ApiError, Validation, invalid_state, new_id
 from .mandates import ACTIVE_MANDATE
 
 
@@ -45,9 +45,7 @@ class BankAccountsMixin:
         ):
             v.string(body, key)
         v.check()
-        customer = self.store.get("customers", customer_id, org)
-        if customer is None:
-            raise not_found("Customer")
+        customer = self.fetch("customers", customer_id, org, "Customer")
         details, errors = validate_bank_details(None, body)
         for field, message in errors:
             v.add(field, message)
@@ -77,9 +75,7 @@ class BankAccountsMixin:
         return self.store.insert("customer_bank_accounts", account, org)
 
     def disable_bank_account(self, org, doc_id):
-        account = self.store.get("customer_bank_accounts", doc_id, org)
-        if account is None:
-            raise not_found()
+        account = self.fetch("customer_bank_accounts", doc_id, org)
         if not account["enabled"]:
             raise invalid_state("disable_failed", "Bank account is already disabled")
         account["enabled"] = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
-from ..core import Validation, fmt_ts, invalid_state, new_id, not_found
+from ..core import Validation, fmt_ts, invalid_state, new_id
 from .customers import LANGUAGES
 
 
@@ -38,9 +38,7 @@ class BillingRequestFlowsMixin:
         if flags["skip_success_screen"] and not redirect:
             v.add("skip_success_screen", "requires redirect_uri")
         v.check()
-        br = self.store.get("billing_requests", br_id, org)
-        if br is None:
-            raise not_found("Billing request")
+        br = self.fetch("billing_requests", br_id, org, "Billing request")
         if br["status"] in ("fulfilled", "cancelled"):
             raise invalid_state("billing_request_not_pending", f"Billing request is {br['status']}")
         if flags["lock_customer_details"] and "collect_customer_details" not in br["_done"]:
@@ -104,9 +102,7 @@ class BillingRequestFlowsMixin:
         return flow
 
     def initialise_flow(self, org, flow_id):
-        flow = self.store.get("billing_request_flows", flow_id, org)
-        if flow is None:
-            raise not_found()
+        flow = self.fetch("billing_request_flows", flow_id, org)
         flow["session_token"] = "sesh_" + secrets.token_hex(8)
         self.store.save(flow)
         return flow

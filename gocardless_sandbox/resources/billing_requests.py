@@ -13,7 +13,7 @@ from ..banking import (
     swedish_id_error,
     validate_bank_details,
 )
-from ..core import Validation, add_working_days, invalid_state, new_id, not_found, public
+from ..core import Validation, add_working_days, invalid_state, new_id, public
 from .customers import BILLING_KEYS, CUSTOMER_KEYS
 
 
@@ -48,9 +48,7 @@ class BillingRequestsMixin:
             v.add("mandate_request.currency", f"is not supported by scheme {scheme}")
         v.check()
         if customer_id:
-            customer = self.store.get("customers", customer_id, org)
-            if customer is None:
-                raise not_found("Customer")
+            customer = self.fetch("customers", customer_id, org, "Customer")
         else:
             customer = {key: None for key in CUSTOMER_KEYS}
             customer.update(
@@ -283,9 +281,7 @@ class BillingRequestsMixin:
         return out
 
     def _br_for_action(self, org, br_id):
-        br = self.store.get("billing_requests", br_id, org)
-        if br is None:
-            raise not_found()
+        br = self.fetch("billing_requests", br_id, org)
         if br["status"] == "fulfilled":
             raise invalid_state(
                 "billing_request_already_fulfilled",

@@ -6,6 +6,32 @@ import datetime as dt
 
 from ..core import fmt_ts
 
+# What falls due on a day, in this order: per resource type, the steps (status, due date's
+# key in ``_due``, the method that takes the next step); a document may take several a day.
+SCHEDULE = (
+    (
+        "mandates",
+        (
+            ("pending_submission", "submitted", "mandate_submit"),
+            ("submitted", "active", "mandate_activate"),
+        ),
+    ),
+    (
+        "payments",
+        (
+            ("failed", "autoretry", "payment_autoretry"),
+            ("pending_submission", "submitted", "payment_submit"),
+            ("submitted", "confirmed", "payment_confirm"),
+            ("confirmed", "paid_out", "payment_pay_out"),
+        ),
+    ),
+    (
+        "refunds",
+        (("created", "submitted", "refund_submit"), ("submitted", "paid", "refund_pay")),
+    ),
+    ("payouts", (("pending", "paid", "payout_paid"),)),
+)
+
 
 class ClockMixin:
     def now(self) -> dt.datetime:
@@ -45,27 +71,10 @@ class ClockMixin:
         return due is not None and due <= day.isoformat()
 
     def process_day(self, day: dt.date) -> None:
-        for _, mandate in self.store.all("mandates"):
-            if mandate["status"] == "pending_submission" and self._due(mandate, "submitted", day):
-                self.mandate_submit(mandate, day)
-            if mandate["status"] == "submitted" and self._due(mandate, "active", day):
-                self.mandate_activate(mandate, day)
-        for _, payment in self.store.all("payments"):
-            if payment["status"] == "failed" and self._due(payment, "autoretry", day):
-                self.payment_autoretry(payment, day)
-            if payment["status"] == "pending_submission" and self._due(payment, "submitted", day):
-                self.payment_submit(payment, day)
-            if payment["status"] == "submitted" and self._due(payment, "confirmed", day):
-                self.payment_confirm(payment, day)
-            if payment["status"] == "confirmed" and self._due(payment, "paid_out", day):
-                self.payment_pay_out(payment, day)
-        for _, refund in self.store.all("refunds"):
-            if refund["status"] == "created" and self._due(refund, "submitted", day):
-                self.refund_submit(refund, day)
-            if refund["status"] == "submitted" and self._due(refund, "paid", day):
-                self.refund_pay(refund, day)
-        for _, payout in self.store.all("payouts"):
-            if payout["status"] == "pending" and self._due(payout, "paid", day):
-                self.payout_paid(payout, day)
+        for rtype, steps in SCHEDULE:
+            for _, doc in self.store.all(rtype):
+                for status, key, method in steps:
+                    if doc["status"] == status and self._due(doc, key, day):
+                        getattr(self, method)(doc, day)
         if day.weekday() < 5:
             self.run_payouts(day)

@@ -47,8 +47,35 @@ DETAIL_KEYS = [
 ]
 
 
+# What an event of a resource links to and tells of it, read from the resource: the links
+# (event link, path in the resource) and the detail (``scheme`` or ``currency``).
+RESOURCE_EVENTS = {
+    "mandates": (
+        (
+            ("mandate", "id"),
+            ("customer", "links.customer"),
+            ("customer_bank_account", "links.customer_bank_account"),
+        ),
+        "scheme",
+    ),
+    "payments": ((("payment", "id"), ("mandate", "links.mandate")), "scheme"),
+    "refunds": (
+        (("refund", "id"), ("payment", "links.payment"), ("mandate", "links.mandate")),
+        "currency",
+    ),
+    "payouts": ((("payout", "id"),), "currency"),
+}
+
+
 def links_template(keys, **values):
     return {key: values.get(key) for key in keys}
+
+
+def dig(doc, dotted):
+    """The value at a dotted path of a document (None where a part is missing)."""
+    for part in dotted.split("."):
+        doc = doc.get(part) if isinstance(doc, dict) else None
+    return doc
 
 
 class EventsMixin:
@@ -90,3 +117,14 @@ class EventsMixin:
         self.store.insert("events", event, org)
         self.store.execute("INSERT INTO outbox (event_id) VALUES (?)", (event["id"],))
         return event
+
+    def resource_event(self, rtype, doc, action, origin, cause, description, day=None, **extra):
+        """Emit the event of ``doc`` (a mandate, payment, refund or payout); ``extra``: more
+        links (``parent_event``, ``payout``...) and details (``reason_code``...)."""
+        link_paths, detail = RESOURCE_EVENTS[rtype]
+        links = {key: dig(doc, path) for key, path in link_paths}
+        links.update({k: val for k, val in extra.items() if k in EVENT_LINK_KEYS})
+        details = {"origin": origin, "cause": cause, "description": description}
+        details[detail] = doc[detail]
+        details.update({k: val for k, val in extra.items() if k in DETAIL_KEYS})
+        return self.emit(doc["_org"], rtype, action, links, details, doc, day=day)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import secrets
 
 from ..banking import SCHEMES
-from ..core import add_working_days, invalid_state, new_id, not_found
-from .events import DETAIL_KEYS, EVENT_LINK_KEYS
+from ..core import add_working_days, invalid_state, new_id
 
 ACTIVE_MANDATE = ("pending_customer_approval", "pending_submission", "submitted", "active")
 
@@ -21,7 +20,6 @@ class MandatesMixin:
         return add_working_days(self.today(), lead).isoformat()
 
     def create_mandate(self, org, customer, account, mandate_request, origin):
-        today = self.today()
         scheme = mandate_request["scheme"]
         mandate = {
             "authorisation_source": mandate_request.get("authorisation_source") or "web",
@@ -46,10 +44,7 @@ class MandatesMixin:
             "status": "pending_submission",
             "verified_at": None,
             "_org": org,
-            "_due": {
-                "submitted": add_working_days(today, 1).isoformat(),
-                "active": add_working_days(today, 2).isoformat(),
-            },
+            "_due": self.mandate_due(self.today()),
         }
         self.store.insert("mandates", mandate, org)
         self.mandate_event(
@@ -58,25 +53,19 @@ class MandatesMixin:
         return mandate
 
     def mandate_event(self, mandate, action, origin, cause, description, day=None, **extra):
-        links = {
-            "mandate": mandate["id"],
-            "customer": mandate["links"]["customer"],
-            "customer_bank_account": mandate["links"]["customer_bank_account"],
+        return self.resource_event(
+            "mandates", mandate, action, origin, cause, description, day=day, **extra
+        )
+
+    def mandate_due(self, day):
+        """The due dates of a mandate put to the banks from ``day``: submitted, then active."""
+        return {
+            "submitted": add_working_days(day, 1).isoformat(),
+            "active": add_working_days(day, 2).isoformat(),
         }
-        links.update({k: val for k, val in extra.items() if k in EVENT_LINK_KEYS})
-        details = {
-            "origin": origin,
-            "cause": cause,
-            "description": description,
-            "scheme": mandate["scheme"],
-        }
-        details.update({k: val for k, val in extra.items() if k in DETAIL_KEYS})
-        return self.emit(mandate["_org"], "mandates", action, links, details, mandate, day=day)
 
     def cancel_mandate(self, org, mandate_id, data=None):
-        mandate = self.store.get("mandates", mandate_id, org)
-        if mandate is None:
-            raise not_found()
+        mandate = self.fetch("mandates", mandate_id, org)
         if mandate["status"] not in ACTIVE_MANDATE:
             raise invalid_state(
                 "cancellation_failed", f"Mandate is {mandate['status']} and cannot be cancelled"
@@ -97,56 +86,60 @@ class MandatesMixin:
         day=None,
         reason_code=None,
     ):
-        mandate["status"] = status
-        mandate["_due"] = {}
-        self.store.save(mandate)
-        parent = self.mandate_event(
-            mandate, action, origin, cause, description, day=day, reason_code=reason_code
+        parent = self.transition(
+            "mandates",
+            mandate,
+            status,
+            action,
+            origin,
+            cause,
+            description,
+            due={},
+            day=day,
+            reason_code=reason_code,
         )
         for _, payment in self.store.all("payments", mandate["_org"]):
             if payment["links"]["mandate"] == mandate["id"] and payment["status"] in (
                 "pending_submission",
                 "pending_customer_approval",
             ):
-                payment["status"] = "cancelled"
-                payment["_due"] = {}
-                self.store.save(payment)
-                self.payment_event(
+                self.transition(
+                    "payments",
                     payment,
+                    "cancelled",
                     "cancelled",
                     origin,
                     "mandate_cancelled" if cause != "mandate_expired" else cause,
                     "The mandate for this payment was cancelled.",
+                    due={},
                     day=day,
                     parent_event=parent["id"],
                 )
 
     def reinstate_mandate(self, org, mandate_id, data=None):
-        mandate = self.store.get("mandates", mandate_id, org)
-        if mandate is None:
-            raise not_found()
+        mandate = self.fetch("mandates", mandate_id, org)
         if mandate["status"] not in ("cancelled", "expired"):
             raise invalid_state(
                 "mandate_not_inactive", "Mandate is already active or being submitted"
             )
-        today = self.today()
-        mandate["status"] = "pending_submission"
-        mandate["_due"] = {
-            "submitted": add_working_days(today, 1).isoformat(),
-            "active": add_working_days(today, 2).isoformat(),
-        }
-        self.store.save(mandate)
-        self.mandate_event(
-            mandate, "reinstated", "api", "mandate_reinstated", "The mandate was reinstated."
+        self.transition(
+            "mandates",
+            mandate,
+            "pending_submission",
+            "reinstated",
+            "api",
+            "mandate_reinstated",
+            "The mandate was reinstated.",
+            due=self.mandate_due(self.today()),
         )
         return mandate
 
     def mandate_submit(self, mandate, day=None):
-        mandate["status"] = "submitted"
         mandate["_due"].pop("submitted", None)
-        self.store.save(mandate)
-        self.mandate_event(
+        self.transition(
+            "mandates",
             mandate,
+            "submitted",
             "submitted",
             "gocardless",
             "mandate_submitted",
@@ -157,16 +150,16 @@ class MandatesMixin:
     def mandate_activate(self, mandate, day=None):
         if mandate["status"] == "pending_submission":
             self.mandate_submit(mandate, day)
-        mandate["status"] = "active"
-        mandate["_due"] = {}
-        self.store.save(mandate)
-        self.mandate_event(
+        self.transition(
+            "mandates",
             mandate,
+            "active",
             "active",
             "gocardless",
             "mandate_activated",
             "The time window after submission for the banks to refuse a mandate "
             "has ended without any errors being received, so this mandate is "
             "now active.",
+            due={},
             day=day,
         )

@@ -10,11 +10,9 @@ from ..core import (
     add_working_days,
     invalid_state,
     new_id,
-    not_found,
     parse_date,
     roll_forward,
 )
-from .events import DETAIL_KEYS, EVENT_LINK_KEYS
 from .mandates import ACTIVE_MANDATE
 from .payouts import CHARGEBACK_SURCHARGE_TENTHS, NULL_FX
 
@@ -112,9 +110,7 @@ class PaymentsMixin:
         if amount is not None and amount > 10_000_000:
             v.add("amount", "is too large")
         v.check()
-        mandate = self.store.get("mandates", mandate_id, org)
-        if mandate is None:
-            raise not_found("Mandate")
+        mandate = self.fetch("mandates", mandate_id, org, "Mandate")
         if mandate["status"] not in ACTIVE_MANDATE:
             raise invalid_state(
                 "mandate_is_inactive",
@@ -159,37 +155,58 @@ class PaymentsMixin:
         return payment
 
     def payment_event(self, payment, action, origin, cause, description, day=None, **extra):
-        links = {"payment": payment["id"], "mandate": payment["links"]["mandate"]}
-        links.update({k: val for k, val in extra.items() if k in EVENT_LINK_KEYS})
-        details = {
-            "origin": origin,
-            "cause": cause,
-            "description": description,
-            "scheme": payment["scheme"],
-        }
-        details.update({k: val for k, val in extra.items() if k in DETAIL_KEYS})
-        return self.emit(payment["_org"], "payments", action, links, details, payment, day=day)
+        return self.resource_event(
+            "payments", payment, action, origin, cause, description, day=day, **extra
+        )
+
+    def payment_ledger(self, payment, item_type, tenths, settle=None):
+        """Put an item of ``payment`` in the ledger; ``settle``: the ``(action, cause,
+        description)`` of the payment's event when the item's payout is made."""
+        return self.ledger(
+            payment["_org"],
+            payment["currency"],
+            item_type,
+            tenths,
+            payment,
+            settle=self._settle("payments", payment["id"], *settle) if settle else None,
+        )
+
+    def _resubmit(self, payment, charge_date, origin, cause, description, day=None):
+        """A failed payment submitted again on ``charge_date`` (`resubmission_requested`)."""
+        payment["charge_date"] = charge_date.isoformat()
+        payment["_retries"] += 1
+        self.transition(
+            "payments",
+            payment,
+            "pending_submission",
+            "resubmission_requested",
+            origin,
+            cause,
+            description,
+            due=self.payment_timeline(payment["scheme"], charge_date),
+            day=day,
+        )
 
     def cancel_payment(self, org, payment_id, data=None):
-        payment = self.store.get("payments", payment_id, org)
-        if payment is None:
-            raise not_found()
+        payment = self.fetch("payments", payment_id, org)
         if payment["status"] not in ("pending_submission", "pending_customer_approval"):
             raise invalid_state(
                 "cancellation_failed", f"Payment is {payment['status']} and cannot be cancelled"
             )
-        payment["status"] = "cancelled"
-        payment["_due"] = {}
-        self.store.save(payment)
-        self.payment_event(
-            payment, "cancelled", "api", "payment_cancelled", "Payment cancelled via the API."
+        self.transition(
+            "payments",
+            payment,
+            "cancelled",
+            "cancelled",
+            "api",
+            "payment_cancelled",
+            "Payment cancelled via the API.",
+            due={},
         )
         return payment
 
     def retry_payment(self, org, payment_id, data):
-        payment = self.store.get("payments", payment_id, org)
-        if payment is None:
-            raise not_found()
+        payment = self.fetch("payments", payment_id, org)
         v = Validation("data")
         charge_raw = v.string(data, "charge_date")
         meta = v.metadata(data)
@@ -214,16 +231,11 @@ class PaymentsMixin:
                 v.add("charge_date", "must be on or after mandate's next_possible_charge_date")
             v.check()
             charge_date = roll_forward(charge_date)
-        payment["status"] = "pending_submission"
-        payment["charge_date"] = charge_date.isoformat()
-        payment["_retries"] += 1
-        payment["_due"] = self.payment_timeline(payment["scheme"], charge_date)
         if meta is not None:
             payment["metadata"] = meta
-        self.store.save(payment)
-        self.payment_event(
+        self._resubmit(
             payment,
-            "resubmission_requested",
+            charge_date,
             "api",
             "payment_retried",
             "An attempt to resubmit this payment was requested.",
@@ -238,10 +250,10 @@ class PaymentsMixin:
         )
         if mandate and mandate["status"] == "pending_submission":
             self.mandate_submit(mandate, day)
-        payment["status"] = "submitted"
-        self.store.save(payment)
-        self.payment_event(
+        self.transition(
+            "payments",
             payment,
+            "submitted",
             "submitted",
             "gocardless",
             "payment_submitted",
@@ -250,10 +262,10 @@ class PaymentsMixin:
         )
 
     def payment_confirm(self, payment, day=None):
-        payment["status"] = "confirmed"
-        self.store.save(payment)
-        self.payment_event(
+        self.transition(
+            "payments",
             payment,
+            "confirmed",
             "confirmed",
             "gocardless",
             "payment_confirmed",
@@ -267,61 +279,47 @@ class PaymentsMixin:
         payment["status"] = "paid_out"
         payment["_due"] = {}
         self.store.save(payment)
-        org, cur = payment["_org"], payment["currency"]
-        self.ledger(
-            org,
-            cur,
+        self.payment_ledger(
+            payment,
             "payment_paid_out",
             payment["amount"] * 10,
-            payment,
-            settle=(
-                self._settle(
-                    "payments",
-                    payment["id"],
-                    "paid_out",
-                    "payment_paid_out",
-                    "The payment has been paid out by GoCardless.",
-                )
-            ),
+            ("paid_out", "payment_paid_out", "The payment has been paid out by GoCardless."),
         )
-        self.ledger(org, cur, "gocardless_fee", -payment["_fee_tenths"], payment)
+        self.payment_ledger(payment, "gocardless_fee", -payment["_fee_tenths"])
         payment["_fee_paid_out"] = True
         self.store.save(payment)
         if payment.get("app_fee"):
-            self.ledger(org, cur, "app_fee", -payment["app_fee"] * 10, payment)
+            self.payment_ledger(payment, "app_fee", -payment["app_fee"] * 10)
 
     def payment_fail(self, payment, day=None, late=False, will_retry=False):
         """Fail a payment; ``will_retry``: GoCardless plans to submit it again by itself
         (`will_attempt_retry`: true; the retry is due AUTORETRY_WORKING_DAYS later)."""
         was_paid = payment["status"] in ("confirmed", "paid_out")
-        payment["status"] = "failed"
-        payment["_due"] = {}
+        due = {}
         if will_retry:
             retry_day = add_working_days(day or self.today(), AUTORETRY_WORKING_DAYS)
-            payment["_due"] = {"autoretry": retry_day.isoformat()}
-        self.store.save(payment)
-        self.payment_event(
+            due = {"autoretry": retry_day.isoformat()}
+        self.transition(
+            "payments",
             payment,
+            "failed",
             "failed",
             "bank",
             "insufficient_funds",
             ("The payment failed after it had been confirmed (late failure): " if late else "")
             + "The customer's account had insufficient funds to make this payment.",
+            due=due,
             day=day,
             reason_code=FAILURE_REASON.get(payment["scheme"]),
             will_attempt_retry=bool(will_retry),
             not_retried_reason=None if will_retry else "other",
         )
         if was_paid:
-            self.ledger(
-                payment["_org"],
-                payment["currency"],
+            self.payment_ledger(
+                payment,
                 "payment_failed",
                 -payment["amount"] * 10,
-                payment,
-                settle=self._settle(
-                    "payments",
-                    payment["id"],
+                (
                     "late_failure_settled",
                     "late_failure_settled",
                     "This late failure has been debited from a payout.",
@@ -340,15 +338,9 @@ class PaymentsMixin:
             return False
         today = day or self.today()
         lead = SCHEMES.get(mandate["scheme"], {"lead": 3})["lead"]
-        charge_date = add_working_days(today, lead)
-        payment["status"] = "pending_submission"
-        payment["charge_date"] = charge_date.isoformat()
-        payment["_retries"] += 1
-        payment["_due"] = self.payment_timeline(payment["scheme"], charge_date)
-        self.store.save(payment)
-        self.payment_event(
+        self._resubmit(
             payment,
-            "resubmission_requested",
+            add_working_days(today, lead),
             "gocardless",
             "payment_autoretried",
             "The payment was retried automatically by GoCardless.",
@@ -357,28 +349,24 @@ class PaymentsMixin:
         return True
 
     def payment_charge_back(self, payment, day=None):
-        payment["status"] = "charged_back"
-        payment["_due"] = {}
-        self.store.save(payment)
-        self.payment_event(
+        self.transition(
+            "payments",
             payment,
+            "charged_back",
             "charged_back",
             "bank",
             "authorisation_disputed",
             "The customer has disputed that the amount taken differs from the "
             "amount they were notified of.",
+            due={},
             day=day,
             reason_code="MD06" if payment["scheme"] == "sepa_core" else "DDICA-1",
         )
-        self.ledger(
-            payment["_org"],
-            payment["currency"],
+        self.payment_ledger(
+            payment,
             "payment_charged_back",
             -payment["amount"] * 10,
-            payment,
-            settle=self._settle(
-                "payments",
-                payment["id"],
+            (
                 "chargeback_settled",
                 "chargeback_settled",
                 "This chargeback has been debited from a payout.",
@@ -386,21 +374,9 @@ class PaymentsMixin:
         )
         if payment.get("_fee_paid_out"):
             self._refund_fee(payment)
-            self.ledger(
-                payment["_org"],
-                payment["currency"],
-                "surcharge_fee",
-                -CHARGEBACK_SURCHARGE_TENTHS,
-                payment,
-            )
+            self.payment_ledger(payment, "surcharge_fee", -CHARGEBACK_SURCHARGE_TENTHS)
 
     def _refund_fee(self, payment):
         """GoCardless gives its fee back (VAT included) when a collected payment fails."""
         if payment.get("_fee_paid_out"):
-            self.ledger(
-                payment["_org"],
-                payment["currency"],
-                "gocardless_fee",
-                payment["_fee_tenths"],
-                payment,
-            )
+            self.payment_ledger(payment, "gocardless_fee", payment["_fee_tenths"])

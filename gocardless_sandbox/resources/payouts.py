@@ -148,44 +148,23 @@ class PayoutsMixin:
                 settle = item.get("_settle")
                 if not settle:
                     continue
-                if settle["type"] == "payments":
-                    payment = self.store.get("payments", settle["id"])
-                    if settle["action"] == "paid_out":
-                        payment["links"]["payout"] = payout["id"]
-                        self.store.save(payment)
-                    self.payment_event(
-                        payment,
-                        settle["action"],
-                        "gocardless",
-                        settle["cause"],
-                        settle["description"],
-                        day=day,
-                        payout=payout["id"],
-                    )
-                else:
-                    refund = self.store.get("refunds", settle["id"])
-                    if settle["action"] == "refund_settled":
-                        refund["_settled"] = True
-                        self.store.save(refund)
-                    self.emit(
-                        item_org,
-                        "refunds",
-                        settle["action"],
-                        {
-                            "refund": refund["id"],
-                            "payment": refund["links"]["payment"],
-                            "mandate": refund["links"]["mandate"],
-                            "payout": payout["id"],
-                        },
-                        {
-                            "origin": "gocardless",
-                            "cause": settle["cause"],
-                            "description": settle["description"],
-                            "currency": cur,
-                        },
-                        refund,
-                        day=day,
-                    )
+                doc = self.store.get(settle["type"], settle["id"])
+                if settle["action"] == "paid_out":
+                    doc["links"]["payout"] = payout["id"]
+                    self.store.save(doc)
+                elif settle["action"] == "refund_settled":
+                    doc["_settled"] = True
+                    self.store.save(doc)
+                self.resource_event(
+                    settle["type"],
+                    doc,
+                    settle["action"],
+                    "gocardless",
+                    settle["cause"],
+                    settle["description"],
+                    day=day,
+                    payout=payout["id"],
+                )
             created.append(payout)
         return created
 
@@ -228,22 +207,15 @@ class PayoutsMixin:
         return payout
 
     def payout_paid(self, payout, day=None):
-        payout["status"] = "paid"
         payout["arrival_date"] = (day or self.today()).isoformat()
-        payout["_due"] = {}
-        self.store.save(payout)
-        self.emit(
-            payout["_org"],
+        self.transition(
             "payouts",
-            "paid",
-            {"payout": payout["id"]},
-            {
-                "origin": "gocardless",
-                "cause": "payout_paid",
-                "description": "GoCardless has transferred the payout to the creditor's "
-                "bank account.",
-                "currency": payout["currency"],
-            },
             payout,
+            "paid",
+            "paid",
+            "gocardless",
+            "payout_paid",
+            "GoCardless has transferred the payout to the creditor's bank account.",
+            due={},
             day=day,
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..core import ApiError, Validation, add_working_days, invalid_state, new_id, not_found
+from ..core import ApiError, Validation, add_working_days, invalid_state, new_id
 from .payouts import NULL_FX
 
 
@@ -30,9 +30,7 @@ class RefundsMixin:
         reference = v.string(body, "reference", max_len=140)
         meta = v.metadata(body)
         v.check()
-        payment = self.store.get("payments", payment_id, org)
-        if payment is None:
-            raise not_found("Payment")
+        payment = self.fetch("payments", payment_id, org, "Payment")
         if not self.creditor_of(org)["can_create_refunds"]:
             raise invalid_state("refunds_not_enabled", "Refunds are not enabled")
         if payment["status"] not in ("confirmed", "paid_out"):
@@ -82,25 +80,22 @@ class RefundsMixin:
         )
         return refund
 
-    def refund_event(self, refund, action, origin, cause, description, day=None):
-        links = {
-            "refund": refund["id"],
-            "payment": refund["links"]["payment"],
-            "mandate": refund["links"]["mandate"],
-        }
-        return self.emit(
+    def refund_event(self, refund, action, origin, cause, description, day=None, **extra):
+        return self.resource_event(
+            "refunds", refund, action, origin, cause, description, day=day, **extra
+        )
+
+    def refund_ledger(self, refund, payment, item_type, tenths, settle):
+        """Put an item of ``refund`` in the ledger; ``settle``: the ``(action, cause,
+        description)`` of the refund's event when the item's payout is made."""
+        return self.ledger(
             refund["_org"],
-            "refunds",
-            action,
-            links,
-            {
-                "origin": origin,
-                "cause": cause,
-                "description": description,
-                "currency": refund["currency"],
-            },
+            refund["currency"],
+            item_type,
+            tenths,
+            payment,
             refund,
-            day=day,
+            settle=self._settle("refunds", refund["id"], *settle),
         )
 
     def refund_submit(self, refund, day=None):
@@ -111,45 +106,37 @@ class RefundsMixin:
     def refund_pay(self, refund, day=None):
         if refund["status"] == "created":
             self.refund_submit(refund, day)
-        refund["status"] = "paid"
-        refund["_due"] = {}
-        self.store.save(refund)
-        self.refund_event(
+        self.transition(
+            "refunds",
             refund,
+            "paid",
             "paid",
             "gocardless",
             "refund_paid",
             "The refund has been paid to your customer.",
+            due={},
             day=day,
         )
         payment = self.store.get("payments", refund["links"]["payment"])
-        self.ledger(
-            refund["_org"],
-            refund["currency"],
+        self.refund_ledger(
+            refund,
+            payment,
             "payment_refunded",
             -refund["amount"] * 10,
-            payment,
-            refund,
-            settle=self._settle(
-                "refunds",
-                refund["id"],
-                "refund_settled",
-                "refund_settled",
-                "This refund has been deducted from a payout.",
-            ),
+            ("refund_settled", "refund_settled", "This refund has been deducted from a payout."),
         )
 
     def refund_bounce(self, refund, day=None):
         settled = refund.get("_settled")
         if refund["status"] in ("created", "submitted"):
             self.refund_pay(refund, day)
-        refund["status"] = "bounced"
-        self.store.save(refund)
         payment = self.store.get("payments", refund["links"]["payment"])
         payment["amount_refunded"] -= refund["amount"]
         self.store.save(payment)
-        self.refund_event(
+        self.transition(
+            "refunds",
             refund,
+            "bounced",
             "failed",
             "bank",
             "refund_failed",
@@ -157,16 +144,12 @@ class RefundsMixin:
             day=day,
         )
         if settled:
-            self.ledger(
-                refund["_org"],
-                refund["currency"],
+            self.refund_ledger(
+                refund,
+                payment,
                 "refund_funds_returned",
                 refund["amount"] * 10,
-                payment,
-                refund,
-                settle=self._settle(
-                    "refunds",
-                    refund["id"],
+                (
                     "funds_returned",
                     "refund_funds_returned",
                     "The refunded funds have been returned to you.",

@@ -61,9 +61,7 @@ class SimulatorsMixin:
             "billing": "billing_requests",
             "payout": "payouts",
         }[prefix]
-        doc = self.store.get(rtype, resource_id, org)
-        if doc is None:
-            raise not_found()
+        doc = self.fetch(rtype, resource_id, org)
         handler = getattr(self, "_sim_" + sim_id)
         handler(doc)
         return {"id": sim_id}
@@ -72,6 +70,16 @@ class SimulatorsMixin:
         raise invalid_state(
             "invalid_state", f"Resource is {doc['status']}; this scenario requires {expected}"
         )
+
+    def _require(self, doc, statuses, expected=None):
+        if doc["status"] not in statuses:
+            self._sim_error(doc, expected or " or ".join(statuses))
+
+    def _activated(self, mandate):
+        """The scenario needs an active mandate: one still being set up is activated first."""
+        self._require(mandate, ACTIVE_MANDATE, "an active mandate")
+        if mandate["status"] != "active":
+            self.mandate_activate(mandate)
 
     def _to_state(self, payment, target):
         order = ["pending_submission", "submitted", "confirmed", "paid_out"]
@@ -137,13 +145,11 @@ class SimulatorsMixin:
         self.run_payouts(org=payment["_org"], currency=payment["currency"], force=True)
 
     def _sim_mandate_activated(self, mandate):
-        if mandate["status"] not in ("pending_submission", "submitted"):
-            self._sim_error(mandate, "pending_submission or submitted")
+        self._require(mandate, ("pending_submission", "submitted"))
         self.mandate_activate(mandate)
 
     def _sim_mandate_failed(self, mandate):
-        if mandate["status"] not in ("pending_submission", "submitted"):
-            self._sim_error(mandate, "pending_submission or submitted")
+        self._require(mandate, ("pending_submission", "submitted"))
         if mandate["status"] == "pending_submission":
             self.mandate_submit(mandate)
         self._cancel_mandate(
@@ -157,10 +163,7 @@ class SimulatorsMixin:
         )
 
     def _sim_mandate_expired(self, mandate):
-        if mandate["status"] not in ACTIVE_MANDATE:
-            self._sim_error(mandate, "an active mandate")
-        if mandate["status"] != "active":
-            self.mandate_activate(mandate)
+        self._activated(mandate)
         self._cancel_mandate(
             mandate,
             "gocardless",
@@ -171,10 +174,7 @@ class SimulatorsMixin:
         )
 
     def _sim_mandate_transferred(self, mandate):
-        if mandate["status"] not in ACTIVE_MANDATE:
-            self._sim_error(mandate, "an active mandate")
-        if mandate["status"] != "active":
-            self.mandate_activate(mandate)
+        self._activated(mandate)
         old = self.store.get("customer_bank_accounts", mandate["links"]["customer_bank_account"])
         new = dict(
             old,
@@ -199,8 +199,7 @@ class SimulatorsMixin:
         )
 
     def _sim_refund_paid(self, refund):
-        if refund["status"] not in ("created", "submitted"):
-            self._sim_error(refund, "created or submitted")
+        self._require(refund, ("created", "submitted"))
         self.refund_pay(refund)
 
     def _sim_refund_settled(self, refund):
@@ -211,8 +210,7 @@ class SimulatorsMixin:
         self.run_payouts(org=refund["_org"], currency=refund["currency"], force=True)
 
     def _sim_refund_bounced(self, refund):
-        if refund["status"] not in ("created", "submitted", "paid"):
-            self._sim_error(refund, "created, submitted or paid")
+        self._require(refund, ("created", "submitted", "paid"), "created, submitted or paid")
         self.refund_bounce(refund)
 
     def _sim_payout_bounced(self, payout):
