@@ -85,10 +85,5 @@ class BankAccountsMixin:
                 mandate["links"]["customer_bank_account"] == doc_id
                 and mandate["status"] in ACTIVE_MANDATE
             ):
-                self._cancel_mandate(
-                    mandate,
-                    "bank",
-                    "bank_account_disabled",
-                    "Customer's bank account was disabled.",
-                )
+                self._cancel_mandate(mandate, "bank", "bank_account_disabled")
         return account

@@ -473,13 +473,17 @@ class BillingRequestsMixin:
         payment["_due"] = {"paid_out": add_working_days(self.today(), 1).isoformat()}
         self.store.insert("payments", payment, org)
         self.payment_event(
-            payment, "created", "api", "payment_created", "Payment created by a billing request."
+            payment,
+            "created",
+            "api",
+            "payment_created",
+            description="Payment created by a billing request.",
         )
         self.payment_event(
             payment,
             "confirmed",
             "gocardless",
             "payment_confirmed",
-            "Payment confirmed by the bank.",
+            description="Payment confirmed by the bank.",
         )
         return payment

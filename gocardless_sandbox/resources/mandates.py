@@ -47,15 +47,11 @@ class MandatesMixin:
             "_due": self.mandate_due(self.today()),
         }
         self.store.insert("mandates", mandate, org)
-        self.mandate_event(
-            mandate, "created", origin, "mandate_created", "Mandate created via a billing request."
-        )
+        self.mandate_event(mandate, "created", origin, "mandate_created")
         return mandate
 
-    def mandate_event(self, mandate, action, origin, cause, description, day=None, **extra):
-        return self.resource_event(
-            "mandates", mandate, action, origin, cause, description, day=day, **extra
-        )
+    def mandate_event(self, mandate, action, origin, cause, **extra):
+        return self.resource_event("mandates", mandate, action, origin, cause, **extra)
 
     def mandate_due(self, day):
         """The due dates of a mandate put to the banks from ``day``: submitted, then active."""
@@ -70,9 +66,7 @@ class MandatesMixin:
             raise invalid_state(
                 "cancellation_failed", f"Mandate is {mandate['status']} and cannot be cancelled"
             )
-        self._cancel_mandate(
-            mandate, "api", "mandate_cancelled", "The mandate was cancelled at your request."
-        )
+        self._cancel_mandate(mandate, "api", "mandate_cancelled")
         return mandate
 
     def _cancel_mandate(
@@ -80,23 +74,12 @@ class MandatesMixin:
         mandate,
         origin,
         cause,
-        description,
         status="cancelled",
-        action="cancelled",
         day=None,
         reason_code=None,
     ):
         parent = self.transition(
-            "mandates",
-            mandate,
-            status,
-            action,
-            origin,
-            cause,
-            description,
-            due={},
-            day=day,
-            reason_code=reason_code,
+            "mandates", mandate, status, origin, cause, due={}, day=day, reason_code=reason_code
         )
         for _, payment in self.store.all("payments", mandate["_org"]):
             if payment["links"]["mandate"] == mandate["id"] and payment["status"] in (
@@ -107,10 +90,8 @@ class MandatesMixin:
                     "payments",
                     payment,
                     "cancelled",
-                    "cancelled",
                     origin,
                     "mandate_cancelled" if cause != "mandate_expired" else cause,
-                    "The mandate for this payment was cancelled.",
                     due={},
                     day=day,
                     parent_event=parent["id"],
@@ -122,44 +103,27 @@ class MandatesMixin:
             raise invalid_state(
                 "mandate_not_inactive", "Mandate is already active or being submitted"
             )
+        due = self.mandate_due(self.today())
         self.transition(
             "mandates",
             mandate,
             "pending_submission",
-            "reinstated",
             "api",
             "mandate_reinstated",
-            "The mandate was reinstated.",
-            due=self.mandate_due(self.today()),
+            "reinstated",
+            due=due,
         )
         return mandate
 
     def mandate_submit(self, mandate, day=None):
         mandate["_due"].pop("submitted", None)
         self.transition(
-            "mandates",
-            mandate,
-            "submitted",
-            "submitted",
-            "gocardless",
-            "mandate_submitted",
-            "The mandate has been submitted to the banks.",
-            day=day,
+            "mandates", mandate, "submitted", "gocardless", "mandate_submitted", day=day
         )
 
     def mandate_activate(self, mandate, day=None):
         if mandate["status"] == "pending_submission":
             self.mandate_submit(mandate, day)
         self.transition(
-            "mandates",
-            mandate,
-            "active",
-            "active",
-            "gocardless",
-            "mandate_activated",
-            "The time window after submission for the banks to refuse a mandate "
-            "has ended without any errors being received, so this mandate is "
-            "now active.",
-            due={},
-            day=day,
+            "mandates", mandate, "active", "gocardless", "mandate_activated", due={}, day=day
         )

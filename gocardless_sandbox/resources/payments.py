@@ -13,6 +13,7 @@ from ..core import (
     parse_date,
     roll_forward,
 )
+from .events import DESCRIPTIONS
 from .mandates import ACTIVE_MANDATE
 from .payouts import CHARGEBACK_SURCHARGE_TENTHS, NULL_FX
 
@@ -149,19 +150,15 @@ class PaymentsMixin:
         payment["retry_if_possible"] = bool(retry)
         payment["_due"] = self.payment_timeline(scheme, charge_date)
         self.store.insert("payments", payment, org)
-        self.payment_event(
-            payment, "created", "api", "payment_created", "Payment created via the API."
-        )
+        self.payment_event(payment, "created", "api", "payment_created")
         return payment
 
-    def payment_event(self, payment, action, origin, cause, description, day=None, **extra):
-        return self.resource_event(
-            "payments", payment, action, origin, cause, description, day=day, **extra
-        )
+    def payment_event(self, payment, action, origin, cause, **extra):
+        return self.resource_event("payments", payment, action, origin, cause, **extra)
 
     def payment_ledger(self, payment, item_type, tenths, settle=None):
-        """Put an item of ``payment`` in the ledger; ``settle``: the ``(action, cause,
-        description)`` of the payment's event when the item's payout is made."""
+        """Put an item of ``payment`` in the ledger; ``settle``: the ``(action, cause)`` of the
+        payment's event when the item's payout is made."""
         return self.ledger(
             payment["_org"],
             payment["currency"],
@@ -171,7 +168,7 @@ class PaymentsMixin:
             settle=self._settle("payments", payment["id"], *settle) if settle else None,
         )
 
-    def _resubmit(self, payment, charge_date, origin, cause, description, day=None):
+    def _resubmit(self, payment, charge_date, origin, cause, day=None):
         """A failed payment submitted again on ``charge_date`` (`resubmission_requested`)."""
         payment["charge_date"] = charge_date.isoformat()
         payment["_retries"] += 1
@@ -179,10 +176,9 @@ class PaymentsMixin:
             "payments",
             payment,
             "pending_submission",
-            "resubmission_requested",
             origin,
             cause,
-            description,
+            "resubmission_requested",
             due=self.payment_timeline(payment["scheme"], charge_date),
             day=day,
         )
@@ -193,16 +189,7 @@ class PaymentsMixin:
             raise invalid_state(
                 "cancellation_failed", f"Payment is {payment['status']} and cannot be cancelled"
             )
-        self.transition(
-            "payments",
-            payment,
-            "cancelled",
-            "cancelled",
-            "api",
-            "payment_cancelled",
-            "Payment cancelled via the API.",
-            due={},
-        )
+        self.transition("payments", payment, "cancelled", "api", "payment_cancelled", due={})
         return payment
 
     def retry_payment(self, org, payment_id, data):
@@ -233,13 +220,7 @@ class PaymentsMixin:
             charge_date = roll_forward(charge_date)
         if meta is not None:
             payment["metadata"] = meta
-        self._resubmit(
-            payment,
-            charge_date,
-            "api",
-            "payment_retried",
-            "An attempt to resubmit this payment was requested.",
-        )
+        self._resubmit(payment, charge_date, "api", "payment_retried")
         return payment
 
     def payment_submit(self, payment, day=None):
@@ -251,27 +232,12 @@ class PaymentsMixin:
         if mandate and mandate["status"] == "pending_submission":
             self.mandate_submit(mandate, day)
         self.transition(
-            "payments",
-            payment,
-            "submitted",
-            "submitted",
-            "gocardless",
-            "payment_submitted",
-            "Payment submitted to the banks. As a result, it can no longer be cancelled.",
-            day=day,
+            "payments", payment, "submitted", "gocardless", "payment_submitted", day=day
         )
 
     def payment_confirm(self, payment, day=None):
         self.transition(
-            "payments",
-            payment,
-            "confirmed",
-            "confirmed",
-            "gocardless",
-            "payment_confirmed",
-            "Enough time has passed since the payment was submitted for the "
-            "banks to return an error, so this payment is now confirmed.",
-            day=day,
+            "payments", payment, "confirmed", "gocardless", "payment_confirmed", day=day
         )
 
     def payment_pay_out(self, payment, day=None):
@@ -283,7 +249,7 @@ class PaymentsMixin:
             payment,
             "payment_paid_out",
             payment["amount"] * 10,
-            ("paid_out", "payment_paid_out", "The payment has been paid out by GoCardless."),
+            ("paid_out", "payment_paid_out"),
         )
         self.payment_ledger(payment, "gocardless_fee", -payment["_fee_tenths"])
         payment["_fee_paid_out"] = True
@@ -299,15 +265,18 @@ class PaymentsMixin:
         if will_retry:
             retry_day = add_working_days(day or self.today(), AUTORETRY_WORKING_DAYS)
             due = {"autoretry": retry_day.isoformat()}
+        description = DESCRIPTIONS["payments", "insufficient_funds"]
+        if late:
+            description = "The payment failed after it had been confirmed (late failure): " + (
+                description
+            )
         self.transition(
             "payments",
             payment,
             "failed",
-            "failed",
             "bank",
             "insufficient_funds",
-            ("The payment failed after it had been confirmed (late failure): " if late else "")
-            + "The customer's account had insufficient funds to make this payment.",
+            description=description,
             due=due,
             day=day,
             reason_code=FAILURE_REASON.get(payment["scheme"]),
@@ -319,11 +288,7 @@ class PaymentsMixin:
                 payment,
                 "payment_failed",
                 -payment["amount"] * 10,
-                (
-                    "late_failure_settled",
-                    "late_failure_settled",
-                    "This late failure has been debited from a payout.",
-                ),
+                ("late_failure_settled", "late_failure_settled"),
             )
             self._refund_fee(payment)
 
@@ -339,12 +304,7 @@ class PaymentsMixin:
         today = day or self.today()
         lead = SCHEMES.get(mandate["scheme"], {"lead": 3})["lead"]
         self._resubmit(
-            payment,
-            add_working_days(today, lead),
-            "gocardless",
-            "payment_autoretried",
-            "The payment was retried automatically by GoCardless.",
-            day=day,
+            payment, add_working_days(today, lead), "gocardless", "payment_autoretried", day=day
         )
         return True
 
@@ -353,11 +313,8 @@ class PaymentsMixin:
             "payments",
             payment,
             "charged_back",
-            "charged_back",
             "bank",
             "authorisation_disputed",
-            "The customer has disputed that the amount taken differs from the "
-            "amount they were notified of.",
             due={},
             day=day,
             reason_code="MD06" if payment["scheme"] == "sepa_core" else "DDICA-1",
@@ -366,11 +323,7 @@ class PaymentsMixin:
             payment,
             "payment_charged_back",
             -payment["amount"] * 10,
-            (
-                "chargeback_settled",
-                "chargeback_settled",
-                "This chargeback has been debited from a payout.",
-            ),
+            ("chargeback_settled", "chargeback_settled"),
         )
         if payment.get("_fee_paid_out"):
             self._refund_fee(payment)

@@ -161,21 +161,15 @@ class PayoutsMixin:
                     settle["action"],
                     "gocardless",
                     settle["cause"],
-                    settle["description"],
                     day=day,
                     payout=payout["id"],
                 )
             created.append(payout)
         return created
 
-    def _settle(self, rtype, doc_id, action, cause, description):
-        return {
-            "type": rtype,
-            "id": doc_id,
-            "action": action,
-            "cause": cause,
-            "description": description,
-        }
+    def _settle(self, rtype, doc_id, action, cause):
+        """What a payout item settles when its payout is made: the event of its resource."""
+        return {"type": rtype, "id": doc_id, "action": action, "cause": cause}
 
     def pay_pending_payouts(self, day=None):
         """Pay every pending payout now (the dashboard's and the tests' shortcut)."""
@@ -208,14 +202,4 @@ class PayoutsMixin:
 
     def payout_paid(self, payout, day=None):
         payout["arrival_date"] = (day or self.today()).isoformat()
-        self.transition(
-            "payouts",
-            payout,
-            "paid",
-            "paid",
-            "gocardless",
-            "payout_paid",
-            "GoCardless has transferred the payout to the creditor's bank account.",
-            due={},
-            day=day,
-        )
+        self.transition("payouts", payout, "paid", "gocardless", "payout_paid", due={}, day=day)

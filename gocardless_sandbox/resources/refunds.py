@@ -71,23 +71,15 @@ class RefundsMixin:
             },
         }
         self.store.insert("refunds", refund, org)
-        self.refund_event(
-            refund,
-            "created",
-            "api",
-            "payment_refunded",
-            "The refund has been created, and will be submitted in the next batch.",
-        )
+        self.refund_event(refund, "created", "api", "payment_refunded")
         return refund
 
-    def refund_event(self, refund, action, origin, cause, description, day=None, **extra):
-        return self.resource_event(
-            "refunds", refund, action, origin, cause, description, day=day, **extra
-        )
+    def refund_event(self, refund, action, origin, cause, **extra):
+        return self.resource_event("refunds", refund, action, origin, cause, **extra)
 
     def refund_ledger(self, refund, payment, item_type, tenths, settle):
-        """Put an item of ``refund`` in the ledger; ``settle``: the ``(action, cause,
-        description)`` of the refund's event when the item's payout is made."""
+        """Put an item of ``refund`` in the ledger; ``settle``: the ``(action, cause)`` of the
+        refund's event when the item's payout is made."""
         return self.ledger(
             refund["_org"],
             refund["currency"],
@@ -106,24 +98,14 @@ class RefundsMixin:
     def refund_pay(self, refund, day=None):
         if refund["status"] == "created":
             self.refund_submit(refund, day)
-        self.transition(
-            "refunds",
-            refund,
-            "paid",
-            "paid",
-            "gocardless",
-            "refund_paid",
-            "The refund has been paid to your customer.",
-            due={},
-            day=day,
-        )
+        self.transition("refunds", refund, "paid", "gocardless", "refund_paid", due={}, day=day)
         payment = self.store.get("payments", refund["links"]["payment"])
         self.refund_ledger(
             refund,
             payment,
             "payment_refunded",
             -refund["amount"] * 10,
-            ("refund_settled", "refund_settled", "This refund has been deducted from a payout."),
+            ("refund_settled", "refund_settled"),
         )
 
     def refund_bounce(self, refund, day=None):
@@ -133,27 +115,14 @@ class RefundsMixin:
         payment = self.store.get("payments", refund["links"]["payment"])
         payment["amount_refunded"] -= refund["amount"]
         self.store.save(payment)
-        self.transition(
-            "refunds",
-            refund,
-            "bounced",
-            "failed",
-            "bank",
-            "refund_failed",
-            "The refund did not reach your customer and was returned.",
-            day=day,
-        )
+        self.transition("refunds", refund, "bounced", "bank", "refund_failed", "failed", day=day)
         if settled:
             self.refund_ledger(
                 refund,
                 payment,
                 "refund_funds_returned",
                 refund["amount"] * 10,
-                (
-                    "funds_returned",
-                    "refund_funds_returned",
-                    "The refunded funds have been returned to you.",
-                ),
+                ("funds_returned", "refund_funds_returned"),
             )
         else:
             for _, item in self.store.all("payout_items", refund["_org"]):

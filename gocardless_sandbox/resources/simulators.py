@@ -153,25 +153,12 @@ class SimulatorsMixin:
         if mandate["status"] == "pending_submission":
             self.mandate_submit(mandate)
         self._cancel_mandate(
-            mandate,
-            "bank",
-            "invalid_bank_details",
-            "The bank account details are invalid.",
-            status="failed",
-            action="failed",
-            reason_code="MD01",
+            mandate, "bank", "invalid_bank_details", status="failed", reason_code="MD01"
         )
 
     def _sim_mandate_expired(self, mandate):
         self._activated(mandate)
-        self._cancel_mandate(
-            mandate,
-            "gocardless",
-            "mandate_expired",
-            "The mandate expired due to inactivity.",
-            status="expired",
-            action="expired",
-        )
+        self._cancel_mandate(mandate, "gocardless", "mandate_expired", status="expired")
 
     def _sim_mandate_transferred(self, mandate):
         self._activated(mandate)
@@ -193,7 +180,6 @@ class SimulatorsMixin:
             "transferred",
             "bank",
             "bank_account_transferred",
-            "The customer's bank account was transferred to a different bank or building society.",
             previous_customer_bank_account=old["id"],
             new_customer_bank_account=new["id"],
         )

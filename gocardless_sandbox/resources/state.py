@@ -13,11 +13,12 @@ class StateMixin:
             raise not_found(what)
         return doc
 
-    def transition(self, rtype, doc, status, action, origin, cause, description, **extra):
-        """Move ``doc`` to ``status``, save it and emit its event; ``due``: its new due dates
-        (kept when not given); the other keywords as for :meth:`resource_event`."""
+    def transition(self, rtype, doc, status, origin, cause, action=None, **extra):
+        """Move ``doc`` to ``status``, save it and emit its event (``action``: the status unless
+        given); ``due``: its new due dates (kept when not given); the other keywords as for
+        :meth:`resource_event`."""
         doc["status"] = status
         if "due" in extra:
             doc["_due"] = extra.pop("due")
         self.store.save(doc)
-        return self.resource_event(rtype, doc, action, origin, cause, description, **extra)
+        return self.resource_event(rtype, doc, action or status, origin, cause, **extra)
