@@ -209,6 +209,74 @@ def danish_id_error(value) -> str | None:
     return None
 
 
+# Schemes whose bank details are digits only: scheme -> (fingerprint and account number, as
+# formats of the fields' digits, and the fields: (input, pattern, message)).
+DIGIT_DETAILS = {
+    "bacs": (
+        "gb:{0}:{1}",
+        "{1}",
+        (
+            ("branch_code", r"\d{6}", "must be a 6-digit sort code"),
+            ("account_number", r"\d{8}", "must be 8 digits"),
+        ),
+    ),
+    "becs": (
+        "au:{0}:{1}",
+        "{1}",
+        (
+            ("branch_code", r"\d{6}", "must be a 6-digit BSB"),
+            ("account_number", r"\d{5,9}", "must be 5 to 9 digits"),
+        ),
+    ),
+    "becs_nz": (
+        "nz:{0}{1}{2}{3}",
+        "{2}{3}",
+        (
+            ("bank_code", r"\d{2}", "must be 2 digits"),
+            ("branch_code", r"\d{4}", "must be 4 digits"),
+            ("account_number", r"\d{7}", "must be 7 digits"),
+            ("account_number_suffix", r"\d{2,3}", "must be 2-3 digits"),
+        ),
+    ),
+    "pad": (
+        "ca:{0}{1}:{2}",
+        "{2}",
+        (
+            ("bank_code", r"\d{3}", "must be a 3-digit institution"),
+            ("branch_code", r"\d{5}", "must be a 5-digit transit"),
+            ("account_number", r"\d{7,12}", "must be 7 to 12 digits"),
+        ),
+    ),
+    "autogiro": (
+        "se:{0}:{1}",
+        "{1}",
+        (
+            ("branch_code", r"\d{4,5}", "must be 4-5 digits"),
+            ("account_number", r"\d{1,10}", "must be at most 10 digits"),
+        ),
+    ),
+    "betalingsservice": (
+        "dk:{0}:{1}",
+        "{1}",
+        (
+            ("bank_code", r"\d{4}", "must be a 4-digit reg number"),
+            ("account_number", r"\d{1,10}", "must be at most 10 digits"),
+        ),
+    ),
+}
+# The bank details an API call may carry (the scheme's inputs, see BANK_INPUTS, and more).
+BANK_DETAIL_KEYS = (
+    "account_number",
+    "branch_code",
+    "bank_code",
+    "iban",
+    "country_code",
+    "currency",
+    "account_type",
+    "account_number_suffix",
+)
+
+
 def _pattern(errors, data, field, regex, message):
     value = digits(data.get(field))
     if not re.fullmatch(regex, value):
@@ -244,10 +312,14 @@ def validate_bank_details(scheme: str | None, data: dict):
         if message:
             errors.append(("iban", message))
         out.update(country_code=iban[:2], fingerprint="iban:" + iban, number=iban)
-    elif scheme == "bacs":
-        sort = _pattern(errors, data, "branch_code", r"\d{6}", "must be a 6-digit sort code")
-        acc = _pattern(errors, data, "account_number", r"\d{8}", "must be 8 digits")
-        out.update(country_code="GB", fingerprint=f"gb:{sort}:{acc}", number=acc)
+    elif scheme in DIGIT_DETAILS:
+        fingerprint, number, fields = DIGIT_DETAILS[scheme]
+        values = [_pattern(errors, data, *field) for field in fields]
+        out.update(
+            country_code=SCHEMES[scheme]["country"],
+            fingerprint=fingerprint.format(*values),
+            number=number.format(*values),
+        )
     elif scheme == "ach":
         routing = digits(data.get("bank_code"))
         if not aba_valid(routing):
@@ -262,31 +334,6 @@ def validate_bank_details(scheme: str | None, data: dict):
             number=acc,
             account_type=account_type,
         )
-    elif scheme == "becs":
-        bsb = _pattern(errors, data, "branch_code", r"\d{6}", "must be a 6-digit BSB")
-        acc = _pattern(errors, data, "account_number", r"\d{5,9}", "must be 5 to 9 digits")
-        out.update(country_code="AU", fingerprint=f"au:{bsb}:{acc}", number=acc)
-    elif scheme == "becs_nz":
-        bank = _pattern(errors, data, "bank_code", r"\d{2}", "must be 2 digits")
-        branch = _pattern(errors, data, "branch_code", r"\d{4}", "must be 4 digits")
-        acc = _pattern(errors, data, "account_number", r"\d{7}", "must be 7 digits")
-        suffix = _pattern(errors, data, "account_number_suffix", r"\d{2,3}", "must be 2-3 digits")
-        out.update(
-            country_code="NZ", fingerprint=f"nz:{bank}{branch}{acc}{suffix}", number=acc + suffix
-        )
-    elif scheme == "pad":
-        inst = _pattern(errors, data, "bank_code", r"\d{3}", "must be a 3-digit institution")
-        transit = _pattern(errors, data, "branch_code", r"\d{5}", "must be a 5-digit transit")
-        acc = _pattern(errors, data, "account_number", r"\d{7,12}", "must be 7 to 12 digits")
-        out.update(country_code="CA", fingerprint=f"ca:{inst}{transit}:{acc}", number=acc)
-    elif scheme == "autogiro":
-        clearing = _pattern(errors, data, "branch_code", r"\d{4,5}", "must be 4-5 digits")
-        acc = _pattern(errors, data, "account_number", r"\d{1,10}", "must be at most 10 digits")
-        out.update(country_code="SE", fingerprint=f"se:{clearing}:{acc}", number=acc)
-    elif scheme == "betalingsservice":
-        reg = _pattern(errors, data, "bank_code", r"\d{4}", "must be a 4-digit reg number")
-        acc = _pattern(errors, data, "account_number", r"\d{1,10}", "must be at most 10 digits")
-        out.update(country_code="DK", fingerprint=f"dk:{reg}:{acc}", number=acc)
     else:
         return None, [("scheme", "is not supported")]
     out["account_number_ending"] = out.get("number", "")[-2:]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..banking import validate_bank_details
+from ..banking import BANK_DETAIL_KEYS, validate_bank_details
 from ..core import ApiError, Validation, invalid_state, new_id
 from .mandates import ACTIVE_MANDATE
 
@@ -33,16 +33,7 @@ class BankAccountsMixin:
         holder = v.string(body, "account_holder_name", required=True, max_len=140)
         customer_id = v.string(body, "links.customer", required=True)
         meta = v.metadata(body)
-        for key in (
-            "account_number",
-            "branch_code",
-            "bank_code",
-            "iban",
-            "country_code",
-            "currency",
-            "account_type",
-            "account_number_suffix",
-        ):
+        for key in BANK_DETAIL_KEYS:
             v.string(body, key)
         v.check()
         customer = self.fetch("customers", customer_id, org, "Customer")

@@ -6,7 +6,10 @@ import datetime as dt
 import secrets
 
 from ..core import Validation, fmt_ts, invalid_state, new_id
-from .customers import LANGUAGES
+from .customers import CUSTOMER_KEYS, LANGUAGES
+
+# A flow's ``prefilled_customer``: the customer's fields but its language and phone number.
+PREFILLED_CUSTOMER_KEYS = [k for k in CUSTOMER_KEYS if k not in ("language", "phone_number")]
 
 
 class BillingRequestFlowsMixin:
@@ -51,24 +54,7 @@ class BillingRequestFlowsMixin:
                 "bank_account_incomplete", "lock_bank_account requires a collected bank account"
             )
         flow_id = new_id("BRF")
-        prefill = {
-            key: prefilled.get(key)
-            for key in (
-                "address_line1",
-                "address_line2",
-                "address_line3",
-                "city",
-                "company_name",
-                "country_code",
-                "danish_identity_number",
-                "email",
-                "family_name",
-                "given_name",
-                "postal_code",
-                "region",
-                "swedish_identity_number",
-            )
-        }
+        prefill = {key: prefilled.get(key) for key in PREFILLED_CUSTOMER_KEYS}
         flow = {
             "authorisation_url": public_url.rstrip("/") + "/flow/" + flow_id,
             "auto_fulfil": True,

@@ -4,6 +4,7 @@ instant payment they ask for."""
 from __future__ import annotations
 
 from ..banking import (
+    BANK_DETAIL_KEYS,
     BILLING_FIELDS,
     CURRENCY_SCHEME,
     CUSTOMER_FIELDS,
@@ -348,17 +349,7 @@ class BillingRequestsMixin:
     def collect_bank_account(self, org, br_id, data, origin="api"):
         br = self._br_for_action(org, br_id)
         v = Validation("data")
-        for key in (
-            "account_holder_name",
-            "account_number",
-            "branch_code",
-            "bank_code",
-            "iban",
-            "country_code",
-            "currency",
-            "account_type",
-            "account_number_suffix",
-        ):
+        for key in ("account_holder_name", *BANK_DETAIL_KEYS):
             v.string(data, key, max_len=140)
         meta = v.metadata(data)
         v.check()
