@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from . import testkit
-from .core import ApiError, invalid_api_usage, public
+from .core import field_error, invalid_api_usage, public
 from .plumbing import read_json
 
 
@@ -38,18 +38,7 @@ class AdminMixin:
                 isinstance(x, bool) or not isinstance(x, (int, float)) or x < 0
                 for x in (days, hours)
             ):
-                raise ApiError(
-                    422,
-                    "validation_failed",
-                    "Validation failed",
-                    [
-                        {
-                            "field": "days",
-                            "message": "must be a non-negative number",
-                            "request_pointer": "/days",
-                        }
-                    ],
-                )
+                raise field_error("days", "must be a non-negative number")
             return 200, self.advance_clock(days, hours)
         if path == "/sandbox/webhooks" and method == "GET":
             return 200, {"webhooks": self.dispatcher.deliveries()}
@@ -88,18 +77,7 @@ class AdminMixin:
         if path == "/sandbox/requests" and method == "GET":
             since = (query.get("since") or [None])[-1]
             if since is not None and not re.fullmatch(r"\d{1,12}", since):
-                raise ApiError(
-                    422,
-                    "validation_failed",
-                    "Validation failed",
-                    [
-                        {
-                            "field": "since",
-                            "message": "must be a non-negative integer",
-                            "request_pointer": "/since",
-                        }
-                    ],
-                )
+                raise field_error("since", "must be a non-negative integer")
             return 200, {
                 "requests": self.requests.entries(None if since is None else int(since)),
                 "mark": self.requests.mark(),
@@ -119,12 +97,7 @@ class AdminMixin:
                     body.get("hang_timeout", testkit.MAX_HANG_SECONDS),
                 )
             except (ValueError, AttributeError) as err:
-                raise ApiError(
-                    422,
-                    "validation_failed",
-                    "Validation failed",
-                    [{"field": "fault", "message": str(err), "request_pointer": "/"}],
-                ) from None
+                raise field_error("fault", str(err), "/") from None
             return 200, {"fault": fault}
         if path == "/sandbox/fault/clear" and method == "POST":
             self.faults.clear()

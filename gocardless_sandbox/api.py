@@ -7,7 +7,7 @@ import email.utils
 import re
 import time
 
-from .core import API_VERSION, ApiError, invalid_api_usage, not_found
+from .core import API_VERSION, ApiError, invalid_api_usage, invalid_state, not_found
 from .plumbing import parse_body
 
 CREATES = {
@@ -87,14 +87,7 @@ class ApiMixin:
 
     @staticmethod
     def rate_limit_error(headers):
-        return ApiError(
-            429,
-            "invalid_api_usage",
-            "Rate limit exceeded",
-            [{"reason": "rate_limit_exceeded", "message": "Rate limit exceeded"}],
-            "rate_limit_exceeded",
-            headers,
-        )
+        return invalid_api_usage(429, "rate_limit_exceeded", "Rate limit exceeded", headers)
 
     def fault_error(self, mode):
         """The ApiError answered for a ``500`` / ``503`` / ``429`` fault."""
@@ -135,13 +128,7 @@ class ApiMixin:
                     400, "version_not_found", f"GoCardless-Version {version} does not exist"
                 )
             if method in ("POST", "PUT", "DELETE") and token["scope"] == "read_only":
-                raise ApiError(
-                    403,
-                    "invalid_api_usage",
-                    "Insufficient permissions",
-                    [{"reason": "insufficient_permissions", "message": "Insufficient permissions"}],
-                    "insufficient_permissions",
-                )
+                raise invalid_api_usage(403, "insufficient_permissions", "Insufficient permissions")
             status, body = self.route(method, path, query, raw, headers, token)
             return status, body, rate
         except ApiError as err:
@@ -214,18 +201,11 @@ class ApiMixin:
                 ).fetchone()
                 if row is not None:
                     message = "A resource has already been created with this idempotency key"
-                    raise ApiError(
-                        409,
-                        "invalid_state",
-                        message,
-                        [
-                            {
-                                "reason": "idempotent_creation_conflict",
-                                "message": message,
-                                "links": {"conflicting_resource_id": row["resource_id"]},
-                            }
-                        ],
+                    raise invalid_state(
                         "idempotent_creation_conflict",
+                        message,
+                        409,
+                        {"conflicting_resource_id": row["resource_id"]},
                     )
             handler = getattr(self.engine, CREATES[rtype])
             if rtype == "billing_request_flows":

@@ -6,7 +6,16 @@ import html
 from urllib.parse import parse_qs
 
 from . import hosted
+from .banking import BANK_INPUTS, EXTRA_BILLING
 from .core import ApiError, parse_ts
+
+# The hosted form's inputs, by the billing request action that takes them.
+CUSTOMER_INPUTS = {"email", "given_name", "family_name", "company_name"}
+BILLING_INPUTS = {
+    *(k for k in hosted.PAYER_FIELDS if k not in CUSTOMER_INPUTS),
+    *(k for fields in EXTRA_BILLING.values() for k in fields),
+}
+BANK_FORM_INPUTS = {"account_holder_name", *(k for fields in BANK_INPUTS.values() for k in fields)}
 
 
 class FlowPagesMixin:
@@ -110,34 +119,12 @@ class FlowPagesMixin:
 
     def _submit_flow(self, br, form):
         org = br["_org"]
-        customer_keys = ("email", "given_name", "family_name", "company_name")
-        billing_keys = (
-            "address_line1",
-            "address_line2",
-            "city",
-            "region",
-            "postal_code",
-            "country_code",
-            "swedish_identity_number",
-            "danish_identity_number",
-        )
+        filled = {k: v for k, v in form.items() if v}
         data = {
-            "customer": {k: form[k] for k in customer_keys if form.get(k)},
-            "customer_billing_detail": {k: form[k] for k in billing_keys if form.get(k)},
+            "customer": {k: v for k, v in filled.items() if k in CUSTOMER_INPUTS},
+            "customer_billing_detail": {k: v for k, v in filled.items() if k in BILLING_INPUTS},
         }
-        bank = {
-            k: form[k]
-            for k in (
-                "account_holder_name",
-                "iban",
-                "branch_code",
-                "bank_code",
-                "account_number",
-                "account_number_suffix",
-                "account_type",
-            )
-            if form.get(k)
-        }
+        bank = {k: v for k, v in filled.items() if k in BANK_FORM_INPUTS}
         with self.store.transaction():
             self.engine.collect_customer_details(org, br["id"], data, "payer")
             self.engine.collect_bank_account(org, br["id"], bank, "payer")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from .core import ApiError, Validation, parse_ts
+from .core import Validation, field_error, invalid_api_usage, parse_ts
 from .resources.payouts import PAYOUT_ITEMS_RETENTION_DAYS
 
 LINK_FILTERS = {
@@ -126,17 +126,10 @@ class ListingMixin:
             return
         age = self.engine.now() - parse_ts(payout["created_at"])
         if age > dt.timedelta(days=PAYOUT_ITEMS_RETENTION_DAYS):
-            raise ApiError(
+            raise invalid_api_usage(
                 410,
-                "invalid_api_usage",
-                "Payout items are not available for payouts older than 6 months",
-                [
-                    {
-                        "reason": "payout_items_gone",
-                        "message": "Payout items are not available for payouts older than 6 months",
-                    }
-                ],
                 "payout_items_gone",
+                "Payout items are not available for payouts older than 6 months",
             )
 
     def _matches(self, rtype, doc, q, ranges):
@@ -174,35 +167,13 @@ class ListingMixin:
         if "after" in q:
             cursor = self.store.seq_of(q["after"])
             if cursor is None:
-                raise ApiError(
-                    422,
-                    "validation_failed",
-                    "Validation failed",
-                    [
-                        {
-                            "field": "after",
-                            "message": "is not a valid cursor",
-                            "request_pointer": "/after",
-                        }
-                    ],
-                )
+                raise field_error("after", "is not a valid cursor")
             selected = [item for item in selected if item[0] < cursor]
         has_newer = False
         if "before" in q:
             cursor = self.store.seq_of(q["before"])
             if cursor is None:
-                raise ApiError(
-                    422,
-                    "validation_failed",
-                    "Validation failed",
-                    [
-                        {
-                            "field": "before",
-                            "message": "is not a valid cursor",
-                            "request_pointer": "/before",
-                        }
-                    ],
-                )
+                raise field_error("before", "is not a valid cursor")
             newer = [item for item in selected if item[0] > cursor]
             page = newer[-limit:]
             has_newer = len(newer) > limit

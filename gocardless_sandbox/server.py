@@ -26,32 +26,20 @@ class Sandbox(ApiMixin, ListingMixin, AdminMixin, OAuthMixin, FlowPagesMixin):
     def __init__(
         self,
         db_path=":memory:",
-        webhook_url=None,
-        webhook_secret="",
         access_tokens=None,
         oauth_clients=None,
         public_url=None,
         rate_limit=1000,
         creditor_name="Sandbox Creditor Ltd",
-        backoff_base=60.0,
-        max_attempts=8,
-        max_batch=250,
         webhook_timeout=10.0,
-        poll_interval=0.2,
+        **webhooks,
     ):
+        """``webhooks``: the settings of the webhooks' :class:`Dispatcher` (``webhook_url``,
+        ``webhook_secret``, ``max_batch``, ``max_attempts``, ``backoff_base``,
+        ``poll_interval``)."""
         self.store = Store(db_path)
         self.engine = Engine(self.store, creditor_name=creditor_name)
-        self.dispatcher = Dispatcher(
-            self.store,
-            self.engine,
-            webhook_url,
-            webhook_secret,
-            max_batch=max_batch,
-            max_attempts=max_attempts,
-            backoff_base=backoff_base,
-            timeout=webhook_timeout,
-            poll_interval=poll_interval,
-        )
+        self.dispatcher = Dispatcher(self.store, self.engine, timeout=webhook_timeout, **webhooks)
         self.public_url = public_url
         self.rate_limit = rate_limit
         self.oauth_clients = dict(oauth_clients or {})
@@ -82,32 +70,15 @@ class SandboxServer:
     >>> server.start(); server.url  # doctest: +SKIP
     """
 
-    def __init__(
-        self,
-        port=0,
-        host="127.0.0.1",
-        db_path=":memory:",
-        webhook_url=None,
-        webhook_secret="",
-        access_tokens=None,
-        oauth_clients=None,
-        public_url=None,
-        **options,
-    ):
+    def __init__(self, port=0, host="127.0.0.1", public_url=None, **options):
+        """``options``: those of :class:`Sandbox` (``db_path``, ``access_tokens``,
+        ``webhook_url``...)."""
         self.host = host
         self.httpd = ThreadingHTTPServer((host, port), type("BoundHandler", (Handler,), {}))
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.url = f"http://{host}:{self.port}"
-        self.sandbox = Sandbox(
-            db_path=db_path,
-            webhook_url=webhook_url,
-            webhook_secret=webhook_secret,
-            access_tokens=access_tokens or [],
-            oauth_clients=oauth_clients,
-            public_url=public_url or self.url,
-            **options,
-        )
+        self.sandbox = Sandbox(public_url=public_url or self.url, **options)
         self.httpd.RequestHandlerClass.sandbox = self.sandbox
         self._thread = None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..core import ApiError, Validation, add_working_days, invalid_state, new_id
+from ..core import Validation, add_working_days, invalid_api_usage, invalid_state, new_id
 from .payouts import NULL_FX
 
 
@@ -12,17 +12,8 @@ class RefundsMixin:
         amount = v.integer(body, "amount", required=True, minimum=1)
         payment_id = v.string(body, "links.payment")
         if body.get("links", {}).get("mandate") if isinstance(body.get("links"), dict) else None:
-            raise ApiError(
-                403,
-                "invalid_api_usage",
-                "Refunds against mandates are restricted",
-                [
-                    {
-                        "reason": "insufficient_permissions",
-                        "message": "Refunds against mandates are restricted",
-                    }
-                ],
-                "insufficient_permissions",
+            raise invalid_api_usage(
+                403, "insufficient_permissions", "Refunds against mandates are restricted"
             )
         if payment_id is None:
             v.add("links.payment", "is required")
