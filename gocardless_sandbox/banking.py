@@ -209,60 +209,33 @@ def danish_id_error(value) -> str | None:
     return None
 
 
-# Schemes whose bank details are digits only: scheme -> (fingerprint and account number, as
-# formats of the fields' digits, and the fields: (input, pattern, message)).
-DIGIT_DETAILS = {
-    "bacs": (
-        "gb:{0}:{1}",
-        "{1}",
-        (
-            ("branch_code", r"\d{6}", "must be a 6-digit sort code"),
-            ("account_number", r"\d{8}", "must be 8 digits"),
-        ),
-    ),
-    "becs": (
-        "au:{0}:{1}",
-        "{1}",
-        (
-            ("branch_code", r"\d{6}", "must be a 6-digit BSB"),
-            ("account_number", r"\d{5,9}", "must be 5 to 9 digits"),
-        ),
-    ),
-    "becs_nz": (
-        "nz:{0}{1}{2}{3}",
-        "{2}{3}",
-        (
-            ("bank_code", r"\d{2}", "must be 2 digits"),
-            ("branch_code", r"\d{4}", "must be 4 digits"),
-            ("account_number", r"\d{7}", "must be 7 digits"),
-            ("account_number_suffix", r"\d{2,3}", "must be 2-3 digits"),
-        ),
-    ),
-    "pad": (
-        "ca:{0}{1}:{2}",
-        "{2}",
-        (
-            ("bank_code", r"\d{3}", "must be a 3-digit institution"),
-            ("branch_code", r"\d{5}", "must be a 5-digit transit"),
-            ("account_number", r"\d{7,12}", "must be 7 to 12 digits"),
-        ),
-    ),
-    "autogiro": (
-        "se:{0}:{1}",
-        "{1}",
-        (
-            ("branch_code", r"\d{4,5}", "must be 4-5 digits"),
-            ("account_number", r"\d{1,10}", "must be at most 10 digits"),
-        ),
-    ),
-    "betalingsservice": (
-        "dk:{0}:{1}",
-        "{1}",
-        (
-            ("bank_code", r"\d{4}", "must be a 4-digit reg number"),
-            ("account_number", r"\d{1,10}", "must be at most 10 digits"),
-        ),
-    ),
+# The bank details of the schemes whose inputs are digits only, read in this order:
+# (scheme, input, pattern, message).
+DIGIT_FIELDS = (
+    ("bacs", "branch_code", r"\d{6}", "must be a 6-digit sort code"),
+    ("bacs", "account_number", r"\d{8}", "must be 8 digits"),
+    ("becs", "branch_code", r"\d{6}", "must be a 6-digit BSB"),
+    ("becs", "account_number", r"\d{5,9}", "must be 5 to 9 digits"),
+    ("becs_nz", "bank_code", r"\d{2}", "must be 2 digits"),
+    ("becs_nz", "branch_code", r"\d{4}", "must be 4 digits"),
+    ("becs_nz", "account_number", r"\d{7}", "must be 7 digits"),
+    ("becs_nz", "account_number_suffix", r"\d{2,3}", "must be 2-3 digits"),
+    ("pad", "bank_code", r"\d{3}", "must be a 3-digit institution"),
+    ("pad", "branch_code", r"\d{5}", "must be a 5-digit transit"),
+    ("pad", "account_number", r"\d{7,12}", "must be 7 to 12 digits"),
+    ("autogiro", "branch_code", r"\d{4,5}", "must be 4-5 digits"),
+    ("autogiro", "account_number", r"\d{1,10}", "must be at most 10 digits"),
+    ("betalingsservice", "bank_code", r"\d{4}", "must be a 4-digit reg number"),
+    ("betalingsservice", "account_number", r"\d{1,10}", "must be at most 10 digits"),
+)
+# Their fingerprint (duplicate detection) and account number, as formats of the digits read.
+DIGIT_FORMATS = {
+    "bacs": ("gb:{0}:{1}", "{1}"),
+    "becs": ("au:{0}:{1}", "{1}"),
+    "becs_nz": ("nz:{0}{1}{2}{3}", "{2}{3}"),
+    "pad": ("ca:{0}{1}:{2}", "{2}"),
+    "autogiro": ("se:{0}:{1}", "{1}"),
+    "betalingsservice": ("dk:{0}:{1}", "{1}"),
 }
 # The bank details an API call may carry (the scheme's inputs, see BANK_INPUTS, and more).
 BANK_DETAIL_KEYS = (
@@ -312,9 +285,11 @@ def validate_bank_details(scheme: str | None, data: dict):
         if message:
             errors.append(("iban", message))
         out.update(country_code=iban[:2], fingerprint="iban:" + iban, number=iban)
-    elif scheme in DIGIT_DETAILS:
-        fingerprint, number, fields = DIGIT_DETAILS[scheme]
-        values = [_pattern(errors, data, *field) for field in fields]
+    elif scheme in DIGIT_FORMATS:
+        fingerprint, number = DIGIT_FORMATS[scheme]
+        values = [
+            _pattern(errors, data, *field[1:]) for field in DIGIT_FIELDS if field[0] == scheme
+        ]
         out.update(
             country_code=SCHEMES[scheme]["country"],
             fingerprint=fingerprint.format(*values),

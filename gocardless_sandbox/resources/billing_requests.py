@@ -451,14 +451,12 @@ class BillingRequestsMixin:
         payment = self._payment_doc(
             org,
             None,
-            pr["amount"],
-            pr["currency"],
             pr["scheme"],
             self.today(),
-            pr["description"],
-            pr["metadata"],
-            None,
-            None,
+            pr["amount"],
+            pr["currency"],
+            description=pr["description"],
+            metadata=pr["metadata"],
         )
         payment["status"] = "confirmed"
         payment["_due"] = {"paid_out": add_working_days(self.today(), 1).isoformat()}

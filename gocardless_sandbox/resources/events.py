@@ -70,43 +70,55 @@ RESOURCE_EVENTS = {
 # What GoCardless says of each cause, per resource type (an event's ``details.description``;
 # a caller may say more, as for a late failure).
 DESCRIPTIONS = {
-    ("mandates", "mandate_created"): "Mandate created via a billing request.",
-    ("mandates", "mandate_submitted"): "The mandate has been submitted to the banks.",
-    ("mandates", "mandate_activated"): "The time window after submission for the banks to "
-    "refuse a mandate has ended without any errors being received, so this mandate is now "
-    "active.",
-    ("mandates", "mandate_cancelled"): "The mandate was cancelled at your request.",
-    ("mandates", "bank_account_disabled"): "Customer's bank account was disabled.",
-    ("mandates", "invalid_bank_details"): "The bank account details are invalid.",
-    ("mandates", "mandate_expired"): "The mandate expired due to inactivity.",
-    ("mandates", "mandate_reinstated"): "The mandate was reinstated.",
-    ("mandates", "bank_account_transferred"): "The customer's bank account was transferred to "
-    "a different bank or building society.",
-    ("payments", "payment_created"): "Payment created via the API.",
-    ("payments", "payment_submitted"): "Payment submitted to the banks. As a result, it can no "
-    "longer be cancelled.",
-    ("payments", "payment_confirmed"): "Enough time has passed since the payment was submitted "
-    "for the banks to return an error, so this payment is now confirmed.",
-    ("payments", "payment_paid_out"): "The payment has been paid out by GoCardless.",
-    ("payments", "payment_cancelled"): "Payment cancelled via the API.",
-    ("payments", "mandate_cancelled"): "The mandate for this payment was cancelled.",
-    ("payments", "mandate_expired"): "The mandate for this payment was cancelled.",
-    ("payments", "insufficient_funds"): "The customer's account had insufficient funds to make "
-    "this payment.",
-    ("payments", "payment_retried"): "An attempt to resubmit this payment was requested.",
-    ("payments", "payment_autoretried"): "The payment was retried automatically by GoCardless.",
-    ("payments", "authorisation_disputed"): "The customer has disputed that the amount taken "
-    "differs from the amount they were notified of.",
-    ("payments", "late_failure_settled"): "This late failure has been debited from a payout.",
-    ("payments", "chargeback_settled"): "This chargeback has been debited from a payout.",
-    ("refunds", "payment_refunded"): "The refund has been created, and will be submitted in the "
-    "next batch.",
-    ("refunds", "refund_paid"): "The refund has been paid to your customer.",
-    ("refunds", "refund_failed"): "The refund did not reach your customer and was returned.",
-    ("refunds", "refund_settled"): "This refund has been deducted from a payout.",
-    ("refunds", "refund_funds_returned"): "The refunded funds have been returned to you.",
-    ("payouts", "payout_paid"): "GoCardless has transferred the payout to the creditor's bank "
-    "account.",
+    "mandates": {
+        "mandate_created": "Mandate created via a billing request.",
+        "mandate_submitted": "The mandate has been submitted to the banks.",
+        "mandate_activated": (
+            "The time window after submission for the banks to refuse a mandate has ended without "
+            "any errors being received, so this mandate is now active."
+        ),
+        "mandate_cancelled": "The mandate was cancelled at your request.",
+        "bank_account_disabled": "Customer's bank account was disabled.",
+        "invalid_bank_details": "The bank account details are invalid.",
+        "mandate_expired": "The mandate expired due to inactivity.",
+        "mandate_reinstated": "The mandate was reinstated.",
+        "bank_account_transferred": (
+            "The customer's bank account was transferred to a different bank or building society."
+        ),
+    },
+    "payments": {
+        "payment_created": "Payment created via the API.",
+        "payment_submitted": (
+            "Payment submitted to the banks. As a result, it can no longer be cancelled."
+        ),
+        "payment_confirmed": (
+            "Enough time has passed since the payment was submitted for the banks to return an "
+            "error, so this payment is now confirmed."
+        ),
+        "payment_paid_out": "The payment has been paid out by GoCardless.",
+        "payment_cancelled": "Payment cancelled via the API.",
+        "mandate_cancelled": "The mandate for this payment was cancelled.",
+        "mandate_expired": "The mandate for this payment was cancelled.",
+        "insufficient_funds": "The customer's account had insufficient funds to make this payment.",
+        "payment_retried": "An attempt to resubmit this payment was requested.",
+        "payment_autoretried": "The payment was retried automatically by GoCardless.",
+        "authorisation_disputed": (
+            "The customer has disputed that the amount taken differs from the amount they were "
+            "notified of."
+        ),
+        "late_failure_settled": "This late failure has been debited from a payout.",
+        "chargeback_settled": "This chargeback has been debited from a payout.",
+    },
+    "refunds": {
+        "payment_refunded": "The refund has been created, and will be submitted in the next batch.",
+        "refund_paid": "The refund has been paid to your customer.",
+        "refund_failed": "The refund did not reach your customer and was returned.",
+        "refund_settled": "This refund has been deducted from a payout.",
+        "refund_funds_returned": "The refunded funds have been returned to you.",
+    },
+    "payouts": {
+        "payout_paid": "GoCardless has transferred the payout to the creditor's bank account.",
+    },
 }
 
 
@@ -168,7 +180,7 @@ class EventsMixin:
         link_paths, detail = RESOURCE_EVENTS[rtype]
         links = {key: dig(doc, path) for key, path in link_paths}
         links.update({k: val for k, val in extra.items() if k in EVENT_LINK_KEYS})
-        details = {"origin": origin, "cause": cause, "description": DESCRIPTIONS[rtype, cause]}
+        details = {"origin": origin, "cause": cause, "description": DESCRIPTIONS[rtype][cause]}
         details[detail] = doc[detail]
         details.update({k: val for k, val in extra.items() if k in DETAIL_KEYS})
         return self.emit(doc["_org"], rtype, action, links, details, doc, day=day)

@@ -39,27 +39,17 @@ class PaymentsMixin:
         fee = (amount * self.fee_percent_tenths + 50) // 100 + self.fee_fixed * 10
         return min(fee, self.fee_cap * 10)
 
-    def _payment_doc(
-        self,
-        org,
-        mandate,
-        amount,
-        currency,
-        scheme,
-        charge_date,
-        description,
-        metadata,
-        reference,
-        app_fee,
-    ):
+    def _payment_doc(self, org, mandate, scheme, charge_date, amount, currency, **optional):
+        """A new payment, pending submission; ``optional``: its ``description``,
+        ``metadata``, ``reference`` and ``app_fee``."""
         return {
             "amount": amount,
             "amount_refunded": 0,
-            "app_fee": app_fee,
+            "app_fee": optional.get("app_fee"),
             "charge_date": charge_date.isoformat(),
             "created_at": self.stamp(),
             "currency": currency,
-            "description": description,
+            "description": optional.get("description"),
             "faster_ach": False if scheme == "ach" else None,
             "fx": dict(NULL_FX),
             "id": new_id("PM"),
@@ -70,8 +60,8 @@ class PaymentsMixin:
                 "payout": None,
                 "subscription": None,
             },
-            "metadata": metadata or {},
-            "reference": reference,
+            "metadata": optional.get("metadata") or {},
+            "reference": optional.get("reference"),
             "retry_if_possible": False,
             "scheme": scheme,
             "status": "pending_submission",
@@ -138,14 +128,14 @@ class PaymentsMixin:
         payment = self._payment_doc(
             org,
             mandate,
-            amount,
-            currency,
             scheme,
             charge_date,
-            description,
-            meta,
-            reference,
-            app_fee,
+            amount,
+            currency,
+            description=description,
+            metadata=meta,
+            reference=reference,
+            app_fee=app_fee,
         )
         payment["retry_if_possible"] = bool(retry)
         payment["_due"] = self.payment_timeline(scheme, charge_date)
@@ -155,18 +145,6 @@ class PaymentsMixin:
 
     def payment_event(self, payment, action, origin, cause, **extra):
         return self.resource_event("payments", payment, action, origin, cause, **extra)
-
-    def payment_ledger(self, payment, item_type, tenths, settle=None):
-        """Put an item of ``payment`` in the ledger; ``settle``: the ``(action, cause)`` of the
-        payment's event when the item's payout is made."""
-        return self.ledger(
-            payment["_org"],
-            payment["currency"],
-            item_type,
-            tenths,
-            payment,
-            settle=self._settle("payments", payment["id"], *settle) if settle else None,
-        )
 
     def _resubmit(self, payment, charge_date, origin, cause, day=None):
         """A failed payment submitted again on ``charge_date`` (`resubmission_requested`)."""
@@ -245,17 +223,17 @@ class PaymentsMixin:
         payment["status"] = "paid_out"
         payment["_due"] = {}
         self.store.save(payment)
-        self.payment_ledger(
+        self.book(
             payment,
             "payment_paid_out",
             payment["amount"] * 10,
             ("paid_out", "payment_paid_out"),
         )
-        self.payment_ledger(payment, "gocardless_fee", -payment["_fee_tenths"])
+        self.book(payment, "gocardless_fee", -payment["_fee_tenths"])
         payment["_fee_paid_out"] = True
         self.store.save(payment)
         if payment.get("app_fee"):
-            self.payment_ledger(payment, "app_fee", -payment["app_fee"] * 10)
+            self.book(payment, "app_fee", -payment["app_fee"] * 10)
 
     def payment_fail(self, payment, day=None, late=False, will_retry=False):
         """Fail a payment; ``will_retry``: GoCardless plans to submit it again by itself
@@ -265,7 +243,7 @@ class PaymentsMixin:
         if will_retry:
             retry_day = add_working_days(day or self.today(), AUTORETRY_WORKING_DAYS)
             due = {"autoretry": retry_day.isoformat()}
-        description = DESCRIPTIONS["payments", "insufficient_funds"]
+        description = DESCRIPTIONS["payments"]["insufficient_funds"]
         if late:
             description = "The payment failed after it had been confirmed (late failure): " + (
                 description
@@ -284,7 +262,7 @@ class PaymentsMixin:
             not_retried_reason=None if will_retry else "other",
         )
         if was_paid:
-            self.payment_ledger(
+            self.book(
                 payment,
                 "payment_failed",
                 -payment["amount"] * 10,
@@ -319,7 +297,7 @@ class PaymentsMixin:
             day=day,
             reason_code="MD06" if payment["scheme"] == "sepa_core" else "DDICA-1",
         )
-        self.payment_ledger(
+        self.book(
             payment,
             "payment_charged_back",
             -payment["amount"] * 10,
@@ -327,9 +305,9 @@ class PaymentsMixin:
         )
         if payment.get("_fee_paid_out"):
             self._refund_fee(payment)
-            self.payment_ledger(payment, "surcharge_fee", -CHARGEBACK_SURCHARGE_TENTHS)
+            self.book(payment, "surcharge_fee", -CHARGEBACK_SURCHARGE_TENTHS)
 
     def _refund_fee(self, payment):
         """GoCardless gives its fee back (VAT included) when a collected payment fails."""
         if payment.get("_fee_paid_out"):
-            self.payment_ledger(payment, "gocardless_fee", payment["_fee_tenths"])
+            self.book(payment, "gocardless_fee", payment["_fee_tenths"])

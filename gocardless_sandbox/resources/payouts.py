@@ -75,6 +75,20 @@ def round_tenths(tenths: int) -> int:
 
 
 class PayoutsMixin:
+    def book(self, payment, item_type, tenths, settle=None, refund=None):
+        """Put an item of ``payment``, or of its ``refund``, in the ledger; ``settle``: the
+        ``(action, cause)`` of the payment's (refund's) event when the item's payout is made."""
+        rtype, doc = ("refunds", refund) if refund else ("payments", payment)
+        return self.ledger(
+            doc["_org"],
+            doc["currency"],
+            item_type,
+            tenths,
+            payment,
+            refund,
+            settle=self._settle(rtype, doc["id"], *settle) if settle else None,
+        )
+
     def ledger(
         self, org, currency, item_type, tenths, payment=None, refund=None, settle=None, taxes=None
     ):

@@ -68,19 +68,6 @@ class RefundsMixin:
     def refund_event(self, refund, action, origin, cause, **extra):
         return self.resource_event("refunds", refund, action, origin, cause, **extra)
 
-    def refund_ledger(self, refund, payment, item_type, tenths, settle):
-        """Put an item of ``refund`` in the ledger; ``settle``: the ``(action, cause)`` of the
-        refund's event when the item's payout is made."""
-        return self.ledger(
-            refund["_org"],
-            refund["currency"],
-            item_type,
-            tenths,
-            payment,
-            refund,
-            settle=self._settle("refunds", refund["id"], *settle),
-        )
-
     def refund_submit(self, refund, day=None):
         refund["status"] = "submitted"
         refund["_due"].pop("submitted", None)
@@ -91,12 +78,12 @@ class RefundsMixin:
             self.refund_submit(refund, day)
         self.transition("refunds", refund, "paid", "gocardless", "refund_paid", due={}, day=day)
         payment = self.store.get("payments", refund["links"]["payment"])
-        self.refund_ledger(
-            refund,
+        self.book(
             payment,
             "payment_refunded",
             -refund["amount"] * 10,
             ("refund_settled", "refund_settled"),
+            refund=refund,
         )
 
     def refund_bounce(self, refund, day=None):
@@ -108,12 +95,12 @@ class RefundsMixin:
         self.store.save(payment)
         self.transition("refunds", refund, "bounced", "bank", "refund_failed", "failed", day=day)
         if settled:
-            self.refund_ledger(
-                refund,
+            self.book(
                 payment,
                 "refund_funds_returned",
                 refund["amount"] * 10,
                 ("funds_returned", "refund_funds_returned"),
+                refund=refund,
             )
         else:
             for _, item in self.store.all("payout_items", refund["_org"]):
