@@ -133,7 +133,7 @@ class Validation:
             raise ApiError(422, "validation_failed", "Validation failed", self.errors)
 
     def string(self, data: dict, field: str, required=False, max_len=None, choices=None):
-        value = _dig(data, field)
+        value = dig(data, field)
         if value is None:
             if required:
                 self.add(field, "is required" if required is True else required)
@@ -151,7 +151,7 @@ class Validation:
         return value
 
     def integer(self, data: dict, field: str, required=False, minimum=None):
-        value = _dig(data, field)
+        value = dig(data, field)
         if value is None:
             if required:
                 self.add(field, "is required")
@@ -164,14 +164,14 @@ class Validation:
         return value
 
     def boolean(self, data: dict, field: str):
-        value = _dig(data, field)
+        value = dig(data, field)
         if value is not None and not isinstance(value, bool):
             self.add(field, "must be a boolean")
             return None
         return value
 
     def metadata(self, data: dict, field: str = "metadata"):
-        value = _dig(data, field)
+        value = dig(data, field)
         if value is None:
             return None
         if not isinstance(value, dict):
@@ -189,7 +189,7 @@ class Validation:
         return dict(value)
 
     def obj(self, data: dict, field: str) -> dict:
-        value = _dig(data, field)
+        value = dig(data, field)
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -198,7 +198,7 @@ class Validation:
         return value
 
 
-def _dig(data, dotted: str):
+def dig(data, dotted: str):
     cur = data
     for part in dotted.split("."):
         if not isinstance(cur, dict):

@@ -142,6 +142,33 @@ TEXT = {
         },
     },
 }
+# The schemes in words (GoCardless's names for them).
+SCHEME_NAMES = {
+    "en": {
+        "bacs": "Bacs Direct Debit",
+        "sepa_core": "SEPA Direct Debit",
+        "ach": "ACH Debit",
+        "becs": "BECS Direct Debit",
+        "becs_nz": "BECS NZ Direct Debit",
+        "pad": "Pre-Authorized Debit (PAD)",
+        "autogiro": "Autogiro",
+        "betalingsservice": "Betalingsservice",
+        "faster_payments": "Faster Payments",
+        "sepa_credit_transfer": "SEPA Credit Transfer",
+    },
+    "fr": {
+        "bacs": "Prélèvement Bacs",
+        "sepa_core": "Prélèvement SEPA",
+        "ach": "Prélèvement ACH",
+        "becs": "Prélèvement BECS",
+        "becs_nz": "Prélèvement BECS NZ",
+        "pad": "Prélèvement préautorisé (PAD)",
+        "autogiro": "Autogiro",
+        "betalingsservice": "Betalingsservice",
+        "faster_payments": "Faster Payments",
+        "sepa_credit_transfer": "Virement SEPA",
+    },
+}
 PAYER_FIELDS = [
     "given_name",
     "family_name",
@@ -165,6 +192,11 @@ def pick_language(query_lang, flow_lang, accept_language) -> str:
         if code in TEXT:
             return code
     return "en"
+
+
+def scheme_name(lang, scheme):
+    """A scheme in words (its code when it has no name here)."""
+    return SCHEME_NAMES[lang].get(scheme, scheme or "")
 
 
 def label(lang, field, scheme):

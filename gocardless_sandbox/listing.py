@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from .core import Validation, field_error, invalid_api_usage, parse_ts
+from .core import Validation, dig, field_error, invalid_api_usage, parse_ts
 from .resources.payouts import PAYOUT_ITEMS_RETENTION_DAYS
 
 LINK_FILTERS = {
@@ -78,12 +78,6 @@ LINKED_KEYS = [
 ]
 
 
-def _dig(doc, dotted):
-    for part in dotted.split("."):
-        doc = doc.get(part) if isinstance(doc, dict) else None
-    return doc
-
-
 class ListingMixin:
     def _list_params(self, rtype, query):
         q = {k: v[-1] for k, v in query.items()}
@@ -148,7 +142,7 @@ class ListingMixin:
             if not mandate or mandate["links"]["customer"] != q["customer"]:
                 return False
         if any(
-            param in q and _dig(doc, path) != q[param]
+            param in q and dig(doc, path) != q[param]
             for param, path in LINK_FILTERS.get(rtype, {}).items()
         ):
             return False

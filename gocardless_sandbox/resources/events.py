@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..core import new_id
+from ..core import dig, new_id
 
 EVENT_LINK_KEYS = [
     "bank_authorisation",
@@ -124,13 +124,6 @@ DESCRIPTIONS = {
 
 def links_template(keys, **values):
     return {key: values.get(key) for key in keys}
-
-
-def dig(doc, dotted):
-    """The value at a dotted path of a document (None where a part is missing)."""
-    for part in dotted.split("."):
-        doc = doc.get(part) if isinstance(doc, dict) else None
-    return doc
 
 
 class EventsMixin:
