@@ -163,7 +163,7 @@ TEXT = {
         "country": "Pays",
         "created": "Créé le",
         "customer": "Client",
-        "scheme": "Schéma",
+        "scheme": "Type de prélèvement",
         "status": "Statut",
         "reference": "Référence",
         "next_charge": "Prochain prélèvement possible",

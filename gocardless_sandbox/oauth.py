@@ -13,6 +13,54 @@ from urllib.parse import parse_qs, urlencode
 from . import hosted
 from .core import new_id
 
+# The connect page's words; ``language`` (GoCardless's parameter) or Accept-Language picks.
+TEXT = {
+    "en": {
+        "title": "Connect to GoCardless",
+        "signup": "Sign up to GoCardless (sandbox)",
+        "login": "Log in to GoCardless (sandbox)",
+        "asks": "An app wants {scope} access to your account.",
+        "read_write": "read and write",
+        "read_only": "read-only",
+        "email": "Email",
+        "given_name": "First name",
+        "family_name": "Last name",
+        "organisation_name": "Organisation name",
+        "country_code": "Country code",
+        "approve": "Connect",
+        "deny": "Deny",
+        "invalid_client": "Unknown client_id",
+        "invalid_redirect": "Missing or invalid redirect_uri",
+        "not_found": "Not found",
+    },
+    "fr": {
+        "title": "Se connecter à GoCardless",
+        "signup": "Créer un compte GoCardless (bac à sable)",
+        "login": "Se connecter à GoCardless (bac à sable)",
+        "asks": "Une application demande un accès en {scope} à votre compte.",
+        "read_write": "lecture et écriture",
+        "read_only": "lecture seule",
+        "email": "E-mail",
+        "given_name": "Prénom",
+        "family_name": "Nom",
+        "organisation_name": "Nom de l'organisation",
+        "country_code": "Code pays",
+        "approve": "Connecter",
+        "deny": "Refuser",
+        "invalid_client": "client_id inconnu",
+        "invalid_redirect": "redirect_uri absente ou invalide",
+        "not_found": "Introuvable",
+    },
+}
+FORM_FIELDS = ("email", "given_name", "family_name", "organisation_name", "country_code")
+
+
+def _page(lang, status, key, page_id):
+    """A one-line page (an error) in ``lang``."""
+    text = TEXT[lang][key]
+    body = f"<h1>{html.escape(text)}</h1>"
+    return status, "text/html", hosted.page(lang, text, body, page_id), {}
+
 
 class OAuthMixin:
     def oauth(self, method, path, query, raw, headers):
@@ -26,7 +74,10 @@ class OAuthMixin:
                         raw.decode("utf-8", "replace"), keep_blank_values=True
                     ).items()
                 }
-            return self.oauth_authorize(method, params)
+            lang = hosted.pick_language(
+                params.get("language"), None, headers.get("Accept-Language")
+            )
+            return self.oauth_authorize(method, params, lang)
         if path == "/oauth/access_token" and method == "POST":
             return self.oauth_token(raw, headers)
         if path == "/oauth/revoke" and method == "POST":
@@ -40,29 +91,15 @@ class OAuthMixin:
                     (params.get("token"), client),
                 )
             return 200, "application/json", "{}", {}
-        return 404, "text/html", hosted.page("en", "Not found", "<h1>Not found</h1>"), {}
+        lang = hosted.pick_language(None, None, headers.get("Accept-Language"))
+        return _page(lang, 404, "not_found", "page")
 
-    def oauth_authorize(self, method, params):
+    def oauth_authorize(self, method, params, lang="en"):
         client_id, redirect = params.get("client_id"), params.get("redirect_uri")
         if client_id not in self.oauth_clients:
-            return (
-                400,
-                "text/html",
-                hosted.page("en", "Invalid client", "<h1>Unknown client_id</h1>", "oauth-error"),
-                {},
-            )
+            return _page(lang, 400, "invalid_client", "oauth-error")
         if not redirect or not re.match(r"https?://", redirect):
-            return (
-                400,
-                "text/html",
-                hosted.page(
-                    "en",
-                    "Invalid redirect",
-                    "<h1>Missing or invalid redirect_uri</h1>",
-                    "oauth-error",
-                ),
-                {},
-            )
+            return _page(lang, 400, "invalid_redirect", "oauth-error")
         state = params.get("state")
 
         def back(**values):
@@ -93,33 +130,33 @@ class OAuthMixin:
                     "INSERT INTO oauth_codes (code, data) VALUES (?, ?)", (code, json.dumps(data))
                 )
             return back(code=code)
+        return 200, "text/html", self._connect_page(lang, params, scope), {}
+
+    @staticmethod
+    def _connect_page(lang, params, scope):
+        """The sign-up (or log-in) page an app sends a merchant to."""
+        t, esc = TEXT[lang], html.escape
         view = params.get("initial_view") or "signup"
-        esc = html.escape
         hidden = "".join(
             f'<input type="hidden" name="{k}" id="{k}" value="{esc(params.get(k) or "")}">'
-            for k in ("client_id", "redirect_uri", "scope", "state", "response_type")
+            for k in ("client_id", "redirect_uri", "scope", "state", "response_type", "language")
+            if k != "language" or params.get(k)
         )
         fields = "".join(
-            f'<label for="{name}">{label}</label><input type="text" id="{name}" '
+            f'<label for="{name}">{esc(t[name])}</label><input type="text" id="{name}" '
             f'name="{name}" value="{esc(params.get("prefill[" + name + "]") or "")}">'
-            for name, label in (
-                ("email", "Email"),
-                ("given_name", "First name"),
-                ("family_name", "Last name"),
-                ("organisation_name", "Organisation name"),
-                ("country_code", "Country code"),
-            )
+            for name in FORM_FIELDS
         )
+        scope_html = f'<strong id="scope" data-scope="{esc(scope)}">{esc(t[scope])}</strong>'
+        asks = esc(t["asks"]).replace("{scope}", scope_html)
         body = (
-            f'<h1 id="view-{esc(view)}">{"Log in" if view == "login" else "Sign up"} '
-            f'to GoCardless (sandbox)</h1><p>An app wants <strong id="scope">'
-            f"{esc(scope)}</strong> access to your account.</p>"
-            f'<form id="oauth-form" method="post" action="/oauth/authorize">{hidden}'
-            f'{fields}<button type="submit" id="approve" name="decision" value="approve">'
-            'Connect</button> <button type="submit" id="deny" name="decision" '
-            'value="deny">Deny</button></form>'
+            f'<h1 id="view-{esc(view)}">{esc(t["login" if view == "login" else "signup"])}</h1>'
+            f'<p>{asks}</p><form id="oauth-form" method="post" action="/oauth/authorize">'
+            f'{hidden}{fields}<button type="submit" id="approve" name="decision" '
+            f'value="approve">{esc(t["approve"])}</button> <button type="submit" id="deny" '
+            f'name="decision" value="deny">{esc(t["deny"])}</button></form>'
         )
-        return 200, "text/html", hosted.page("en", "Connect to GoCardless", body, "oauth"), {}
+        return hosted.page(lang, t["title"], body, "oauth")
 
     def _oauth_params(self, raw, headers):
         ctype = headers.get("Content-Type") or ""

@@ -152,6 +152,7 @@ def test_renders_a_real_flow_newest_first(sandbox, client, receiver, mandate):
     payout_id = client.payments.get(first.id).links.payout
     assert payout_id in page.row_ids("payouts")
     assert "25.00 EUR" in page.text and "5.00 EUR" in page.text
+    assert "<td>SEPA Direct Debit</td>" in page.text and "<td>sepa_core</td>" not in page.text
     events = [e.id for e in client.events.all(params={"limit": 500})]
     assert page.row_ids("events") == events  # the API's order: newest first
     hooks = sandbox.webhook_deliveries()
@@ -372,6 +373,7 @@ def test_french_page_and_actions_keep_the_language(sandbox, client, mandate):
     assert page.lang == "fr"
     assert "Paiements" in page.text and "Mandats" in page.text and "Envois de webhooks" in page.text
     assert "Confirmer" in page.text and "Échec tardif" in page.text
+    assert "<td>Prélèvement SEPA</td>" in page.text and "Type de prélèvement" in page.text
     response, after = press(sandbox, page, payment.id, "confirm")
     assert "lang=fr" in response.headers["Location"]
     assert after.lang == "fr" and "Fait : Confirmer" in notice(after)
