@@ -228,14 +228,14 @@ DIGIT_FIELDS = (
     ("betalingsservice", "bank_code", r"\d{4}", "must be a 4-digit reg number"),
     ("betalingsservice", "account_number", r"\d{1,10}", "must be at most 10 digits"),
 )
-# Their fingerprint (duplicate detection) and account number, as formats of the digits read.
-DIGIT_FORMATS = {
-    "bacs": ("gb:{0}:{1}", "{1}"),
-    "becs": ("au:{0}:{1}", "{1}"),
-    "becs_nz": ("nz:{0}{1}{2}{3}", "{2}{3}"),
-    "pad": ("ca:{0}{1}:{2}", "{2}"),
-    "autogiro": ("se:{0}:{1}", "{1}"),
-    "betalingsservice": ("dk:{0}:{1}", "{1}"),
+# Their fingerprint (duplicate detection), a format of the digits read.
+DIGIT_FINGERPRINTS = {
+    "bacs": "gb:{0}:{1}",
+    "becs": "au:{0}:{1}",
+    "becs_nz": "nz:{0}{1}{2}{3}",
+    "pad": "ca:{0}{1}:{2}",
+    "autogiro": "se:{0}:{1}",
+    "betalingsservice": "dk:{0}:{1}",
 }
 # The bank details an API call may carry (the scheme's inputs, see BANK_INPUTS, and more).
 BANK_DETAIL_KEYS = (
@@ -285,15 +285,16 @@ def validate_bank_details(scheme: str | None, data: dict):
         if message:
             errors.append(("iban", message))
         out.update(country_code=iban[:2], fingerprint="iban:" + iban, number=iban)
-    elif scheme in DIGIT_FORMATS:
-        fingerprint, number = DIGIT_FORMATS[scheme]
-        values = [
-            _pattern(errors, data, *field[1:]) for field in DIGIT_FIELDS if field[0] == scheme
-        ]
+    elif scheme in DIGIT_FINGERPRINTS:
+        read = {
+            field[1]: _pattern(errors, data, *field[1:])
+            for field in DIGIT_FIELDS
+            if field[0] == scheme
+        }
         out.update(
             country_code=SCHEMES[scheme]["country"],
-            fingerprint=fingerprint.format(*values),
-            number=number.format(*values),
+            fingerprint=DIGIT_FINGERPRINTS[scheme].format(*read.values()),
+            number=read["account_number"] + read.get("account_number_suffix", ""),
         )
     elif scheme == "ach":
         routing = digits(data.get("bank_code"))

@@ -102,6 +102,7 @@ TEXT = {
         "amount": "Amount",
         "charge_date": "Charge date",
         "description": "Description",
+        "details": "Description",
         "refunded": "Refunded",
         "payout": "Payout",
         "payment": "Payment",
@@ -171,6 +172,7 @@ TEXT = {
         "amount": "Montant",
         "charge_date": "Date de prélèvement",
         "description": "Libellé",
+        "details": "Description",
         "refunded": "Remboursé",
         "payout": "Virement",
         "payment": "Paiement",
@@ -380,104 +382,85 @@ def _attempt_log(_sandbox, hook):
     )
 
 
-# The tables, in the page's order: (id, the attribute shown as the row's data-status, the
-# columns: (heading, kind of cell, the value: a dotted path or a function of the document)).
-TABLES = (
-    (
-        "customers",
+def _refunded(_sandbox, payment):
+    return payment.get("amount_refunded") or 0
+
+
+def _event_count(_sandbox, hook):
+    return len(hook["event_ids"])
+
+
+# The tables, in the page's order: the attribute a row shows as data-status, the columns.
+TABLES = {
+    "customers": ("status", ("id", "name", "email", "country", "created")),
+    "mandates": (
+        "status",
+        ("id", "customer", "scheme", "status", "reference", "next_charge", "created", "actions"),
+    ),
+    "payments": (
         "status",
         (
-            ("id", "code", "id"),
-            ("name", "text", _name),
-            ("email", "text", "email"),
-            ("country", "text", "country_code"),
-            ("created", "text", "created_at"),
+            "id",
+            "mandate",
+            "amount",
+            "charge_date",
+            "status",
+            "description",
+            "refunded",
+            "payout",
+            "actions",
         ),
     ),
-    (
-        "mandates",
-        "status",
-        (
-            ("id", "code", "id"),
-            ("customer", "code", "links.customer"),
-            ("scheme", "scheme", "scheme"),
-            ("status", "status", "status"),
-            ("reference", "text", "reference"),
-            ("next_charge", "text", _next_charge),
-            ("created", "text", "created_at"),
-            ("actions", "actions", None),
-        ),
-    ),
-    (
-        "payments",
-        "status",
-        (
-            ("id", "code", "id"),
-            ("mandate", "code", "links.mandate"),
-            ("amount", "money", "amount"),
-            ("charge_date", "text", "charge_date"),
-            ("status", "status", "status"),
-            ("description", "text", "description"),
-            ("refunded", "money", lambda _sandbox, doc: doc.get("amount_refunded") or 0),
-            ("payout", "code", "links.payout"),
-            ("actions", "actions", None),
-        ),
-    ),
-    (
-        "refunds",
-        "status",
-        (
-            ("id", "code", "id"),
-            ("payment", "code", "links.payment"),
-            ("amount", "money", "amount"),
-            ("status", "status", "status"),
-            ("reference", "text", "reference"),
-            ("created", "text", "created_at"),
-            ("actions", "actions", None),
-        ),
-    ),
-    (
-        "payouts",
-        "status",
-        (
-            ("id", "code", "id"),
-            ("amount", "money", "amount"),
-            ("fees", "money", "deducted_fees"),
-            ("status", "status", "status"),
-            ("reference", "text", "reference"),
-            ("arrival", "text", "arrival_date"),
-            ("created", "text", "created_at"),
-        ),
-    ),
-    (
-        "events",
+    "refunds": ("status", ("id", "payment", "amount", "status", "reference", "created", "actions")),
+    "payouts": ("status", ("id", "amount", "fees", "status", "reference", "arrival", "created")),
+    "events": (
         "action",
-        (
-            ("id", "code", "id"),
-            ("created", "text", "created_at"),
-            ("resource", "text", "resource_type"),
-            ("resource_id", "code", _event_resource),
-            ("action", "status", "action"),
-            ("cause", "text", "details.cause"),
-            ("origin", "text", "details.origin"),
-            ("description", "text", "details.description"),
-        ),
+        ("id", "created", "resource", "resource_id", "action", "cause", "origin", "details"),
     ),
-    (
-        "webhooks",
+    "webhooks": (
         "status",
         (
-            ("id", "code", "id"),
-            ("created", "text", "created_at"),
-            ("status", "status", "status"),
-            ("events_count", "text", lambda _sandbox, hook: len(hook["event_ids"])),
-            ("attempts", "text", "attempts"),
-            ("response", "text", "response_code"),
-            ("attempt_log", "log", _attempt_log),
-            ("webhook_url", "text", "url"),
+            "id",
+            "created",
+            "status",
+            "events_count",
+            "attempts",
+            "response",
+            "attempt_log",
+            "webhook_url",
         ),
     ),
-)
+}
+# What a column shows: (kind of cell, a dotted path in the row's document or a function of
+# it); a column not named here shows the document's attribute of its name, as text.
+CELLS = {
+    "id": ("code", "id"),
+    "country": ("text", "country_code"),
+    "created": ("text", "created_at"),
+    "customer": ("code", "links.customer"),
+    "scheme": ("scheme", "scheme"),
+    "status": ("status", "status"),
+    "mandate": ("code", "links.mandate"),
+    "amount": ("money", "amount"),
+    "payout": ("code", "links.payout"),
+    "payment": ("code", "links.payment"),
+    "fees": ("money", "deducted_fees"),
+    "arrival": ("text", "arrival_date"),
+    "resource": ("text", "resource_type"),
+    "action": ("status", "action"),
+    "cause": ("text", "details.cause"),
+    "origin": ("text", "details.origin"),
+    "details": ("text", "details.description"),
+    "response": ("text", "response_code"),
+    "webhook_url": ("text", "url"),
+    "name": ("text", _name),
+    "next_charge": ("text", _next_charge),
+    "refunded": ("money", _refunded),
+    "resource_id": ("code", _event_resource),
+    "events_count": ("text", _event_count),
+    "attempt_log": ("log", _attempt_log),
+    "actions": ("actions", None),
+}
 
 
 def cell(sandbox, lang, table_id, doc, kind, value):
@@ -500,6 +483,7 @@ def cell(sandbox, lang, table_id, doc, kind, value):
 
 def section(sandbox, lang, table_id, status_key, columns):
     """The table of a resource type (or of the webhook deliveries), newest first."""
+    cells = [CELLS.get(column, ("text", column)) for column in columns]
     if table_id == "webhooks":
         docs = sandbox.dispatcher.deliveries()
     else:
@@ -509,11 +493,11 @@ def section(sandbox, lang, table_id, status_key, columns):
         (
             doc["id"],
             doc.get(status_key),
-            [cell(sandbox, lang, table_id, doc, kind, value) for _, kind, value in columns],
+            [cell(sandbox, lang, table_id, doc, kind, value) for kind, value in cells],
         )
         for doc in docs[:ROW_LIMIT]
     ]
-    return table(lang, table_id, [heading for heading, _, _ in columns], rows, len(docs))
+    return table(lang, table_id, columns, rows, len(docs))
 
 
 def toolbar(sandbox, lang):
@@ -556,7 +540,7 @@ def render(sandbox, lang, notice=("", "ok")):
         outcome = "error" if outcome == "error" else "ok"
         parts.append(f'<p id="notice" class="notice" data-outcome="{outcome}">{esc(message)}</p>')
     with sandbox.store.transaction():  # one consistent snapshot
-        for table_id, status_key, columns in TABLES:
+        for table_id, (status_key, columns) in TABLES.items():
             parts.append(section(sandbox, lang, table_id, status_key, columns))
     return (
         f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
