@@ -14,18 +14,18 @@ NULL_FX = {
     "fx_currency": None,
 }
 
+# GoCardless's payout item types; the fees (deducted_fees of a payout) among them.
+FEE_ITEM_TYPES = ("app_fee", "gocardless_fee", "surcharge_fee")
 PAYOUT_ITEM_TYPES = frozenset(
     {
-        "payment_paid_out",
-        "payment_failed",
+        *FEE_ITEM_TYPES,
         "payment_charged_back",
+        "payment_failed",
+        "payment_paid_out",
         "payment_refunded",
         "refund",
         "refund_funds_returned",
-        "gocardless_fee",
-        "app_fee",
         "revenue_share",
-        "surcharge_fee",
     }
 )
 
@@ -125,11 +125,7 @@ class PayoutsMixin:
             total = sum(item["_tenths"] for item in items)
             if total <= 0 and not force:
                 continue
-            fees = sum(
-                item["_tenths"]
-                for item in items
-                if item["type"] in ("gocardless_fee", "app_fee", "surcharge_fee")
-            )
+            fees = sum(item["_tenths"] for item in items if item["type"] in FEE_ITEM_TYPES)
             creditor = self.creditor_of(item_org)
             payout_day = day or self.today()
             payout = {
