@@ -4,6 +4,8 @@ repository stands for Odoo's source, fake programs for pip and PostgreSQL's."""
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import json
 import os
 import shutil
@@ -423,3 +425,81 @@ def test_local_cluster_for_real():
         assert not odoo_setup.reachable("127.0.0.1", pg["port"])
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- ./run_tests
+def load_run_tests():
+    loader = importlib.machinery.SourceFileLoader("run_tests_command", str(ROOT / "run_tests"))
+    spec = importlib.util.spec_from_loader("run_tests_command", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+run_tests = load_run_tests()
+
+
+def ready_venv(var):
+    (var / "venv" / "bin").mkdir(parents=True)
+    (var / "venv" / "bin" / "python").touch()
+    (var / "venv" / ".isanet-setup").write_text("x\n")
+
+
+def test_run_tests_goes_into_the_project_environment(tmp_path, monkeypatch):
+    """No Odoo here, ./demo's environment there: the tests run in it, its test tools
+    installed first."""
+    monkeypatch.setattr(run_tests, "VAR", tmp_path / "var")
+    ready_venv(tmp_path / "var")
+    monkeypatch.setattr(odoo_setup, "odoo_importable", lambda python: False)
+    calls = []
+    monkeypatch.setattr(
+        odoo_setup, "ensure_dev_requirements", lambda venv, var, root: calls.append("dev")
+    )
+    monkeypatch.setattr(run_tests.os, "execv", lambda path, argv: calls.append((path, argv)))
+    run_tests.use_project_environment(["--odoo-only"])
+    python = str(tmp_path / "var" / "venv" / "bin" / "python")
+    assert calls == ["dev", (python, [python, str(ROOT / "run_tests"), "--odoo-only"])]
+
+
+@pytest.mark.parametrize(("importable", "ready"), [(True, True), (False, False)])
+def test_run_tests_stays_here(tmp_path, monkeypatch, importable, ready):
+    """This python's Odoo, or no project environment: nothing changes (the Odoo tests say
+    they are skipped, and why, as before)."""
+    monkeypatch.setattr(run_tests, "VAR", tmp_path / "var")
+    if ready:
+        ready_venv(tmp_path / "var")
+    monkeypatch.setattr(odoo_setup, "odoo_importable", lambda python: importable)
+    monkeypatch.setattr(run_tests.os, "execv", lambda *a: pytest.fail("ran again"))
+    run_tests.use_project_environment([])
+
+
+def test_dev_requirements_installed_once(tmp_path, monkeypatch):
+    ready_venv(tmp_path / "var")
+    runs = []
+    monkeypatch.setattr(
+        odoo_setup, "run_logged", lambda cmd, log, env=None, cwd=None: runs.append(env) or 0
+    )
+    venv = tmp_path / "var" / "venv"
+    assert odoo_setup.ensure_dev_requirements(venv, tmp_path / "var", ROOT)
+    assert not odoo_setup.ensure_dev_requirements(venv, tmp_path / "var", ROOT)
+    assert len(runs) == 1 and "pip-build-constraints.txt" in runs[0]["PIP_CONSTRAINT"]
+
+
+def test_run_tests_uses_the_project_cluster_when_no_server_answers(tmp_path, monkeypatch):
+    var = tmp_path / "var"
+    (var / "pgdata").mkdir(parents=True)
+    (var / "pgdata" / "PG_VERSION").write_text("15\n")
+    (var / "demo.json").write_text(json.dumps({"local_postgres": {"port": 5999, "password": "pw"}}))
+    monkeypatch.setattr(run_tests, "VAR", var)
+    monkeypatch.setattr(odoo_setup, "postgres_bin_dir", lambda: "/pg/bin")
+    monkeypatch.setattr(odoo_setup, "cluster_user", lambda: None)
+    monkeypatch.setattr(odoo_setup.LocalCluster, "ensure_running", lambda self: self.params)
+    for name in ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(odoo_setup, "reachable", lambda host, port: True)
+    assert run_tests.project_postgres() is None  # a server answers: that one
+    monkeypatch.setattr(odoo_setup, "reachable", lambda host, port: False)
+    cluster = run_tests.project_postgres()
+    assert cluster.port == 5999
+    assert (os.environ["PGHOST"], os.environ["PGPORT"]) == ("127.0.0.1", "5999")
+    assert (os.environ["PGUSER"], os.environ["PGPASSWORD"]) == ("odoo", "pw")

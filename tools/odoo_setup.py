@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import os
 import platform
 import pwd
@@ -270,6 +271,26 @@ def make_venv(venv, odoo_dir, var, root=ROOT, python=None):
     return True
 
 
+def ensure_dev_requirements(venv, var, root=ROOT):
+    """requirements-dev.txt in the virtual environment (./run_tests's tools), once per
+    version of the file; returns whether pip ran."""
+    venv, var = Path(venv), Path(var)
+    requirements = Path(root) / "requirements-dev.txt"
+    stamp = venv / ".isanet-dev"
+    digest = hashlib.sha1(requirements.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text().strip() == digest:
+        return False
+    constraint = var / "pip-build-constraints.txt"
+    constraint.write_text(BUILD_CONSTRAINTS)
+    cmd = [str(venv_python(venv)), "-m", "pip", "install", "-r", str(requirements)]
+    log = var / "setup-venv.log"
+    print(f"$ {' '.join(cmd)}  (the test tools, once; log: {log})", flush=True)
+    if run_logged(cmd, log, env=constraints_env(constraint)) != 0:
+        raise SetupError(f"installing the test tools into {venv} failed: see {log}")
+    stamp.write_text(digest + "\n")
+    return True
+
+
 # ---------------------------------------------------------------------------- Odoo, where from
 def odoo_importable(python):
     """Whether ``python`` imports Odoo 18.0."""
@@ -324,6 +345,14 @@ def setup_project_odoo(var, source=None, state=None, root=ROOT):
 
 
 # ---------------------------------------------------------------------------- PostgreSQL
+def load_state(path):
+    """./demo's remembered state (var/demo.json): {} when absent or unreadable."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def postgres_bin_dir(which=shutil.which, pattern="/usr/lib/postgresql/*/bin"):
     """The folder of initdb and pg_ctl: on PATH, else Debian's newest; None when absent."""
     found = which("initdb"), which("pg_ctl")
