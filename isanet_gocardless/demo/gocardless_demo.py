@@ -41,8 +41,11 @@ class ResCompany(models.Model):
         # The generic chart sets the currency of its fiscal country (USD): back to EUR, before
         # any accounting entry.
         self.currency_id = self.env.ref("base.EUR")
+        # Not trusted (`allow_out_payment`): trust is for paying suppliers out, and Odoo locks
+        # a trusted account's number, which the document layout dialog of the first *Print &
+        # Send* writes back.
         bank_account = self.env["res.partner.bank"].create(
-            {"acc_number": iban, "partner_id": self.partner_id.id, "allow_out_payment": True}
+            {"acc_number": iban, "partner_id": self.partner_id.id}
         )
         journal = self.env["account.journal"].search(
             [*self.env["account.journal"]._check_company_domain(self), ("type", "=", "bank")],
