@@ -40,6 +40,9 @@ class PortalAccount(account_payment_portal.PortalAccount):
         values = super()._invoice_get_page_view_values(
             invoice, access_token, payment=payment, **kwargs
         )
+        # The page is the invoice's company's (name and logo), whoever opens it: a customer
+        # following the email's link is not logged in (Odoo would show the public user's).
+        values["res_company"] = invoice.sudo().company_id
         if not invoice.sudo()._gocardless_is_payable():
             _drop_gocardless(values)
         elif values.get("tokens_sudo"):

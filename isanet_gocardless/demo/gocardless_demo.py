@@ -174,7 +174,7 @@ class ResCompany(models.Model):
         return copy.id
 
     def _gocardless_demo_direct_debit(
-        self, invoice_id, payment_id, status, reason="", token_id=False
+        self, invoice_id, payment_id, status, cause="", reason_code="", token_id=False
     ):
         """Record a GoCardless direct debit of an invoice of the company, as webhooks do.
 
@@ -189,13 +189,15 @@ class ResCompany(models.Model):
         :param int invoice_id: The customer invoice.
         :param str payment_id: The GoCardless payment id (PM...).
         :param str status: The final payment status, e.g. ``confirmed`` or ``failed``.
-        :param str reason: Why the payment failed, as GoCardless explains it.
+        :param str cause: Why the payment failed: GoCardless's cause code.
+        :param str reason_code: The bank's reason code of the failure.
         :param int token_id: The `payment.token` (mandate) the payment was collected on.
         :return: The transaction's id.
         :rtype: int
         """
         self.ensure_one()
         invoice = self.env["account.move"].browse(invoice_id)
+        reason = cause and self.env["gocardless.event"]._gocardless_reason_text(cause, reason_code)
         provider = self.env["payment.provider"]._gocardless_get_for_company(self)
         token = self.env["payment.token"].browse(token_id)
         Tx = self.env["payment.transaction"].sudo()
