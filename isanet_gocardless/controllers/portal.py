@@ -6,6 +6,7 @@ from odoo.tools import float_round
 
 from odoo.addons.account_payment.controllers import payment as account_payment_payment
 from odoo.addons.account_payment.controllers import portal as account_payment_portal
+from odoo.addons.payment.controllers import post_processing
 
 from .. import const
 
@@ -178,3 +179,18 @@ class PaymentPortal(account_payment_payment.PaymentPortal):
         if currency:
             value = float_round(value, precision_rounding=currency.rounding)
         return value
+
+
+class PaymentPostProcessing(post_processing.PaymentPostProcessing):
+    @route()
+    def display_status(self, **kwargs):
+        """The payment status page, as the company of the transaction (name and logo).
+
+        The customer coming back from GoCardless's page is usually not logged in: Odoo would
+        show the public user's company.
+        """
+        response = super().display_status(**kwargs)
+        tx_sudo = self._get_monitored_transaction()
+        if tx_sudo and getattr(response, "qcontext", None) is not None:
+            response.qcontext["res_company"] = tx_sudo.company_id.sudo()
+        return response

@@ -590,6 +590,9 @@ class GoCardlessEvent(models.Model):
         sentence = sentences.get(cause)
         if not sentence:
             return description or ""
+        # Told inside the merchant's sentences ("Direct debit failed: %(reason)s (...)."):
+        # without its own full stop.
+        sentence = sentence.rstrip(".")
         return f"{sentence} ({reason_code})" if reason_code else sentence
 
     def _gocardless_payment_will_retry(self, event, payment):

@@ -178,6 +178,7 @@ class TestDemoData(HttpCase):
         failed = invoice.message_ids.filtered(lambda m: notice in (m.body or ""))
         self.assertEqual(len(failed), 1)
         reason = self._in_company_language("The customer's account had insufficient funds.")
+        reason = reason.rstrip(".")
         self.assertIn(f"{reason} (AM04)", failed.body)
         self.assertTrue(invoice._gocardless_is_payable())
 

@@ -291,7 +291,7 @@ class TestFirstHourNotices(
         with mute_logger(*LOGGERS):
             self._deliver_webhooks()
         self.assertEqual(tx.state, "error")
-        reason = self._french("The customer's account had insufficient funds.")
+        reason = self._french("The customer's account had insufficient funds.").rstrip(".")
         self.assertNotIn("insufficient", reason)
         self.assertEqual(tx.gocardless_failure_reason, f"{reason} (AM04)")
         failed = invoice.message_ids.filtered(lambda m: reason in (m.body or ""))
@@ -370,3 +370,29 @@ class TestFirstHourNotices(
         self.assertNotIn("2026-01-15", digest.body, "Not an ISO date.")
         self.assertIn("16 janv. 2026", digest.body, "In French, in Paris (00:30 the 16th).")
         self.assertIn("00:30", digest.body)
+
+    def test_the_customer_pages_logged_out_show_the_company_of_the_invoice(self):
+        invoice = self._create_customer_invoice(amount=50.0)
+        # Back from GoCardless's page, the browser's session follows the transaction.
+        self._pay_by_redirect(invoice)
+        # The public user (customers following an email's link) in another company.
+        other = self.env["res.company"].create({"name": "Société Publique"})
+        self.env.ref("base.public_user").sudo().write(
+            {"company_ids": [Command.link(other.id)], "company_id": other.id}
+        )
+        logo = f"/logo.png?company={invoice.company_id.id}"
+        for url in (invoice.get_portal_url(), "/payment/status"):
+            page = self.url_open(url)
+            self.assertEqual(page.status_code, 200)
+            self.assertIn(logo, page.text, url)
+            self.assertNotIn(other.name, page.text, url)
+
+    def test_odoo_direct_debit_methods_named_in_french(self):
+        bacs = self.env.ref("payment.payment_method_bacs_direct_debit")
+        sepa = self.env.ref("payment.payment_method_sepa_direct_debit")
+        sepa.with_context(lang="fr_FR").name = "Prélèvement SEPA (Odoo)"
+        bacs.with_context(lang="fr_FR").name = "BACS Direct Debit"  # as Odoo leaves it
+        self.env["payment.method"]._gocardless_translate_scheme_names()
+        self.assertEqual(bacs.with_context(lang="fr_FR").name, "Prélèvement Bacs")
+        self.assertEqual(bacs.with_context(lang="en_US").name, "BACS Direct Debit")
+        self.assertEqual(sepa.with_context(lang="fr_FR").name, "Prélèvement SEPA (Odoo)")
