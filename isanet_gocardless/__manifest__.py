@@ -41,6 +41,9 @@
         "web.assets_frontend": [
             "isanet_gocardless/static/src/js/post_processing.js",
         ],
+        "web.assets_tests": [
+            "isanet_gocardless/static/tests/tours/**/*",
+        ],
     },
     "post_init_hook": "post_init_hook",
     "uninstall_hook": "uninstall_hook",

@@ -357,8 +357,12 @@ class AccountMove(models.Model):
         for move_id in move_ids:
             if time.monotonic() > deadline:
                 break
-            # One invoice at a time: the whole batch is not recomputed after each commit.
+            # One invoice at a time: the whole batch is not recomputed after each commit. In
+            # its company's language: the invoice's chatter is the merchant's.
             move = self.sudo().browse(move_id)
+            move = move.with_company(move.company_id).with_context(
+                lang=move.company_id.partner_id.lang or self.env.lang
+            )
             try:
                 move._gocardless_auto_collect_one(auto_commit)
             except ValidationError as error:
@@ -493,6 +497,9 @@ class AccountMove(models.Model):
             )
         )
         for move in txs.invoice_ids:
+            move = move.with_company(move.company_id).with_context(
+                lang=move.company_id.partner_id.lang or self.env.lang
+            )
             move._gocardless_cancel_obsolete_debits()
             if auto_commit:
                 self.env.cr.commit()  # pylint: disable=invalid-commit
