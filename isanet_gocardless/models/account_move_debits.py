@@ -44,6 +44,7 @@ class AccountMove(models.Model):
         :rtype: dict | None
         :raise UserError: If the one invoice can't be collected by direct debit now.
         """
+        utils.check_merchant_rights(self, group="account.group_account_invoice")
         # Tests may not commit: their transaction is rolled back at the end.
         auto_commit = not getattr(threading.current_thread(), "testing", False)
         if len(self) == 1:
@@ -217,7 +218,9 @@ class AccountMove(models.Model):
 
         :return: None
         :raise UserError: If the debit can no longer be cancelled.
+        :raise AccessError: If the user may not manage the invoices.
         """
+        utils.check_merchant_rights(self, group="account.group_account_invoice")
         for move in self:
             txs = move._gocardless_cancellable_debits()
             if not txs:
@@ -238,13 +241,22 @@ class AccountMove(models.Model):
                             status=tx.gocardless_payment_status,
                         )
                     )
+                move.sudo().message_post(
+                    body=self.env._(
+                        "Direct debit %(payment)s cancelled at GoCardless by %(user)s.",
+                        payment=tx.provider_reference,
+                        user=self.env.user.name,
+                    )
+                )
 
     def action_gocardless_retry_debit(self):
         """Submit the invoice's failed direct debit again at GoCardless (the merchant's button).
 
         :return: None
         :raise UserError: If the debit can't be retried.
+        :raise AccessError: If the user may not manage the invoices.
         """
+        utils.check_merchant_rights(self, group="account.group_account_invoice")
         for move in self:
             tx = move._gocardless_last_debit()
             if not tx or not tx.token_id.active:
@@ -428,6 +440,7 @@ class AccountMove(models.Model):
 
     def button_draft(self):
         """Override of `account` to cancel the debits the reset invoices no longer need."""
+        utils.check_merchant_rights(self)
         res = super().button_draft()
         self._gocardless_cancel_obsolete_debits()
         return res

@@ -19,7 +19,7 @@ import time
 from datetime import timedelta
 
 from odoo import SUPERUSER_ID, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from .. import const, utils
@@ -607,7 +607,8 @@ class GoCardlessEvent(models.Model):
     def action_gocardless_process_again(self):
         """Apply failed (or waiting) events again now, from the resources' current state."""
         if not self.env.user.has_group("base.group_system"):
-            raise UserError(self.env._("GoCardless: only administrators can process events."))
+            raise AccessError(self.env._("GoCardless: only administrators can process events."))
+        utils.check_merchant_rights(self)
         wrong = self.filtered(lambda e: e.state not in ("failed", "received"))
         if wrong:
             raise UserError(

@@ -17,7 +17,7 @@ from datetime import timedelta
 from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL, float_is_zero
 
 from .. import utils
@@ -802,6 +802,7 @@ class GoCardlessPayout(models.Model):
     # === ACTION METHODS === #
 
     def action_gocardless_match_bank_line(self):
+        utils.check_merchant_rights(self, group="account.group_account_manager")
         for payout in self:
             if not payout._gocardless_match_bank_line():
                 raise UserError(
@@ -817,7 +818,8 @@ class GoCardlessPayout(models.Model):
 
     def action_gocardless_book_again(self):
         if not self.env.user.has_group("account.group_account_manager"):
-            raise UserError(self.env._("GoCardless: only accounting managers can book payouts."))
+            raise AccessError(self.env._("GoCardless: only accounting managers can book payouts."))
+        utils.check_merchant_rights(self)
         for payout in self.sudo().filtered(lambda p: p.state == "waiting"):
             self._gocardless_fetch(payout.provider_id, payout.name)
         return True

@@ -407,13 +407,14 @@ class PaymentProvider(models.Model):
     # === BUSINESS METHODS - CONNECTION === #
 
     def _gocardless_check_system_user(self):
-        """Raise unless the current user is a system administrator."""
+        """Raise unless the current user is a system administrator of the providers' company."""
         if not self.env.su and not self.env.user._is_system():
             raise AccessError(
                 self.env._(
                     "GoCardless: only system administrators can manage the GoCardless connection."
                 )
             )
+        utils.check_merchant_rights(self)
 
     def _gocardless_get_oauth_app(self):
         """Return the partner app's client id and secret.

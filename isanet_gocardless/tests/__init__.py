@@ -21,3 +21,4 @@ from . import test_many_invoices
 from . import test_portal_mandates
 from . import test_ledger_batch
 from . import test_first_hour
+from . import test_public_doors
