@@ -190,6 +190,37 @@ class TestKnownPayments(
         self.assertIn("nothing was charged", tx.state_message)
         self.assertFalse(self._payments())
 
+    def test_a_retry_whose_answer_is_lost_never_says_nothing_was_charged(self):
+        invoice = self._create_customer_invoice(amount=33.0)
+        with mute_logger(*LOGGERS):
+            invoice.action_gocardless_collect()
+        tx = invoice.transaction_ids
+        self.client.scenario_simulators.run(
+            "payment_failed", params={"links": {"resource": tx.provider_reference}}
+        )
+        with mute_logger(*LOGGERS):
+            tx._handle_notification_data(
+                "gocardless",
+                {
+                    "reference": tx.reference,
+                    "gocardless_payment": self._sandbox_payment(tx.provider_reference),
+                },
+            )
+        self.assertEqual(tx.state, "error")
+        retry_path = f"/payments/{tx.provider_reference}/actions/retry"
+        self.sandbox.set_fault("hang_after", retry_path, count=1, hang_timeout=30)
+        self.addCleanup(self.sandbox.clear_fault)
+        with (
+            mute_logger(*LOGGERS),
+            self.assertRaisesRegex(ValidationError, "may have carried the request out") as caught,
+        ):
+            invoice.action_gocardless_retry_debit()
+        self.sandbox.clear_fault()
+        self.assertNotIn(NOTHING_CHARGED, str(caught.exception))
+        # GoCardless did submit it again: its webhook brings the transaction along.
+        payment = self._sandbox_payment(tx.provider_reference)
+        self.assertEqual(payment["status"], "pending_submission")
+
     # === WHAT GOCARDLESS RETURNS FOR A KEY === #
 
     def _payment_under_key(self, tx, amount_minor):
