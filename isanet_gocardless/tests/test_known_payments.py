@@ -356,18 +356,21 @@ class TestUnknownPayments(GoCardlessWebhookCommon):
         self.assertEqual(len(self._unknown_payment_activities()), 1)
 
     def test_a_signed_webhook_nesting_deeper_than_accepted_is_answered_400(self):
-        levels = 1000
-        metadata = '{"a": ' * levels + '"x"' + "}" * levels
-        event = (
-            '{"id": "EV1DEEP", "created_at": "2026-01-15T10:00:00.000Z", '
-            '"resource_type": "payments", "action": "created", "links": {"payment": "PM123"}, '
-            f'"details": {{}}, "resource_metadata": {{}}, "metadata": {metadata}}}'
-        )
-        body = f'{{"events": [{event}], "meta": {{"webhook_id": "WB1"}}}}'.encode()
-        with mute_logger(*LOGGERS):
-            response = self._post_body(body, webhooks.sign(body, "webhook-secret"))
-        self.assertEqual(response.status_code, 400)
-        self.assertFalse(self._ledger("EV1DEEP"))
+        # 600 levels pass JSON's own parser and broke what walks the event next (a 500);
+        # 1,000 break the parser itself on some Pythons, not on others.
+        for levels in (600, 1000):
+            metadata = '{"a": ' * levels + '"x"' + "}" * levels
+            event = (
+                f'{{"id": "EV{levels}DEEP", "created_at": "2026-01-15T10:00:00.000Z", '
+                '"resource_type": "payments", "action": "created", '
+                '"links": {"payment": "PM123"}, "details": {}, "resource_metadata": {}, '
+                f'"metadata": {metadata}}}'
+            )
+            body = f'{{"events": [{event}], "meta": {{"webhook_id": "WB1"}}}}'.encode()
+            with self.subTest(levels=levels), mute_logger(*LOGGERS):
+                response = self._post_body(body, webhooks.sign(body, "webhook-secret"))
+                self.assertEqual(response.status_code, 400)
+                self.assertFalse(self._ledger(f"EV{levels}DEEP"))
         # Refused before anything reads it: a sound webhook is recorded right after.
         with mute_logger(*LOGGERS):
             response = self._post_events([self._payment_event("submitted")], drain=False)

@@ -287,7 +287,7 @@ def _nested_metadata_body(levels):
     return f'{{"events": [{event}], "meta": {{"webhook_id": "WB1"}}}}'.encode()
 
 
-@pytest.mark.parametrize("levels", [webhooks.MAX_JSON_DEPTH, 200, 1000])
+@pytest.mark.parametrize("levels", [webhooks.MAX_JSON_DEPTH, 200, 600, 1000])
 def test_an_event_nesting_deeper_than_accepted_is_malformed(levels):
     body = _nested_metadata_body(levels)
     with pytest.raises(MalformedPayload, match="nests deeper"):
