@@ -10,6 +10,9 @@
     "author": "Isanet",
     "license": "LGPL-3",
     "depends": ["account_payment"],
+    # Plain names: Odoo reads version ranges only where Python's `packaging` is installed,
+    # which Odoo's requirements do not bring. The addon's package gets requirements.txt's
+    # ranges (pyproject.toml, external_dependencies_override).
     "external_dependencies": {"python": ["gocardless_pro", "phonenumbers"]},
     "data": [
         "views/payment_provider_views.xml",

@@ -13,6 +13,7 @@ from . import payment_transaction_batch
 from . import res_partner
 from . import gocardless_event
 from . import gocardless_event_sync
+from . import gocardless_event_catchup
 from . import gocardless_webhook_stat
 from . import gocardless_oauth_state
 from . import payment_provider_connect
