@@ -114,7 +114,7 @@ class PaymentTransaction(models.Model):
         return self.env._(
             "GoCardless: the direct debit of %(amount)s could not be confirmed: GoCardless's "
             "answer was lost. It may have been created; it will be checked and its status "
-            "shown on the invoice. Please do not pay or collect it again meanwhile.",
+            "shown on the invoice, and no second debit will be made meanwhile.",
             amount=format_amount(self.env, self.amount, self.currency_id),
         )
 
