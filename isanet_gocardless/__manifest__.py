@@ -29,6 +29,7 @@
         "security/gocardless_event_security.xml",
         "data/ir_cron_data.xml",
         "data/ir_cron_sync_data.xml",
+        "data/ir_cron_attempt_data.xml",
         "views/gocardless_event_views.xml",
         # Payouts.
         "data/ir_cron_payout_data.xml",

@@ -8,6 +8,7 @@ from . import account_payment
 from . import payment_token
 from . import payment_transaction
 from . import payment_transaction_guard
+from . import payment_transaction_attempt
 from . import payment_transaction_batch
 from . import res_partner
 from . import gocardless_event
