@@ -30,6 +30,10 @@
         # Payouts.
         "data/ir_cron_payout_data.xml",
         "views/gocardless_payout_views.xml",
+        # Cash proof.
+        "data/ir_cron_cash_proof_data.xml",
+        "views/gocardless_cash_proof_views.xml",
+        "report/gocardless_cash_proof_report.xml",
     ],
     "demo": [
         "demo/gocardless_demo.xml",
