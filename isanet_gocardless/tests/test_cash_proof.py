@@ -315,6 +315,23 @@ class TestCashProof(
         self.assertIn("Closing balance = clearing account", strings)
         self.assertIn("<v>12.34</v>", sheet)
 
+    def test_outage_leaves_a_proof_not_proved(self):
+        """GoCardless unavailable: the proof says so, lists no drift, and nothing half-read
+        stays behind (its temporary tables are gone)."""
+        self.sandbox.set_fault("503", path_prefix="/payments")
+        self.env.flush_all()
+        today = fields.Date.context_today(self.gocardless)
+        proof = self.env["gocardless.cash.proof"]._gocardless_prove(
+            self.gocardless, today.replace(day=1), today
+        )
+        self.sandbox.clear_fault()
+        self.assertEqual(proof.state, "failed")
+        self.assertIn("GoCardless could not be read", proof.message)
+        self.assertFalse(proof.drift_ids)
+        self.env.cr.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'gc_proof_%'")
+        self.assertEqual(self.env.cr.fetchone()[0], 0)
+        self.assertEqual(self._prove().state, "balanced")
+
     def test_only_accounting_managers_prove_and_mend(self):
         company = self.env.company
         accountant = new_test_user(
@@ -351,6 +368,20 @@ class TestCashProof(
             orphan.with_user(accountant).action_gocardless_mend()
         self.assertFalse(self.sandbox.request_log(mark))
         self.assertEqual(orphan.state, "open")
+        # An accounting manager who is not an administrator proves again and mends.
+        bookkeeper = new_test_user(
+            self.env,
+            login="gc-bookkeeper",
+            groups="account.group_account_manager",
+            company_id=company.id,
+            company_ids=[Command.set(company.ids)],
+        )
+        action = proof.with_user(bookkeeper).action_gocardless_run_again()
+        again = self.env["gocardless.cash.proof"].browse(action["res_id"])
+        self.assertEqual(again.provider_id, self.gocardless)
+        with mute_logger(TX_LOGGER):
+            self._drifts(again, "payment_orphan").with_user(bookkeeper).action_gocardless_mend()
+        self.assertEqual(self._drifts(again, "payment_orphan").state, "mended")
         # Another company's manager neither.
         other = self.env["res.company"].create({"name": "Other company"})
         stranger = new_test_user(
@@ -360,5 +391,11 @@ class TestCashProof(
             company_id=other.id,
             company_ids=[Command.set(other.ids)],
         )
+        mark = self.sandbox.request_log_mark()
         with self.assertRaises(AccessError):
             self.gocardless.with_user(stranger).action_gocardless_prove_cash()
+        with self.assertRaises(AccessError):
+            orphan.with_user(stranger).action_gocardless_mend()
+        with self.assertRaises(AccessError):
+            proof.with_user(stranger).action_gocardless_run_again()
+        self.assertFalse(self.sandbox.request_log(mark))
