@@ -133,6 +133,11 @@ class GoCardlessCashProof(models.Model):
         help="Per currency: the clearing account's balance and what GoCardless collected and "
         "has not paid out yet.",
     )
+    clearing_held = fields.Json(
+        readonly=True,
+        help="Per currency code: what GoCardless collected and has not paid out yet, in minor "
+        "units, when the proof was made.",
+    )
     drift_ids = fields.One2many(
         comodel_name="gocardless.cash.proof.drift", inverse_name="proof_id", readonly=True
     )
@@ -293,7 +298,7 @@ class GoCardlessCashProof(models.Model):
             add(kind, rows)
         for kind, rows in self._gocardless_bank_drifts().items():
             add(kind, rows)
-        clearing_rows, summary = self._gocardless_clearing_drifts(tables)
+        clearing_rows, summary, held = self._gocardless_clearing_drifts(tables)
         add("clearing", clearing_rows)
         self.env["gocardless.cash.proof.drift"].sudo().create(drifts)
         labels = dict(
@@ -317,6 +322,7 @@ class GoCardlessCashProof(models.Model):
             "request_count": tables.requests,
             "clearing_account_id": tables.clearing.id if tables.clearing else False,
             "clearing_summary": summary,
+            "clearing_held": held,
             "message": "\n".join(more) or False,
         }
 
@@ -791,13 +797,18 @@ class GoCardlessCashProof(models.Model):
         settled it. The items of the paid payouts are those Odoo stored when booking them, or
         read now for the others.
 
-        :return: (drift values, summary text)
+        :return: (drift values, summary text, what GoCardless holds per currency code in
+            minor units or None)
         """
         provider = self.provider_id
         if not tables.clearing:
-            return [], self.env._(
-                "No clearing account of its own: the provider's debits are posted on its "
-                "bank journal's account. Create a GoCardless clearing journal to prove it."
+            return (
+                [],
+                self.env._(
+                    "No clearing account of its own: the provider's debits are posted on its "
+                    "bank journal's account. Create a GoCardless clearing journal to prove it."
+                ),
+                None,
             )
         expected = {
             row["currency"]: row["amount"]
@@ -890,7 +901,7 @@ class GoCardlessCashProof(models.Model):
                         "since": fields.Date.context_today(self),
                     }
                 )
-        return drifts, "\n".join(lines)
+        return drifts, "\n".join(lines), expected
 
     # === BUSINESS METHODS - MONTH === #
 
@@ -991,20 +1002,37 @@ class GoCardlessCashProof(models.Model):
                 )
             )
         }
+        # What GoCardless holds is known as of the proof: it proves the closing balance of a
+        # period that ends on or after that day.
+        held = None
+        if isinstance(self.clearing_held, dict) and self.run_at:
+            if self.date_to >= fields.Date.context_today(self, self.run_at):
+                held = self.clearing_held
+        for code in held or ():
+            figure(self._gocardless_currency(code).id)
         result = []
         for currency_id, values in figures.items():
             currency = values["currency"]
             for key in (*buckets, "net", "fees", "vat", "rounding"):
                 values[key] = currency.round(values[key])
             values["closing"] = currency.round(closing.get(currency_id, 0.0))
-            moved = sum(values[key] for key in buckets)
-            values["difference"] = currency.round(moved - values["closing"])
+            moved = currency.round(sum(values[key] for key in buckets))
+            if held is None:
+                values["held"] = None
+                values["difference"] = currency.round(moved - values["closing"])
+            else:
+                values["held"] = _major(held.get(currency.name, 0), currency.name)
+                values["difference"] = currency.round(values["closing"] - values["held"])
             result.append(values)
         return sorted(result, key=lambda values: values["currency"].name)
 
     def _gocardless_month_rows(self, values):
-        """The lines of the month's proof of one currency: ``(label, amount, is_total)``."""
-        return [
+        """The lines of the month's proof of one currency: ``(label, amount, is_total)``.
+
+        Its closing balance, when the period ends on or after the day of the proof, is proved
+        against what GoCardless holds (collected, not paid out yet).
+        """
+        rows = [
             (self.env._("Opening balance of the clearing account"), values["opening"], True),
             (self.env._("Collected (confirmed direct debits)"), values["collected"], False),
             (self.env._("Refunds to customers"), values["refunded"], False),
@@ -1017,7 +1045,17 @@ class GoCardlessCashProof(models.Model):
             (self.env._("Refunds settled by the payouts"), values["payout_refunds"], False),
             (self.env._("Other entries"), values["other"], False),
             (self.env._("Closing balance = clearing account"), values["closing"], True),
-            (self.env._("Difference"), values["difference"], True),
+        ]
+        if values["held"] is None:
+            return [*rows, (self.env._("Difference"), values["difference"], True)]
+        return [
+            *rows,
+            (
+                self.env._("Held by GoCardless: collected, not paid out yet"),
+                values["held"],
+                False,
+            ),
+            (self.env._("Difference with GoCardless"), values["difference"], True),
         ]
 
     def _gocardless_payout_rows(self, values):

@@ -289,16 +289,18 @@ class TestCashProof(
             values["fees"] + values["vat"], sum(payouts.mapped("deducted_fees")), places=2
         )
         self.assertAlmostEqual(values["vat"], sum(payouts.mapped("fee_tax_amount")), places=2)
-        # Each payout adds up: net = what it carried less fees, VAT and rounding.
+        # The books tie to GoCardless: what it holds is the closing balance.
+        self.assertAlmostEqual(values["held"], 12.34, places=2)
+        # What the payouts carried (net, fees, VAT, rounding) is what they moved off the
+        # clearing account.
         rows = dict(proof._gocardless_payout_rows(values))
         self.assertAlmostEqual(
-            rows["Paid to the bank (net)"],
-            rows["Carried by the payouts (gross)"]
-            + rows["GoCardless fees (excl. VAT)"]
-            + rows["VAT on fees"]
-            + rows["Rounding"],
+            rows["Carried by the payouts (gross)"],
+            -(values["paid_out"] + values["charged_back"] + values["payout_refunds"]),
             places=2,
         )
+        self.assertAlmostEqual(rows["Carried by the payouts (gross)"], 100.0, places=2)
+        self.assertEqual(values["other"], 0.0)
 
         html = (
             self.env["ir.actions.report"]
@@ -306,6 +308,7 @@ class TestCashProof(
             .decode()
         )
         self.assertIn("Closing balance = clearing account", html)
+        self.assertIn("Difference with GoCardless", html)
         self.assertIn("12.34", html)
         action = proof.action_gocardless_month_xlsx()
         attachment = self.env["ir.attachment"].browse(int(action["url"].split("/")[3][:-14]))
