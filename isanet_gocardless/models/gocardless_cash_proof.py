@@ -627,34 +627,52 @@ class GoCardlessCashProof(models.Model):
     def _gocardless_payout_drifts(self, tables):
         """Paid payouts not booked, with items Odoo does not reflect, or of another amount."""
         provider = self.provider_id.id
+        # A payout not booked "does not reflect" a payment it carries (paid out, charged back,
+        # failed) when Odoo has no transaction for it, or one in another state than the
+        # payment's current status leads to: read again, it may be booked.
         missed = self._gocardless_query(
             SQL(
                 """
+                WITH expected(status, state) AS (VALUES %(expected)s),
+                items AS (
+                    SELECT i.payout, i.type, i.payment FROM %(items)s i
+                     UNION ALL
+                    SELECT p.name, it.item_type, it.payment_reference
+                      FROM gocardless_payout_item it
+                      JOIN gocardless_payout p ON p.id = it.payout_id
+                     WHERE p.provider_id = %(provider)s AND p.state = 'waiting'
+                )
                 SELECT g.id, g.status, g.amount, g.currency, g.arrival_date AS created_on,
                        p.id AS payout_id,
                        (SELECT array_agg(DISTINCT i.payment ORDER BY i.payment)
-                          FROM %(items)s i
+                          FROM items i
+                          LEFT JOIN %(payments)s gp ON gp.id = i.payment
                           LEFT JOIN payment_transaction t ON t.provider_id = %(provider)s
                                                          AND t.provider_reference = i.payment
                          WHERE i.payout = g.id AND i.payment IS NOT NULL
-                           AND ((i.type IN %(reversals)s
-                                 AND t.state IS DISTINCT FROM 'error'
-                                 AND t.state IS DISTINCT FROM 'cancel')
-                                OR (i.type = 'payment_paid_out'
-                                    AND t.state IS DISTINCT FROM 'done'
-                                    AND NOT EXISTS (SELECT 1 FROM %(items)s r
-                                                     WHERE r.payment = i.payment
-                                                       AND r.type IN %(reversals)s))))
+                           AND i.type IN %(payment_types)s
+                           AND (t.id IS NULL
+                                OR (gp.status IN (SELECT status FROM expected)
+                                    AND NOT EXISTS (SELECT 1 FROM expected e
+                                                     WHERE e.status = gp.status
+                                                       AND e.state = t.state)
+                                    AND NOT (gp.status = 'failed' AND t.state = 'pending'
+                                             AND COALESCE(t.gocardless_retrying, FALSE)))))
                        AS unreflected
                   FROM %(payouts)s g
                   LEFT JOIN gocardless_payout p ON p.provider_id = %(provider)s AND p.name = g.id
                  WHERE g.status = 'paid' AND (p.id IS NULL OR p.state = 'waiting')
                  ORDER BY g.arrival_date, g.id
                 """,
+                expected=SQL(", ").join(
+                    SQL("(%s, %s)", status, state)
+                    for status, state in self._gocardless_expected_states()
+                ),
                 items=SQL.identifier(tables.items),
+                payments=SQL.identifier(tables.payments),
                 payouts=SQL.identifier(tables.payouts),
                 provider=provider,
-                reversals=REVERSAL_ITEM_TYPES,
+                payment_types=("payment_paid_out", *REVERSAL_ITEM_TYPES),
             )
         )
         result = {"payout_missed": [], "payout_item": []}
@@ -665,8 +683,7 @@ class GoCardlessCashProof(models.Model):
                         row,
                         name=self.env._(
                             "GoCardless paid out the payout %(payout)s; Odoo has not booked it: "
-                            "its payments %(payments)s are in another state in Odoo (charged "
-                            "back, failed or collected).",
+                            "its payments %(payments)s are unknown or in another state in Odoo.",
                             payout=row["id"],
                             payments=", ".join(row["unreflected"]),
                         ),
@@ -1151,9 +1168,19 @@ class GoCardlessCashProof(models.Model):
         if not manual or not user:
             return
         proof = self.with_context(lang=user.lang or self.env.lang)
+        summary = proof.env._("GoCardless cash proof: drifts to look at")
+        # One to-do per provider, on its latest proof: the earlier proof's is replaced.
+        self.env["mail.activity"].sudo().search(
+            [
+                ("res_model", "=", self._name),
+                ("res_id", "in", self.search([("provider_id", "=", self.provider_id.id)]).ids),
+                ("res_id", "!=", self.id),
+                ("summary", "=", summary),
+            ]
+        ).unlink()
         proof.activity_schedule(
             "mail.mail_activity_data_todo",
-            summary=proof.env._("GoCardless cash proof: drifts to look at"),
+            summary=summary,
             note="<br/>".join(manual.mapped("name")),
             user_id=user.id,
         )
@@ -1228,9 +1255,14 @@ class GoCardlessCashProofDrift(models.Model):
                     done = drift._gocardless_mend()
             except (utils.GoCardlessRequestError, UserError) as error:
                 drift.message = utils.error_detail(error)
+                if not utils.is_transient(error):
+                    drift._gocardless_plan_activity()  # not safe in one click: a person looks
                 continue
             if done:
                 drift.write({"state": "mended", "message": False})
+            else:
+                # Not mended by its one click (a payout still waiting...): a person looks.
+                drift._gocardless_plan_activity()
         return True
 
     def action_gocardless_plan_activity(self):

@@ -126,6 +126,23 @@ class TestCashProof(
         orphan.action_gocardless_mend()
         self.assertEqual(Tx.search_count([("provider_reference", "=", payment.id)]), 1)
 
+    def test_orphan_payment_of_an_unknown_mandate_gets_an_activity(self):
+        """A payment on a mandate Odoo does not hold: no customer to give it to, a person looks."""
+        mandate = self._sandbox_mandate()
+        payment = self._sandbox_client().payments.create(
+            params={"amount": 777, "currency": "EUR", "links": {"mandate": mandate["id"]}}
+        )
+        proof = self._prove()
+        orphan = self._drifts(proof, "payment_orphan")
+        self.assertEqual(orphan.gocardless_ref, payment.id)
+        orphan.action_gocardless_mend()
+        self.assertEqual(orphan.state, "activity")
+        self.assertIn(mandate["id"], orphan.message)
+        self.assertTrue(proof.activity_ids.filtered(lambda a: orphan.name in (a.note or "")))
+        self.assertFalse(
+            self.env["payment.transaction"].search([("provider_reference", "=", payment.id)])
+        )
+
     def test_lost_answer_payment_linked_to_its_transaction(self):
         """GoCardless created the payment but its answer was lost: the orphan is linked to the
         transaction waiting for it (its reference in the payment's metadata)."""
@@ -244,6 +261,14 @@ class TestCashProof(
         )
         drift.action_gocardless_mend()
         self.assertEqual(drift.state, "activity")
+        # The next day's proof replaces the to-do: one per provider.
+        self.env["gocardless.cash.proof"]._cron_gocardless_cash_proof()
+        summary = "GoCardless cash proof: drifts to look at"
+        todos = self.env["mail.activity"].search(
+            [("res_model", "=", "gocardless.cash.proof"), ("summary", "=", summary)]
+        )
+        self.assertEqual(len(todos), 1)
+        self.assertNotEqual(todos.res_id, proof.id)
 
         # The accountant corrects the bank line; the payout matches it; the proof balances.
         line.amount = 98.80
