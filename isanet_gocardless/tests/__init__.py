@@ -23,3 +23,4 @@ from . import test_ledger_batch
 from . import test_first_hour
 from . import test_public_doors
 from . import test_known_payments
+from . import test_cash_proof
