@@ -20,3 +20,4 @@ from . import test_mandates
 from . import test_many_invoices
 from . import test_portal_mandates
 from . import test_ledger_batch
+from . import test_debit_follows_invoice
