@@ -176,20 +176,62 @@ class TestDebitFollowsInvoice(GoCardlessMandateMixin, GoCardlessSandboxCommon):
         self.assertEqual(invoice.amount_residual, 100.0)
         self._assert_live_within_due(7000)
 
-    def test_a_write_off_leaves_no_debit(self):
+    def test_a_write_off_replaces_the_debit_then_a_full_one_leaves_none(self):
         invoice, tx = self._scheduled(100.0)
+        # 20 written off: an entry on the write-off account matched with the invoice, as the
+        # reconciliation widget makes it.
+        receivable = invoice.line_ids.filtered(
+            lambda line: line.account_id.account_type == "asset_receivable"
+        )
+        rate = receivable.balance / receivable.amount_currency
         writeoff_account = self.company_data["default_account_expense"]
+        balance = invoice.company_currency_id.round(20.0 * rate)
+        entry = self.env["account.move"].create(
+            {
+                "move_type": "entry",
+                "journal_id": self.company_data["default_journal_misc"].id,
+                "line_ids": [
+                    Command.create(
+                        {
+                            "name": "Write-off",
+                            "account_id": receivable.account_id.id,
+                            "partner_id": self.partner.id,
+                            "currency_id": self.currency_euro.id,
+                            "amount_currency": -20.0,
+                            "balance": -balance,
+                        }
+                    ),
+                    Command.create(
+                        {
+                            "name": "Write-off",
+                            "account_id": writeoff_account.id,
+                            "currency_id": self.currency_euro.id,
+                            "amount_currency": 20.0,
+                            "balance": balance,
+                        }
+                    ),
+                ],
+            }
+        )
+        entry.action_post()
+        with mute_logger(*LOGGERS):
+            (receivable | entry.line_ids.filtered(lambda line: line.credit)).reconcile()
+        self.assertEqual(invoice.payment_state, "partial")
+        self.assertEqual(invoice.amount_residual, 80.0)
+        self._assert_live_within_due(8000)
+        new_tx = self._assert_replaced(invoice, tx, 80.0)
+        # Paid 75, the 5 left written off: nothing is due, nothing is debited.
         self._pay(
             invoice,
-            amount=95.0,
+            amount=75.0,
             payment_difference_handling="reconcile",
             writeoff_account_id=writeoff_account.id,
             writeoff_label="Discount",
         )
         self.assertIn(invoice.payment_state, ("paid", "in_payment"))
         self._assert_live_within_due(0)
-        self.assertEqual(self._sandbox_payment(tx.provider_reference)["status"], "cancelled")
-        self.assertEqual(tx.state, "cancel")
+        self.assertEqual(self._sandbox_payment(new_tx.provider_reference)["status"], "cancelled")
+        self.assertEqual(new_tx.state, "cancel")
 
     def test_one_of_several_invoices_paid_replaces_their_debit_by_one_for_the_others(self):
         first = self._create_customer_invoice(amount=30.0)
