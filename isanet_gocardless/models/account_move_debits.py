@@ -984,3 +984,31 @@ class PaymentToken(models.Model):
             )
             txs.invoice_ids._gocardless_keep_debits_within_due()
         return res
+
+
+class PaymentTransaction(models.Model):
+    _inherit = "payment.transaction"  # pylint: disable=consider-merging-classes-inherited
+
+    def _create_payment(self, **extra_create_values):
+        """Override of `account_payment` to match a GoCardless refund with the credit it repays.
+
+        A refund of a debit's surplus (see `account.move.action_gocardless_refund_surplus`)
+        repays the customer's credit the debit's payment left open: the refund's payment is
+        matched with it, so that the customer's account shows neither any more.
+        """
+        payment = super()._create_payment(**extra_create_values)
+        source = self.source_transaction_id.payment_id
+        if (
+            self.provider_code == const.PROVIDER_CODE
+            and self.operation == "refund"
+            and source
+            and source.state != "canceled"
+        ):
+            lines = (payment.move_id.line_ids | source.move_id.line_ids).filtered(
+                lambda line: (
+                    line.account_id == payment.destination_account_id and not line.reconciled
+                )
+            )
+            if lines.filtered("debit") and lines.filtered("credit"):
+                lines.reconcile()
+        return payment

@@ -365,3 +365,23 @@ class TestDebitFollowsInvoice(GoCardlessMandateMixin, GoCardlessSandboxCommon):
         self.assertEqual([refund.amount for refund in refunds], [5000])
         self.assertFalse(invoice.gocardless_debit_surplus)
         self.assertFalse(self._surplus_activities(invoice))
+        # The refund paid: its payment repays the customer's credit, nothing is left open.
+        refund_tx = tx.child_transaction_ids
+        self.client.scenario_simulators.run(
+            "refund_paid", params={"links": {"resource": refund_tx.provider_reference}}
+        )
+        with mute_logger(*LOGGERS):
+            refund_tx._handle_notification_data(
+                "gocardless",
+                {
+                    "reference": refund_tx.reference,
+                    "gocardless_refund": self.client.refunds.get(
+                        refund_tx.provider_reference
+                    ).attributes,
+                },
+            )
+            refund_tx._post_process()
+        self.assertEqual(refund_tx.state, "done")
+        self.assertTrue(refund_tx.payment_id.is_reconciled)
+        self.assertTrue(tx.payment_id.is_reconciled)
+        self.assertFalse(invoice.gocardless_debit_surplus)
