@@ -6,6 +6,7 @@ from odoo.tools import float_round
 
 from odoo.addons.account_payment.controllers import payment as account_payment_payment
 from odoo.addons.account_payment.controllers import portal as account_payment_portal
+from odoo.addons.payment.controllers import post_processing
 
 from .. import const
 
@@ -70,6 +71,9 @@ class PortalAccount(account_payment_portal.PortalAccount):
         values = super()._invoice_get_page_view_values(
             invoice, access_token, payment=payment, **kwargs
         )
+        # The page is the invoice's company's (name and logo), whoever opens it: a customer
+        # following the email's link is not logged in (Odoo would show the public user's).
+        values["res_company"] = invoice.sudo().company_id
         if not invoice.sudo()._gocardless_is_payable():
             _drop_gocardless(values)
             return values
@@ -216,3 +220,18 @@ class PaymentPortal(account_payment_payment.PaymentPortal):
         if currency:
             value = float_round(value, precision_rounding=currency.rounding)
         return value
+
+
+class PaymentPostProcessing(post_processing.PaymentPostProcessing):
+    @route()
+    def display_status(self, **kwargs):
+        """The payment status page, as the company of the transaction (name and logo).
+
+        The customer coming back from GoCardless's page is usually not logged in: Odoo would
+        show the public user's company.
+        """
+        response = super().display_status(**kwargs)
+        tx_sudo = self._get_monitored_transaction()
+        if tx_sudo and getattr(response, "qcontext", None) is not None:
+            response.qcontext["res_company"] = tx_sudo.company_id.sudo()
+        return response

@@ -8,6 +8,7 @@ from . import account_payment
 from . import payment_token
 from . import payment_transaction
 from . import payment_transaction_guard
+from . import payment_transaction_attempt
 from . import payment_transaction_batch
 from . import res_partner
 from . import gocardless_event
@@ -19,4 +20,5 @@ from . import payment_provider_connect
 from . import payment_provider_notices
 from . import payment_provider_payout
 from . import gocardless_payout
+from . import gocardless_cash_proof
 from . import account_bank_statement_line

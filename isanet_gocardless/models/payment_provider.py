@@ -15,6 +15,11 @@ _logger = logging.getLogger(__name__)
 
 # Mandates read per page when importing them.
 IMPORT_PAGE_SIZE = 500
+# The calls that take or give money: a lost answer to one of them may hide that GoCardless
+# carried it out, so it is never told that "nothing was charged".
+MONEY_MOVING_CALLS = frozenset(
+    {("payments", "create"), ("payments", "retry"), ("refunds", "create")}
+)
 
 # The rate-limit state of each provider's GoCardless account, per process: the background
 # batches of all the workers' threads of this process wait on it.
@@ -438,8 +443,9 @@ class PaymentProvider(models.Model):
                 error.description,
             )
             cause = error.__cause__ or error
+            moves_money = (resource, action) in MONEY_MOVING_CALLS
             raise utils.GoCardlessRequestError(
-                self._gocardless_error_message(error), error
+                self._gocardless_error_message(error, moves_money=moves_money), error
             ) from cause
         if self.gocardless_reconnect_needed:
             self._gocardless_clear_reconnect()
@@ -460,12 +466,19 @@ class PaymentProvider(models.Model):
                 pacer = _PACERS[key] = pacing.RateLimitPacer()
         return pacer
 
-    def _gocardless_error_message(self, error):
+    def _gocardless_error_message(self, error, moves_money=False):
         """Return the translated sentence telling a person why a GoCardless call failed.
 
         :param gocardless_core.errors.ApiCallError error: The classified failure.
+        :param bool moves_money: Whether the call takes or gives money (a payment created or
+                                 retried, a refund): its lost answer may hide that it did.
         :rtype: str
         """
+        if moves_money and error.uncertain:
+            return self.env._(
+                "GoCardless: no answer came back, and GoCardless may have carried the request "
+                "out. It will be checked; please do not repeat it meanwhile."
+            )
         if error.kind in ("timeout", "unreachable", "unreadable", "internal"):
             return self.env._(
                 "GoCardless: the direct debit service can't be reached right now. Nothing "

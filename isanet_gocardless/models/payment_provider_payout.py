@@ -58,7 +58,7 @@ class PaymentProvider(models.Model):
         check_company=True,
     )
     gocardless_invoice_paid = fields.Selection(
-        string="When is an invoice paid?",
+        string="Invoice Paid",
         selection=[
             ("confirmation", "When GoCardless confirms the debit"),
             ("payout", "When GoCardless pays the debit out"),

@@ -4,7 +4,8 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from .. import const, utils
-from ..gocardless_core import events
+from ..gocardless_core import events, schemes
+from ..gocardless_core.errors import SchemeError
 
 _logger = logging.getLogger(__name__)
 
@@ -22,6 +23,11 @@ class PaymentToken(models.Model):
         string="Mandate Status",
         compute="_compute_gocardless_mandate_status_label",
         help="The mandate's status in words, in the user's language.",
+    )
+    gocardless_scheme_label = fields.Char(
+        string="Scheme",
+        compute="_compute_gocardless_scheme_label",
+        help="The mandate's direct debit scheme, in the user's language.",
     )
     gocardless_mandate_reference = fields.Char(
         string="Mandate Reference",
@@ -50,6 +56,34 @@ class PaymentToken(models.Model):
             status = token.gocardless_mandate_status
             # A status GoCardless adds one day is shown as it is, not hidden.
             token.gocardless_mandate_status_label = labels.get(status, status or "")
+
+    @api.depends("payment_method_id.code")
+    @api.depends_context("lang")
+    def _compute_gocardless_scheme_label(self):
+        labels = self.env["payment.provider"]._gocardless_scheme_labels()
+        for token in self:
+            try:
+                scheme = schemes.scheme_from_payment_method_code(token.payment_method_id.code)
+            except SchemeError:
+                token.gocardless_scheme_label = token.payment_method_id.name or ""
+                continue
+            token.gocardless_scheme_label = labels[scheme]
+
+    # === CRUD METHODS === #
+
+    def write(self, values):
+        """Keep the saved mandates of a GoCardless provider being disabled (disconnected).
+
+        Odoo deactivates the payment methods that only disabled providers hold, which archives
+        their tokens: the mandates belong to the GoCardless account, and work again when the
+        same account is connected again (see `payment.provider._archive_linked_tokens`).
+        """
+        if values.get("active") is False and self.env.context.get("gocardless_keep_tokens"):
+            kept = self.filtered(lambda token: token.provider_code == const.PROVIDER_CODE)
+            if kept:
+                others = self - kept
+                return super(PaymentToken, others).write(values) if others else True
+        return super().write(values)
 
     # === BUSINESS METHODS - PORTAL === #
 
@@ -183,6 +217,35 @@ class PaymentToken(models.Model):
             holders._gocardless_apply_mandate(mandate)
             _logger.info(
                 "gocardless: mandate %s cancelled by user %s", token.provider_ref, self.env.uid
+            )
+
+    def _gocardless_cancel_mandate_by_customer(self):
+        """Cancel the customer's own mandates (from their portal) and tell the merchant.
+
+        The cancellation is noted on the customer's form, in the company's language, and whoever
+        looks after the provider is notified: the customer's next invoices are no longer
+        collected on it.
+
+        :return: None
+        :raise UserError: If GoCardless refuses or can't be reached; nothing is noted then.
+        """
+        self._gocardless_cancel_mandate()
+        for token in self:
+            provider = token.provider_id.sudo()
+            user = provider._gocardless_responsible_user()
+            lang = provider.company_id.partner_id.lang or user.lang or self.env.lang
+            partner = token.partner_id.commercial_partner_id.sudo().with_context(lang=lang)
+            partner.message_post(
+                body=partner.env._(
+                    "The customer cancelled their direct debit mandate %(mandate)s (%(scheme)s, "
+                    "%(account)s) from their portal: their invoices are no longer collected on "
+                    "it.",
+                    mandate=token.gocardless_mandate_reference or token.provider_ref,
+                    scheme=token.with_context(lang=lang).gocardless_scheme_label,
+                    account=token.payment_details or "?",
+                ),
+                partner_ids=user.partner_id.ids,
+                subtype_xmlid="mail.mt_note",
             )
 
     def _gocardless_handle_mandate_event(self, event, ledger_event):
