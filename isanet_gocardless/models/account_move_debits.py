@@ -893,7 +893,7 @@ class AccountMove(models.Model):
         :raise AccessError: If the user may not manage these invoices.
         :raise UserError: If there is no surplus to refund.
         """
-        self.check_access("write")
+        utils.check_merchant_rights(self)
         if not self.env.user.has_group("account.group_account_invoice"):
             raise AccessError(
                 self.env._("GoCardless: only invoicing users can refund direct debits.")

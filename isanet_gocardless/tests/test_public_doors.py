@@ -160,6 +160,22 @@ class TestPublicDoors(
                 "journal_id": bank_journal.id,
             }
         )
+        proof = (
+            self.env["gocardless.cash.proof"]
+            .sudo()
+            .create(
+                {
+                    "provider_id": self.gocardless.id,
+                    "date_from": fields.Date.today().replace(day=1),
+                    "date_to": fields.Date.today(),
+                }
+            )
+        )
+        drift = (
+            self.env["gocardless.cash.proof.drift"]
+            .sudo()
+            .create({"proof_id": proof.id, "kind": "payment_orphan", "name": "PMDOOR"})
+        )
         # The records each model's doors are tried on.
         self.targets = {
             "account.move": list(invoices),
@@ -167,6 +183,8 @@ class TestPublicDoors(
             "account.payment": [self.payment],
             "account.bank.statement.line": [self.env["account.bank.statement.line"]],
             "gocardless.event": [self.event],
+            "gocardless.cash.proof": [proof],
+            "gocardless.cash.proof.drift": [drift],
             "gocardless.payout": list(self.payouts),
             "gocardless.webhook.stat": [self.env["gocardless.webhook.stat"]],
             "payment.provider": [self.gocardless],
@@ -176,6 +194,7 @@ class TestPublicDoors(
         # The arguments of the doors that take some besides the records.
         self.arguments = {
             ("account.move", "write"): [{"gocardless_offered": False}],
+            ("payment.token", "write"): [{"active": False}],
             ("payment.provider", "write"): [{"state": "disabled", "gocardless_auto_collect": True}],
             ("account.bank.statement.line", "create"): [
                 [
