@@ -189,6 +189,7 @@ class TestPublicDoors(
             "gocardless.webhook.stat": [self.env["gocardless.webhook.stat"]],
             "payment.provider": [self.gocardless],
             "payment.token": [self.token],
+            "payment.transaction": [self.env["payment.transaction"]],
             "res.partner": [self.partner],
         }
         # The arguments of the doors that take some besides the records.
@@ -196,6 +197,21 @@ class TestPublicDoors(
             ("account.move", "write"): [{"gocardless_offered": False}],
             ("payment.token", "write"): [{"active": False}],
             ("payment.provider", "write"): [{"state": "disabled", "gocardless_auto_collect": True}],
+            ("payment.transaction", "create"): [
+                [
+                    {
+                        "provider_id": self.gocardless.id,
+                        "payment_method_id": self.sepa.id,
+                        "reference": "DOOR-TX",
+                        "amount": 41.0,
+                        "currency_id": self.currency_euro.id,
+                        "partner_id": self.partner.id,
+                        "token_id": self.token.id,
+                        "operation": "offline",
+                        "invoice_ids": [Command.set(self.scheduled.ids)],
+                    }
+                ]
+            ],
             ("account.bank.statement.line", "create"): [
                 [
                     {
