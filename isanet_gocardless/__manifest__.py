@@ -34,6 +34,11 @@
         # Payouts.
         "data/ir_cron_payout_data.xml",
         "views/gocardless_payout_views.xml",
+        # Cash proof.
+        "security/gocardless_cash_proof_security.xml",
+        "data/ir_cron_cash_proof_data.xml",
+        "views/gocardless_cash_proof_views.xml",
+        "report/gocardless_cash_proof_report.xml",
     ],
     "demo": [
         "demo/gocardless_demo.xml",
@@ -41,6 +46,9 @@
     "assets": {
         "web.assets_frontend": [
             "isanet_gocardless/static/src/js/post_processing.js",
+        ],
+        "web.assets_tests": [
+            "isanet_gocardless/static/tests/tours/**/*",
         ],
     },
     "post_init_hook": "post_init_hook",

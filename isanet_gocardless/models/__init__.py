@@ -20,4 +20,5 @@ from . import payment_provider_connect
 from . import payment_provider_notices
 from . import payment_provider_payout
 from . import gocardless_payout
+from . import gocardless_cash_proof
 from . import account_bank_statement_line

@@ -17,7 +17,7 @@ from datetime import timedelta
 from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL, float_is_zero
 
 from .. import utils
@@ -74,7 +74,12 @@ class GoCardlessPayout(models.Model):
     )
     arrival_date = fields.Date(readonly=True)
     reference = fields.Char(readonly=True, index=True, help="The reference on the bank line.")
-    gocardless_status = fields.Char(string="GoCardless Status", readonly=True)
+    gocardless_status = fields.Char(string="GoCardless Status Code", readonly=True)
+    gocardless_status_label = fields.Char(
+        string="GoCardless Status",
+        compute="_compute_gocardless_status_label",
+        help="The payout's status at GoCardless, in the user's language.",
+    )
     state = fields.Selection(
         selection=[
             ("waiting", "Waiting for payments"),
@@ -126,6 +131,19 @@ class GoCardlessPayout(models.Model):
     def _compute_transaction_ids(self):
         for payout in self:
             payout.transaction_ids = payout.item_ids.transaction_id
+
+    @api.depends("gocardless_status")
+    @api.depends_context("lang")
+    def _compute_gocardless_status_label(self):
+        labels = {
+            "pending": self.env._("Pending"),
+            "paid": self.env._("Paid"),
+            "bounced": self.env._("Bounced"),
+        }
+        for payout in self:
+            # A status GoCardless adds one day is shown as it is, not hidden.
+            status = payout.gocardless_status
+            payout.gocardless_status_label = labels.get(status, status or "")
 
     # === BUSINESS METHODS - EVENTS === #
 
@@ -221,7 +239,7 @@ class GoCardlessPayout(models.Model):
         if data.get("status") != "paid":
             payout.message = self.env._(
                 "The payout is %(status)s at GoCardless: booked once paid.",
-                status=data.get("status"),
+                status=payout.gocardless_status_label.lower(),
             )
             return payout
         try:
@@ -784,6 +802,7 @@ class GoCardlessPayout(models.Model):
     # === ACTION METHODS === #
 
     def action_gocardless_match_bank_line(self):
+        utils.check_merchant_rights(self, group="account.group_account_manager")
         for payout in self:
             if not payout._gocardless_match_bank_line():
                 raise UserError(
@@ -799,7 +818,8 @@ class GoCardlessPayout(models.Model):
 
     def action_gocardless_book_again(self):
         if not self.env.user.has_group("account.group_account_manager"):
-            raise UserError(self.env._("GoCardless: only accounting managers can book payouts."))
+            raise AccessError(self.env._("GoCardless: only accounting managers can book payouts."))
+        utils.check_merchant_rights(self)
         for payout in self.sudo().filtered(lambda p: p.state == "waiting"):
             self._gocardless_fetch(payout.provider_id, payout.name)
         return True

@@ -61,6 +61,18 @@ class PaymentProvider(models.Model):
         readonly=True,
         copy=False,
     )
+    gocardless_schemes_display = fields.Char(
+        string="Schemes",
+        help="The schemes the GoCardless account can collect with, and their currency.",
+        compute="_compute_gocardless_schemes_display",
+    )
+    gocardless_publish_on_reconnect = fields.Boolean(
+        string="Publish When Connected Again",
+        help="The provider was published when it was disconnected: connecting a GoCardless "
+        "account again publishes it again.",
+        readonly=True,
+        copy=False,
+    )
     gocardless_is_connected = fields.Boolean(
         string="Connected to GoCardless", compute="_compute_gocardless_is_connected"
     )
@@ -143,6 +155,20 @@ class PaymentProvider(models.Model):
     )
 
     # === COMPUTE METHODS === #
+
+    @api.depends("gocardless_schemes")
+    @api.depends_context("lang")
+    def _compute_gocardless_schemes_display(self):
+        labels = self._gocardless_scheme_labels()
+        for provider in self:
+            names = set()
+            for name in filter(None, (provider.gocardless_schemes or "").split(", ")):
+                scheme = next(iter(gc_schemes.collectable_schemes([name])), None)
+                if scheme:
+                    names.add(f"{labels[scheme]} ({gc_schemes.SCHEMES[scheme].currency})")
+                else:
+                    names.add(name)  # a scheme this module doesn't know, as GoCardless says
+            provider.gocardless_schemes_display = ", ".join(sorted(names))
 
     @api.depends("code")
     @api.depends_context("uid")
@@ -324,6 +350,9 @@ class PaymentProvider(models.Model):
             "gocardless_access_token": False,
             "gocardless_connect_message": self.env._("Disconnected from GoCardless."),
             "gocardless_connect_message_type": "success",
+            # Odoo unpublishes a provider switched back to test mode: connecting again
+            # publishes it again if it was.
+            "gocardless_publish_on_reconnect": provider.is_published,
         }
         if provider.state != "disabled":
             # A provider in test or enabled state needs a token (`required_if_provider`).
@@ -348,10 +377,7 @@ class PaymentProvider(models.Model):
             self._gocardless_set_connect_message(error.args[0])
             return self._gocardless_notification(error.args[0], "danger")
         # The banner tells the current state: an earlier failure is over.
-        message = self.env._(
-            "Connected to GoCardless as %(creditor)s.",
-            creditor=creditor.get("name") or creditor.get("id"),
-        )
+        message = self._gocardless_connected_message(creditor.get("name") or creditor.get("id"))
         self._gocardless_set_connect_message(message, "success")
         return self._gocardless_notification(message, "success")
 
@@ -381,13 +407,14 @@ class PaymentProvider(models.Model):
     # === BUSINESS METHODS - CONNECTION === #
 
     def _gocardless_check_system_user(self):
-        """Raise unless the current user is a system administrator."""
+        """Raise unless the current user is a system administrator of the providers' company."""
         if not self.env.su and not self.env.user._is_system():
             raise AccessError(
                 self.env._(
                     "GoCardless: only system administrators can manage the GoCardless connection."
                 )
             )
+        utils.check_merchant_rights(self)
 
     def _gocardless_get_oauth_app(self):
         """Return the partner app's client id and secret.
@@ -539,13 +566,59 @@ class PaymentProvider(models.Model):
             )
             return True
         provider._gocardless_set_connect_message(
-            self.env._(
-                "Connected to GoCardless as %(creditor)s.",
-                creditor=creditor.get("name") or answer["organisation_id"],
+            provider._gocardless_connected_message(
+                creditor.get("name") or answer["organisation_id"]
             ),
             "success",
         )
         return True
+
+    def _gocardless_connected_message(self, creditor):
+        """Publish the provider again if it was published when disconnected; say what customers
+        see of it.
+
+        Note: self.ensure_one()
+
+        :param str creditor: The connected account's name.
+        :return: The message telling the merchant the account is connected, and whether
+                 customers are offered direct debit (or why not).
+        :rtype: str
+        """
+        self.ensure_one()
+        provider = self.sudo()
+        message = self.env._("Connected to GoCardless as %(creditor)s.", creditor=creditor)
+        if provider.state == "disabled":
+            return " ".join(
+                (
+                    message,
+                    self.env._(
+                        "The provider is disabled: customers are not offered direct debit "
+                        "until it is in Test Mode or Enabled, and published."
+                    ),
+                )
+            )
+        if provider.is_published:
+            provider.gocardless_publish_on_reconnect = False
+            return message
+        if provider.gocardless_publish_on_reconnect:
+            provider.write({"is_published": True, "gocardless_publish_on_reconnect": False})
+            return " ".join(
+                (
+                    message,
+                    self.env._(
+                        "The provider is published again: customers are offered direct debit."
+                    ),
+                )
+            )
+        return " ".join(
+            (
+                message,
+                self.env._(
+                    "The provider is not published: customers are not offered direct debit "
+                    "until it is."
+                ),
+            )
+        )
 
     def _gocardless_refresh_creditor(self):
         """Read the account's creditor; keep its name and schemes, and offer only those.
@@ -595,6 +668,13 @@ class PaymentProvider(models.Model):
                 .search([("code", "in", [gc_schemes.payment_method_code(s) for s in collectable])])
             )
             values["payment_method_ids"] = [Command.set(methods.ids)]
+            # Only the currencies the account collects in, not all of GoCardless's.
+            currencies = (
+                self.env["res.currency"]
+                .with_context(active_test=False)
+                .search([("name", "in", [gc_schemes.SCHEMES[s].currency for s in collectable])])
+            )
+            values["available_currency_ids"] = [Command.set(currencies.ids)]
         account = creditor.get("id")
         if account:
             if provider.gocardless_account_id and provider.gocardless_account_id != account:
@@ -602,6 +682,24 @@ class PaymentProvider(models.Model):
             values["gocardless_account_id"] = account
         provider.with_context(gocardless_connecting=True).write(values)
         return creditor
+
+    @api.model
+    def _gocardless_scheme_labels(self):
+        """Return the name of each GoCardless scheme, in the language of the context.
+
+        :return: The names by scheme code (``sepa_core``...).
+        :rtype: dict
+        """
+        return {
+            "sepa_core": self.env._("SEPA Direct Debit"),
+            "bacs": self.env._("Bacs Direct Debit"),
+            "ach": self.env._("ACH Debit"),
+            "becs": self.env._("BECS Direct Debit"),
+            "becs_nz": self.env._("BECS NZ Direct Debit"),
+            "pad": self.env._("Pre-Authorized Debit"),
+            "autogiro": self.env._("Autogiro"),
+            "betalingsservice": self.env._("Betalingsservice"),
+        }
 
     def _gocardless_archive_mandates(self):
         """Archive the saved mandates (tokens) of the provider: another account is connected."""

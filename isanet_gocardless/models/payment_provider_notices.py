@@ -16,7 +16,7 @@ from datetime import timedelta
 from markupsafe import Markup, escape
 
 from odoo import fields, models
-from odoo.tools import format_amount
+from odoo.tools import format_amount, format_datetime
 
 from .. import const
 
@@ -156,7 +156,7 @@ class PaymentProvider(models.Model):
         body = Markup("<p>%s</p><ul>%s</ul>") % (
             provider.env._(
                 "Direct debits collected by GoCardless since %(since)s: %(count)s, for %(total)s.",
-                since=fields.Datetime.to_string(since),
+                since=format_datetime(provider.env, since, tz=user.tz or False),
                 count=len(txs),
                 total=", ".join(
                     format_amount(provider.env, amount, currency)

@@ -17,7 +17,7 @@ carries the payment empties that line; then Odoo's own computation says *Paid*.
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-from .. import const
+from .. import const, utils
 
 
 class PaymentProvider(models.Model):
@@ -58,7 +58,7 @@ class PaymentProvider(models.Model):
         check_company=True,
     )
     gocardless_invoice_paid = fields.Selection(
-        string="When is an invoice paid?",
+        string="Invoice Paid",
         selection=[
             ("confirmation", "When GoCardless confirms the debit"),
             ("payout", "When GoCardless pays the debit out"),
@@ -271,6 +271,7 @@ class PaymentProvider(models.Model):
         the merchant's bank (the journal used so far becomes the payout bank journal).
         """
         self.ensure_one()
+        utils.check_merchant_rights(self, "read", group="account.group_account_manager")
         if self.code != const.PROVIDER_CODE:
             raise UserError(self.env._("Only a GoCardless provider has a clearing journal."))
         company = self.company_id

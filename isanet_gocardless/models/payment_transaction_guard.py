@@ -47,6 +47,10 @@ class PaymentTransaction(models.Model):
         """
         self.ensure_one()
         tx = self.sudo()
+        if tx.provider_id.state not in ("enabled", "test"):
+            raise ValidationError(
+                self.env._("GoCardless: the provider is disabled: it collects nothing.")
+            )
         invoices = tx._gocardless_check_invoices()
         currency = tx.currency_id
         if currency != invoices.currency_id:
