@@ -147,8 +147,11 @@ class PaymentToken(models.Model):
         :return: None
         :raise UserError: If GoCardless refuses or can't be reached; nothing is noted then.
         """
+        live = self.filtered(
+            lambda token: token.gocardless_mandate_status not in const.MANDATE_ENDED_STATUSES
+        )
         self._gocardless_cancel_mandate()
-        for token in self:
+        for token in live:  # a mandate that was over already is not news
             provider = token.provider_id.sudo()
             user = provider._gocardless_responsible_user()
             lang = provider.company_id.partner_id.lang or user.lang or self.env.lang

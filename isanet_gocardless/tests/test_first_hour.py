@@ -303,8 +303,9 @@ class TestFirstHourNotices(
 
     def test_the_merchant_is_told_when_a_customer_cancels_a_mandate_from_the_portal(self):
         self.authenticate(self.portal_user.login, self.portal_user.login)
+        csrf = self._csrf_token()
         with mute_logger(*LOGGERS):
-            response = self._post_cancel({"mandate_id": str(self.token.id)})
+            response = self._post_cancel({"mandate_id": str(self.token.id)}, csrf=csrf)
         self.assertEqual(response.status_code, 303, response.text[:500])
         self.token.invalidate_recordset()
         self.assertEqual(self.token.gocardless_mandate_status, "cancelled")
@@ -317,6 +318,14 @@ class TestFirstHourNotices(
         self.assertIn(self.mandate["reference"], notes.body)
         self.assertIn(self._french("SEPA Direct Debit"), notes.body)
         self.assertIn(self.admin_user.partner_id, notes.partner_ids, "Notified to the merchant.")
+        # The same form posted again (back button): no second notice.
+        with mute_logger(*LOGGERS):
+            self.assertEqual(
+                self._post_cancel({"mandate_id": str(self.token.id)}, csrf=csrf).status_code, 303
+            )
+        self.assertEqual(
+            len(self.customer.message_ids.filtered(lambda m: told in (m.body or ""))), 1
+        )
 
     def test_labels_and_statuses_in_words(self):
         # The scheme of a mandate, on the customer's form and portal.
