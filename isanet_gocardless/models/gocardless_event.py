@@ -16,16 +16,16 @@ Temporary failures wait with a backoff; nothing is given up.
 import json
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from odoo import SUPERUSER_ID, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from .. import const, utils
+from ..gocardless_core import catchup, webhooks
 from ..gocardless_core import errors as core_errors
 from ..gocardless_core import events as gc_events
-from ..gocardless_core import webhooks
 from .payment_transaction_batch import DeferredPostProcessing
 
 _logger = logging.getLogger(__name__)
@@ -69,19 +69,6 @@ EVENT_HANDLERS = {
     gc_events.REFUND_FAILED: _REFUND_HANDLER,
     gc_events.PAYOUT_PAID: _PAYOUT_HANDLER,
 }
-
-
-def _parse_datetime(value):
-    """Return GoCardless's ISO 8601 ``created_at`` as a naive UTC datetime, or ``None``."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return moment
 
 
 class GoCardlessEvent(models.Model):
@@ -224,7 +211,7 @@ class GoCardlessEvent(models.Model):
                 event.resource_type,
                 event.action,
                 event.resource_id,
-                _parse_datetime(event.created_at),
+                catchup.parse_timestamp(event.created_at),
                 webhook_id,
                 json.dumps(raw, indent=2, sort_keys=True),
                 self.env.uid,
@@ -620,7 +607,8 @@ class GoCardlessEvent(models.Model):
     def action_gocardless_process_again(self):
         """Apply failed (or waiting) events again now, from the resources' current state."""
         if not self.env.user.has_group("base.group_system"):
-            raise UserError(self.env._("GoCardless: only administrators can process events."))
+            raise AccessError(self.env._("GoCardless: only administrators can process events."))
+        utils.check_merchant_rights(self)
         wrong = self.filtered(lambda e: e.state not in ("failed", "received"))
         if wrong:
             raise UserError(

@@ -1,13 +1,13 @@
 # Copyright 2026 Isanet
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
-"""Connecting a GoCardless account (OAuth connect or pasted token), webhook set-up help, the
-health panel and the catch-up of missed webhooks from GoCardless's ``/events``."""
+"""Connecting a GoCardless account (OAuth connect or pasted token), webhook set-up help and the
+health panel (the catch-up of missed webhooks is the ledger's: `gocardless_event_catchup.py`)."""
 
 import logging
 import time
 from datetime import timedelta
 
-from odoo import SUPERUSER_ID, Command, api, fields, models
+from odoo import Command, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 from .. import const, utils
@@ -16,7 +16,6 @@ from ..controllers.oauth import GoCardlessOAuthController
 from ..gocardless_core import oauth
 from ..gocardless_core import schemes as gc_schemes
 from ..gocardless_core.errors import GoCardlessCoreError
-from .gocardless_event import _parse_datetime
 
 _logger = logging.getLogger(__name__)
 
@@ -25,19 +24,9 @@ _logger = logging.getLogger(__name__)
 PARAM_CLIENT_ID = "isanet_gocardless.oauth_client_id"
 PARAM_CLIENT_SECRET = "isanet_gocardless.oauth_client_secret"  # noqa: S105 - a parameter name
 
-# Catch-up of missed webhooks: how far back the first run looks, how much each run re-reads
-# before the newest event seen (events may be listed late; the ledger skips those it has), the
-# page size (GoCardless's maximum) and a bound on the pages read per run.
-SYNC_FIRST_LOOKBACK = timedelta(days=7)
-SYNC_OVERLAP = timedelta(minutes=10)
-SYNC_PAGE_SIZE = 500
-SYNC_MAX_PAGES = 200
-# Seconds the "Sync now" button spends applying events before leaving them to the cron.
-SYNC_TIME_BUDGET = 20.0
-
 
 # Kept apart from payment_provider.py, which holds the payment flow: this file is the account
-# connection, its health and the catch-up.
+# connection and its health.
 class PaymentProvider(models.Model):
     _inherit = "payment.provider"  # pylint: disable=consider-merging-classes-inherited
 
@@ -397,8 +386,8 @@ class PaymentProvider(models.Model):
         self.ensure_one()
         self._gocardless_check_system_user()
         try:
-            new_count, _transient = self._gocardless_sync_events(
-                deadline=time.monotonic() + SYNC_TIME_BUDGET
+            result = self.env["gocardless.event"]._gocardless_catch_up(
+                self, deadline=time.monotonic() + const.CATCH_UP_TIME_BUDGET
             )
         except utils.GoCardlessRequestError as error:
             return self._gocardless_notification(
@@ -411,20 +400,21 @@ class PaymentProvider(models.Model):
         except ValidationError as error:
             return self._gocardless_notification(error.args[0], "danger")
         return self._gocardless_notification(
-            self.env._("%(count)s missed event(s) imported from GoCardless.", count=new_count),
+            self.env._("%(count)s missed event(s) imported from GoCardless.", count=result.new),
             "success",
         )
 
     # === BUSINESS METHODS - CONNECTION === #
 
     def _gocardless_check_system_user(self):
-        """Raise unless the current user is a system administrator."""
+        """Raise unless the current user is a system administrator of the providers' company."""
         if not self.env.su and not self.env.user._is_system():
             raise AccessError(
                 self.env._(
                     "GoCardless: only system administrators can manage the GoCardless connection."
                 )
             )
+        utils.check_merchant_rights(self)
 
     def _gocardless_get_oauth_app(self):
         """Return the partner app's client id and secret.
@@ -803,87 +793,3 @@ class PaymentProvider(models.Model):
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }
-
-    # === BUSINESS METHODS - CATCH-UP OF MISSED WEBHOOKS === #
-
-    def _gocardless_sync_events(self, deadline=None):
-        """Read the account's events since the last one seen and feed them to the ledger.
-
-        Note: self.ensure_one()
-
-        :param float deadline: A `time.monotonic()` value after which events are left to the
-                               processing cron.
-        :return: The number of events new to the ledger, and whether one hit a temporary error.
-        :rtype: tuple[int, bool]
-        :raise ValidationError: If the provider has no access token.
-        """
-        self.ensure_one()
-        provider = self.sudo()
-        since = (
-            provider.gocardless_events_synced_at - SYNC_OVERLAP
-            if provider.gocardless_events_synced_at
-            else fields.Datetime.now() - SYNC_FIRST_LOOKBACK
-        )
-        params = {
-            "created_at[gt]": since.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            "limit": SYNC_PAGE_SIZE,
-        }
-        raw_events = []
-        complete = False
-        for _page in range(SYNC_MAX_PAGES):
-            page = provider._gocardless_make_request("events", "list", params=params)
-            raw_events.extend(page.get("events") or ())
-            after = ((page.get("meta") or {}).get("cursors") or {}).get("after")
-            if not after:
-                complete = True
-                break
-            params = {**params, "after": after}
-        new_count, transient = (
-            self.env["gocardless.event"]
-            .with_user(SUPERUSER_ID)
-            ._gocardless_import_events(provider, raw_events, deadline=deadline)
-        )
-        newest = max(
-            filter(None, (_parse_datetime(raw.get("created_at")) for raw in raw_events)),
-            default=None,
-        )
-        if not complete:
-            # Events are listed newest first: older ones were not reached, read them next time.
-            _logger.warning(
-                "gocardless: more than %s events to catch up for provider %s; the rest next time",
-                SYNC_MAX_PAGES * SYNC_PAGE_SIZE,
-                provider.id,
-            )
-        elif newest and (
-            not provider.gocardless_events_synced_at
-            or newest > provider.gocardless_events_synced_at
-        ):
-            provider.with_context(gocardless_connecting=True).write(
-                {"gocardless_events_synced_at": newest}
-            )
-        _logger.info(
-            "gocardless: %s event(s) read from provider %s's account, %s new",
-            len(raw_events),
-            provider.id,
-            new_count,
-        )
-        return new_count, transient
-
-    @api.model
-    def _cron_gocardless_sync_events(self):
-        """Catch up on missed webhooks for every GoCardless provider in use."""
-        providers = self.sudo().search(
-            [("code", "=", const.PROVIDER_CODE), ("state", "!=", "disabled")]
-        )
-        for provider in providers.filtered("gocardless_access_token"):
-            try:
-                with self.env.cr.savepoint():
-                    provider.with_context(
-                        gocardless_request_profile="background"
-                    )._gocardless_sync_events(deadline=time.monotonic() + SYNC_TIME_BUDGET)
-            except ValidationError as error:
-                _logger.warning(
-                    "gocardless: could not read the events of provider %s: %s",
-                    provider.id,
-                    error.args[0],
-                )

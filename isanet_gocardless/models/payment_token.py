@@ -85,6 +85,87 @@ class PaymentToken(models.Model):
                 return super(PaymentToken, others).write(values) if others else True
         return super().write(values)
 
+    # === BUSINESS METHODS - PORTAL === #
+
+    def _get_available_tokens(self, *args, **kwargs):
+        """Override of `payment` to offer saved mandates only to their logged-in holder.
+
+        The portal's payment forms (an invoice's page, `/payment/pay`, the overdue invoices)
+        list the tokens of the partner paying, also to a visitor holding a link; a mandate
+        takes money from the customer's bank account without GoCardless's pages, so it is
+        offered only to a logged-in user of the mandate's customer.
+        """
+        tokens = super()._get_available_tokens(*args, **kwargs)
+        user = self.env.user
+        holder = False if user._is_public() else user.partner_id.commercial_partner_id
+        return tokens.filtered(
+            lambda t: (
+                t.provider_id.code != const.PROVIDER_CODE
+                or (holder and t.partner_id.commercial_partner_id == holder)
+            )
+        )
+
+    def get_linked_records_info(self):
+        """Override of `payment` to say, in the deletion's confirmation, that deleting a saved
+        mandate cancels it at GoCardless (the portal's payment methods list it as a linked
+        document, with a link to the customer's mandates). Asked of the tokens the user may
+        read or delete (their own and their company's), refused for any other.
+
+        Note: self.ensure_one()
+        """
+        self.ensure_one()
+        token = self.sudo()
+        partner = self.env.user.partner_id
+        readable = self.has_access("read")
+        if not readable and token.partner_id not in partner | partner.commercial_partner_id:
+            self.check_access("read")  # raises the AccessError
+        # A contact deletes their company's tokens too (as `/payment/archive_token` allows).
+        res = super(PaymentToken, self if readable else token).get_linked_records_info()
+        if token._gocardless_is_live_mandate():
+            res.append(
+                {
+                    "description": self.env._("Direct debit mandate"),
+                    "id": self.id,
+                    "name": self.env._(
+                        "Deleting this payment method cancels its direct debit mandate "
+                        "%(mandate)s at GoCardless: no new debit can be taken on it, and the "
+                        "debits not yet sent to your bank are cancelled.",
+                        mandate=token.gocardless_mandate_reference or token.provider_ref,
+                    ),
+                    "url": "/my/direct_debit_mandates",
+                }
+            )
+        return res
+
+    def _handle_archiving(self):
+        """Override of `payment` to cancel at GoCardless the mandates their holder deletes.
+
+        Only where deleting means it (the portal's *Delete* of a saved payment method sets the
+        context key ``gocardless_cancel_mandate_on_archive``): a provider disabled or connected
+        to another account archives its tokens without ending the customers' mandates. When
+        GoCardless refuses or can't be reached, the token is not archived (the error is raised).
+        """
+        res = super()._handle_archiving()
+        if self.env.context.get("gocardless_cancel_mandate_on_archive") and not (
+            self.env.context.get("gocardless_mandate_ended")
+        ):
+            self.filtered(lambda t: t._gocardless_is_live_mandate())._gocardless_cancel_mandate()
+        return res
+
+    def _gocardless_is_live_mandate(self):
+        """Return whether the token holds a GoCardless mandate that is not over.
+
+        Note: self.ensure_one()
+
+        :rtype: bool
+        """
+        token = self.sudo()
+        return bool(
+            token.provider_code == const.PROVIDER_CODE
+            and token.provider_ref
+            and token.gocardless_mandate_status not in const.MANDATE_ENDED_STATUSES
+        )
+
     # === ACTION METHODS === #
 
     def action_gocardless_cancel_mandate(self):
@@ -101,6 +182,7 @@ class PaymentToken(models.Model):
             raise AccessError(
                 self.env._("GoCardless: only invoicing users can cancel direct debit mandates.")
             )
+        utils.check_merchant_rights(self, "read")
         self.sudo()._gocardless_cancel_mandate()
 
     # === BUSINESS METHODS - MANDATE LIFECYCLE === #
