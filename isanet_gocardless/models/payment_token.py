@@ -149,7 +149,9 @@ class PaymentToken(models.Model):
         if self.env.context.get("gocardless_cancel_mandate_on_archive") and not (
             self.env.context.get("gocardless_mandate_ended")
         ):
-            self.filtered(lambda t: t._gocardless_is_live_mandate())._gocardless_cancel_mandate()
+            # The customer deletes it from their portal: the merchant is told, as for *Cancel*.
+            live = self.filtered(lambda t: t._gocardless_is_live_mandate())
+            live._gocardless_cancel_mandate_by_customer()
         return res
 
     def _gocardless_is_live_mandate(self):
