@@ -149,7 +149,9 @@ class PaymentToken(models.Model):
         if self.env.context.get("gocardless_cancel_mandate_on_archive") and not (
             self.env.context.get("gocardless_mandate_ended")
         ):
-            self.filtered(lambda t: t._gocardless_is_live_mandate())._gocardless_cancel_mandate()
+            # The customer deletes it from their portal: the merchant is told, as for *Cancel*.
+            live = self.filtered(lambda t: t._gocardless_is_live_mandate())
+            live._gocardless_cancel_mandate_by_customer()
         return res
 
     def _gocardless_is_live_mandate(self):
@@ -229,8 +231,11 @@ class PaymentToken(models.Model):
         :return: None
         :raise UserError: If GoCardless refuses or can't be reached; nothing is noted then.
         """
+        live = self.filtered(
+            lambda token: token.gocardless_mandate_status not in const.MANDATE_ENDED_STATUSES
+        )
         self._gocardless_cancel_mandate()
-        for token in self:
+        for token in live:  # a mandate that was over already is not news
             provider = token.provider_id.sudo()
             user = provider._gocardless_responsible_user()
             lang = provider.company_id.partner_id.lang or user.lang or self.env.lang

@@ -4,6 +4,7 @@
 connection kept or retired, the merchant's notices and screens in their language."""
 
 import base64
+import json
 from datetime import datetime
 from unittest.mock import patch
 
@@ -303,8 +304,9 @@ class TestFirstHourNotices(
 
     def test_the_merchant_is_told_when_a_customer_cancels_a_mandate_from_the_portal(self):
         self.authenticate(self.portal_user.login, self.portal_user.login)
+        csrf = self._csrf_token()
         with mute_logger(*LOGGERS):
-            response = self._post_cancel({"mandate_id": str(self.token.id)})
+            response = self._post_cancel({"mandate_id": str(self.token.id)}, csrf=csrf)
         self.assertEqual(response.status_code, 303, response.text[:500])
         self.token.invalidate_recordset()
         self.assertEqual(self.token.gocardless_mandate_status, "cancelled")
@@ -317,6 +319,42 @@ class TestFirstHourNotices(
         self.assertIn(self.mandate["reference"], notes.body)
         self.assertIn(self._french("SEPA Direct Debit"), notes.body)
         self.assertIn(self.admin_user.partner_id, notes.partner_ids, "Notified to the merchant.")
+        # The same form posted again (back button): no second notice.
+        with mute_logger(*LOGGERS):
+            self.assertEqual(
+                self._post_cancel({"mandate_id": str(self.token.id)}, csrf=csrf).status_code, 303
+            )
+        self.assertEqual(
+            len(self.customer.message_ids.filtered(lambda m: told in (m.body or ""))), 1
+        )
+
+    def test_the_merchant_is_told_when_a_customer_deletes_a_saved_mandate(self):
+        self.authenticate(self.portal_user.login, self.portal_user.login)
+        with mute_logger(*LOGGERS):
+            response = self.url_open(
+                "/payment/archive_token",
+                data=json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "method": "call",
+                        "id": 0,
+                        "params": {"token_id": self.token.id},
+                    }
+                ).encode(),
+                headers={"Content-Type": "application/json"},
+                timeout=60,
+            )
+        self.assertNotIn("error", response.json())
+        self.token.invalidate_recordset()
+        self.assertFalse(self.token.active)
+        self.assertEqual(self.token.gocardless_mandate_status, "cancelled")
+        told = self._prefix(
+            "The customer cancelled their direct debit mandate %(mandate)s (%(scheme)s, "
+            "%(account)s) from their portal: their invoices are no longer collected on it."
+        )
+        notes = self.customer.message_ids.filtered(lambda m: told in (m.body or ""))
+        self.assertEqual(len(notes), 1)
+        self.assertIn(self.admin_user.partner_id, notes.partner_ids)
 
     def test_labels_and_statuses_in_words(self):
         # The scheme of a mandate, on the customer's form and portal.
