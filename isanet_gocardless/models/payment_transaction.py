@@ -525,9 +525,11 @@ class PaymentTransaction(models.Model):
         try:
             amount = self._gocardless_check_debit(mandate_id=mandate_id)
         except ValidationError as error:
+            # Refused before anything was sent: the attempt ends here, in error with the reason,
+            # never left a draft that would count as a debit under way (kept when committed
+            # with what was found; else undone with the caller's database transaction).
+            self._gocardless_fail_attempt(error.args[0])
             if resolved:
-                # Committed with what was found: it ends here, refused.
-                self._gocardless_fail_attempt(error.args[0])
                 self._gocardless_commit_attempt()
             raise
         params = {
