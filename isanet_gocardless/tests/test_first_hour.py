@@ -5,17 +5,18 @@ connection kept or retired, the merchant's notices and screens in their language
 
 import base64
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from unittest.mock import patch
 
 from lxml import etree
 
-from odoo import Command
+from odoo import Command, fields
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import file_open, mute_logger
 
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
+from ..gocardless_core import catchup
 from .common import (
     GoCardlessConnectMixin,
     GoCardlessFlowMixin,
@@ -172,6 +173,37 @@ class TestFirstHourConnect(
         self.assertTrue(mandate.active)
         self._connect(email="second@example.com", name="Second Ltd")
         self.assertFalse(mandate.active, "Another account can't charge these mandates.")
+
+    def test_connecting_the_same_account_again_catches_up_from_the_last_event_seen(self):
+        self._alone()
+        self._connect(email="same@example.com", name="Same Ltd")
+        seen = (fields.Datetime.now() - timedelta(hours=5)).replace(microsecond=0)
+        self.gocardless.gocardless_events_synced_at = seen
+        self._as_admin(self.gocardless).action_gocardless_disconnect()
+        self.assertEqual(self.gocardless.gocardless_events_synced_at, seen)
+
+        self._connect(email="same@example.com", name="Same Ltd")
+        self.assertEqual(self.gocardless.gocardless_events_synced_at, seen)
+        # The missed events are read from before the disconnection, not from now.
+        params = catchup.first_params(
+            self.gocardless.gocardless_events_synced_at, fields.Datetime.now()
+        )
+        self.assertEqual(params["created_at[gt]"], catchup.format_timestamp(seen - catchup.OVERLAP))
+
+        # A token pasted for the same account keeps it too.
+        self._as_admin(self.gocardless).action_gocardless_disconnect()
+        self.gocardless.write({"gocardless_access_token": self.sandbox_token, "state": "test"})
+        self.assertEqual(self.gocardless.gocardless_events_synced_at, seen)
+
+    def test_connecting_another_account_catches_up_from_now(self):
+        self._alone()
+        self._connect(email="first@example.com", name="First Ltd")
+        seen = (fields.Datetime.now() - timedelta(hours=5)).replace(microsecond=0)
+        self.gocardless.gocardless_events_synced_at = seen
+        self._as_admin(self.gocardless).action_gocardless_disconnect()
+        before = fields.Datetime.now().replace(microsecond=0)
+        self._connect(email="second@example.com", name="Second Ltd")
+        self.assertGreaterEqual(self.gocardless.gocardless_events_synced_at, before)
 
     def test_a_pasted_token_connects_again_and_publishes_the_provider_again(self):
         self.assertTrue(self.gocardless.is_published)
