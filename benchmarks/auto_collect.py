@@ -27,26 +27,13 @@ Needs what the Odoo tests need (``import odoo`` of Odoo 18, PostgreSQL: see tool
 import argparse
 import json
 import statistics
-import subprocess
 import sys
-import tempfile
 from collections import Counter
-from pathlib import Path
 
 import gocardless_pro
+from _common import TOKEN, fulfilled_mandate, odoo_shell, printed_json, start_sandbox
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "isanet_gocardless")]
-
-from gocardless_sandbox import SandboxServer  # noqa: E402
-from tools.odoo_harness import (  # noqa: E402
-    create_addon_db,
-    drop_db,
-    odoo_command,
-    odoo_unavailable_reason,
-)
-
-TOKEN = "bench_access_token"
+from tools.odoo_harness import create_addon_db, drop_db, odoo_unavailable_reason
 
 SETUP_SCRIPT = """
 import json
@@ -73,6 +60,7 @@ for index, mandate in enumerate(data["mandates"]):
     }})
 env["product.product"].create({{"name": "Benchmark service", "default_code": "BENCH"}})
 env.cr.commit()
+print("BENCH_SETUP_DONE")
 """
 
 ROUND_SCRIPT = """
@@ -126,57 +114,9 @@ def seed_mandates(sandbox_url, count):
     client = gocardless_pro.Client(access_token=TOKEN, base_url=sandbox_url)
     mandates = []
     for index in range(count):
-        customer = client.customers.create(
-            params={
-                "given_name": "Bench",
-                "family_name": f"Customer {index}",
-                "email": f"bench{index}@example.com",
-            }
-        )
-        request = client.billing_requests.create(
-            params={
-                "mandate_request": {"scheme": "sepa_core", "currency": "EUR"},
-                "links": {"customer": customer.id},
-            }
-        )
-        actions = client.billing_requests
-        actions.collect_customer_details(
-            request.id,
-            params={
-                "customer": {"email": f"bench{index}@example.com"},
-                "customer_billing_detail": {
-                    "address_line1": "1 rue de la Paix",
-                    "city": "Paris",
-                    "postal_code": "75002",
-                    "country_code": "FR",
-                },
-            },
-        )
-        actions.collect_bank_account(
-            request.id,
-            params={
-                "account_holder_name": f"Bench Customer {index}",
-                "iban": "FR1420041010050500013M02606",
-            },
-        )
-        actions.confirm_payer_details(request.id, params={})
-        mandate_id = actions.fulfil(request.id).links.mandate_request_mandate
+        mandate_id = fulfilled_mandate(client, f"Customer {index}", f"bench{index}@example.com")
         mandates.append(client.mandates.get(mandate_id).attributes)
     return client, mandates
-
-
-def odoo_shell(dbname, data_dir, log, script):
-    result = subprocess.run(
-        odoo_command(dbname, data_dir, "--logfile", str(log), "--no-http", subcommand="shell"),
-        input=script,
-        text=True,
-        cwd=ROOT,
-        check=False,
-        capture_output=True,
-    )
-    if result.returncode:
-        raise SystemExit(f"odoo shell failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result.stdout
 
 
 def busiest_window(entries):
@@ -198,38 +138,19 @@ def main():
         raise SystemExit(f"cannot run: {reason}")
 
     dbname, data_dir, log = create_addon_db()
-    sandbox = SandboxServer(
-        port=0,
-        db_path=str(Path(tempfile.mkdtemp()) / "bench.sqlite3"),
-        access_tokens=[TOKEN],
-        rate_limit=args.rate_limit,
-    ).start()
+    sandbox = start_sandbox(rate_limit=args.rate_limit)
     rounds = []
     try:
         print(f"sandbox {sandbox.url}: {args.customers} customers with a mandate...", flush=True)
         client, mandates = seed_mandates(sandbox.url, args.customers)
-        odoo_shell(
-            dbname,
-            data_dir,
-            log,
-            SETUP_SCRIPT.format(
-                data=json.dumps({"token": TOKEN, "api_url": sandbox.url, "mandates": mandates})
-            ),
-        )
+        data = {"token": TOKEN, "api_url": sandbox.url, "mandates": mandates}
+        odoo_shell(dbname, data_dir, log, SETUP_SCRIPT, data, "BENCH_SETUP_DONE")
         for number in range(1, args.rounds + 1):
             print(f"round {number}: post {args.invoices} invoices, collect them...", flush=True)
             mark = sandbox.request_log_mark()
-            out = odoo_shell(
-                dbname,
-                data_dir,
-                log,
-                ROUND_SCRIPT.format(
-                    data=json.dumps({"invoices": args.invoices, "tag": f"R{number}"})
-                ),
-            )
-            figures = json.loads(
-                next(line for line in out.splitlines() if line.startswith("ROUND "))[6:]
-            )
+            data = {"invoices": args.invoices, "tag": f"R{number}"}
+            out = odoo_shell(dbname, data_dir, log, ROUND_SCRIPT, data, "ROUND ")
+            figures = printed_json(out, "ROUND")
             entries = sandbox.request_log(mark)
             creates = [e for e in entries if e["method"] == "POST" and e["path"] == "/payments"]
             references = set(figures.pop("references"))

@@ -19,25 +19,12 @@ Needs what the Odoo tests need (``import odoo`` of Odoo 18, PostgreSQL: see tool
 """
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT)]
+from _common import TOKEN, odoo_shell, printed_json, start_sandbox
 
-from gocardless_sandbox import SandboxServer  # noqa: E402
-from tools.odoo_harness import (  # noqa: E402
-    create_addon_db,
-    drop_db,
-    odoo_command,
-    odoo_unavailable_reason,
-)
-
-TOKEN = "bench_access_token"
+from tools.odoo_harness import create_addon_db, drop_db, odoo_unavailable_reason
 
 BENCH_SCRIPT = """
 import json, time
@@ -147,9 +134,7 @@ def main():
         raise SystemExit(f"cannot run: {reason}")
 
     dbname, data_dir, log = create_addon_db()
-    sandbox = SandboxServer(
-        port=0, db_path=str(Path(tempfile.mkdtemp()) / "bench.sqlite3"), access_tokens=[TOKEN]
-    ).start()
+    sandbox = start_sandbox()
     try:
         runs = []
         for _round_index in range(args.rounds):
@@ -162,22 +147,8 @@ def main():
             flush=True,
         )
         data = {"token": TOKEN, "api_url": sandbox.url, "runs": runs, "payments": payments}
-        bench = subprocess.run(
-            odoo_command(dbname, data_dir, "--logfile", str(log), "--no-http", subcommand="shell"),
-            input=BENCH_SCRIPT.format(data=json.dumps(data)),
-            text=True,
-            cwd=ROOT,
-            check=False,
-            capture_output=True,
-        )
-        if bench.returncode or "BENCH_RESULTS" not in bench.stdout:
-            raise SystemExit(f"odoo shell failed:\n{bench.stdout[-3000:]}\n{bench.stderr[-3000:]}")
-        printed = {
-            line.split(" ", 1)[0]: json.loads(line.split(" ", 1)[1])
-            for line in bench.stdout.splitlines()
-            if line.startswith(("BENCH_RESULTS ", "BENCH_SETUP "))
-        }
-        results, setup = printed["BENCH_RESULTS"], printed["BENCH_SETUP"]
+        out = odoo_shell(dbname, data_dir, log, BENCH_SCRIPT, data, "BENCH_RESULTS")
+        results, setup = printed_json(out, "BENCH_RESULTS"), printed_json(out, "BENCH_SETUP")
     finally:
         sandbox.stop()
         if not args.keep_db:

@@ -45,13 +45,10 @@ from pathlib import Path
 
 import gocardless_pro
 import requests
+from _common import ROOT, TOKEN, fulfilled_mandate, odoo_shell, printed_json, start_sandbox
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "isanet_gocardless")]
-
-from gocardless_core import webhooks  # noqa: E402
-from gocardless_sandbox import SandboxServer  # noqa: E402
-from tools.odoo_harness import (  # noqa: E402
+from gocardless_core import webhooks
+from tools.odoo_harness import (
     create_addon_db,
     drop_db,
     free_port,
@@ -60,7 +57,6 @@ from tools.odoo_harness import (  # noqa: E402
     psql,
 )
 
-TOKEN = "bench_access_token"
 SECRET = "bench-webhook-secret"
 WAIT_LIMIT = 300.0  # seconds: no drain is awaited longer
 SHELL_LIMIT = 3600.0  # seconds: the longest `odoo shell` step (setup, measures)
@@ -223,34 +219,7 @@ print("BENCH_JSON " + json.dumps(result))
 def seed_sandbox(sandbox_url, count):
     """One fulfilled SEPA mandate and ``count`` payments on it; return (payment id, ref)."""
     client = gocardless_pro.Client(access_token=TOKEN, base_url=sandbox_url)
-    customer = client.customers.create(
-        params={"given_name": "Bench", "family_name": "Customer", "email": "bench@example.com"}
-    )
-    request = client.billing_requests.create(
-        params={
-            "mandate_request": {"scheme": "sepa_core", "currency": "EUR"},
-            "links": {"customer": customer.id},
-        }
-    )
-    actions = client.billing_requests
-    actions.collect_customer_details(
-        request.id,
-        params={
-            "customer": {"email": "bench@example.com"},
-            "customer_billing_detail": {
-                "address_line1": "1 rue de la Paix",
-                "city": "Paris",
-                "postal_code": "75002",
-                "country_code": "FR",
-            },
-        },
-    )
-    actions.collect_bank_account(
-        request.id,
-        params={"account_holder_name": "Bench Customer", "iban": "FR1420041010050500013M02606"},
-    )
-    actions.confirm_payer_details(request.id, params={})
-    mandate = actions.fulfil(request.id).links.mandate_request_mandate
+    mandate = fulfilled_mandate(client, "Customer", "bench@example.com")
     payments = []
     for index in range(count):
         reference = f"BENCH-{index:05d}"
@@ -506,9 +475,7 @@ def main():  # noqa: PLR0915 - one script, one linear story
 
     dbname, data_dir, log = create_addon_db()
     odoo = None
-    sandbox = SandboxServer(
-        port=0, db_path=str(Path(tempfile.mkdtemp()) / "bench.sqlite3"), access_tokens=[TOKEN]
-    ).start()
+    sandbox = start_sandbox()
     report = {}
     try:
         print(f"sandbox {sandbox.url}: one mandate, {total} payments...", flush=True)
@@ -521,17 +488,9 @@ def main():  # noqa: PLR0915 - one script, one linear story
             "payments": payments,
             "own_count": cost_count,
         }
-        setup = subprocess.run(
-            odoo_command(dbname, data_dir, "--logfile", str(log), "--no-http", subcommand="shell"),
-            input=SETUP_SCRIPT.format(data=json.dumps(data)),
-            text=True,
-            cwd=ROOT,
-            check=False,
-            capture_output=True,
-            timeout=SHELL_LIMIT,
+        odoo_shell(
+            dbname, data_dir, log, SETUP_SCRIPT, data, "BENCH_SETUP_DONE", timeout=SHELL_LIMIT
         )
-        if setup.returncode or "BENCH_SETUP_DONE" not in setup.stdout:
-            raise SystemExit(f"odoo shell failed:\n{setup.stdout[-3000:]}\n{setup.stderr[-3000:]}")
         sandbox.advance_clock(days=10)
         by_payment = confirmed_events(client, total)
         split, start = {}, 0
@@ -651,19 +610,8 @@ def measure_cost(dbname, data_dir, log, split, batches, bulk_batches, args):
         "bulk": args.bulk,
         "bulk_batches": [split[f"bulk{i}"][0] for i in range(len(bulk_batches))],
     }
-    measure = subprocess.run(
-        odoo_command(dbname, data_dir, "--logfile", str(log), "--no-http", subcommand="shell"),
-        input=MEASURE_SCRIPT.format(data=json.dumps(data)),
-        text=True,
-        cwd=ROOT,
-        check=False,
-        capture_output=True,
-        timeout=SHELL_LIMIT,
-    )
-    line = next((x for x in measure.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
-    if measure.returncode or not line:
-        raise SystemExit(f"odoo shell failed:\n{measure.stdout[-3000:]}\n{measure.stderr[-3000:]}")
-    return json.loads(line.split(" ", 1)[1])
+    out = odoo_shell(dbname, data_dir, log, MEASURE_SCRIPT, data, "BENCH_JSON", timeout=SHELL_LIMIT)
+    return printed_json(out, "BENCH_JSON")
 
 
 def verdict(ok):

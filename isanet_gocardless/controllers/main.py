@@ -18,6 +18,15 @@ REFERENCE_MAX_LENGTH = 255
 # Times a webhook is recorded again, in a new snapshot, when a concurrent delivery of the same
 # event committed first; then Odoo's own retry of the request takes over.
 RECORD_ATTEMPTS = 3
+# The customer's way back from GoCardless's page (return or exit): a plain GET, and no new
+# session for a browser that comes back without its cookie (see gocardless_return_from_flow).
+FLOW_ROUTE = {
+    "type": "http",
+    "auth": "public",
+    "methods": ["GET"],
+    "csrf": False,
+    "save_session": False,
+}
 
 
 class GoCardlessController(http.Controller):
@@ -25,14 +34,7 @@ class GoCardlessController(http.Controller):
     _exit_url = "/payment/gocardless/exit"
     _webhook_url = "/payment/gocardless/webhook"
 
-    @http.route(
-        _return_url,
-        type="http",
-        auth="public",
-        methods=["GET"],
-        csrf=False,
-        save_session=False,
-    )
+    @http.route(_return_url, **FLOW_ROUTE)
     def gocardless_return_from_flow(self, reference=None, access_token=None, **data):
         """Complete the transaction once the customer has approved the mandate on GoCardless.
 
@@ -41,55 +43,41 @@ class GoCardlessController(http.Controller):
         `save_session=False` so that a browser coming back without its session cookie (cookies
         without `SameSite` are withheld by some browsers on cross-site navigations) is not given
         a new session: the redirection to `/payment/status` then happens on our own site, where
-        the cookie is sent and the transaction found in the session.
-
-        :param str reference: The transaction reference, embedded in the redirect URI.
-        :param str access_token: The transaction's flow token, embedded in the redirect URI.
-        :param dict data: Extra parameters, logged and ignored.
+        the cookie is sent and the transaction found in the session. Parameters: see
+        `_gocardless_back_from_flow`.
         """
-        _logger.info(
-            "handling redirection from GoCardless for transaction %s with data:\n%s",
+        return self._gocardless_back_from_flow(
+            "handling redirection from GoCardless",
             reference,
-            pprint.pformat(data),
+            access_token,
+            data,
+            self._gocardless_complete_return,
         )
-        tx_sudo = self._gocardless_get_transaction(reference, access_token)
-        if tx_sudo:
-            try:
-                with request.env.cr.savepoint():
-                    tx_sudo._gocardless_handle_return()
-            except ValidationError as error:
-                _logger.warning(
-                    "unable to complete the GoCardless billing request of transaction %s: %s",
-                    reference,
-                    error,
-                )
-                tx_sudo._gocardless_handle_return_error(error)
-        return request.redirect("/payment/status")
 
-    @http.route(
-        _exit_url,
-        type="http",
-        auth="public",
-        methods=["GET"],
-        csrf=False,
-        save_session=False,
-    )
+    @staticmethod
+    def _gocardless_complete_return(tx_sudo):
+        try:
+            with request.env.cr.savepoint():
+                tx_sudo._gocardless_handle_return()
+        except ValidationError as error:
+            _logger.warning(
+                "unable to complete the GoCardless billing request of transaction %s: %s",
+                tx_sudo.reference,
+                error,
+            )
+            tx_sudo._gocardless_handle_return_error(error)
+
+    @http.route(_exit_url, **FLOW_ROUTE)
     def gocardless_exit_flow(self, reference=None, access_token=None, **data):
         """Cancel the transaction of a customer who left GoCardless's page without approving.
-
-        :param str reference: The transaction reference, embedded in the exit URI.
-        :param str access_token: The transaction's flow token, embedded in the exit URI.
-        :param dict data: Extra parameters, logged and ignored.
-        """
-        _logger.info(
-            "customer left GoCardless's flow for transaction %s with data:\n%s",
+        Parameters: see `_gocardless_back_from_flow`."""
+        return self._gocardless_back_from_flow(
+            "customer left GoCardless's flow",
             reference,
-            pprint.pformat(data),
+            access_token,
+            data,
+            lambda tx_sudo: tx_sudo._gocardless_handle_exit(),
         )
-        tx_sudo = self._gocardless_get_transaction(reference, access_token)
-        if tx_sudo:
-            tx_sudo._gocardless_handle_exit()
-        return request.redirect("/payment/status")
 
     @http.route(
         _webhook_url,
@@ -152,6 +140,23 @@ class GoCardlessController(http.Controller):
                 if attempt == RECORD_ATTEMPTS - 1:
                     raise  # Odoo runs the whole request again
                 request.env.cr.rollback()
+
+    @classmethod
+    def _gocardless_back_from_flow(cls, what, reference, access_token, data, act):
+        """The customer is back from GoCardless's page (``what`` happened): log the parameters
+        of the URI, ``act`` on the transaction when the reference and flow token find it, and
+        send the customer to the payment status page.
+
+        :param str reference: The transaction reference, embedded in the return or exit URI.
+        :param str access_token: The transaction's flow token, embedded in the same URI.
+        :param dict data: Extra parameters, logged and ignored.
+        :param act: what to do with the transaction found (in sudo mode).
+        """
+        _logger.info("%s for transaction %s with data:\n%s", what, reference, pprint.pformat(data))
+        tx_sudo = cls._gocardless_get_transaction(reference, access_token)
+        if tx_sudo:
+            act(tx_sudo)
+        return request.redirect("/payment/status")
 
     @staticmethod
     def _gocardless_get_transaction(reference, access_token):

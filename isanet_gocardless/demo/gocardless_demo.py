@@ -7,7 +7,7 @@ is, from a ``payments`` resource.
 
 from datetime import timedelta
 
-from odoo import Command, fields, models
+from odoo import Command, api, fields, models
 from odoo.tools import SQL
 
 from .. import const
@@ -73,17 +73,7 @@ class ResCompany(models.Model):
         provider = Provider.search(
             [("code", "=", template.code), ("company_id", "=", self.id)], limit=1
         ) or template.copy({"company_id": self.id})
-        card = self.env.ref("payment.payment_method_card")
-        brands = (
-            self.env["payment.method"]
-            .with_context(active_test=False)
-            .search(
-                [
-                    ("primary_payment_method_id", "=", card.id),
-                    ("code", "in", ("visa", "mastercard")),
-                ]
-            )
-        )
+        cards = self._gocardless_demo_card_methods()
         journal = self.env["account.journal"].search(
             [*self.env["account.journal"]._check_company_domain(self), ("type", "=", "bank")],
             limit=1,
@@ -93,13 +83,22 @@ class ResCompany(models.Model):
                 "state": "test",
                 "is_published": True,
                 "journal_id": journal.id,
-                "payment_method_ids": [Command.set((card | brands).ids)],
+                "payment_method_ids": [Command.set(cards.ids)],
             }
         )
-        (card | brands).active = True  # once a provider supports them
+        cards.active = True  # once a provider supports them
         for lang, name in names.items():
             provider.with_context(lang=lang).name = name
         return provider.id
+
+    @api.model
+    def _gocardless_demo_card_methods(self):
+        """Return the card payment method and its Visa and Mastercard brands, archived or not
+        (activate them once a provider supports them)."""
+        card = self.env.ref("payment.payment_method_card")
+        return card | self.env["payment.method"].with_context(active_test=False).search(
+            [("primary_payment_method_id", "=", card.id), ("code", "in", ("visa", "mastercard"))]
+        )
 
     def _gocardless_demo_translate_provider(self):
         """Give the company's GoCardless provider the translations of the module's one.

@@ -8,8 +8,8 @@ from odoo.addons.payment import utils as payment_utils
 
 from .. import const, utils
 from ..gocardless_core import client as gc_client
-from ..gocardless_core import events, pacing, schemes
-from ..gocardless_core.errors import ApiCallError, GoCardlessCoreError
+from ..gocardless_core import events, pacing
+from ..gocardless_core.errors import ApiCallError
 
 _logger = logging.getLogger(__name__)
 
@@ -235,42 +235,7 @@ class PaymentProvider(models.Model):
         :param res.partner partner: Its customer (a commercial partner).
         :rtype: payment.token
         """
-        links = mandate.get("links") or {}
-        Token = self.env["payment.token"].sudo()
-        try:
-            method = self.env["payment.method"]._get_from_code(
-                schemes.payment_method_code(mandate.get("scheme"))
-            )
-        except GoCardlessCoreError:
-            _logger.warning(
-                "gocardless: mandate %s has an unknown scheme %s; not imported",
-                mandate["id"],
-                mandate.get("scheme"),
-            )
-            return Token
-        bank_account = {}
-        if links.get("customer_bank_account"):
-            bank_account = self._gocardless_make_request(
-                "customer_bank_accounts", "get", links["customer_bank_account"]
-            )
-        token = Token.create(
-            {
-                "provider_id": self.id,
-                "payment_method_id": method.id,
-                "partner_id": partner.id,
-                "provider_ref": mandate["id"],
-                "payment_details": utils.bank_account_details(bank_account) or mandate["id"],
-                "gocardless_mandate_status": mandate.get("status"),
-                "gocardless_mandate_reference": mandate.get("reference"),
-            }
-        )
-        _logger.info(
-            "gocardless: imported mandate %s as token %s of partner %s",
-            mandate["id"],
-            token.id,
-            partner.id,
-        )
-        return token
+        return self.env["payment.token"]._gocardless_save_mandate(self, partner, mandate)
 
     @api.model
     def _get_compatible_providers(self, *args, invoice_id=None, report=None, **kwargs):

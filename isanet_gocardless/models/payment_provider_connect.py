@@ -320,7 +320,6 @@ class PaymentProvider(models.Model):
                 "gocardless_creditor_name": False,
                 "gocardless_creditor_identifiers": False,
                 "gocardless_schemes": False,
-                "gocardless_events_synced_at": False,
                 "gocardless_connect_message": False,
                 **vals,
             }
@@ -538,8 +537,12 @@ class PaymentProvider(models.Model):
             "gocardless_creditor_name": False,
             "gocardless_creditor_identifiers": False,
             "gocardless_schemes": False,
-            # Old events of the account are not imported; webhooks and catch-ups start now.
-            "gocardless_events_synced_at": fields.Datetime.now(),
+            # An account connected again catches up from the newest event seen before (the
+            # events of the time it was disconnected are recovered); a first connection starts
+            # now: the account's old events are not imported (another account: see
+            # `_gocardless_refresh_creditor`).
+            "gocardless_events_synced_at": provider.gocardless_events_synced_at
+            or fields.Datetime.now(),
         }
         if provider.state == "disabled":
             # The sandbox connect host was used: the token is a sandbox one.
@@ -679,6 +682,8 @@ class PaymentProvider(models.Model):
         if account:
             if provider.gocardless_account_id and provider.gocardless_account_id != account:
                 provider._gocardless_archive_mandates()
+                # The previous account's events are not this one's: its catch-up starts now.
+                values["gocardless_events_synced_at"] = fields.Datetime.now()
             values["gocardless_account_id"] = account
         provider.with_context(gocardless_connecting=True).write(values)
         return creditor

@@ -149,7 +149,9 @@ class PaymentToken(models.Model):
         if self.env.context.get("gocardless_cancel_mandate_on_archive") and not (
             self.env.context.get("gocardless_mandate_ended")
         ):
-            self.filtered(lambda t: t._gocardless_is_live_mandate())._gocardless_cancel_mandate()
+            # The customer deletes it from their portal: the merchant is told, as for *Cancel*.
+            live = self.filtered(lambda t: t._gocardless_is_live_mandate())
+            live._gocardless_cancel_mandate_by_customer()
         return res
 
     def _gocardless_is_live_mandate(self):
@@ -165,6 +167,82 @@ class PaymentToken(models.Model):
             and token.provider_ref
             and token.gocardless_mandate_status not in const.MANDATE_ENDED_STATUSES
         )
+
+    # === BUSINESS METHODS - SAVING A MANDATE === #
+
+    @api.model
+    def _gocardless_save_mandate(self, provider, partner, mandate, fallback_method=None):
+        """Return the token of ``mandate`` for ``partner``: the one saved before (active again,
+        its status brought up to date), else a new one.
+
+        The one place a GoCardless token is made: the mandate set-up of a transaction and the
+        provider's mandate import both come here, with one set of values.
+
+        :param payment.provider provider: The provider whose account holds the mandate.
+        :param res.partner partner: The mandate's customer.
+        :param dict mandate: The `mandates` resource.
+        :param payment.method fallback_method: The method to use when the mandate's scheme is
+                                               unknown; without one, nothing is saved then.
+        :return: The token, empty when the scheme is unknown and no fallback is given.
+        :rtype: payment.token
+        """
+        Token = self.sudo().with_context(active_test=False)
+        method = self.env["payment.method"]
+        try:
+            method = method._get_from_code(schemes.payment_method_code(mandate.get("scheme")))
+        except SchemeError:
+            _logger.warning(
+                "gocardless: mandate %s has an unknown scheme %s",
+                mandate.get("id"),
+                mandate.get("scheme"),
+            )
+        method = method or fallback_method
+        if not method:
+            return Token.browse()
+        token = Token.search(
+            [
+                ("provider_id", "=", provider.id),
+                ("provider_ref", "=", mandate["id"]),
+                ("partner_id", "=", partner.id),
+            ],
+            limit=1,
+        )
+        if token:
+            token.write(
+                {
+                    "active": True,
+                    "gocardless_mandate_status": mandate.get("status"),
+                    "gocardless_mandate_reference": mandate.get("reference")
+                    or token.gocardless_mandate_reference,
+                }
+            )
+            return token
+        bank_account_id = (mandate.get("links") or {}).get("customer_bank_account")
+        bank_account = (
+            provider.sudo()._gocardless_make_request(
+                "customer_bank_accounts", "get", bank_account_id
+            )
+            if bank_account_id
+            else {}
+        )
+        token = Token.create(
+            {
+                "provider_id": provider.id,
+                "payment_method_id": method.id,
+                "partner_id": partner.id,
+                "provider_ref": mandate["id"],
+                "payment_details": utils.bank_account_details(bank_account) or mandate["id"],
+                "gocardless_mandate_status": mandate.get("status"),
+                "gocardless_mandate_reference": mandate.get("reference"),
+            }
+        )
+        _logger.info(
+            "gocardless: saved mandate %s as token %s of partner %s",
+            mandate["id"],
+            token.id,
+            partner.id,
+        )
+        return token
 
     # === ACTION METHODS === #
 
@@ -229,8 +307,11 @@ class PaymentToken(models.Model):
         :return: None
         :raise UserError: If GoCardless refuses or can't be reached; nothing is noted then.
         """
+        live = self.filtered(
+            lambda token: token.gocardless_mandate_status not in const.MANDATE_ENDED_STATUSES
+        )
         self._gocardless_cancel_mandate()
-        for token in self:
+        for token in live:  # a mandate that was over already is not news
             provider = token.provider_id.sudo()
             user = provider._gocardless_responsible_user()
             lang = provider.company_id.partner_id.lang or user.lang or self.env.lang

@@ -440,61 +440,16 @@ class PaymentTransaction(models.Model):
         :rtype: payment.token
         """
         self.ensure_one()
-        method = self.env["payment.method"]
-        try:
-            method = method._get_from_code(schemes.payment_method_code(mandate.get("scheme")))
-        except GoCardlessCoreError:
-            _logger.warning(
-                "unknown GoCardless scheme %s of mandate %s (transaction %s)",
-                mandate.get("scheme"),
-                mandate.get("id"),
-                self.reference,
-            )
-        method = method or self.payment_method_id
-        Token = self.env["payment.token"].sudo()
-        token = Token.with_context(active_test=False).search(
-            [
-                ("provider_id", "=", self.provider_id.id),
-                ("provider_ref", "=", mandate["id"]),
-                ("partner_id", "=", self.partner_id.id),
-            ],
-            limit=1,
+        token = self.env["payment.token"]._gocardless_save_mandate(
+            self.provider_id, self.partner_id, mandate, fallback_method=self.payment_method_id
         )
-        if not token:
-            bank_account_id = (mandate.get("links") or {}).get("customer_bank_account")
-            bank_account = {}
-            if bank_account_id:
-                bank_account = self._gocardless_request(
-                    "customer_bank_accounts", "get", bank_account_id
-                )
-            token = Token.create(
-                {
-                    "provider_id": self.provider_id.id,
-                    "payment_method_id": method.id,
-                    "partner_id": self.partner_id.id,
-                    "provider_ref": mandate["id"],
-                    "payment_details": utils.bank_account_details(bank_account) or mandate["id"],
-                    "gocardless_mandate_status": mandate.get("status"),
-                    "gocardless_mandate_reference": mandate.get("reference"),
-                }
-            )
-            _logger.info(
-                "saved GoCardless mandate %s as token %s for partner %s (transaction %s)",
-                mandate["id"],
-                token.id,
-                self.partner_id.id,
-                self.reference,
-            )
-        else:
-            token.write(
-                {
-                    "active": True,
-                    "gocardless_mandate_status": mandate.get("status"),
-                    "gocardless_mandate_reference": mandate.get("reference")
-                    or token.gocardless_mandate_reference,
-                }
-            )
-        self.write({"token_id": token.id, "tokenize": False, "payment_method_id": method.id})
+        self.write(
+            {
+                "token_id": token.id,
+                "tokenize": False,
+                "payment_method_id": token.payment_method_id.id,
+            }
+        )
         return token
 
     def _gocardless_create_payment(self, mandate_id, commit_first=False):
@@ -525,9 +480,11 @@ class PaymentTransaction(models.Model):
         try:
             amount = self._gocardless_check_debit(mandate_id=mandate_id)
         except ValidationError as error:
+            # Refused before anything was sent: the attempt ends here, in error with the reason,
+            # never left a draft that would count as a debit under way (kept when committed
+            # with what was found; else undone with the caller's database transaction).
+            self._gocardless_fail_attempt(error.args[0])
             if resolved:
-                # Committed with what was found: it ends here, refused.
-                self._gocardless_fail_attempt(error.args[0])
                 self._gocardless_commit_attempt()
             raise
         params = {

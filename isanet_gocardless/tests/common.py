@@ -371,6 +371,21 @@ class GoCardlessMandateMixin:
         """Return the `payments` resource as the sandbox has it now."""
         return self.gocardless._gocardless_make_client().payments.get(payment_id).attributes
 
+    def _sandbox_payment_outcome(self, tx, scenario):
+        """Run GoCardless's scenario simulator ``scenario`` (``payment_confirmed``,
+        ``payment_failed``...) on the payment of ``tx``, then hand the payment, as the sandbox
+        has it now, to the pipeline as a payment event does."""
+        self.gocardless._gocardless_make_client().scenario_simulators.run(
+            scenario, params={"links": {"resource": tx.provider_reference}}
+        )
+        tx._handle_notification_data(
+            "gocardless",
+            {
+                "reference": tx.reference,
+                "gocardless_payment": self._sandbox_payment(tx.provider_reference),
+            },
+        )
+
 
 class GoCardlessConnectMixin:
     """Drive GoCardless's connect pages of the local sandbox as the administrator's browser.
@@ -599,6 +614,33 @@ class GoCardlessWebhookCommon(GoCardlessLedgerMixin, GoCardlessInvoiceCommon, Pa
         which quote their feedback, are not messages of their own)."""
         return self.invoice.message_ids.filtered(
             lambda m: text in (m.body or "") and not m.mail_activity_type_id
+        )
+
+    def _billing_request_tx(self, status):
+        """A draft transaction waiting on billing request BRQ123, which GoCardless reads as
+        ``status``."""
+        self.api_resources[("billing_requests", "BRQ123")] = {"id": "BRQ123", "status": status}
+        return self._create_transaction(
+            "redirect",
+            reference="INV-GC-BR",
+            payment_method_id=self.sepa.id,
+            gocardless_billing_request_id="BRQ123",
+            state="draft",
+        )
+
+    def _refund_tx(self, reference, refund_id, status):
+        """A pending refund of 20.0 of the invoice's transaction, GoCardless's refund
+        ``refund_id``, which GoCardless reads as ``status``."""
+        self.api_resources[("refunds", refund_id)] = {"id": refund_id, "status": status}
+        return self._create_transaction(
+            "redirect",
+            reference=reference,
+            operation="refund",
+            amount=-20.0,
+            payment_method_id=self.sepa.id,
+            provider_reference=refund_id,
+            source_transaction_id=self.tx.id,
+            state="pending",
         )
 
 

@@ -121,21 +121,9 @@ class TestBrowserFlow(
             {"company_ids": [Command.link(cls.env.company.id)], "company_id": cls.env.company.id}
         )
         # A card provider beside GoCardless on the payment form (Odoo's dummy provider).
-        card = cls.env.ref("payment.payment_method_card")
-        brands = (
-            cls.env["payment.method"]
-            .with_context(active_test=False)
-            .search(
-                [
-                    ("primary_payment_method_id", "=", card.id),
-                    ("code", "in", ("visa", "mastercard")),
-                ]
-            )
-        )
-        cls.dummy_provider.write(
-            {"name": "Card", "payment_method_ids": [Command.set((card | brands).ids)]}
-        )
-        (card | brands).write({"active": True})
+        cards = cls.env.company._gocardless_demo_card_methods()
+        cls.dummy_provider.write({"name": "Card", "payment_method_ids": [Command.set(cards.ids)]})
+        cards.write({"active": True})
         cls.payer = cls.env["res.partner"].create(
             {
                 "name": "Camille Martin",

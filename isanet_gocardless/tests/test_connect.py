@@ -145,14 +145,18 @@ class TestConnect(GoCardlessConnectMixin, GoCardlessSandboxCommon, PaymentHttpCo
         self._assert_unchanged()
         self.assertFalse(self.env["gocardless.oauth.state"].sudo().search([]), "Used up.")
 
-    def test_state_of_another_administrator_is_refused(self):
-        other_admin = new_test_user(
+    def _company_user(self, login, groups):
+        """A user of ``groups`` working in the test's company (the provider's)."""
+        return new_test_user(
             self.env,
-            login="gocardless_other_admin",
-            groups="base.group_system",
+            login=login,
+            groups=groups,
             company_id=self.env.company.id,
             company_ids=[Command.set(self.env.company.ids)],
         )
+
+    def test_state_of_another_administrator_is_refused(self):
+        other_admin = self._company_user("gocardless_other_admin", "base.group_system")
         _url, page = self._start_connect(user=other_admin)
         response = self._callback(self._decide(page, email="stolen@example.com"))
         self.assertEqual(response.status_code, 400)
@@ -414,13 +418,7 @@ class TestConnect(GoCardlessConnectMixin, GoCardlessSandboxCommon, PaymentHttpCo
     # === SECURITY === #
 
     def test_only_system_administrators_manage_the_connection(self):
-        manager = new_test_user(
-            self.env,
-            login="gocardless_account_manager",
-            groups="account.group_account_manager",
-            company_id=self.env.company.id,
-            company_ids=[Command.set(self.env.company.ids)],
-        )
+        manager = self._company_user("gocardless_account_manager", "account.group_account_manager")
         provider = self.gocardless.with_user(manager).with_company(self.gocardless.company_id)
         for action in (
             provider.action_gocardless_connect,

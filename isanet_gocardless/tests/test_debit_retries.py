@@ -91,17 +91,8 @@ class TestMerchantRetry(GoCardlessMandateMixin, GoCardlessSandboxCommon):
         invoice = self._create_customer_invoice(amount=amount)
         invoice.action_gocardless_collect()
         tx = invoice.gocardless_debit_transaction_id
-        self.client.scenario_simulators.run(
-            "payment_failed", params={"links": {"resource": tx.provider_reference}}
-        )
         with mute_logger(*LOGGERS):
-            tx._handle_notification_data(
-                "gocardless",
-                {
-                    "reference": tx.reference,
-                    "gocardless_payment": self._sandbox_payment(tx.provider_reference),
-                },
-            )
+            self._sandbox_payment_outcome(tx, "payment_failed")
         self.assertEqual(tx.state, "error")
         self.assertEqual(invoice.gocardless_debit_status, "failed")
         return invoice, tx

@@ -215,6 +215,12 @@ class TestDemoData(HttpCase):
         self.assertIn(str(self.provider.id), providers)
         self.assertFalse(tokens)
 
+        # Whoever holds the invoice's link is not offered the customer's saved mandate...
+        providers, tokens = self._portal_payment_options(self._invoice("boulangerie_open"))
+        self.assertIn(str(self.provider.id), providers)
+        self.assertFalse(tokens)
+        # ...the customer's accountant, logged in, is.
+        self.authenticate("boulangerie", "boulangerie")
         providers, tokens = self._portal_payment_options(self._invoice("boulangerie_open"))
         self.assertIn(str(self.provider.id), providers)
         self.assertEqual(tokens, {str(self._ref("demo_token_boulangerie").id)})

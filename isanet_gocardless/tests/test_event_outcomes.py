@@ -134,16 +134,13 @@ class TestEventOutcomes(GoCardlessWebhookCommon):
         self.assertEqual(len(self._activities("Direct debit failed")), 1)
 
         # The customer pays the invoice by a new direct debit, which GoCardless collects.
-        retry = self._create_transaction(
-            "redirect",
-            reference="INV-GC-2",
-            amount=self.invoice.amount_total,
-            currency_id=self.invoice.currency_id.id,
-            partner_id=self.partner_a.id,
-            payment_method_id=self.sepa.id,
-            provider_reference="PM456",
-            invoice_ids=[Command.set(self.invoice.ids)],
-            state="pending",
+        retry = self.tx.copy(
+            {
+                "reference": "INV-GC-2",
+                "provider_reference": "PM456",
+                "invoice_ids": [Command.set(self.invoice.ids)],
+                "state": "pending",
+            }
         )
         self._set_payment("confirmed", payment_id="PM456", reference="INV-GC-2")
         self._receive([self._event("payments", "confirmed", "PM456", odoo_ref=False)])
@@ -177,17 +174,21 @@ class TestEventOutcomes(GoCardlessWebhookCommon):
 
     # === Mandates === #
 
-    def test_cancelled_mandate_archives_its_token(self):
+    def _receive_mandate_event(self, action, status):
+        """The token of mandate MD123, then its event ``action`` (EV1) received while
+        GoCardless reads the mandate as ``status``; return the token."""
         token = self._create_token(provider_ref="MD123", payment_method_id=self.sepa.id)
-        self.api_resources[("mandates", "MD123")] = {"id": "MD123", "status": "cancelled"}
-        self._receive([self._event("mandates", "cancelled", "MD123", event_id="EV1")])
+        self.api_resources[("mandates", "MD123")] = {"id": "MD123", "status": status}
+        self._receive([self._event("mandates", action, "MD123", event_id="EV1")])
+        return token
+
+    def test_cancelled_mandate_archives_its_token(self):
+        token = self._receive_mandate_event("cancelled", "cancelled")
         self.assertFalse(token.active)
         self.assertEqual(self._ledger("EV1").state, "processed")
 
     def test_mandate_active_again_keeps_its_token(self):
-        token = self._create_token(provider_ref="MD123", payment_method_id=self.sepa.id)
-        self.api_resources[("mandates", "MD123")] = {"id": "MD123", "status": "active"}
-        self._receive([self._event("mandates", "expired", "MD123", event_id="EV1")])
+        token = self._receive_mandate_event("expired", "active")
         self.assertTrue(token.active)
         self.assertEqual(self._ledger("EV1").state, "ignored")
 
@@ -205,71 +206,40 @@ class TestEventOutcomes(GoCardlessWebhookCommon):
 
     # === Billing requests === #
 
-    def _billing_request_tx(self):
-        return self._create_transaction(
-            "redirect",
-            reference="INV-GC-BR",
-            payment_method_id=self.sepa.id,
-            gocardless_billing_request_id="BRQ123",
-            state="draft",
-        )
+    def _receive_completing(self, action):
+        """Receive the event ``action`` of billing request BRQ123, the completion of the
+        billing request spied; return the spy."""
+        with patch.object(
+            self.env.registry["payment.transaction"],
+            "_gocardless_complete_billing_request",
+            autospec=True,
+            return_value=True,
+        ) as complete:
+            self._receive([self._event("billing_requests", action, "BRQ123")])
+        return complete
 
     def test_cancelled_billing_request_cancels_its_transaction(self):
-        tx = self._billing_request_tx()
-        self.api_resources[("billing_requests", "BRQ123")] = {
-            "id": "BRQ123",
-            "status": "cancelled",
-        }
+        tx = self._billing_request_tx("cancelled")
         self._receive([self._event("billing_requests", "cancelled", "BRQ123", event_id="EV1")])
         self.assertEqual(tx.state, "cancel")
         self.assertEqual(self._ledger("EV1").state, "processed")
 
     def test_fulfilled_billing_request_completes_its_transaction(self):
-        tx = self._billing_request_tx()
-        self.api_resources[("billing_requests", "BRQ123")] = {
-            "id": "BRQ123",
-            "status": "fulfilled",
-        }
-        with patch.object(
-            self.env.registry["payment.transaction"],
-            "_gocardless_complete_billing_request",
-            autospec=True,
-            return_value=True,
-        ) as complete:
-            self._receive([self._event("billing_requests", "fulfilled", "BRQ123")])
+        tx = self._billing_request_tx("fulfilled")
+        complete = self._receive_completing("fulfilled")
         complete.assert_called_once()
         self.assertEqual(complete.call_args.args[0], tx)
 
     def test_cancelled_event_of_a_fulfilled_billing_request_completes_it(self):
-        tx = self._billing_request_tx()
-        self.api_resources[("billing_requests", "BRQ123")] = {
-            "id": "BRQ123",
-            "status": "fulfilled",
-        }
-        with patch.object(
-            self.env.registry["payment.transaction"],
-            "_gocardless_complete_billing_request",
-            autospec=True,
-            return_value=True,
-        ) as complete:
-            self._receive([self._event("billing_requests", "cancelled", "BRQ123")])
+        tx = self._billing_request_tx("fulfilled")
+        complete = self._receive_completing("cancelled")
         complete.assert_called_once()
         self.assertNotEqual(tx.state, "cancel")
 
     # === Refunds === #
 
     def test_refund_events_confirm_or_fail_the_refund_transaction(self):
-        refund_tx = self._create_transaction(
-            "redirect",
-            reference="R-INV-GC-1",
-            operation="refund",
-            amount=-20.0,
-            payment_method_id=self.sepa.id,
-            provider_reference="RF123",
-            source_transaction_id=self.tx.id,
-            state="pending",
-        )
-        self.api_resources[("refunds", "RF123")] = {"id": "RF123", "status": "failed"}
+        refund_tx = self._refund_tx("R-INV-GC-1", "RF123", "failed")
         self._receive([self._event("refunds", "failed", "RF123", event_id="EV1")])
         self.assertEqual(refund_tx.state, "error")
         self.assertEqual(self._ledger("EV1").transaction_id, refund_tx)
@@ -277,17 +247,7 @@ class TestEventOutcomes(GoCardlessWebhookCommon):
     def test_paid_refund_confirms_the_refund_transaction_and_records_the_refund(self):
         self._set_payment("confirmed")
         self._receive([self._payment_event("confirmed")])
-        refund_tx = self._create_transaction(
-            "redirect",
-            reference="R-INV-GC-2",
-            operation="refund",
-            amount=-20.0,
-            payment_method_id=self.sepa.id,
-            provider_reference="RF456",
-            source_transaction_id=self.tx.id,
-            state="pending",
-        )
-        self.api_resources[("refunds", "RF456")] = {"id": "RF456", "status": "paid"}
+        refund_tx = self._refund_tx("R-INV-GC-2", "RF456", "paid")
         self._receive([self._event("refunds", "paid", "RF456", event_id="EV1")])
         self.assertEqual(refund_tx.state, "done")
         self.assertEqual(refund_tx.payment_id.payment_type, "outbound")

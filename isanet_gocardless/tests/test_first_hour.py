@@ -4,17 +4,19 @@
 connection kept or retired, the merchant's notices and screens in their language."""
 
 import base64
-from datetime import datetime
+import json
+from datetime import datetime, timedelta
 from unittest.mock import patch
 
 from lxml import etree
 
-from odoo import Command
+from odoo import Command, fields
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import file_open, mute_logger
 
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
+from ..gocardless_core import catchup
 from .common import (
     GoCardlessConnectMixin,
     GoCardlessFlowMixin,
@@ -172,6 +174,37 @@ class TestFirstHourConnect(
         self._connect(email="second@example.com", name="Second Ltd")
         self.assertFalse(mandate.active, "Another account can't charge these mandates.")
 
+    def test_connecting_the_same_account_again_catches_up_from_the_last_event_seen(self):
+        self._alone()
+        self._connect(email="same@example.com", name="Same Ltd")
+        seen = (fields.Datetime.now() - timedelta(hours=5)).replace(microsecond=0)
+        self.gocardless.gocardless_events_synced_at = seen
+        self._as_admin(self.gocardless).action_gocardless_disconnect()
+        self.assertEqual(self.gocardless.gocardless_events_synced_at, seen)
+
+        self._connect(email="same@example.com", name="Same Ltd")
+        self.assertEqual(self.gocardless.gocardless_events_synced_at, seen)
+        # The missed events are read from before the disconnection, not from now.
+        params = catchup.first_params(
+            self.gocardless.gocardless_events_synced_at, fields.Datetime.now()
+        )
+        self.assertEqual(params["created_at[gt]"], catchup.format_timestamp(seen - catchup.OVERLAP))
+
+        # A token pasted for the same account keeps it too.
+        self._as_admin(self.gocardless).action_gocardless_disconnect()
+        self.gocardless.write({"gocardless_access_token": self.sandbox_token, "state": "test"})
+        self.assertEqual(self.gocardless.gocardless_events_synced_at, seen)
+
+    def test_connecting_another_account_catches_up_from_now(self):
+        self._alone()
+        self._connect(email="first@example.com", name="First Ltd")
+        seen = (fields.Datetime.now() - timedelta(hours=5)).replace(microsecond=0)
+        self.gocardless.gocardless_events_synced_at = seen
+        self._as_admin(self.gocardless).action_gocardless_disconnect()
+        before = fields.Datetime.now().replace(microsecond=0)
+        self._connect(email="second@example.com", name="Second Ltd")
+        self.assertGreaterEqual(self.gocardless.gocardless_events_synced_at, before)
+
     def test_a_pasted_token_connects_again_and_publishes_the_provider_again(self):
         self.assertTrue(self.gocardless.is_published)
         self._as_admin(self.gocardless).action_gocardless_disconnect()
@@ -303,8 +336,9 @@ class TestFirstHourNotices(
 
     def test_the_merchant_is_told_when_a_customer_cancels_a_mandate_from_the_portal(self):
         self.authenticate(self.portal_user.login, self.portal_user.login)
+        csrf = self._csrf_token()
         with mute_logger(*LOGGERS):
-            response = self._post_cancel({"mandate_id": str(self.token.id)})
+            response = self._post_cancel({"mandate_id": str(self.token.id)}, csrf=csrf)
         self.assertEqual(response.status_code, 303, response.text[:500])
         self.token.invalidate_recordset()
         self.assertEqual(self.token.gocardless_mandate_status, "cancelled")
@@ -317,6 +351,42 @@ class TestFirstHourNotices(
         self.assertIn(self.mandate["reference"], notes.body)
         self.assertIn(self._french("SEPA Direct Debit"), notes.body)
         self.assertIn(self.admin_user.partner_id, notes.partner_ids, "Notified to the merchant.")
+        # The same form posted again (back button): no second notice.
+        with mute_logger(*LOGGERS):
+            self.assertEqual(
+                self._post_cancel({"mandate_id": str(self.token.id)}, csrf=csrf).status_code, 303
+            )
+        self.assertEqual(
+            len(self.customer.message_ids.filtered(lambda m: told in (m.body or ""))), 1
+        )
+
+    def test_the_merchant_is_told_when_a_customer_deletes_a_saved_mandate(self):
+        self.authenticate(self.portal_user.login, self.portal_user.login)
+        with mute_logger(*LOGGERS):
+            response = self.url_open(
+                "/payment/archive_token",
+                data=json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "method": "call",
+                        "id": 0,
+                        "params": {"token_id": self.token.id},
+                    }
+                ).encode(),
+                headers={"Content-Type": "application/json"},
+                timeout=60,
+            )
+        self.assertNotIn("error", response.json())
+        self.token.invalidate_recordset()
+        self.assertFalse(self.token.active)
+        self.assertEqual(self.token.gocardless_mandate_status, "cancelled")
+        told = self._prefix(
+            "The customer cancelled their direct debit mandate %(mandate)s (%(scheme)s, "
+            "%(account)s) from their portal: their invoices are no longer collected on it."
+        )
+        notes = self.customer.message_ids.filtered(lambda m: told in (m.body or ""))
+        self.assertEqual(len(notes), 1)
+        self.assertIn(self.admin_user.partner_id, notes.partner_ids)
 
     def test_labels_and_statuses_in_words(self):
         # The scheme of a mandate, on the customer's form and portal.

@@ -346,6 +346,15 @@ class TestUnknownPayments(GoCardlessWebhookCommon):
         self.assertEqual(len(activities), 2)
         self.assertEqual(len(activities.filtered(lambda a: "PM999" in str(a.note))), 1)
 
+    def test_the_activity_stays_open_when_the_account_is_reconnected(self):
+        with mute_logger(*LOGGERS):
+            self._post_events([self._event("payments", "created", "PM999", odoo_ref=False)])
+        self.gocardless._gocardless_flag_reconnect()
+        self.assertEqual(len(self.gocardless.activity_ids), 2)
+        self.gocardless._gocardless_clear_reconnect()
+        self.assertEqual(self.gocardless.activity_ids, self._unknown_payment_activities())
+        self.assertEqual(len(self.gocardless.activity_ids), 1)
+
     def test_a_payment_found_by_reference_but_not_the_transactions_gives_an_activity(self):
         self.tx.provider_reference = False
         self.tx.state = "draft"

@@ -54,17 +54,8 @@ class TestManyInvoicesOneDebit(GoCardlessMandateMixin, GoCardlessSandboxCommon):
         self.assertEqual(len(self._creates()), 1)
         self.assertEqual(first.gocardless_debit_status, "scheduled")
         self.assertEqual(second.gocardless_debit_status, "scheduled")
-        self.gocardless._gocardless_make_client().scenario_simulators.run(
-            "payment_confirmed", params={"links": {"resource": tx.provider_reference}}
-        )
         with mute_logger(*LOGGERS):
-            tx._handle_notification_data(
-                "gocardless",
-                {
-                    "reference": tx.reference,
-                    "gocardless_payment": self._sandbox_payment(tx.provider_reference),
-                },
-            )
+            self._sandbox_payment_outcome(tx, "payment_confirmed")
             tx._post_process()
         self.assertEqual(tx.state, "done")
         for invoice in (first, second):

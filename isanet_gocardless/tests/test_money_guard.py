@@ -239,46 +239,39 @@ class TestMoneyGuard(
 
     # === OTHER DOORS: MERCHANT, REGISTER PAYMENT, RPC === #
 
-    def test_merchant_collect_passes_the_same_guard(self):
-        invoice = self._create_customer_invoice(amount=100.0)
-        token = self._mandate_token()
-        self._pending_debit(invoice, 100.0)
+    def _assert_token_debit_refused(self, invoice, reference, amount, operation, reason):
+        """A debit of ``amount`` for ``invoice`` on the customer's mandate, created as the
+        merchant's *Collect* (``offline``) or an RPC (``online_token``) would, is refused with
+        ``reason`` and nothing reaches GoCardless."""
         tx = self.env["payment.transaction"].create(
             {
                 "provider_id": self.gocardless.id,
                 "payment_method_id": self.sepa.id,
-                "reference": "COLLECT-TWICE",
-                "amount": 100.0,
+                "reference": reference,
+                "amount": amount,
                 "currency_id": invoice.currency_id.id,
                 "partner_id": self.partner.id,
-                "token_id": token.id,
-                "operation": "offline",
+                "token_id": self._mandate_token().id,
+                "operation": operation,
                 "invoice_ids": [Command.set(invoice.ids)],
             }
         )
-        with self.assertRaisesRegex(ValidationError, "already under way"):
+        with self.assertRaisesRegex(ValidationError, reason):
             tx._send_payment_request()
         self._assert_nothing_sent()
 
+    def test_merchant_collect_passes_the_same_guard(self):
+        invoice = self._create_customer_invoice(amount=100.0)
+        self._pending_debit(invoice, 100.0)
+        self._assert_token_debit_refused(
+            invoice, "COLLECT-TWICE", 100.0, "offline", "already under way"
+        )
+
     def test_rpc_cannot_debit_more_than_is_due(self):
         invoice = self._create_customer_invoice(amount=70.0)
-        token = self._mandate_token()
-        tx = self.env["payment.transaction"].create(
-            {
-                "provider_id": self.gocardless.id,
-                "payment_method_id": self.sepa.id,
-                "reference": "RPC-5000",
-                "amount": 5000.0,
-                "currency_id": invoice.currency_id.id,
-                "partner_id": self.partner.id,
-                "token_id": token.id,
-                "operation": "online_token",
-                "invoice_ids": [Command.set(invoice.ids)],
-            }
+        self._assert_token_debit_refused(
+            invoice, "RPC-5000", 5000.0, "online_token", "above what is left"
         )
-        with self.assertRaisesRegex(ValidationError, "above what is left"):
-            tx._send_payment_request()
-        self._assert_nothing_sent()
 
     def _register_gocardless_payment(self, invoice):
         line = self.gocardless.journal_id.inbound_payment_method_line_ids.filtered(

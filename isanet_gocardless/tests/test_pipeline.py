@@ -74,41 +74,23 @@ class TestPipelineOfEvents(PipelineSpyMixin, GoCardlessWebhookCommon):
         )
         self.assertEqual(outside, [])
 
-    def test_billing_request_events_go_through_the_pipeline(self):
-        tx = self._create_transaction(
-            "redirect",
-            reference="INV-GC-BR",
-            payment_method_id=self.sepa.id,
-            gocardless_billing_request_id="BRQ123",
-            state="draft",
-        )
-        self.api_resources[("billing_requests", "BRQ123")] = {
-            "id": "BRQ123",
-            "status": "cancelled",
-        }
+    def _assert_through_the_pipeline(self, tx, event, state):
+        """Receiving ``event`` makes ``tx`` ``state``, inside the pipeline and nowhere else."""
         with self._pipeline_spy() as (inside, outside):
-            self._receive([self._event("billing_requests", "cancelled", "BRQ123")])
-        self.assertEqual(tx.state, "cancel")
-        self.assertEqual(inside, [(("INV-GC-BR",), "cancel")])
+            self._receive([event])
+        self.assertEqual(tx.state, state)
+        self.assertEqual(inside, [((tx.reference,), state)])
         self.assertEqual(outside, [])
 
+    def test_billing_request_events_go_through_the_pipeline(self):
+        tx = self._billing_request_tx("cancelled")
+        event = self._event("billing_requests", "cancelled", "BRQ123")
+        self._assert_through_the_pipeline(tx, event, "cancel")
+
     def test_refund_events_go_through_the_pipeline(self):
-        refund_tx = self._create_transaction(
-            "redirect",
-            reference="R-INV-GC-1",
-            operation="refund",
-            amount=-20.0,
-            payment_method_id=self.sepa.id,
-            provider_reference="RF123",
-            source_transaction_id=self.tx.id,
-            state="pending",
-        )
-        self.api_resources[("refunds", "RF123")] = {"id": "RF123", "status": "paid"}
-        with self._pipeline_spy() as (inside, outside):
-            self._receive([self._event("refunds", "paid", "RF123")])
-        self.assertEqual(refund_tx.state, "done")
-        self.assertEqual(inside, [(("R-INV-GC-1",), "done")])
-        self.assertEqual(outside, [])
+        refund_tx = self._refund_tx("R-INV-GC-1", "RF123", "paid")
+        event = self._event("refunds", "paid", "RF123")
+        self._assert_through_the_pipeline(refund_tx, event, "done")
 
     def test_a_gocardless_outage_stops_the_batch_and_loses_nothing(self):
         """The first read-back that can't reach GoCardless ends the batch: the other events

@@ -160,31 +160,35 @@ class TestPublicDoors(
                 "journal_id": bank_journal.id,
             }
         )
-        proof = (
+        today = fields.Date.today()
+        self.proof = (
             self.env["gocardless.cash.proof"]
+            .sudo()
+            .create({"provider_id": self.gocardless.id, "date_from": today, "date_to": today})
+        )
+        self.drift = (
+            self.env["gocardless.cash.proof.drift"]
             .sudo()
             .create(
                 {
-                    "provider_id": self.gocardless.id,
-                    "date_from": fields.Date.today().replace(day=1),
-                    "date_to": fields.Date.today(),
+                    "proof_id": self.proof.id,
+                    "kind": "payment_orphan",
+                    "name": "PMDOORORPHAN",
+                    "gocardless_ref": "PMDOORORPHAN",
+                    "currency_id": self.currency_euro.id,
+                    "amount": 10.0,
                 }
             )
         )
-        drift = (
-            self.env["gocardless.cash.proof.drift"]
-            .sudo()
-            .create({"proof_id": proof.id, "kind": "payment_orphan", "name": "PMDOOR"})
-        )
         # The records each model's doors are tried on.
         self.targets = {
+            "gocardless.cash.proof": [self.proof],
+            "gocardless.cash.proof.drift": [self.drift],
             "account.move": list(invoices),
             "account.move.line": [self.scheduled.line_ids],
             "account.payment": [self.payment],
             "account.bank.statement.line": [self.env["account.bank.statement.line"]],
             "gocardless.event": [self.event],
-            "gocardless.cash.proof": [proof],
-            "gocardless.cash.proof.drift": [drift],
             "gocardless.payout": list(self.payouts),
             "gocardless.webhook.stat": [self.env["gocardless.webhook.stat"]],
             "payment.provider": [self.gocardless],

@@ -164,44 +164,39 @@ def test_payout_item_amount():
             amounts.payout_item_amount(bad)
 
 
-def test_summarise_payout_items_reference_example():
-    items = [
-        {"type": "payment_paid_out", "amount": "12345.0"},
-        {"type": "gocardless_fee", "amount": "-143.4"},
-        {"type": "app_fee", "amount": "-61.7"},
-        {"type": "payment_paid_out", "amount": "5000.0"},
-        {"type": "payment_refunded", "amount": "-70.0"},
-        {"type": "payment_charged_back", "amount": "-25.0"},
-    ]
+# Payout items by case: GoCardless's reference example, then one item of each kind of type.
+PAYOUT_ITEMS = [
+    ("reference_example", {"type": "payment_paid_out", "amount": "12345.0"}),
+    ("reference_example", {"type": "gocardless_fee", "amount": "-143.4"}),
+    ("reference_example", {"type": "app_fee", "amount": "-61.7"}),
+    ("reference_example", {"type": "payment_paid_out", "amount": "5000.0"}),
+    ("reference_example", {"type": "payment_refunded", "amount": "-70.0"}),
+    ("reference_example", {"type": "payment_charged_back", "amount": "-25.0"}),
+    ("every_type_bucketed", {"type": "refund_funds_returned", "amount": "10.0"}),
+    ("every_type_bucketed", {"type": "surcharge_fee", "amount": "-1.5"}),
+    ("every_type_bucketed", {"type": "gocardless_fee", "amount": "2.0"}),  # fee refunded on failure
+    ("every_type_bucketed", {"type": "refund", "amount": "-3.0"}),
+    ("every_type_bucketed", {"type": "payment_failed", "amount": "-4.0"}),
+    ("every_type_bucketed", {"type": "revenue_share", "amount": "0.5"}),
+    ("every_type_bucketed", {"type": "something_new", "amount": "1.0"}),
+]
+SUMMARY_KEYS = ("gross", "fees", "refunds", "failures_and_chargebacks", "other", "net_exact")
+
+
+@pytest.mark.parametrize(
+    ("case", "expected", "net"),
+    [
+        ("reference_example", ("17345.0", "-205.1", "-70.0", "-25.0", "0", "17044.9"), 17045),
+        ("every_type_bucketed", ("10.0", "0.5", "-3.0", "-4.0", "1.5", "5.0"), 5),
+        ("no_items", ("0", "0", "0", "0", "0", "0"), 0),
+    ],
+)
+def test_summarise_payout_items(case, expected, net):
+    items = [item for item_case, item in PAYOUT_ITEMS if item_case == case]
     summary = amounts.summarise_payout_items(items)
-    assert summary["gross"] == Decimal("17345.0")
-    assert summary["fees"] == Decimal("-205.1")
-    assert summary["refunds"] == Decimal("-70.0")
-    assert summary["failures_and_chargebacks"] == Decimal("-25.0")
-    assert summary["other"] == 0
-    assert summary["net_exact"] == Decimal("17044.9")
-    assert summary["net"] == 17045
+    assert [summary[key] for key in SUMMARY_KEYS] == [Decimal(value) for value in expected]
+    assert summary["net"] == net
     assert isinstance(summary["net"], int)
-
-
-def test_summarise_payout_items_buckets_every_type():
-    items = [
-        {"type": "refund_funds_returned", "amount": "10.0"},
-        {"type": "surcharge_fee", "amount": "-1.5"},
-        {"type": "gocardless_fee", "amount": "2.0"},  # fee refunded on failure
-        {"type": "refund", "amount": "-3.0"},
-        {"type": "payment_failed", "amount": "-4.0"},
-        {"type": "revenue_share", "amount": "0.5"},
-        {"type": "something_new", "amount": "1.0"},
-    ]
-    summary = amounts.summarise_payout_items(items)
-    assert summary["gross"] == Decimal("10.0")
-    assert summary["fees"] == Decimal("0.5")
-    assert summary["refunds"] == Decimal("-3.0")
-    assert summary["failures_and_chargebacks"] == Decimal("-4.0")
-    assert summary["other"] == Decimal("1.5")
-    assert summary["net"] == 5
-    assert amounts.summarise_payout_items([])["net"] == 0
 
 
 def test_summarise_payout_items_sdk_fixture(fixtures_dir):

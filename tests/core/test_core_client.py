@@ -328,43 +328,28 @@ def _api_error(cls, status, error_type, reason=None):
     )
 
 
+# GoCardless's API errors: SDK class, HTTP status, error type, reason -> kind, transient.
+API_ERRORS = [
+    ("RateLimitError", 429, "invalid_api_usage", "rate_limit_exceeded", "rate_limited", True),
+    ("GoCardlessInternalError", 500, "gocardless", None, "internal", True),
+    ("AuthenticationError", 401, "invalid_api_usage", "unauthorized", "authentication", False),
+    ("PermissionsError", 403, "invalid_api_usage", "forbidden", "permission", False),
+    ("InvalidApiUsageError", 404, "invalid_api_usage", "not_found", "not_found", False),
+    ("ValidationFailedError", 422, "validation_failed", "invalid", "validation", False),
+    ("InvalidStateError", 422, "invalid_state", "cancellation_failed", "invalid_state", False),
+]
+
+
 @pytest.mark.parametrize(
     ("error", "kind", "transient"),
     [
         (requests.Timeout("slow"), "timeout", True),
         (requests.ConnectionError("refused"), "unreachable", True),
         (sdk_errors.MalformedResponseError("html", None, 502), "unreadable", True),
-        (
-            _api_error(sdk_errors.RateLimitError, 429, "invalid_api_usage", "rate_limit_exceeded"),
-            "rate_limited",
-            True,
-        ),
-        (_api_error(sdk_errors.GoCardlessInternalError, 500, "gocardless"), "internal", True),
-        (
-            _api_error(sdk_errors.AuthenticationError, 401, "invalid_api_usage", "unauthorized"),
-            "authentication",
-            False,
-        ),
-        (
-            _api_error(sdk_errors.PermissionsError, 403, "invalid_api_usage", "forbidden"),
-            "permission",
-            False,
-        ),
-        (
-            _api_error(sdk_errors.InvalidApiUsageError, 404, "invalid_api_usage", "not_found"),
-            "not_found",
-            False,
-        ),
-        (
-            _api_error(sdk_errors.ValidationFailedError, 422, "validation_failed", "invalid"),
-            "validation",
-            False,
-        ),
-        (
-            _api_error(sdk_errors.InvalidStateError, 422, "invalid_state", "cancellation_failed"),
-            "invalid_state",
-            False,
-        ),
+        *[
+            (_api_error(getattr(sdk_errors, name), status, error_type, reason), kind, transient)
+            for name, status, error_type, reason, kind, transient in API_ERRORS
+        ],
         (sdk_errors.GoCardlessProError("bad url parameter"), "invalid_request", False),
     ],
 )

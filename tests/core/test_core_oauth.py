@@ -167,31 +167,31 @@ def test_exchange_code_without_token_or_organisation_is_unreadable(post, body):
     assert info.value.code == "unreadable"
 
 
-def test_gocardless_error_json(post):
-    post.answer = FakeResponse(
-        400, {"error": "invalid_grant", "error_description": "The code has expired."}
-    )
+@pytest.mark.parametrize(
+    ("status", "body", "code", "description", "text"),
+    [
+        # GoCardless's error JSON.
+        (
+            400,
+            {"error": "invalid_grant", "error_description": "The code has expired."},
+            "invalid_grant",
+            "The code has expired.",
+            "invalid_grant: The code has expired.",
+        ),
+        # An error field on HTTP 200 is still an error.
+        (200, {"error": "invalid_client"}, "invalid_client", "", "invalid_client"),
+        # An HTTP error without an error field.
+        (503, {"message": "maintenance"}, "http_503", "", "http_503"),
+    ],
+    ids=["gocardless_error_json", "error_on_http_200", "http_error_without_error_field"],
+)
+def test_refused_exchange(post, status, body, code, description, text):
+    post.answer = FakeResponse(status, body)
     with pytest.raises(oauth.OAuthError) as info:
         oauth.exchange_code("h", "CL", "S", "c", "cb")
-    assert info.value.code == "invalid_grant"
-    assert info.value.description == "The code has expired."
-    assert str(info.value) == "invalid_grant: The code has expired."
-
-
-def test_error_field_on_http_200_is_still_an_error(post):
-    post.answer = FakeResponse(200, {"error": "invalid_client"})
-    with pytest.raises(oauth.OAuthError) as info:
-        oauth.exchange_code("h", "CL", "S", "c", "cb")
-    assert info.value.code == "invalid_client"
-    assert info.value.description == ""
-    assert str(info.value) == "invalid_client"
-
-
-def test_http_error_without_error_field(post):
-    post.answer = FakeResponse(503, {"message": "maintenance"})
-    with pytest.raises(oauth.OAuthError) as info:
-        oauth.exchange_code("h", "CL", "S", "c", "cb")
-    assert info.value.code == "http_503"
+    assert info.value.code == code
+    assert info.value.description == description
+    assert str(info.value) == text
 
 
 @pytest.mark.parametrize("error", [requests.Timeout("slow"), requests.ConnectionError("refused")])
