@@ -602,6 +602,7 @@ class TestBrowserFlow(
         self._idle_browser()
 
         self._walkthrough_payout(tx, texts)
+        self._walkthrough_cash_proof()
         # 9-10. The customer's saved mandate at work: a scheduled debit, the mandates.
         self._walkthrough_scheduled_debit(lang, tx.token_id)
         self._walkthrough_mandate_lists(lang, tx.token_id)
@@ -639,6 +640,27 @@ class TestBrowserFlow(
         self.assertIn(texts["payout_amount"], self._text(".o_field_widget[name='amount']"))
         self.assertIn(entry_name, self._text(".o_field_widget[name='move_id']"))
         self._screenshot("payout", backend=True)
+
+    def _walkthrough_cash_proof(self):
+        """8b. The month's cash proof: GoCardless's payments and payouts, the transactions and
+        entries, the clearing account and the bank lines, compared; the proof's form."""
+        with self._db():
+            today = fields.Date.context_today(self.gocardless)
+            proof = self.env["gocardless.cash.proof"]._gocardless_prove(
+                self.gocardless.sudo(), today.replace(day=1), today
+            )
+            self.assertIn(proof.state, ("balanced", "drifts"), proof.message)
+            self.assertTrue(proof.payment_count)
+            self.assertTrue(proof.payout_count)
+        self._login_browser("admin")
+        self._set_viewport(*self.backend_viewport)
+        self._navigate(f"/odoo/action-isanet_gocardless.action_gocardless_cash_proof/{proof.id}")
+        self._wait_for_element(
+            ".o_form_view .o_field_widget[name='payment_count']", "the cash proof's form"
+        )
+        self.assertIn(str(proof.payment_count), self._text(".o_field_widget[name='payment_count']"))
+        self._screenshot("cash-proof", backend=True)
+        self._idle_browser()
 
     def _walkthrough_scheduled_debit(self, lang, token):
         """9. Backend: the merchant collects a new invoice on the saved mandate; the invoice
