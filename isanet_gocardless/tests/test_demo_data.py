@@ -219,7 +219,7 @@ class TestDemoData(HttpCase):
         providers, tokens = self._portal_payment_options(self._invoice("boulangerie_open"))
         self.assertIn(str(self.provider.id), providers)
         self.assertFalse(tokens)
-        # ...the customer's accountant, logged in, is.
+        # ...the customer, logged in, is.
         self.authenticate("boulangerie", "boulangerie")
         providers, tokens = self._portal_payment_options(self._invoice("boulangerie_open"))
         self.assertIn(str(self.provider.id), providers)
