@@ -18,6 +18,7 @@ from collections import defaultdict
 import psycopg2
 
 from odoo import api, models
+from odoo.tools import format_amount
 
 from .. import const
 
@@ -170,6 +171,76 @@ class PaymentTransaction(models.Model):
             ),
             "invoice_ids": self.invoice_ids,
         }
+
+    def _create_payment(self, **extra_create_values):
+        """Override of `account_payment` to book a debit collected on invoices that are no
+        longer posted (cancelled or reset to draft after the debit was submitted).
+
+        Odoo would post the reset invoices again, and fail on the cancelled ones' lines: the
+        debit would never be booked, and its payout would wait for it. The payment is made
+        all the same, matched with the invoices still posted only: the rest stays as the
+        customer's credit (refunded to the mandate by *Refund Direct Debit Surplus*, or used
+        on another invoice), and the merchant is told on each invoice.
+        """
+        if self.provider_code != const.PROVIDER_CODE or self.operation not in (
+            DEBIT_OPERATIONS_BOOKED
+        ):
+            return super()._create_payment(**extra_create_values)
+        unposted = self.invoice_ids.filtered(lambda invoice: invoice.state != "posted")
+        if not unposted:
+            return super()._create_payment(**extra_create_values)
+        posted = self.invoice_ids - unposted
+        values = {**self._gocardless_payment_values(), **extra_create_values}
+        values["invoice_ids"] = posted
+        payment = self.env["account.payment"].create(values)
+        payment.action_post()
+        self.payment_id = payment
+        if posted:
+            (payment.move_id.line_ids + posted.line_ids).filtered(
+                lambda line: (
+                    line.account_id == payment.destination_account_id and not line.reconciled
+                )
+            ).reconcile()
+        self._gocardless_notify_collected_on_unposted(unposted, payment)
+        return payment
+
+    def _gocardless_notify_collected_on_unposted(self, invoices, payment):
+        """Tell the merchant, on each of ``invoices``, that the debit was collected although the
+        invoice is no longer posted, and what is left as the customer's credit."""
+        self.ensure_one()
+        credit = -sum(
+            payment.move_id.line_ids.filtered(
+                lambda line: line.account_id == payment.destination_account_id
+            ).mapped("amount_residual_currency")
+        )
+        for invoice in invoices:
+            notice_tx, user = self._gocardless_notice_env(invoice)
+            invoice.sudo().message_post(body=notice_tx._gocardless_unposted_note(invoice, credit))
+            if user:
+                user_tx = self._gocardless_user_env(invoice, user)
+                invoice.sudo().activity_schedule(
+                    "mail.mail_activity_data_todo",
+                    summary=user_tx.env._("Direct debit collected on an invoice no longer posted"),
+                    note=user_tx._gocardless_unposted_note(invoice, credit),
+                    user_id=user.id,
+                )
+
+    def _gocardless_unposted_note(self, invoice, credit):
+        """Return the notice of a debit collected on ``invoice``, no longer posted, in the
+        language of the context."""
+        self.ensure_one()
+        env = self.env
+        states = dict(invoice._fields["state"]._description_selection(env))
+        return env._(
+            "The direct debit %(reference)s was collected although the invoice %(invoice)s is "
+            "%(state)s: %(amount)s stays as %(partner)s's credit. Refund it to the mandate "
+            "(Refund Direct Debit Surplus) or use it on another invoice.",
+            reference=self.reference,
+            invoice=invoice.name or "",
+            state=states.get(invoice.state, invoice.state),
+            amount=format_amount(env, credit, self.currency_id),
+            partner=self.partner_id.commercial_partner_id.display_name,
+        )
 
     def _gocardless_create_payments(self):
         """Create, post and reconcile the payments of these confirmed debits, together.

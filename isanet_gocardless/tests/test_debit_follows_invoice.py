@@ -385,3 +385,33 @@ class TestDebitFollowsInvoice(GoCardlessMandateMixin, GoCardlessSandboxCommon):
         self.assertTrue(refund_tx.payment_id.is_reconciled)
         self.assertTrue(tx.payment_id.is_reconciled)
         self.assertFalse(invoice.gocardless_debit_surplus)
+
+    def test_a_debit_collected_on_a_cancelled_invoice_is_the_customers_credit(self):
+        invoice, tx = self._scheduled(100.0)
+        self._follow(tx, "payment_submitted")
+        with mute_logger(*LOGGERS):
+            invoice.button_cancel()
+        self.assertEqual(invoice.state, "cancel")
+        # Submitted: GoCardless can't cancel it any more; it is collected.
+        self.assertEqual(self._sandbox_payment(tx.provider_reference)["status"], "submitted")
+        self._follow(tx, "payment_confirmed")
+        with mute_logger(*LOGGERS):
+            tx._post_process()
+        self.assertEqual(tx.state, "done")
+        self.assertTrue(tx.is_post_processed)
+        payment = tx.payment_id
+        self.assertTrue(payment, "the collected debit is booked")
+        self.assertEqual(payment.move_id.state, "posted")
+        self.assertAlmostEqual(payment.amount, 100.0)
+        receivable = payment.move_id.line_ids.filtered(
+            lambda line: line.account_id == payment.destination_account_id
+        )
+        self.assertAlmostEqual(-sum(receivable.mapped("amount_residual")), 100.0)
+        self.assertEqual(invoice.state, "cancel", "the cancelled invoice stays cancelled")
+        self.assertEqual(invoice.gocardless_debit_surplus, 100.0)
+        self.assertTrue(invoice.message_ids.filtered(lambda m: "stays as" in str(m.body)))
+        activity = invoice.activity_ids.filtered(
+            lambda a: a.summary == "Direct debit collected on an invoice no longer posted"
+        )
+        self.assertEqual(len(activity), 1)
+        self.assertIn(tx.reference, str(activity.note))
