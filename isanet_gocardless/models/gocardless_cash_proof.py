@@ -935,7 +935,7 @@ class GoCardlessCashProof(models.Model):
         :rtype: list
         """
         self.ensure_one()
-        account = self.clearing_account_id or self.provider_id._gocardless_clearing_account()
+        account = self.clearing_account_id or self.provider_id.sudo()._gocardless_clearing_account()
         rows = self._gocardless_query(
             SQL(
                 """

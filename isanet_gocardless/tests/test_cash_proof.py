@@ -389,8 +389,10 @@ class TestCashProof(
         proof = self.env["gocardless.cash.proof"].browse(action["res_id"])
         orphan = self._drifts(proof, "payment_orphan")
         self.assertTrue(orphan)
-        # The invoicing user reads the proof but may not mend it.
+        # The invoicing user reads the proof and exports the month's, but may not mend it.
         self.assertEqual(orphan.with_user(accountant).name, orphan.name)
+        export = proof.with_user(accountant).action_gocardless_month_xlsx()
+        self.assertTrue(export["url"].endswith("?download=true"))
         mark = self.sandbox.request_log_mark()
         with self.assertRaises(AccessError):
             orphan.with_user(accountant).action_gocardless_mend()
