@@ -42,6 +42,8 @@ _logger = logging.getLogger(__name__)
 PAGE_SIZE = 500
 # Drifts of one kind listed on a proof; the others are counted in its message.
 MAX_DRIFTS_PER_KIND = 200
+# Times a page refused for the rate limit is asked (each after the window the refusal names).
+RATE_LIMITED_TRIES = 3
 # Days a booked payout may wait for its bank line before it is a drift.
 BANK_LINE_GRACE_DAYS = 3
 # Payment statuses of a payment that never moved money: no transaction is expected.
@@ -1470,14 +1472,25 @@ class _ProofTables:
             query = dict(params or {}, limit=PAGE_SIZE)
             if after:
                 query["after"] = after
-            page = self.provider._gocardless_make_request(
-                resource, "list", params=query, profile="background"
-            )
-            self.requests += 1
+            page = self.read_page(resource, query)
             yield page.get(resource) or []
             after = ((page.get("meta") or {}).get("cursors") or {}).get("after")
             if not after:
                 return
+
+    def read_page(self, resource, query):
+        """Read one page; a refusal for the rate limit is sent again once the window allows
+        (the background profile's pacer waits for it before each call)."""
+        for attempt in range(RATE_LIMITED_TRIES):
+            self.requests += 1
+            try:
+                return self.provider._gocardless_make_request(
+                    resource, "list", params=query, profile="background"
+                )
+            except utils.GoCardlessRequestError as error:
+                if error.kind != "rate_limited" or attempt == RATE_LIMITED_TRIES - 1:
+                    raise
+        return {}  # not reached
 
     @staticmethod
     def _day(value):

@@ -360,6 +360,23 @@ class TestCashProof(
         self.assertEqual(self.env.cr.fetchone()[0], 0)
         self.assertEqual(self._prove().state, "balanced")
 
+    def test_rate_limited_page_read_again_after_the_window(self):
+        """A page refused for the rate limit: the proof waits for the window the refusal names
+        (the background pacer), reads it again, and proves."""
+        self._booked_payout(20.0)
+        pacer = self.gocardless._gocardless_pacer()
+        slept = []
+        self.patch(pacer, "_sleep", slept.append)
+        self.sandbox.set_fault("429", path_prefix="/payments", count=1)
+        mark = self.sandbox.request_log_mark()
+        proof = self._prove()
+        self.assertEqual(proof.state, "balanced", proof.drift_ids.mapped("name"))
+        self.assertEqual(proof.payment_count, 1)
+        self.assertEqual(len(slept), 1)
+        self.assertGreater(slept[0], 0)
+        payments = [r for r in self.sandbox.request_log(mark) if r["path"] == "/payments"]
+        self.assertEqual([r["status"] for r in payments], [429, 200])
+
     def test_only_accounting_managers_prove_and_mend(self):
         company = self.env.company
         accountant = new_test_user(
