@@ -240,6 +240,29 @@ class TestCashProof(
         self.assertEqual(invoice.payment_state, "paid")
         self.assertEqual(self._prove().state, "balanced")
 
+    def test_refund_state_read_again_and_clearing_holds_the_refund(self):
+        """A refund GoCardless paid, its webhook lost: listed, read again; the clearing account
+        then holds the payment less the refund, as GoCardless does."""
+        with mute_logger(TX_LOGGER):
+            tx = self._collect_by_redirect(100.0)
+            refund_tx = tx._send_refund_request(amount_to_refund=40.0)
+        self.assertEqual(refund_tx.state, "pending")
+        self._simulate("refund_paid", refund_tx.provider_reference)  # webhook not delivered
+
+        proof = self._prove()
+        drift = self._drifts(proof, "refund_state")
+        self.assertEqual(drift.transaction_id, refund_tx)
+        self.assertEqual((drift.gocardless_status, drift.odoo_state), ("paid", "pending"))
+        self.assertAlmostEqual(drift.amount, 40.0)
+        self.assertEqual(proof.refund_count, 1)
+
+        self._mend(drift)
+        self.assertEqual(refund_tx.state, "done")
+        self.assertAlmostEqual(self._clearing_balance(), 60.0)
+        again = self._prove()
+        self.assertEqual(again.state, "balanced", again.drift_ids.mapped("name"))
+        self.assertIn("GoCardless holds 60.0", again.clearing_summary)
+
     def test_bank_line_of_another_amount_listed_then_mended(self):
         _tx, payout = self._booked_payout(100.0)
         line = self._bank_line(self.bank, payout.reference, 98.00)  # the bank says 98.00
