@@ -209,6 +209,47 @@ def danish_id_error(value) -> str | None:
     return None
 
 
+# The bank details of the schemes whose inputs are digits only, read in this order:
+# (scheme, input, pattern, message).
+DIGIT_FIELDS = (
+    ("bacs", "branch_code", r"\d{6}", "must be a 6-digit sort code"),
+    ("bacs", "account_number", r"\d{8}", "must be 8 digits"),
+    ("becs", "branch_code", r"\d{6}", "must be a 6-digit BSB"),
+    ("becs", "account_number", r"\d{5,9}", "must be 5 to 9 digits"),
+    ("becs_nz", "bank_code", r"\d{2}", "must be 2 digits"),
+    ("becs_nz", "branch_code", r"\d{4}", "must be 4 digits"),
+    ("becs_nz", "account_number", r"\d{7}", "must be 7 digits"),
+    ("becs_nz", "account_number_suffix", r"\d{2,3}", "must be 2-3 digits"),
+    ("pad", "bank_code", r"\d{3}", "must be a 3-digit institution"),
+    ("pad", "branch_code", r"\d{5}", "must be a 5-digit transit"),
+    ("pad", "account_number", r"\d{7,12}", "must be 7 to 12 digits"),
+    ("autogiro", "branch_code", r"\d{4,5}", "must be 4-5 digits"),
+    ("autogiro", "account_number", r"\d{1,10}", "must be at most 10 digits"),
+    ("betalingsservice", "bank_code", r"\d{4}", "must be a 4-digit reg number"),
+    ("betalingsservice", "account_number", r"\d{1,10}", "must be at most 10 digits"),
+)
+# Their fingerprint (duplicate detection), a format of the digits read.
+DIGIT_FINGERPRINTS = {
+    "bacs": "gb:{0}:{1}",
+    "becs": "au:{0}:{1}",
+    "becs_nz": "nz:{0}{1}{2}{3}",
+    "pad": "ca:{0}{1}:{2}",
+    "autogiro": "se:{0}:{1}",
+    "betalingsservice": "dk:{0}:{1}",
+}
+# The bank details an API call may carry (the scheme's inputs, see BANK_INPUTS, and more).
+BANK_DETAIL_KEYS = (
+    "account_number",
+    "branch_code",
+    "bank_code",
+    "iban",
+    "country_code",
+    "currency",
+    "account_type",
+    "account_number_suffix",
+)
+
+
 def _pattern(errors, data, field, regex, message):
     value = digits(data.get(field))
     if not re.fullmatch(regex, value):
@@ -244,10 +285,17 @@ def validate_bank_details(scheme: str | None, data: dict):
         if message:
             errors.append(("iban", message))
         out.update(country_code=iban[:2], fingerprint="iban:" + iban, number=iban)
-    elif scheme == "bacs":
-        sort = _pattern(errors, data, "branch_code", r"\d{6}", "must be a 6-digit sort code")
-        acc = _pattern(errors, data, "account_number", r"\d{8}", "must be 8 digits")
-        out.update(country_code="GB", fingerprint=f"gb:{sort}:{acc}", number=acc)
+    elif scheme in DIGIT_FINGERPRINTS:
+        read = {
+            field[1]: _pattern(errors, data, *field[1:])
+            for field in DIGIT_FIELDS
+            if field[0] == scheme
+        }
+        out.update(
+            country_code=SCHEMES[scheme]["country"],
+            fingerprint=DIGIT_FINGERPRINTS[scheme].format(*read.values()),
+            number=read["account_number"] + read.get("account_number_suffix", ""),
+        )
     elif scheme == "ach":
         routing = digits(data.get("bank_code"))
         if not aba_valid(routing):
@@ -262,31 +310,6 @@ def validate_bank_details(scheme: str | None, data: dict):
             number=acc,
             account_type=account_type,
         )
-    elif scheme == "becs":
-        bsb = _pattern(errors, data, "branch_code", r"\d{6}", "must be a 6-digit BSB")
-        acc = _pattern(errors, data, "account_number", r"\d{5,9}", "must be 5 to 9 digits")
-        out.update(country_code="AU", fingerprint=f"au:{bsb}:{acc}", number=acc)
-    elif scheme == "becs_nz":
-        bank = _pattern(errors, data, "bank_code", r"\d{2}", "must be 2 digits")
-        branch = _pattern(errors, data, "branch_code", r"\d{4}", "must be 4 digits")
-        acc = _pattern(errors, data, "account_number", r"\d{7}", "must be 7 digits")
-        suffix = _pattern(errors, data, "account_number_suffix", r"\d{2,3}", "must be 2-3 digits")
-        out.update(
-            country_code="NZ", fingerprint=f"nz:{bank}{branch}{acc}{suffix}", number=acc + suffix
-        )
-    elif scheme == "pad":
-        inst = _pattern(errors, data, "bank_code", r"\d{3}", "must be a 3-digit institution")
-        transit = _pattern(errors, data, "branch_code", r"\d{5}", "must be a 5-digit transit")
-        acc = _pattern(errors, data, "account_number", r"\d{7,12}", "must be 7 to 12 digits")
-        out.update(country_code="CA", fingerprint=f"ca:{inst}{transit}:{acc}", number=acc)
-    elif scheme == "autogiro":
-        clearing = _pattern(errors, data, "branch_code", r"\d{4,5}", "must be 4-5 digits")
-        acc = _pattern(errors, data, "account_number", r"\d{1,10}", "must be at most 10 digits")
-        out.update(country_code="SE", fingerprint=f"se:{clearing}:{acc}", number=acc)
-    elif scheme == "betalingsservice":
-        reg = _pattern(errors, data, "bank_code", r"\d{4}", "must be a 4-digit reg number")
-        acc = _pattern(errors, data, "account_number", r"\d{1,10}", "must be at most 10 digits")
-        out.update(country_code="DK", fingerprint=f"dk:{reg}:{acc}", number=acc)
     else:
         return None, [("scheme", "is not supported")]
     out["account_number_ending"] = out.get("number", "")[-2:]

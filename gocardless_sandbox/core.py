@@ -75,12 +75,8 @@ class ApiError(Exception):
 
     def __init__(self, status, err_type, message, errors=None, reason=None, headers=None):
         super().__init__(message)
-        self.status = status
-        self.err_type = err_type
-        self.message = message
-        self.errors = errors
-        self.reason = reason
-        self.headers = headers or {}
+        self.status, self.err_type, self.message = status, err_type, message
+        self.errors, self.reason, self.headers = errors, reason, headers or {}
 
     def body(self, req_id: str) -> dict:
         anchor = self.reason or (self.errors[0].get("reason") if self.errors else None)
@@ -104,11 +100,17 @@ def invalid_state(reason: str, message: str, status: int = 422, links=None) -> A
     return ApiError(status, "invalid_state", message, [item], reason)
 
 
-def invalid_api_usage(status: int, reason: str | None, message: str) -> ApiError:
+def invalid_api_usage(status: int, reason: str | None, message: str, headers=None) -> ApiError:
     item = {"message": message}
     if reason:
         item["reason"] = reason
-    return ApiError(status, "invalid_api_usage", message, [item], reason)
+    return ApiError(status, "invalid_api_usage", message, [item], reason, headers)
+
+
+def field_error(field: str, message: str, pointer: str | None = None) -> ApiError:
+    """A 422 ``validation_failed`` on one field (``pointer``: ``/<field>`` unless given)."""
+    item = {"field": field, "message": message, "request_pointer": pointer or "/" + field}
+    return ApiError(422, "validation_failed", "Validation failed", [item])
 
 
 def not_found(what: str = "Resource") -> ApiError:
@@ -131,7 +133,7 @@ class Validation:
             raise ApiError(422, "validation_failed", "Validation failed", self.errors)
 
     def string(self, data: dict, field: str, required=False, max_len=None, choices=None):
-        value = _dig(data, field)
+        value = dig(data, field)
         if value is None:
             if required:
                 self.add(field, "is required" if required is True else required)
@@ -149,7 +151,7 @@ class Validation:
         return value
 
     def integer(self, data: dict, field: str, required=False, minimum=None):
-        value = _dig(data, field)
+        value = dig(data, field)
         if value is None:
             if required:
                 self.add(field, "is required")
@@ -162,14 +164,14 @@ class Validation:
         return value
 
     def boolean(self, data: dict, field: str):
-        value = _dig(data, field)
+        value = dig(data, field)
         if value is not None and not isinstance(value, bool):
             self.add(field, "must be a boolean")
             return None
         return value
 
     def metadata(self, data: dict, field: str = "metadata"):
-        value = _dig(data, field)
+        value = dig(data, field)
         if value is None:
             return None
         if not isinstance(value, dict):
@@ -187,7 +189,7 @@ class Validation:
         return dict(value)
 
     def obj(self, data: dict, field: str) -> dict:
-        value = _dig(data, field)
+        value = dig(data, field)
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -196,7 +198,7 @@ class Validation:
         return value
 
 
-def _dig(data, dotted: str):
+def dig(data, dotted: str):
     cur = data
     for part in dotted.split("."):
         if not isinstance(cur, dict):

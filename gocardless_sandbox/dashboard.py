@@ -27,7 +27,7 @@ import html
 from urllib.parse import parse_qs, quote, urlencode
 
 from . import hosted
-from .core import ApiError
+from .core import ApiError, dig
 from .engine import ACTIVE_MANDATE
 
 BASE = "/sandbox/dashboard"
@@ -102,6 +102,7 @@ TEXT = {
         "amount": "Amount",
         "charge_date": "Charge date",
         "description": "Description",
+        "details": "Description",
         "refunded": "Refunded",
         "payout": "Payout",
         "payment": "Payment",
@@ -163,7 +164,7 @@ TEXT = {
         "country": "Pays",
         "created": "Créé le",
         "customer": "Client",
-        "scheme": "Schéma",
+        "scheme": "Type de prélèvement",
         "status": "Statut",
         "reference": "Référence",
         "next_charge": "Prochain prélèvement possible",
@@ -171,6 +172,7 @@ TEXT = {
         "amount": "Montant",
         "charge_date": "Date de prélèvement",
         "description": "Libellé",
+        "details": "Description",
         "refunded": "Remboursé",
         "payout": "Virement",
         "payment": "Paiement",
@@ -353,98 +355,51 @@ def table(lang, table_id, columns, rows, total):
     )
 
 
-def newest(sandbox, rtype):
-    docs = [doc for _, doc in sandbox.store.all(rtype)]
-    docs.reverse()
-    return docs[:ROW_LIMIT], len(docs)
-
-
 def _c(value):
     return esc("" if value is None else str(value))
 
 
-def _status(value):
-    return f'<span class="status">{_c(value)}</span>'
-
-
-def customers_table(sandbox, lang):
-    docs, total = newest(sandbox, "customers")
-    rows = []
-    for doc in docs:
-        name = doc.get("company_name") or " ".join(
-            filter(None, (doc.get("given_name"), doc.get("family_name")))
-        )
-        rows.append(
-            (
-                doc["id"],
-                None,
-                [
-                    f"<code>{_c(doc['id'])}</code>",
-                    _c(name),
-                    _c(doc.get("email")),
-                    _c(doc.get("country_code")),
-                    _c(doc.get("created_at")),
-                ],
-            )
-        )
-    return table(lang, "customers", ["id", "name", "email", "country", "created"], rows, total)
-
-
-def mandates_table(sandbox, lang):
-    docs, total = newest(sandbox, "mandates")
-    rows = []
-    for doc in docs:
-        next_charge = sandbox.engine.next_possible_charge_date(doc)
-        rows.append(
-            (
-                doc["id"],
-                doc["status"],
-                [
-                    f"<code>{_c(doc['id'])}</code>",
-                    f"<code>{_c(doc['links']['customer'])}</code>",
-                    _c(doc["scheme"]),
-                    _status(doc["status"]),
-                    _c(doc.get("reference")),
-                    _c(next_charge),
-                    _c(doc["created_at"]),
-                    row_buttons(lang, "mandates", doc),
-                ],
-            )
-        )
-    return table(
-        lang,
-        "mandates",
-        ["id", "customer", "scheme", "status", "reference", "next_charge", "created", "actions"],
-        rows,
-        total,
+def _name(_sandbox, doc):
+    return doc.get("company_name") or " ".join(
+        filter(None, (doc.get("given_name"), doc.get("family_name")))
     )
 
 
-def payments_table(sandbox, lang):
-    docs, total = newest(sandbox, "payments")
-    rows = []
-    for doc in docs:
-        rows.append(
-            (
-                doc["id"],
-                doc["status"],
-                [
-                    f"<code>{_c(doc['id'])}</code>",
-                    f"<code>{_c(doc['links']['mandate'])}</code>",
-                    _c(money(doc["amount"], doc["currency"])),
-                    _c(doc["charge_date"]),
-                    _status(doc["status"]),
-                    _c(doc.get("description")),
-                    _c(money(doc.get("amount_refunded") or 0, doc["currency"])),
-                    f"<code>{_c(doc['links'].get('payout'))}</code>",
-                    row_buttons(lang, "payments", doc),
-                ],
-            )
-        )
-    return table(
-        lang,
-        "payments",
-        [
+def _next_charge(sandbox, mandate):
+    return sandbox.engine.next_possible_charge_date(mandate)
+
+
+def _event_resource(_sandbox, doc):
+    key = doc["resource_type"][:-1] if doc["resource_type"] != "creditors" else "payout"
+    return (doc.get("links") or {}).get(key) or ""
+
+
+def _attempt_log(_sandbox, hook):
+    return ", ".join(
+        f"#{a['attempt']}: {a['response_code'] if a['response_code'] is not None else '-'}"
+        + (f" ({a['error']})" if a.get("error") else "")
+        for a in hook["attempt_log"]
+    )
+
+
+def _refunded(_sandbox, payment):
+    return payment.get("amount_refunded") or 0
+
+
+def _event_count(_sandbox, hook):
+    return len(hook["event_ids"])
+
+
+# The tables, in the page's order: the attribute a row shows as data-status, the columns.
+TABLES = {
+    "customers": ("status", ("id", "name", "email", "country", "created")),
+    "mandates": (
+        "status",
+        ("id", "customer", "scheme", "status", "reference", "next_charge", "created", "actions"),
+    ),
+    "payments": (
+        "status",
+        (
             "id",
             "mandate",
             "amount",
@@ -454,132 +409,17 @@ def payments_table(sandbox, lang):
             "refunded",
             "payout",
             "actions",
-        ],
-        rows,
-        total,
-    )
-
-
-def refunds_table(sandbox, lang):
-    docs, total = newest(sandbox, "refunds")
-    rows = []
-    for doc in docs:
-        rows.append(
-            (
-                doc["id"],
-                doc["status"],
-                [
-                    f"<code>{_c(doc['id'])}</code>",
-                    f"<code>{_c(doc['links']['payment'])}</code>",
-                    _c(money(doc["amount"], doc["currency"])),
-                    _status(doc["status"]),
-                    _c(doc.get("reference")),
-                    _c(doc["created_at"]),
-                    row_buttons(lang, "refunds", doc),
-                ],
-            )
-        )
-    return table(
-        lang,
-        "refunds",
-        ["id", "payment", "amount", "status", "reference", "created", "actions"],
-        rows,
-        total,
-    )
-
-
-def payouts_table(sandbox, lang):
-    docs, total = newest(sandbox, "payouts")
-    rows = []
-    for doc in docs:
-        rows.append(
-            (
-                doc["id"],
-                doc["status"],
-                [
-                    f"<code>{_c(doc['id'])}</code>",
-                    _c(money(doc["amount"], doc["currency"])),
-                    _c(money(doc["deducted_fees"], doc["currency"])),
-                    _status(doc["status"]),
-                    _c(doc.get("reference")),
-                    _c(doc.get("arrival_date")),
-                    _c(doc["created_at"]),
-                ],
-            )
-        )
-    return table(
-        lang,
-        "payouts",
-        ["id", "amount", "fees", "status", "reference", "arrival", "created"],
-        rows,
-        total,
-    )
-
-
-def events_table(sandbox, lang):
-    docs, total = newest(sandbox, "events")
-    rows = []
-    for doc in docs:
-        links = doc.get("links") or {}
-        key = doc["resource_type"][:-1] if doc["resource_type"] != "creditors" else "payout"
-        resource = links.get(key) or ""
-        details = doc.get("details") or {}
-        rows.append(
-            (
-                doc["id"],
-                doc["action"],
-                [
-                    f"<code>{_c(doc['id'])}</code>",
-                    _c(doc["created_at"]),
-                    _c(doc["resource_type"]),
-                    f"<code>{_c(resource)}</code>",
-                    _status(doc["action"]),
-                    _c(details.get("cause")),
-                    _c(details.get("origin")),
-                    _c(details.get("description")),
-                ],
-            )
-        )
-    return table(
-        lang,
-        "events",
-        ["id", "created", "resource", "resource_id", "action", "cause", "origin", "description"],
-        rows,
-        total,
-    )
-
-
-def webhooks_table(sandbox, lang):
-    hooks = sandbox.dispatcher.deliveries()
-    hooks.reverse()
-    total = len(hooks)
-    rows = []
-    for hook in hooks[:ROW_LIMIT]:
-        log = ", ".join(
-            f"#{a['attempt']}: {a['response_code'] if a['response_code'] is not None else '-'}"
-            + (f" ({a['error']})" if a.get("error") else "")
-            for a in hook["attempt_log"]
-        )
-        rows.append(
-            (
-                hook["id"],
-                hook["status"],
-                [
-                    f"<code>{_c(hook['id'])}</code>",
-                    _c(hook["created_at"]),
-                    _status(hook["status"]),
-                    _c(len(hook["event_ids"])),
-                    _c(hook["attempts"]),
-                    _c(hook["response_code"]),
-                    f'<span class="attempt-log">{_c(log)}</span>',
-                    _c(hook["url"]),
-                ],
-            )
-        )
-    return table(
-        lang,
-        "webhooks",
-        [
+        ),
+    ),
+    "refunds": ("status", ("id", "payment", "amount", "status", "reference", "created", "actions")),
+    "payouts": ("status", ("id", "amount", "fees", "status", "reference", "arrival", "created")),
+    "events": (
+        "action",
+        ("id", "created", "resource", "resource_id", "action", "cause", "origin", "details"),
+    ),
+    "webhooks": (
+        "status",
+        (
             "id",
             "created",
             "status",
@@ -588,10 +428,76 @@ def webhooks_table(sandbox, lang):
             "response",
             "attempt_log",
             "webhook_url",
-        ],
-        rows,
-        total,
-    )
+        ),
+    ),
+}
+# What a column shows: (kind of cell, a dotted path in the row's document or a function of
+# it); a column not named here shows the document's attribute of its name, as text.
+CELLS = {
+    "id": ("code", "id"),
+    "country": ("text", "country_code"),
+    "created": ("text", "created_at"),
+    "customer": ("code", "links.customer"),
+    "scheme": ("scheme", "scheme"),
+    "status": ("status", "status"),
+    "mandate": ("code", "links.mandate"),
+    "amount": ("money", "amount"),
+    "payout": ("code", "links.payout"),
+    "payment": ("code", "links.payment"),
+    "fees": ("money", "deducted_fees"),
+    "arrival": ("text", "arrival_date"),
+    "resource": ("text", "resource_type"),
+    "action": ("status", "action"),
+    "cause": ("text", "details.cause"),
+    "origin": ("text", "details.origin"),
+    "details": ("text", "details.description"),
+    "response": ("text", "response_code"),
+    "webhook_url": ("text", "url"),
+    "name": ("text", _name),
+    "next_charge": ("text", _next_charge),
+    "refunded": ("money", _refunded),
+    "resource_id": ("code", _event_resource),
+    "events_count": ("text", _event_count),
+    "attempt_log": ("log", _attempt_log),
+    "actions": ("actions", None),
+}
+
+
+def cell(sandbox, lang, table_id, doc, kind, value):
+    """One cell's HTML (escaped)."""
+    value = value(sandbox, doc) if callable(value) else dig(doc, value) if value else None
+    if kind == "code":
+        return f"<code>{_c(value)}</code>"
+    if kind == "status":
+        return f'<span class="status">{_c(value)}</span>'
+    if kind == "money":
+        return _c(money(value, doc.get("currency")))
+    if kind == "scheme":
+        return _c(hosted.scheme_name(lang, value))
+    if kind == "log":
+        return f'<span class="attempt-log">{_c(value)}</span>'
+    if kind == "actions":
+        return row_buttons(lang, table_id, doc)
+    return _c(value)
+
+
+def section(sandbox, lang, table_id, status_key, columns):
+    """The table of a resource type (or of the webhook deliveries), newest first."""
+    cells = [CELLS.get(column, ("text", column)) for column in columns]
+    if table_id == "webhooks":
+        docs = sandbox.dispatcher.deliveries()
+    else:
+        docs = [doc for _, doc in sandbox.store.all(table_id)]
+    docs.reverse()
+    rows = [
+        (
+            doc["id"],
+            doc.get(status_key),
+            [cell(sandbox, lang, table_id, doc, kind, value) for kind, value in cells],
+        )
+        for doc in docs[:ROW_LIMIT]
+    ]
+    return table(lang, table_id, columns, rows, len(docs))
 
 
 def toolbar(sandbox, lang):
@@ -634,16 +540,8 @@ def render(sandbox, lang, notice=("", "ok")):
         outcome = "error" if outcome == "error" else "ok"
         parts.append(f'<p id="notice" class="notice" data-outcome="{outcome}">{esc(message)}</p>')
     with sandbox.store.transaction():  # one consistent snapshot
-        for section in (
-            customers_table,
-            mandates_table,
-            payments_table,
-            refunds_table,
-            payouts_table,
-            events_table,
-            webhooks_table,
-        ):
-            parts.append(section(sandbox, lang))
+        for table_id, (status_key, columns) in TABLES.items():
+            parts.append(section(sandbox, lang, table_id, status_key, columns))
     return (
         f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
         f"<title>{esc(t['title'])}</title>"

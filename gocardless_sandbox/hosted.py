@@ -39,6 +39,7 @@ TEXT = {
         "asks": "is asking you to set up a Direct Debit",
         "for": "For",
         "scheme": "Scheme",
+        "amount": "Amount",
         "your_details": "Your details",
         "given_name": "First name",
         "family_name": "Last name",
@@ -91,7 +92,8 @@ TEXT = {
         "title": "Mettre en place un prélèvement",
         "asks": "vous demande d'autoriser un prélèvement",
         "for": "Objet",
-        "scheme": "Schéma",
+        "scheme": "Type de prélèvement",
+        "amount": "Montant",
         "your_details": "Vos coordonnées",
         "given_name": "Prénom",
         "family_name": "Nom",
@@ -142,6 +144,33 @@ TEXT = {
         },
     },
 }
+# The schemes in words (GoCardless's names for them).
+SCHEME_NAMES = {
+    "en": {
+        "bacs": "Bacs Direct Debit",
+        "sepa_core": "SEPA Direct Debit",
+        "ach": "ACH Debit",
+        "becs": "BECS Direct Debit",
+        "becs_nz": "BECS NZ Direct Debit",
+        "pad": "Pre-Authorized Debit (PAD)",
+        "autogiro": "Autogiro",
+        "betalingsservice": "Betalingsservice",
+        "faster_payments": "Faster Payments",
+        "sepa_credit_transfer": "SEPA Credit Transfer",
+    },
+    "fr": {
+        "bacs": "Prélèvement Bacs",
+        "sepa_core": "Prélèvement SEPA",
+        "ach": "Prélèvement ACH",
+        "becs": "Prélèvement BECS",
+        "becs_nz": "Prélèvement BECS NZ",
+        "pad": "Prélèvement préautorisé (PAD)",
+        "autogiro": "Autogiro",
+        "betalingsservice": "Betalingsservice",
+        "faster_payments": "Faster Payments",
+        "sepa_credit_transfer": "Virement SEPA",
+    },
+}
 PAYER_FIELDS = [
     "given_name",
     "family_name",
@@ -165,6 +194,26 @@ def pick_language(query_lang, flow_lang, accept_language) -> str:
         if code in TEXT:
             return code
     return "en"
+
+
+def scheme_name(lang, scheme):
+    """A scheme in words (its code when it has no name here)."""
+    return SCHEME_NAMES[lang].get(scheme, scheme or "")
+
+
+CURRENCY_SYMBOLS = {"EUR": "€", "GBP": "£", "USD": "$"}
+
+
+def money(lang, amount, currency):
+    """An amount in minor units as a payer reads it: ``€1,234.50``, ``1 234,50 €``."""
+    sign = "-" if amount < 0 else ""
+    units, cents = divmod(abs(amount), 100)
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    if lang == "fr":
+        grouped = f"{units:,}".replace(",", "\u202f")
+        return f"{sign}{grouped},{cents:02d}\u00a0{symbol or currency}"
+    number = f"{units:,}.{cents:02d}"
+    return f"{sign}{symbol}{number}" if symbol else f"{sign}{number} {currency}"
 
 
 def label(lang, field, scheme):
@@ -200,9 +249,15 @@ def form_page(lang, flow, br, creditor, values, errors):
         f"<h1>{esc(t['title'])}</h1>",
         f'<p><strong id="creditor-name">{esc(creditor["name"])}</strong> {esc(t["asks"])}.</p>',
         f'<p>{esc(t["for"])}: <span id="mandate-description">{esc(description)}</span></p>',
-        f'<p>{esc(t["scheme"])}: <span id="scheme">{esc(scheme)}</span> '
-        f"({esc(SCHEMES[scheme]['currency'])})</p>",
     ]
+    payment_request = br.get("payment_request")
+    if payment_request:
+        amount = money(lang, payment_request["amount"], payment_request["currency"])
+        parts.append(f'<p>{esc(t["amount"])}: <strong id="amount">{esc(amount)}</strong></p>')
+    parts.append(
+        f'<p>{esc(t["scheme"])}: <span id="scheme" data-scheme="{esc(scheme)}">'
+        f"{esc(scheme_name(lang, scheme))}</span> ({esc(SCHEMES[scheme]['currency'])})</p>"
+    )
     if errors:
         items = "".join(
             f'<li data-field="{esc(field)}">{esc(label(lang, field, scheme))}: {esc(msg)}</li>'

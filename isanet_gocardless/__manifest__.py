@@ -10,6 +10,9 @@
     "author": "Isanet",
     "license": "LGPL-3",
     "depends": ["account_payment"],
+    # Plain names: Odoo reads version ranges only where Python's `packaging` is installed,
+    # which Odoo's requirements do not bring. The addon's package gets requirements.txt's
+    # ranges (pyproject.toml, external_dependencies_override).
     "external_dependencies": {"python": ["gocardless_pro", "phonenumbers"]},
     "data": [
         "views/payment_provider_views.xml",
@@ -26,6 +29,7 @@
         "security/gocardless_event_security.xml",
         "data/ir_cron_data.xml",
         "data/ir_cron_sync_data.xml",
+        "data/ir_cron_attempt_data.xml",
         "views/gocardless_event_views.xml",
         # Payouts.
         "data/ir_cron_payout_data.xml",
@@ -42,6 +46,9 @@
     "assets": {
         "web.assets_frontend": [
             "isanet_gocardless/static/src/js/post_processing.js",
+        ],
+        "web.assets_tests": [
+            "isanet_gocardless/static/tests/tours/**/*",
         ],
     },
     "post_init_hook": "post_init_hook",

@@ -84,3 +84,7 @@ DEFERRED_POST_PROCESS_KEY = "gocardless_deferred_post_process"
 
 # Payment states of an invoice that still has something to pay.
 UNPAID_PAYMENT_STATES = ("not_paid", "partial")
+
+# Seconds the provider's "Sync now" button, and the recovery cron for each provider, spend
+# applying caught-up events before leaving the rest to the ledger's cron.
+CATCH_UP_TIME_BUDGET = 20.0

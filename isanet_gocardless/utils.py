@@ -6,7 +6,7 @@ import psycopg2
 import requests
 from gocardless_pro.errors import GoCardlessProError
 
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, ValidationError
 
 from .gocardless_core import client as gc_client
 from .gocardless_core.errors import ApiCallError
@@ -35,6 +35,44 @@ def partner_dict(partner):
         "phone": partner.phone or "",
         "mobile": partner.mobile or "",
     }
+
+
+def check_merchant_rights(records, operation="write", group=None):
+    """Refuse a public method's caller who may not act on ``records`` as the merchant.
+
+    Every public method of the addon (a door of `/web/dataset/call_button`) calls this first,
+    before any `sudo()` or call to GoCardless: the user needs ``group`` (when given), the
+    ``operation`` right on the records (access rights and record rules) and each record's
+    company among the companies they work in (or a parent of one). Code already running as
+    superuser (crons, webhooks, the module's own flows) has decided for itself and passes.
+
+    :param records: The records the method acts on (may be empty).
+    :param str operation: ``read`` or ``write``, the right the action needs on the records.
+    :param str group: The XML id of the group the action needs (e.g. the invoicing group).
+    :return: None
+    :raise AccessError: If the user may not act on the records.
+    """
+    env = records.env
+    if env.su:
+        return
+    if group and not env.user.has_group(group):
+        raise AccessError(
+            env._(
+                "GoCardless: you are not allowed to do this (%(group)s only).",
+                group=env.ref(group).sudo().full_name,
+            )
+        )
+    records.check_access(operation)
+    if "company_id" in records._fields:
+        # A company's records are shared with its branches (`parent_of`, as Odoo's rules).
+        allowed = env.companies | env.companies.sudo().parent_ids
+        foreign = records.sudo().filtered(
+            lambda record: record.company_id and record.company_id not in allowed
+        )
+        if foreign:
+            raise AccessError(
+                env._("GoCardless: these records belong to a company you are not working in.")
+            )
 
 
 def split_url(url):

@@ -253,7 +253,9 @@ def test_exit_code_2_for_odoo_17(tmp_path):
 
 def test_exit_code_2_for_a_busy_port(tmp_path, listening, monkeypatch, capsys):
     monkeypatch.setattr(demo, "VAR", tmp_path)
+    monkeypatch.setattr(demo, "prepare_odoo", lambda *a, **k: None)
     monkeypatch.setattr(demo, "check_odoo", lambda *a, **k: "/odoo/addons")
+    monkeypatch.setattr(demo, "choose_postgres", lambda args: (demo.pg_params(), None))
     monkeypatch.setattr(demo, "check_python_deps", lambda *a, **k: None)
     monkeypatch.setattr(demo, "check_postgres", lambda *a, **k: None)
     assert demo.main(["--port", str(listening)]) == 2

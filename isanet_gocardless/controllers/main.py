@@ -109,8 +109,8 @@ class GoCardlessController(http.Controller):
         `save_session=False`: GoCardless has no session to keep.
 
         :return: 204 once the events are recorded; 498 for a missing or wrong signature; 400
-                 for a signed body that is not events JSON; 503 when the database is
-                 unavailable, so that GoCardless sends the webhook again.
+                 for a signed body that is not events JSON (or nests too deeply); 503 when
+                 the database is unavailable, so that GoCardless sends the webhook again.
         :rtype: odoo.http.Response
         """
         body = request.httprequest.get_data()
@@ -127,6 +127,11 @@ class GoCardlessController(http.Controller):
             return request.make_response("", status=498)
         except MalformedPayload as error:
             _logger.warning("rejected a signed GoCardless webhook with a bad body: %s", error)
+            return request.make_response("", status=400)
+        except RecursionError:
+            # A body nesting too deeply for Python, whatever the core let through (the
+            # recording's savepoint is rolled back).
+            _logger.warning("rejected a signed GoCardless webhook nesting too deeply")
             return request.make_response("", status=400)
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
             _logger.warning("GoCardless webhook not recorded, database unavailable: %s", error)

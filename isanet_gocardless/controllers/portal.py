@@ -6,6 +6,7 @@ from odoo.tools import float_round
 
 from odoo.addons.account_payment.controllers import payment as account_payment_payment
 from odoo.addons.account_payment.controllers import portal as account_payment_portal
+from odoo.addons.payment.controllers import post_processing
 
 from .. import const
 
@@ -34,15 +35,50 @@ def _drop_gocardless(values):
         )
 
 
+def _is_logged_in_customer(customer):
+    """Return whether the logged-in user belongs to ``customer`` (its commercial entity).
+
+    :param res.partner customer: The invoices' customer.
+    :rtype: bool
+    """
+    user = request.env.user
+    return (
+        not user._is_public()
+        and user.partner_id.commercial_partner_id == customer.sudo().commercial_partner_id
+    )
+
+
+def _keep_mandates_for_customer(values, customer):
+    """Offer saved GoCardless mandates only to the logged-in customer.
+
+    Anyone holding an invoice's link sees its payment form; a saved mandate takes money from
+    the customer's bank account without GoCardless's pages, so it is offered only to the
+    customer logged in (as Odoo offers a user only their own tokens).
+
+    :param dict values: The rendering values of the payment form; changed in place.
+    :param res.partner customer: The invoices' customer.
+    :return: None
+    """
+    if values.get("tokens_sudo") and not _is_logged_in_customer(customer):
+        values["tokens_sudo"] = values["tokens_sudo"].filtered(
+            lambda t: t.provider_id.code != const.PROVIDER_CODE
+        )
+
+
 class PortalAccount(account_payment_portal.PortalAccount):
     def _invoice_get_page_view_values(self, invoice, access_token, payment=False, **kwargs):
         # EXTENDS account_payment: offer GoCardless only where the invoice allows it.
         values = super()._invoice_get_page_view_values(
             invoice, access_token, payment=payment, **kwargs
         )
+        # The page is the invoice's company's (name and logo), whoever opens it: a customer
+        # following the email's link is not logged in (Odoo would show the public user's).
+        values["res_company"] = invoice.sudo().company_id
         if not invoice.sudo()._gocardless_is_payable():
             _drop_gocardless(values)
-        elif values.get("tokens_sudo"):
+            return values
+        _keep_mandates_for_customer(values, invoice.sudo().partner_id)
+        if values.get("tokens_sudo"):
             # A mandate collects one currency (a Bacs mandate can't pay an EUR invoice).
             currency = invoice.currency_id
             values["tokens_sudo"] = values["tokens_sudo"].filtered(
@@ -67,6 +103,8 @@ class PortalAccount(account_payment_portal.PortalAccount):
             or not all(invoice._gocardless_is_payable() for invoice in invoices_sudo)
         ):
             _drop_gocardless(values)
+        else:
+            _keep_mandates_for_customer(values, invoices_sudo.commercial_partner_id)
         return values
 
 
@@ -105,6 +143,13 @@ class PaymentPortal(account_payment_payment.PaymentPortal):
                 kwargs.get("amount"), gocardless=self._gocardless_is_route_provider(kwargs)
             )
         return super().overdue_invoices_transaction(payment_reference, **kwargs)
+
+    @route()
+    def archive_token(self, token_id):
+        """Override of `payment`: deleting a saved mandate cancels it at GoCardless first (see
+        `payment.token._handle_archiving`); if GoCardless refuses, nothing is deleted."""
+        request.update_context(gocardless_cancel_mandate_on_archive=True)
+        return super().archive_token(token_id)
 
     @staticmethod
     def _gocardless_check_transaction_kwargs(kwargs):
@@ -175,3 +220,18 @@ class PaymentPortal(account_payment_payment.PaymentPortal):
         if currency:
             value = float_round(value, precision_rounding=currency.rounding)
         return value
+
+
+class PaymentPostProcessing(post_processing.PaymentPostProcessing):
+    @route()
+    def display_status(self, **kwargs):
+        """The payment status page, as the company of the transaction (name and logo).
+
+        The customer coming back from GoCardless's page is usually not logged in: Odoo would
+        show the public user's company.
+        """
+        response = super().display_status(**kwargs)
+        tx_sudo = self._get_monitored_transaction()
+        if tx_sudo and getattr(response, "qcontext", None) is not None:
+            response.qcontext["res_company"] = tx_sudo.company_id.sudo()
+        return response

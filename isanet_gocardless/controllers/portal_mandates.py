@@ -130,7 +130,7 @@ class GoCardlessMandatePortal(portal.CustomerPortal):
                 error=request.env._("This mandate was not found among yours."), status=404
             )
         try:
-            token._gocardless_cancel_mandate()
+            token._gocardless_cancel_mandate_by_customer()
         except UserError as error:
             _logger.warning(
                 "gocardless: the customer's cancellation of mandate %s failed: %s",

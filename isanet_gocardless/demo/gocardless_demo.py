@@ -41,8 +41,11 @@ class ResCompany(models.Model):
         # The generic chart sets the currency of its fiscal country (USD): back to EUR, before
         # any accounting entry.
         self.currency_id = self.env.ref("base.EUR")
+        # Not trusted (`allow_out_payment`): trust is for paying suppliers out, and Odoo locks
+        # a trusted account's number, which the document layout dialog of the first *Print &
+        # Send* writes back.
         bank_account = self.env["res.partner.bank"].create(
-            {"acc_number": iban, "partner_id": self.partner_id.id, "allow_out_payment": True}
+            {"acc_number": iban, "partner_id": self.partner_id.id}
         )
         journal = self.env["account.journal"].search(
             [*self.env["account.journal"]._check_company_domain(self), ("type", "=", "bank")],
@@ -171,7 +174,7 @@ class ResCompany(models.Model):
         return copy.id
 
     def _gocardless_demo_direct_debit(
-        self, invoice_id, payment_id, status, reason="", token_id=False
+        self, invoice_id, payment_id, status, cause="", reason_code="", token_id=False
     ):
         """Record a GoCardless direct debit of an invoice of the company, as webhooks do.
 
@@ -186,13 +189,15 @@ class ResCompany(models.Model):
         :param int invoice_id: The customer invoice.
         :param str payment_id: The GoCardless payment id (PM...).
         :param str status: The final payment status, e.g. ``confirmed`` or ``failed``.
-        :param str reason: Why the payment failed, as GoCardless explains it.
+        :param str cause: Why the payment failed: GoCardless's cause code.
+        :param str reason_code: The bank's reason code of the failure.
         :param int token_id: The `payment.token` (mandate) the payment was collected on.
         :return: The transaction's id.
         :rtype: int
         """
         self.ensure_one()
         invoice = self.env["account.move"].browse(invoice_id)
+        reason = cause and self.env["gocardless.event"]._gocardless_reason_text(cause, reason_code)
         provider = self.env["payment.provider"]._gocardless_get_for_company(self)
         token = self.env["payment.token"].browse(token_id)
         Tx = self.env["payment.transaction"].sudo()

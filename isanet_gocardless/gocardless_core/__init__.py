@@ -7,6 +7,7 @@ plain pytest.
 
 from . import (
     amounts,
+    catchup,
     client,
     customers,
     debits,

@@ -219,8 +219,52 @@ def classify_error(exc):
     else:
         kind = "invalid_request"
     return ApiCallError(
-        describe_api_error(exc), kind, API_ERROR_KINDS[kind], status=status, reason=reason
+        describe_api_error(exc),
+        kind,
+        API_ERROR_KINDS[kind],
+        status=status,
+        reason=reason,
+        uncertain=may_have_been_processed(exc),
     )
+
+
+# What `requests` or urllib3 raise when no byte of the request could reach the server.
+_NOT_SENT_ERRORS = (
+    requests.ConnectTimeout,
+    requests.exceptions.SSLError,
+    requests.exceptions.ProxyError,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+)
+_NOT_CONNECTED_REASONS = ("NewConnectionError", "ConnectTimeoutError", "NameResolutionError")
+
+
+def may_have_been_processed(exc):
+    """Return whether GoCardless may have carried out a request whose answer was lost.
+
+    True for a read time-out, a connection dropped after the request was sent, and an
+    answer that could not be read: a create may then exist at GoCardless although the
+    caller never learnt it. False when the request never left (the connection could not be
+    made) and when GoCardless answered with an error of its own (nothing was done).
+
+    :param Exception exc: What the SDK or ``requests`` raised.
+    :rtype: bool
+    """
+    if isinstance(exc, MalformedResponseError):
+        return True
+    if isinstance(exc, ApiError) or not isinstance(exc, requests.RequestException):
+        return False
+    if isinstance(exc, _NOT_SENT_ERRORS):
+        return False
+    if isinstance(exc, requests.Timeout):
+        return True  # a read time-out: the request was sent
+    if isinstance(exc, requests.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        # urllib3's MaxRetryError names why the connection failed in `reason`.
+        cause = getattr(reason, "reason", None) or reason
+        return type(cause).__name__ not in _NOT_CONNECTED_REASONS
+    return False
 
 
 def result_dict(result):

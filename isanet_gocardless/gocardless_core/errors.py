@@ -38,15 +38,19 @@ class ApiCallError(GoCardlessCoreError):
         limit, GoCardless's own 5xx): callers retry those, and report the others.
     :param int status: The HTTP status, when GoCardless answered.
     :param str reason: GoCardless's machine-readable reason of the first error, if any.
+    :param bool uncertain: Whether GoCardless may have carried the request out although its
+        answer was lost (a time-out or a dropped connection after the request was sent, an
+        unreadable answer): a create may then exist at GoCardless.
     """
 
-    def __init__(self, description, kind, transient, status=None, reason=None):
+    def __init__(self, description, kind, transient, status=None, reason=None, uncertain=False):
         super().__init__(description)
         self.description = description
         self.kind = kind
         self.transient = transient
         self.status = status
         self.reason = reason
+        self.uncertain = uncertain
 
 
 # Kinds of API failures, with whether each is transient (worth the same call again later).

@@ -22,6 +22,15 @@ from gocardless_pro.errors import InvalidSignatureError
 from .errors import InvalidSignature, MalformedPayload
 from .events import Event
 
+# The deepest nesting of objects and lists a webhook body may have. GoCardless's events are
+# three levels deep (body, events, event, details or metadata); anything far deeper is not
+# GoCardless's, and would make whoever walks it recursively (JSON encoders, copies, logs)
+# fail on Python's recursion limit.
+MAX_JSON_DEPTH = 32
+# A JSON string (escapes included), then any bracket outside strings.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_BRACKETS = re.compile(rb"[\[\]{}]")
+
 
 def _body_bytes(body):
     """Return the webhook body as bytes (text is encoded as UTF-8).
@@ -60,12 +69,38 @@ def _signature_text(signature_header):
     return signature_header
 
 
+def json_depth(raw):
+    """Return how deeply the objects and lists of a JSON text nest, without recursion.
+
+    Brackets inside strings are not counted; the text need not be valid JSON (a bracket
+    closing more than was opened counts as nothing).
+
+    :param bytes raw: The JSON text, UTF-8.
+    :rtype: int
+    """
+    depth = deepest = 0
+    for match in _JSON_BRACKETS.finditer(_JSON_STRING.sub(b'""', raw)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def _check_depth(raw):
+    """Raise :class:`MalformedPayload` if ``raw`` nests deeper than :data:`MAX_JSON_DEPTH`."""
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise MalformedPayload(f"The webhook body nests deeper than {MAX_JSON_DEPTH} levels.")
+
+
 def _decode(raw):
     """Decode a verified body into its events and webhook id.
 
     :raise MalformedPayload: if the body is not a UTF-8 JSON object whose
-        ``events`` is a list of objects.
+        ``events`` is a list of objects, or nests deeper than :data:`MAX_JSON_DEPTH`.
     """
+    _check_depth(raw)
     try:
         document = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError):  # UnicodeDecodeError, JSONDecodeError, deep nesting
@@ -146,6 +181,7 @@ def parse_with_meta(body, secret, signature_header):
         raise InvalidSignature("The webhook signature does not match its body.") from None
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         # Only reachable once the signature matched: the SDK failed on the JSON.
+        _check_depth(raw)
         raise MalformedPayload('The webhook body is not {"events": [...]} JSON.') from None
     return _decode(raw)
 

@@ -8,10 +8,12 @@ from . import account_payment
 from . import payment_token
 from . import payment_transaction
 from . import payment_transaction_guard
+from . import payment_transaction_attempt
 from . import payment_transaction_batch
 from . import res_partner
 from . import gocardless_event
 from . import gocardless_event_sync
+from . import gocardless_event_catchup
 from . import gocardless_webhook_stat
 from . import gocardless_oauth_state
 from . import payment_provider_connect

@@ -247,7 +247,11 @@ class AccountMove(models.Model):
                         "customer invoice of a company with a GoCardless provider."
                     )
                 )
-        return super().write(vals)
+        res = super().write(vals)
+        if "gocardless_offered" in vals and not vals["gocardless_offered"]:
+            # Direct debit no longer offered: nothing is due by direct debit any more.
+            self._gocardless_keep_debits_within_due()
+        return res
 
     # === BUSINESS METHODS === #
 

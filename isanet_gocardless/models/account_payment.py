@@ -1,7 +1,7 @@
 from odoo import api, models
 from odoo.exceptions import UserError
 
-from .. import const
+from .. import const, utils
 
 
 class AccountPayment(models.Model):
@@ -14,6 +14,7 @@ class AccountPayment(models.Model):
         GoCardless method (*Register Payment*, import, RPC) would mark the invoice paid while
         nothing was collected. Payments of GoCardless transactions are posted as usual.
         """
+        utils.check_merchant_rights(self)
         for payment in self:
             provider = payment.payment_method_line_id.sudo().payment_provider_id
             if provider.code == const.PROVIDER_CODE and not payment.payment_transaction_id:

@@ -16,16 +16,16 @@ Temporary failures wait with a backoff; nothing is given up.
 import json
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from odoo import SUPERUSER_ID, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from .. import const, utils
+from ..gocardless_core import catchup, webhooks
 from ..gocardless_core import errors as core_errors
 from ..gocardless_core import events as gc_events
-from ..gocardless_core import webhooks
 from .payment_transaction_batch import DeferredPostProcessing
 
 _logger = logging.getLogger(__name__)
@@ -69,19 +69,6 @@ EVENT_HANDLERS = {
     gc_events.REFUND_FAILED: _REFUND_HANDLER,
     gc_events.PAYOUT_PAID: _PAYOUT_HANDLER,
 }
-
-
-def _parse_datetime(value):
-    """Return GoCardless's ISO 8601 ``created_at`` as a naive UTC datetime, or ``None``."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return moment
 
 
 class GoCardlessEvent(models.Model):
@@ -224,7 +211,7 @@ class GoCardlessEvent(models.Model):
                 event.resource_type,
                 event.action,
                 event.resource_id,
-                _parse_datetime(event.created_at),
+                catchup.parse_timestamp(event.created_at),
                 webhook_id,
                 json.dumps(raw, indent=2, sort_keys=True),
                 self.env.uid,
@@ -526,15 +513,74 @@ class GoCardlessEvent(models.Model):
         """
         outcome = gc_events.payment_outcome_from_status(payment.get("status"))
         if gc_events.outcome_for(event) == outcome:
-            return gc_events.failure_reason(event)
+            return self._gocardless_failure_reason(event)
         siblings = self.sudo().search(
             [("resource_type", "=", "payments"), ("resource_id", "=", event.resource_id)]
         )
         for sibling in siblings:  # newest first (_order)
             sibling_event = sibling._gocardless_event()
             if gc_events.outcome_for(sibling_event) == outcome:
-                return gc_events.failure_reason(sibling_event)
+                return self._gocardless_failure_reason(sibling_event)
         return ""
+
+    def _gocardless_failure_reason(self, event):
+        """Return GoCardless's explanation of a failure, in the language of the event's company.
+
+        The merchant's notices are in their company's language (the ledger's cron runs in
+        English): a cause this module knows is told in a sentence of its own, with the bank's
+        reason code; another keeps GoCardless's description and codes.
+
+        :param gocardless_core.events.Event event: The event.
+        :return: The explanation, or "" when the event gives none.
+        :rtype: str
+        """
+        lang = self.company_id.partner_id.lang or self.env.lang
+        return self.with_context(lang=lang)._gocardless_reason_text(
+            event.cause, event.reason_code, gc_events.failure_reason(event)
+        )
+
+    @api.model
+    def _gocardless_reason_text(self, cause, reason_code=None, description=""):
+        """Return the sentence of a GoCardless failure cause, in the language of the context.
+
+        :param str cause: GoCardless's cause code (``insufficient_funds``...).
+        :param str reason_code: The bank's reason code (``AM04``...), if any.
+        :param str description: What to say for a cause this module doesn't know.
+        :rtype: str
+        """
+        sentences = {
+            "insufficient_funds": self.env._("The customer's account had insufficient funds."),
+            "refer_to_payer": self.env._(
+                "The customer's bank refused the debit: the customer should ask their bank."
+            ),
+            "bank_account_closed": self.env._("The customer's bank account is closed."),
+            "bank_account_transferred": self.env._(
+                "The customer's bank account was moved to another bank."
+            ),
+            "bank_account_disabled": self.env._("The customer's bank account is disabled."),
+            "account_blocked_for_any_financial_transaction": self.env._(
+                "The customer's bank account is blocked."
+            ),
+            "direct_debit_not_enabled": self.env._(
+                "The customer's bank account does not accept direct debits."
+            ),
+            "invalid_bank_details": self.env._("The customer's bank details are invalid."),
+            "mandate_cancelled": self.env._("The customer's mandate was cancelled."),
+            "mandate_expired": self.env._("The customer's mandate has expired."),
+            "mandate_suspended_by_payer": self.env._("The customer suspended their mandate."),
+            "authorisation_disputed": self.env._(
+                "The customer disputed having authorised the direct debit."
+            ),
+            "customer_approval_denied": self.env._("The customer refused the debit."),
+            "test_failure": self.env._("A test failure (GoCardless sandbox)."),
+        }
+        sentence = sentences.get(cause)
+        if not sentence:
+            return description or ""
+        # Told inside the merchant's sentences ("Direct debit failed: %(reason)s (...)."):
+        # without its own full stop.
+        sentence = sentence.rstrip(".")
+        return f"{sentence} ({reason_code})" if reason_code else sentence
 
     def _gocardless_payment_will_retry(self, event, payment):
         """Return whether GoCardless retries the payment's current failure by itself.
@@ -561,7 +607,8 @@ class GoCardlessEvent(models.Model):
     def action_gocardless_process_again(self):
         """Apply failed (or waiting) events again now, from the resources' current state."""
         if not self.env.user.has_group("base.group_system"):
-            raise UserError(self.env._("GoCardless: only administrators can process events."))
+            raise AccessError(self.env._("GoCardless: only administrators can process events."))
+        utils.check_merchant_rights(self)
         wrong = self.filtered(lambda e: e.state not in ("failed", "received"))
         if wrong:
             raise UserError(

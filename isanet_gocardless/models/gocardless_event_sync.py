@@ -1,13 +1,11 @@
 # Copyright 2026 Isanet
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
-"""The ledger's connected-account side: webhook routing by organisation, counters, catch-up.
+"""The ledger's connected-account side: webhook routing by organisation, counters.
 
 * A partner app's webhooks carry the events of every connected merchant, signed with one
   secret: each event goes to the provider whose ``gocardless_organisation_id`` is its
   ``links.organisation``, among the providers that secret verifies.
 * Each webhook adds its own counter row (events, duplicates): nothing concurrent waits on it.
-* :meth:`_gocardless_import_events` feeds events read from GoCardless's ``/events`` into the
-  same ledger, so a missed webhook is recovered once, whatever arrives first.
 """
 
 import logging
@@ -16,9 +14,6 @@ from collections import defaultdict
 from odoo import api, models
 
 from .. import const
-from ..gocardless_core import errors as core_errors
-from ..gocardless_core import events as gc_events
-from ..gocardless_core import webhooks
 
 _logger = logging.getLogger(__name__)
 
@@ -113,50 +108,3 @@ class GoCardlessEvent(models.Model):
                 continue
             groups.setdefault(target, []).append((event, raw))
         return list(groups.items())
-
-    # === BUSINESS METHODS - CATCH-UP === #
-
-    @api.model
-    def _gocardless_import_events(self, provider, raw_events, deadline=None):
-        """Record events read from ``provider``'s account and apply those due.
-
-        Events already in the ledger (delivered by a webhook, even one arriving meanwhile) are
-        not recorded twice; those of them still waiting or failed are applied again now.
-
-        :param recordset provider: The `payment.provider` whose account the events come from.
-        :param list raw_events: Event dicts as ``GET /events`` returns them.
-        :param float deadline: A `time.monotonic()` value after which the rest is left to the
-                               processing cron.
-        :return: The number of events new to the ledger, and whether GoCardless was unavailable
-                 while applying them.
-        :rtype: tuple[int, bool]
-        """
-        pairs = []
-        for raw in raw_events:
-            try:
-                event = gc_events.Event.from_dict(raw)
-                webhooks.check_event(event)
-            except core_errors.MalformedPayload:
-                _logger.warning("gocardless: skipped a malformed event of provider %s", provider.id)
-                continue
-            pairs.append((event, raw))
-        pairs.sort(key=lambda pair: (pair[0].created_at or "", pair[0].id))
-        if not pairs:
-            return 0, False
-        new_ids = self._gocardless_record(
-            provider, [event for event, _raw in pairs], [raw for _event, raw in pairs]
-        )
-        again = self.sudo().search(
-            [
-                ("event_id", "in", [event.id for event, _raw in pairs]),
-                ("event_id", "not in", list(new_ids)),
-                ("state", "in", ("received", "failed")),
-            ]
-        )
-        if again:
-            again.write({"state": "received", "next_attempt_at": False})
-        ids = self.sudo().search([("event_id", "in", [event.id for event, _raw in pairs])]).ids
-        _done, outage = self._gocardless_process_due(
-            limit=len(ids), deadline=deadline, event_ids=ids
-        )
-        return len(new_ids), outage

@@ -12,9 +12,12 @@ Odoo has not seen confirmed yet waits, and is booked when they are; one entry pe
 
 import json
 import logging
+from datetime import timedelta
+
+from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL, float_is_zero
 
 from .. import utils
@@ -33,6 +36,11 @@ _SETTLED_STATES = {
     "refund": ("done",),
     "refund_funds_returned": ("cancel", "error"),
 }
+# The transaction states Odoo leaves no more by itself: an item whose transaction is in one of
+# them but not the one its type expects is booked all the same (GoCardless moved the money),
+# and shown to the merchant; only an item whose transaction may still change makes its payout
+# wait.
+_FINAL_STATES = ("done", "cancel", "error")
 
 
 class GoCardlessPayout(models.Model):
@@ -66,7 +74,12 @@ class GoCardlessPayout(models.Model):
     )
     arrival_date = fields.Date(readonly=True)
     reference = fields.Char(readonly=True, index=True, help="The reference on the bank line.")
-    gocardless_status = fields.Char(string="GoCardless Status", readonly=True)
+    gocardless_status = fields.Char(string="GoCardless Status Code", readonly=True)
+    gocardless_status_label = fields.Char(
+        string="GoCardless Status",
+        compute="_compute_gocardless_status_label",
+        help="The payout's status at GoCardless, in the user's language.",
+    )
     state = fields.Selection(
         selection=[
             ("waiting", "Waiting for payments"),
@@ -118,6 +131,19 @@ class GoCardlessPayout(models.Model):
     def _compute_transaction_ids(self):
         for payout in self:
             payout.transaction_ids = payout.item_ids.transaction_id
+
+    @api.depends("gocardless_status")
+    @api.depends_context("lang")
+    def _compute_gocardless_status_label(self):
+        labels = {
+            "pending": self.env._("Pending"),
+            "paid": self.env._("Paid"),
+            "bounced": self.env._("Bounced"),
+        }
+        for payout in self:
+            # A status GoCardless adds one day is shown as it is, not hidden.
+            status = payout.gocardless_status
+            payout.gocardless_status_label = labels.get(status, status or "")
 
     # === BUSINESS METHODS - EVENTS === #
 
@@ -213,7 +239,7 @@ class GoCardlessPayout(models.Model):
         if data.get("status") != "paid":
             payout.message = self.env._(
                 "The payout is %(status)s at GoCardless: booked once paid.",
-                status=data.get("status"),
+                status=payout.gocardless_status_label.lower(),
             )
             return payout
         try:
@@ -310,20 +336,64 @@ class GoCardlessPayout(models.Model):
         ]
 
     def _gocardless_unsettled_items(self):
-        """Return the items whose Odoo transaction has not reached its final state yet."""
+        """Return the items whose Odoo transaction may still change: the payout waits for them.
+
+        A transaction not final yet, or confirmed and waiting for its accounting payment (made
+        when the transaction is post-processed).
+        """
         return self.item_ids.filtered(
             lambda item: (
                 item.transaction_id
                 and item.item_type in _SETTLED_STATES
                 and (
-                    item.transaction_id.state not in _SETTLED_STATES[item.item_type]
+                    item.transaction_id.state not in _FINAL_STATES
                     or (
                         item.transaction_id.state == "done"
+                        and not item.transaction_id.is_post_processed
                         and item.transaction_id.payment_id.state in (False, "draft")
                     )
                 )
             )
         )
+
+    def _gocardless_item_notes(self):
+        """Return ``{item: note}`` for the items booked although Odoo sees their payment
+        otherwise than GoCardless: what the merchant should look at."""
+        notes = {}
+        for item in self.item_ids.filtered(
+            lambda item: item.transaction_id and item.item_type in _SETTLED_STATES
+        ):
+            tx = item.transaction_id
+            if tx.state not in _SETTLED_STATES[item.item_type]:
+                if tx.state == "done":
+                    notes[item] = self.env._(
+                        "GoCardless took this payment back, but Odoo still shows it collected."
+                    )
+                else:
+                    notes[item] = self.env._(
+                        "Failed or charged back in Odoo, yet paid out here: the amount stays on "
+                        "the clearing account until GoCardless takes it back in a later payout."
+                    )
+            elif tx.state == "done" and item.item_type in ("payment_paid_out", "payment_refunded"):
+                if tx.payment_id.state in (False, "draft", "canceled"):
+                    notes[item] = self.env._(
+                        "Collected without an accounting payment in Odoo (its invoice was "
+                        "cancelled or changed): the amount is on the clearing account; book it "
+                        "as the customer's credit or refund it."
+                    )
+        return notes
+
+    def _gocardless_booking_date(self, journal):
+        """Return the entry's date: the arrival date, else the first day after a lock date.
+
+        :return: The date, and whether it was moved out of a locked period.
+        :rtype: tuple[date, bool]
+        """
+        date = self.arrival_date or fields.Date.context_today(self)
+        locks = self.provider_id.company_id._get_violated_lock_dates(date, True, journal)
+        if not locks:
+            return date, False
+        return max(lock_date for lock_date, _name in locks) + timedelta(days=1), True
 
     def _gocardless_book(self):
         """Post the payout's entry, unless some of its payments are not settled in Odoo yet."""
@@ -346,12 +416,36 @@ class GoCardlessPayout(models.Model):
         except AmountError as error:
             self.write({"state": "manual", "message": str(error)})
             return
-        move = self._gocardless_create_move(booking)
+        notes = self._gocardless_item_notes()
+        move, moved = self._gocardless_create_move(booking)
+        for item, note in notes.items():
+            item.note = note
+        message = []
+        if moved:
+            message.append(
+                self.env._(
+                    "Arrived on %(arrival)s, in a locked period: booked on %(date)s, the first "
+                    "open day.",
+                    arrival=self.arrival_date,
+                    date=move.date,
+                )
+            )
+        if notes:
+            message.append(
+                self.env._(
+                    "%(count)s item(s) to check: %(refs)s",
+                    count=len(notes),
+                    refs=", ".join(
+                        sorted(item.transaction_id.reference or "" for item in notes)[:10]
+                    ),
+                )
+            )
+            self._gocardless_schedule_check(notes)
         self.write(
             {
                 "move_id": move.id,
                 "state": "booked",
-                "message": False,
+                "message": "\n".join(message) or False,
                 "fee_amount": self._gocardless_major(booking.fees),
                 "fee_tax_amount": self._gocardless_major(booking.vat),
                 "rounding_amount": self._gocardless_major(booking.rounding),
@@ -398,8 +492,8 @@ class GoCardlessPayout(models.Model):
         provider = self.provider_id
         company = provider.company_id
         currency = self.currency_id
-        date = self.arrival_date or fields.Date.context_today(self)
-        bank_journal = provider._gocardless_payout_journal()
+        bank_journal = provider._gocardless_payout_journal(currency)
+        date, moved = self._gocardless_booking_date(provider.journal_id)
         fee_account = provider._gocardless_fee_account()
         accounts = {
             "bank_in": provider._gocardless_bank_account(bank_journal, inbound=True),
@@ -498,7 +592,34 @@ class GoCardlessPayout(models.Model):
                 self.bank_move_line_id = line
             elif key in items_by_key:
                 item_model.browse(items_by_key[key]).move_line_id = line
-        return move
+        return move, moved
+
+    def _gocardless_schedule_check(self, notes):
+        """Give the merchant one activity on the provider for the items of ``notes``."""
+        provider = self.provider_id.sudo()
+        user = provider._gocardless_responsible_user()
+        if not user:
+            return
+        provider = provider.with_context(lang=user.lang or provider.company_id.partner_id.lang)
+        lines = Markup().join(
+            Markup("<li>%s: %s</li>")
+            % (item.transaction_id.reference or item.payment_reference, note)
+            for item, note in notes.items()
+        )
+        provider.activity_schedule(
+            "mail.mail_activity_data_todo",
+            summary=provider.env._("Check GoCardless payout %(payout)s", payout=self.name),
+            note=Markup("<p>%s</p><ul>%s</ul>")
+            % (
+                provider.env._(
+                    "The payout %(payout)s is booked; these items differ between GoCardless and "
+                    "Odoo:",
+                    payout=self.name,
+                ),
+                lines,
+            ),
+            user_id=user.id,
+        )
 
     def _gocardless_reconcile_payments(self):
         """Reconcile each payment's money on the clearing account with what the payout moved.
@@ -567,7 +688,7 @@ class GoCardlessPayout(models.Model):
 
     def _gocardless_statement_line_domain(self):
         self.ensure_one()
-        journal = self.provider_id._gocardless_payout_journal()
+        journal = self.provider_id._gocardless_payout_journal(self.currency_id)
         return [
             ("journal_id", "=", journal.id),
             ("is_reconciled", "=", False),
@@ -610,14 +731,18 @@ class GoCardlessPayout(models.Model):
         lines = statement_line or self._gocardless_matching_statement_lines()
         if len(lines) != 1:
             return False
-        if self.search_count(
+        twins = self.search(
             [
                 ("id", "!=", self.id),
                 ("state", "=", "booked"),
                 ("reference", "=", self.reference),
                 ("amount", "=", self.amount),
-                ("provider_id.gocardless_payout_journal_id", "=", lines.journal_id.id),
             ]
+        )
+        if twins.filtered(
+            lambda twin: (
+                twin.provider_id._gocardless_payout_journal(twin.currency_id) == lines.journal_id
+            )
         ):
             return False  # two payouts for one line: the merchant decides
         net_line = self.bank_move_line_id
@@ -677,6 +802,7 @@ class GoCardlessPayout(models.Model):
     # === ACTION METHODS === #
 
     def action_gocardless_match_bank_line(self):
+        utils.check_merchant_rights(self, group="account.group_account_manager")
         for payout in self:
             if not payout._gocardless_match_bank_line():
                 raise UserError(
@@ -692,7 +818,8 @@ class GoCardlessPayout(models.Model):
 
     def action_gocardless_book_again(self):
         if not self.env.user.has_group("account.group_account_manager"):
-            raise UserError(self.env._("GoCardless: only accounting managers can book payouts."))
+            raise AccessError(self.env._("GoCardless: only accounting managers can book payouts."))
+        utils.check_merchant_rights(self)
         for payout in self.sudo().filtered(lambda p: p.state == "waiting"):
             self._gocardless_fetch(payout.provider_id, payout.name)
         return True
@@ -727,6 +854,10 @@ class GoCardlessPayoutItem(models.Model):
     payment_id = fields.Many2one(related="transaction_id.payment_id")
     move_line_id = fields.Many2one(
         comodel_name="account.move.line", readonly=True, index=True, ondelete="set null"
+    )
+    note = fields.Char(
+        readonly=True,
+        help="Why the item was booked although Odoo sees its payment otherwise than GoCardless.",
     )
 
     @api.depends("item_type")

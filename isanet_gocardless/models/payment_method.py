@@ -33,3 +33,27 @@ class PaymentMethod(models.Model):
                     "supported_country_ids": [(6, 0, countries.ids)],
                 }
             )
+
+    @api.model
+    def _gocardless_translate_scheme_names(self):
+        """Give Odoo's direct-debit methods the name of their scheme in each installed language
+        where Odoo leaves it in English (e.g. "BACS Direct Debit" on a French screen).
+
+        A translation Odoo or the merchant gave is kept.
+
+        :return: None
+        """
+        Provider = self.env["payment.provider"]
+        methods = self.with_context(active_test=False).search(
+            [("code", "in", [scheme.payment_method_code for scheme in schemes.SCHEMES.values()])]
+        )
+        for lang, _name in self.env["res.lang"].get_installed():
+            if lang == "en_US":
+                continue
+            labels = Provider.with_context(lang=lang)._gocardless_scheme_labels()
+            for method in methods:
+                scheme = schemes.scheme_from_payment_method_code(method.code)
+                english = method.with_context(lang="en_US").name
+                translated = method.with_context(lang=lang)
+                if translated.name == english and labels[scheme] != english:
+                    translated.name = labels[scheme]

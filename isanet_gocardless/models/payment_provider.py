@@ -15,6 +15,11 @@ _logger = logging.getLogger(__name__)
 
 # Mandates read per page when importing them.
 IMPORT_PAGE_SIZE = 500
+# The calls that take or give money: a lost answer to one of them may hide that GoCardless
+# carried it out, so it is never told that "nothing was charged".
+MONEY_MOVING_CALLS = frozenset(
+    {("payments", "create"), ("payments", "retry"), ("refunds", "create")}
+)
 
 # The rate-limit state of each provider's GoCardless account, per process: the background
 # batches of all the workers' threads of this process wait on it.
@@ -90,28 +95,42 @@ class PaymentProvider(models.Model):
     def action_gocardless_import_mandates(self):
         """Import the mandates that already exist in the GoCardless account as tokens.
 
-        :return: A notification action saying how many were imported, known or unmatched.
+        :return: A notification action saying how many were imported, known or unmatched, and
+                 listing the mandates left unattached because several customers match them.
         :rtype: dict
         """
         self.ensure_one()
         if not self.env.user.has_group("base.group_system"):
             raise AccessError(self.env._("GoCardless: only administrators can import mandates."))
+        utils.check_merchant_rights(self)
         counts = self.with_context(
             gocardless_request_profile="background"
         )._gocardless_import_mandates()
+        ambiguous = counts.pop("ambiguous_mandates")
+        message = self.env._(
+            "%(imported)s mandate(s) imported, %(known)s already known, %(unmatched)s "
+            "without a matching customer (by GoCardless customer id or email), "
+            "%(ended)s ended.",
+            **counts,
+        )
+        if ambiguous:
+            listing = self.env._(
+                "%(count)s mandate(s) not attached: several customers match them, attach "
+                "each by hand to its customer (set its GoCardless customer id) and import "
+                "again: %(mandates)s",
+                count=len(ambiguous),
+                mandates="; ".join(ambiguous),
+            )
+            message = f"{message}\n{listing}"
+            self.sudo().message_post(body=listing)
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
                 "title": self.env._("GoCardless mandates"),
-                "message": self.env._(
-                    "%(imported)s mandate(s) imported, %(known)s already known, %(unmatched)s "
-                    "without a matching customer (by GoCardless customer id or email), "
-                    "%(ended)s ended.",
-                    **counts,
-                ),
-                "type": "success" if not counts["unmatched"] else "warning",
-                "sticky": bool(counts["unmatched"]),
+                "message": message,
+                "type": "success" if not (counts["unmatched"] or ambiguous) else "warning",
+                "sticky": bool(counts["unmatched"] or ambiguous),
             },
         }
 
@@ -120,20 +139,24 @@ class PaymentProvider(models.Model):
     def _gocardless_import_mandates(self):
         """Save the account's mandates as tokens of the partners they belong to.
 
-        A mandate's partner is the commercial partner holding its GoCardless customer id in
-        the provider's company, else the one whose email is the customer's (whose customer id
-        is then kept). Ended mandates and those already held by a token are skipped.
+        A mandate is attached only to the one customer it surely belongs to (see
+        `_gocardless_mandate_partner`): the commercial partner holding its GoCardless customer
+        id in the provider's company, else the only one whose email is the customer's (whose
+        customer id is then kept). Ended mandates and those already held by a token are
+        skipped; those several customers match are listed, not attached.
 
         Note: self.ensure_one()
 
-        :return: Counts: ``imported``, ``known``, ``unmatched``, ``ended``.
+        :return: Counts: ``imported``, ``known``, ``unmatched``, ``ended``, and
+                 ``ambiguous_mandates``: the descriptions of the mandates several customers
+                 match.
         :rtype: dict
         """
         self.ensure_one()
         provider = self.sudo()
         Token = self.env["payment.token"].sudo().with_context(active_test=False)
         Partner = self.env["res.partner"].sudo().with_company(provider.company_id)
-        counts = {"imported": 0, "known": 0, "unmatched": 0, "ended": 0}
+        counts = {"imported": 0, "known": 0, "unmatched": 0, "ended": 0, "ambiguous_mandates": []}
         after = None
         while True:
             params = {"limit": IMPORT_PAGE_SIZE}
@@ -146,11 +169,16 @@ class PaymentProvider(models.Model):
                 outcome = events.mandate_outcome_from_status(mandate.get("status"))
                 if outcome == events.MANDATE_ENDED:
                     counts["ended"] += 1
-                elif Token.search_count(
+                    continue
+                if Token.search_count(
                     [("provider_id", "=", provider.id), ("provider_ref", "=", mandate["id"])]
                 ):
                     counts["known"] += 1
-                elif provider._gocardless_import_mandate(mandate, Partner):
+                    continue
+                partner, ambiguity = provider._gocardless_mandate_partner(mandate, Partner)
+                if ambiguity:
+                    counts["ambiguous_mandates"].append(ambiguity)
+                elif partner and provider._gocardless_import_mandate(mandate, partner):
                     counts["imported"] += 1
                 else:
                     counts["unmatched"] += 1
@@ -158,28 +186,57 @@ class PaymentProvider(models.Model):
             if not after:
                 return counts
 
-    def _gocardless_import_mandate(self, mandate, Partner):
-        """Save one mandate as a token of its partner; return the token (empty if unmatched)."""
-        links = mandate.get("links") or {}
-        customer_id = links.get("customer")
-        Token = self.env["payment.token"].sudo()
+    def _gocardless_mandate_partner(self, mandate, Partner):
+        """Return the one customer a mandate surely belongs to.
+
+        Its GoCardless customer id held by commercial partners of the provider's company,
+        else the customer's email on partners of that company (or shared): exactly one
+        commercial partner must match, else the mandate is not attached to anyone.
+
+        :param dict mandate: The `mandates` resource.
+        :param res.partner Partner: The partner model, sudoed, in the provider's company.
+        :return: The commercial partner (empty if none or several), and, when several match,
+                 a description of the mandate and of the partners matching it for the merchant
+                 (else an empty string).
+        :rtype: tuple[res.partner, str]
+        """
+        customer_id = (mandate.get("links") or {}).get("customer")
         if not isinstance(customer_id, str) or not customer_id:
-            return Token
-        partner = Partner.search([("gocardless_customer_id", "=", customer_id)], limit=1)
-        if not partner:
+            return Partner.browse(), ""
+        matches = Partner.search(
+            [("gocardless_customer_id", "=", customer_id)]
+        ).commercial_partner_id
+        key = customer_id
+        if not matches:
             customer = self._gocardless_make_request("customers", "get", customer_id)
             email = (customer.get("email") or "").strip()
-            if email:
-                partner = Partner.search(
-                    [("email", "=ilike", email), ("company_id", "in", (False, self.company_id.id))],
-                    order="is_company desc, id",
-                    limit=1,
-                ).commercial_partner_id
-            if not partner:
-                return Token
-            if not partner.gocardless_customer_id:
-                partner.gocardless_customer_id = customer_id
-        partner = partner.commercial_partner_id
+            if not email:
+                return Partner.browse(), ""
+            matches = Partner.search(
+                [("email", "=ilike", email), ("company_id", "in", (False, self.company_id.id))]
+            ).commercial_partner_id
+            key = email
+        if len(matches) > 1:
+            return Partner.browse(), self.env._(
+                "%(mandate)s (%(key)s: %(partners)s)",
+                mandate=mandate["id"],
+                key=key,
+                partners=", ".join(matches.sorted("id").mapped("display_name")),
+            )
+        if matches and not matches.gocardless_customer_id:
+            matches.gocardless_customer_id = customer_id
+        return matches, ""
+
+    def _gocardless_import_mandate(self, mandate, partner):
+        """Save one mandate as a token of its customer; return the token (empty if its scheme
+        is unknown).
+
+        :param dict mandate: The `mandates` resource.
+        :param res.partner partner: Its customer (a commercial partner).
+        :rtype: payment.token
+        """
+        links = mandate.get("links") or {}
+        Token = self.env["payment.token"].sudo()
         try:
             method = self.env["payment.method"]._get_from_code(
                 schemes.payment_method_code(mandate.get("scheme"))
@@ -386,8 +443,9 @@ class PaymentProvider(models.Model):
                 error.description,
             )
             cause = error.__cause__ or error
+            moves_money = (resource, action) in MONEY_MOVING_CALLS
             raise utils.GoCardlessRequestError(
-                self._gocardless_error_message(error), error
+                self._gocardless_error_message(error, moves_money=moves_money), error
             ) from cause
         if self.gocardless_reconnect_needed:
             self._gocardless_clear_reconnect()
@@ -408,12 +466,19 @@ class PaymentProvider(models.Model):
                 pacer = _PACERS[key] = pacing.RateLimitPacer()
         return pacer
 
-    def _gocardless_error_message(self, error):
+    def _gocardless_error_message(self, error, moves_money=False):
         """Return the translated sentence telling a person why a GoCardless call failed.
 
         :param gocardless_core.errors.ApiCallError error: The classified failure.
+        :param bool moves_money: Whether the call takes or gives money (a payment created or
+                                 retried, a refund): its lost answer may hide that it did.
         :rtype: str
         """
+        if moves_money and error.uncertain:
+            return self.env._(
+                "GoCardless: no answer came back, and GoCardless may have carried the request "
+                "out. It will be checked; please do not repeat it meanwhile."
+            )
         if error.kind in ("timeout", "unreachable", "unreadable", "internal"):
             return self.env._(
                 "GoCardless: the direct debit service can't be reached right now. Nothing "

@@ -1,13 +1,13 @@
 # Copyright 2026 Isanet
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
-"""Connecting a GoCardless account (OAuth connect or pasted token), webhook set-up help, the
-health panel and the catch-up of missed webhooks from GoCardless's ``/events``."""
+"""Connecting a GoCardless account (OAuth connect or pasted token), webhook set-up help and the
+health panel (the catch-up of missed webhooks is the ledger's: `gocardless_event_catchup.py`)."""
 
 import logging
 import time
 from datetime import timedelta
 
-from odoo import SUPERUSER_ID, Command, api, fields, models
+from odoo import Command, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 from .. import const, utils
@@ -16,7 +16,6 @@ from ..controllers.oauth import GoCardlessOAuthController
 from ..gocardless_core import oauth
 from ..gocardless_core import schemes as gc_schemes
 from ..gocardless_core.errors import GoCardlessCoreError
-from .gocardless_event import _parse_datetime
 
 _logger = logging.getLogger(__name__)
 
@@ -25,19 +24,9 @@ _logger = logging.getLogger(__name__)
 PARAM_CLIENT_ID = "isanet_gocardless.oauth_client_id"
 PARAM_CLIENT_SECRET = "isanet_gocardless.oauth_client_secret"  # noqa: S105 - a parameter name
 
-# Catch-up of missed webhooks: how far back the first run looks, how much each run re-reads
-# before the newest event seen (events may be listed late; the ledger skips those it has), the
-# page size (GoCardless's maximum) and a bound on the pages read per run.
-SYNC_FIRST_LOOKBACK = timedelta(days=7)
-SYNC_OVERLAP = timedelta(minutes=10)
-SYNC_PAGE_SIZE = 500
-SYNC_MAX_PAGES = 200
-# Seconds the "Sync now" button spends applying events before leaving them to the cron.
-SYNC_TIME_BUDGET = 20.0
-
 
 # Kept apart from payment_provider.py, which holds the payment flow: this file is the account
-# connection, its health and the catch-up.
+# connection and its health.
 class PaymentProvider(models.Model):
     _inherit = "payment.provider"  # pylint: disable=consider-merging-classes-inherited
 
@@ -69,6 +58,18 @@ class PaymentProvider(models.Model):
     gocardless_schemes = fields.Char(
         string="Direct Debit Schemes",
         help="The schemes the GoCardless account can collect with.",
+        readonly=True,
+        copy=False,
+    )
+    gocardless_schemes_display = fields.Char(
+        string="Schemes",
+        help="The schemes the GoCardless account can collect with, and their currency.",
+        compute="_compute_gocardless_schemes_display",
+    )
+    gocardless_publish_on_reconnect = fields.Boolean(
+        string="Publish When Connected Again",
+        help="The provider was published when it was disconnected: connecting a GoCardless "
+        "account again publishes it again.",
         readonly=True,
         copy=False,
     )
@@ -154,6 +155,20 @@ class PaymentProvider(models.Model):
     )
 
     # === COMPUTE METHODS === #
+
+    @api.depends("gocardless_schemes")
+    @api.depends_context("lang")
+    def _compute_gocardless_schemes_display(self):
+        labels = self._gocardless_scheme_labels()
+        for provider in self:
+            names = set()
+            for name in filter(None, (provider.gocardless_schemes or "").split(", ")):
+                scheme = next(iter(gc_schemes.collectable_schemes([name])), None)
+                if scheme:
+                    names.add(f"{labels[scheme]} ({gc_schemes.SCHEMES[scheme].currency})")
+                else:
+                    names.add(name)  # a scheme this module doesn't know, as GoCardless says
+            provider.gocardless_schemes_display = ", ".join(sorted(names))
 
     @api.depends("code")
     @api.depends_context("uid")
@@ -335,6 +350,9 @@ class PaymentProvider(models.Model):
             "gocardless_access_token": False,
             "gocardless_connect_message": self.env._("Disconnected from GoCardless."),
             "gocardless_connect_message_type": "success",
+            # Odoo unpublishes a provider switched back to test mode: connecting again
+            # publishes it again if it was.
+            "gocardless_publish_on_reconnect": provider.is_published,
         }
         if provider.state != "disabled":
             # A provider in test or enabled state needs a token (`required_if_provider`).
@@ -359,10 +377,7 @@ class PaymentProvider(models.Model):
             self._gocardless_set_connect_message(error.args[0])
             return self._gocardless_notification(error.args[0], "danger")
         # The banner tells the current state: an earlier failure is over.
-        message = self.env._(
-            "Connected to GoCardless as %(creditor)s.",
-            creditor=creditor.get("name") or creditor.get("id"),
-        )
+        message = self._gocardless_connected_message(creditor.get("name") or creditor.get("id"))
         self._gocardless_set_connect_message(message, "success")
         return self._gocardless_notification(message, "success")
 
@@ -371,8 +386,8 @@ class PaymentProvider(models.Model):
         self.ensure_one()
         self._gocardless_check_system_user()
         try:
-            new_count, _transient = self._gocardless_sync_events(
-                deadline=time.monotonic() + SYNC_TIME_BUDGET
+            result = self.env["gocardless.event"]._gocardless_catch_up(
+                self, deadline=time.monotonic() + const.CATCH_UP_TIME_BUDGET
             )
         except utils.GoCardlessRequestError as error:
             return self._gocardless_notification(
@@ -385,20 +400,21 @@ class PaymentProvider(models.Model):
         except ValidationError as error:
             return self._gocardless_notification(error.args[0], "danger")
         return self._gocardless_notification(
-            self.env._("%(count)s missed event(s) imported from GoCardless.", count=new_count),
+            self.env._("%(count)s missed event(s) imported from GoCardless.", count=result.new),
             "success",
         )
 
     # === BUSINESS METHODS - CONNECTION === #
 
     def _gocardless_check_system_user(self):
-        """Raise unless the current user is a system administrator."""
+        """Raise unless the current user is a system administrator of the providers' company."""
         if not self.env.su and not self.env.user._is_system():
             raise AccessError(
                 self.env._(
                     "GoCardless: only system administrators can manage the GoCardless connection."
                 )
             )
+        utils.check_merchant_rights(self)
 
     def _gocardless_get_oauth_app(self):
         """Return the partner app's client id and secret.
@@ -550,13 +566,59 @@ class PaymentProvider(models.Model):
             )
             return True
         provider._gocardless_set_connect_message(
-            self.env._(
-                "Connected to GoCardless as %(creditor)s.",
-                creditor=creditor.get("name") or answer["organisation_id"],
+            provider._gocardless_connected_message(
+                creditor.get("name") or answer["organisation_id"]
             ),
             "success",
         )
         return True
+
+    def _gocardless_connected_message(self, creditor):
+        """Publish the provider again if it was published when disconnected; say what customers
+        see of it.
+
+        Note: self.ensure_one()
+
+        :param str creditor: The connected account's name.
+        :return: The message telling the merchant the account is connected, and whether
+                 customers are offered direct debit (or why not).
+        :rtype: str
+        """
+        self.ensure_one()
+        provider = self.sudo()
+        message = self.env._("Connected to GoCardless as %(creditor)s.", creditor=creditor)
+        if provider.state == "disabled":
+            return " ".join(
+                (
+                    message,
+                    self.env._(
+                        "The provider is disabled: customers are not offered direct debit "
+                        "until it is in Test Mode or Enabled, and published."
+                    ),
+                )
+            )
+        if provider.is_published:
+            provider.gocardless_publish_on_reconnect = False
+            return message
+        if provider.gocardless_publish_on_reconnect:
+            provider.write({"is_published": True, "gocardless_publish_on_reconnect": False})
+            return " ".join(
+                (
+                    message,
+                    self.env._(
+                        "The provider is published again: customers are offered direct debit."
+                    ),
+                )
+            )
+        return " ".join(
+            (
+                message,
+                self.env._(
+                    "The provider is not published: customers are not offered direct debit "
+                    "until it is."
+                ),
+            )
+        )
 
     def _gocardless_refresh_creditor(self):
         """Read the account's creditor; keep its name and schemes, and offer only those.
@@ -606,6 +668,13 @@ class PaymentProvider(models.Model):
                 .search([("code", "in", [gc_schemes.payment_method_code(s) for s in collectable])])
             )
             values["payment_method_ids"] = [Command.set(methods.ids)]
+            # Only the currencies the account collects in, not all of GoCardless's.
+            currencies = (
+                self.env["res.currency"]
+                .with_context(active_test=False)
+                .search([("name", "in", [gc_schemes.SCHEMES[s].currency for s in collectable])])
+            )
+            values["available_currency_ids"] = [Command.set(currencies.ids)]
         account = creditor.get("id")
         if account:
             if provider.gocardless_account_id and provider.gocardless_account_id != account:
@@ -613,6 +682,24 @@ class PaymentProvider(models.Model):
             values["gocardless_account_id"] = account
         provider.with_context(gocardless_connecting=True).write(values)
         return creditor
+
+    @api.model
+    def _gocardless_scheme_labels(self):
+        """Return the name of each GoCardless scheme, in the language of the context.
+
+        :return: The names by scheme code (``sepa_core``...).
+        :rtype: dict
+        """
+        return {
+            "sepa_core": self.env._("SEPA Direct Debit"),
+            "bacs": self.env._("Bacs Direct Debit"),
+            "ach": self.env._("ACH Debit"),
+            "becs": self.env._("BECS Direct Debit"),
+            "becs_nz": self.env._("BECS NZ Direct Debit"),
+            "pad": self.env._("Pre-Authorized Debit"),
+            "autogiro": self.env._("Autogiro"),
+            "betalingsservice": self.env._("Betalingsservice"),
+        }
 
     def _gocardless_archive_mandates(self):
         """Archive the saved mandates (tokens) of the provider: another account is connected."""
@@ -706,87 +793,3 @@ class PaymentProvider(models.Model):
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }
-
-    # === BUSINESS METHODS - CATCH-UP OF MISSED WEBHOOKS === #
-
-    def _gocardless_sync_events(self, deadline=None):
-        """Read the account's events since the last one seen and feed them to the ledger.
-
-        Note: self.ensure_one()
-
-        :param float deadline: A `time.monotonic()` value after which events are left to the
-                               processing cron.
-        :return: The number of events new to the ledger, and whether one hit a temporary error.
-        :rtype: tuple[int, bool]
-        :raise ValidationError: If the provider has no access token.
-        """
-        self.ensure_one()
-        provider = self.sudo()
-        since = (
-            provider.gocardless_events_synced_at - SYNC_OVERLAP
-            if provider.gocardless_events_synced_at
-            else fields.Datetime.now() - SYNC_FIRST_LOOKBACK
-        )
-        params = {
-            "created_at[gt]": since.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            "limit": SYNC_PAGE_SIZE,
-        }
-        raw_events = []
-        complete = False
-        for _page in range(SYNC_MAX_PAGES):
-            page = provider._gocardless_make_request("events", "list", params=params)
-            raw_events.extend(page.get("events") or ())
-            after = ((page.get("meta") or {}).get("cursors") or {}).get("after")
-            if not after:
-                complete = True
-                break
-            params = {**params, "after": after}
-        new_count, transient = (
-            self.env["gocardless.event"]
-            .with_user(SUPERUSER_ID)
-            ._gocardless_import_events(provider, raw_events, deadline=deadline)
-        )
-        newest = max(
-            filter(None, (_parse_datetime(raw.get("created_at")) for raw in raw_events)),
-            default=None,
-        )
-        if not complete:
-            # Events are listed newest first: older ones were not reached, read them next time.
-            _logger.warning(
-                "gocardless: more than %s events to catch up for provider %s; the rest next time",
-                SYNC_MAX_PAGES * SYNC_PAGE_SIZE,
-                provider.id,
-            )
-        elif newest and (
-            not provider.gocardless_events_synced_at
-            or newest > provider.gocardless_events_synced_at
-        ):
-            provider.with_context(gocardless_connecting=True).write(
-                {"gocardless_events_synced_at": newest}
-            )
-        _logger.info(
-            "gocardless: %s event(s) read from provider %s's account, %s new",
-            len(raw_events),
-            provider.id,
-            new_count,
-        )
-        return new_count, transient
-
-    @api.model
-    def _cron_gocardless_sync_events(self):
-        """Catch up on missed webhooks for every GoCardless provider in use."""
-        providers = self.sudo().search(
-            [("code", "=", const.PROVIDER_CODE), ("state", "!=", "disabled")]
-        )
-        for provider in providers.filtered("gocardless_access_token"):
-            try:
-                with self.env.cr.savepoint():
-                    provider.with_context(
-                        gocardless_request_profile="background"
-                    )._gocardless_sync_events(deadline=time.monotonic() + SYNC_TIME_BUDGET)
-            except ValidationError as error:
-                _logger.warning(
-                    "gocardless: could not read the events of provider %s: %s",
-                    provider.id,
-                    error.args[0],
-                )

@@ -16,7 +16,7 @@ from datetime import timedelta
 from markupsafe import Markup, escape
 
 from odoo import fields, models
-from odoo.tools import format_amount
+from odoo.tools import format_amount, format_datetime
 
 from .. import const
 
@@ -98,9 +98,15 @@ class PaymentProvider(models.Model):
             return
         provider.gocardless_reconnect_needed = False
         todo = self.env.ref("mail.mail_activity_data_todo")
-        provider.activity_ids.filtered(lambda a: a.activity_type_id == todo).action_feedback(
-            feedback=self.env._("GoCardless accepts the access token again.")
-        )
+        # Only the reconnect activity (in whichever language it was written): the provider
+        # holds others (e.g. a payment Odoo cannot match).
+        summaries = {
+            provider.with_context(lang=lang).env._("Reconnect GoCardless")
+            for lang, _name in self.env["res.lang"].get_installed()
+        }
+        provider.activity_ids.filtered(
+            lambda a: a.activity_type_id == todo and a.summary in summaries
+        ).action_feedback(feedback=self.env._("GoCardless accepts the access token again."))
 
     # === BUSINESS METHODS - DIGEST === #
 
@@ -150,7 +156,7 @@ class PaymentProvider(models.Model):
         body = Markup("<p>%s</p><ul>%s</ul>") % (
             provider.env._(
                 "Direct debits collected by GoCardless since %(since)s: %(count)s, for %(total)s.",
-                since=fields.Datetime.to_string(since),
+                since=format_datetime(provider.env, since, tz=user.tz or False),
                 count=len(txs),
                 total=", ".join(
                     format_amount(provider.env, amount, currency)

@@ -17,7 +17,7 @@ carries the payment empties that line; then Odoo's own computation says *Paid*.
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-from .. import const
+from .. import const, utils
 
 
 class PaymentProvider(models.Model):
@@ -31,12 +31,23 @@ class PaymentProvider(models.Model):
         "matched with the payouts. Empty: the provider's journal when it is a bank journal.",
         check_company=True,
     )
+    gocardless_payout_journal_ids = fields.Many2many(
+        string="Payout Bank Journals by Currency",
+        comodel_name="account.journal",
+        relation="gocardless_provider_payout_journal_rel",
+        domain="[('type', '=', 'bank'), ('company_id', '=', company_id)]",
+        help="GoCardless pays each currency out to its own bank account: one bank journal per "
+        "currency (the journal's currency, else the company's). A payout in a currency none of "
+        "them has goes to the Payout Bank Journal.",
+        check_company=True,
+    )
     gocardless_fee_account_id = fields.Many2one(
         string="GoCardless Fees Account",
         comodel_name="account.account",
         domain="[('account_type', 'in', ('expense', 'expense_direct_cost'))]",
-        help="The expense account of GoCardless's fees and app fees. Empty: the company's "
-        "first expense account.",
+        help="The expense account of GoCardless's fees and app fees (creating the clearing "
+        "journal creates one, under 627 Bank services in the French chart). Empty: the chart's "
+        "bank fees account.",
         check_company=True,
     )
     gocardless_fee_tax_account_id = fields.Many2one(
@@ -47,7 +58,7 @@ class PaymentProvider(models.Model):
         check_company=True,
     )
     gocardless_invoice_paid = fields.Selection(
-        string="When is an invoice paid?",
+        string="Invoice Paid",
         selection=[
             ("confirmation", "When GoCardless confirms the debit"),
             ("payout", "When GoCardless pays the debit out"),
@@ -75,6 +86,21 @@ class PaymentProvider(models.Model):
                         "GoCardless: an invoice can be paid at payout only when the collected "
                         'debits wait on a clearing account of their own. Click "Create a '
                         'GoCardless clearing journal" first (provider %(provider)s).',
+                        provider=provider.name,
+                    )
+                )
+
+    @api.constrains("gocardless_payout_journal_ids")
+    def _check_gocardless_payout_journal_ids(self):
+        for provider in self:
+            currencies = [
+                journal.currency_id or journal.company_id.currency_id
+                for journal in provider.gocardless_payout_journal_ids
+            ]
+            if len(currencies) != len(set(currencies)):
+                raise ValidationError(
+                    self.env._(
+                        "GoCardless: one payout bank journal per currency (provider %(provider)s).",
                         provider=provider.name,
                     )
                 )
@@ -160,9 +186,15 @@ class PaymentProvider(models.Model):
         )
         return chart.ref(ref, raise_if_not_found=False) or company.transfer_account_id
 
-    def _gocardless_payout_journal(self):
-        """Return the merchant's bank journal receiving the payouts."""
+    def _gocardless_payout_journal(self, currency=None):
+        """Return the merchant's bank journal receiving the payouts (in ``currency``)."""
         self.ensure_one()
+        if currency:
+            journal = self.gocardless_payout_journal_ids.filtered(
+                lambda journal: (journal.currency_id or journal.company_id.currency_id) == currency
+            )[:1]
+            if journal:
+                return journal
         return self.gocardless_payout_journal_id or self.journal_id
 
     def _gocardless_bank_account(self, journal, inbound=True):
@@ -177,13 +209,48 @@ class PaymentProvider(models.Model):
 
     def _gocardless_fee_account(self):
         self.ensure_one()
-        return self.gocardless_fee_account_id or self.env["account.account"].search(
-            [
-                *self.env["account.account"]._check_company_domain(self.company_id),
-                ("account_type", "=", "expense"),
-            ],
-            limit=1,
+        return self.gocardless_fee_account_id or self._gocardless_bank_fees_account()
+
+    def _gocardless_bank_fees_account(self):
+        """Return the chart's account of bank fees: under 627 (*Services bancaires*) in the
+        French chart, *Bank Fees* in the generic one, else the first expense account."""
+        self.ensure_one()
+        company = self.company_id
+        Account = self.env["account.account"].with_company(company)
+        domain = [*Account._check_company_domain(company), ("account_type", "=", "expense")]
+        chart = self.with_context(allowed_company_ids=company.root_id.ids).env[
+            "account.chart.template"
+        ]
+        return (
+            Account.search([*domain, ("code", "=like", "627%")], order="code desc", limit=1)
+            or chart.ref("expense_finance", raise_if_not_found=False)
+            or Account.search(domain, order="code", limit=1)
         )
+
+    def _gocardless_set_up_fee_accounts(self):
+        """Give the provider a *GoCardless fees* expense account beside the chart's bank fees,
+        and the deductible VAT account of the company's purchase tax, where none is set."""
+        self.ensure_one()
+        company = self.company_id
+        values = {}
+        if not self.gocardless_fee_account_id:
+            anchor = self._gocardless_bank_fees_account()
+            Account = self.env["account.account"].with_company(company)
+            values["gocardless_fee_account_id"] = Account.create(
+                {
+                    "name": self.env._("GoCardless fees"),
+                    "code": Account._search_new_account_code(anchor.code or "6278"),
+                    "account_type": "expense",
+                }
+            ).id
+        if not self.gocardless_fee_tax_account_id:
+            account = company.account_purchase_tax_id.invoice_repartition_line_ids.filtered(
+                lambda line: line.repartition_type == "tax"
+            ).account_id[:1]
+            if account:
+                values["gocardless_fee_tax_account_id"] = account.id
+        if values:
+            self.write(values)
 
     def _gocardless_fee_tax_account(self):
         self.ensure_one()
@@ -204,6 +271,7 @@ class PaymentProvider(models.Model):
         the merchant's bank (the journal used so far becomes the payout bank journal).
         """
         self.ensure_one()
+        utils.check_merchant_rights(self, "read", group="account.group_account_manager")
         if self.code != const.PROVIDER_CODE:
             raise UserError(self.env._("Only a GoCardless provider has a clearing journal."))
         company = self.company_id
@@ -239,6 +307,7 @@ class PaymentProvider(models.Model):
         if previous.type == "bank" and not self.gocardless_payout_journal_id:
             values["gocardless_payout_journal_id"] = previous.id
         self.write(values)
+        self._gocardless_set_up_fee_accounts()
         # Odoo moves the provider's payment method line to its new journal.
         self._gocardless_payment_method_line(journal).payment_account_id = clearing
         journal.outbound_payment_method_line_ids.payment_account_id = clearing

@@ -4,7 +4,8 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from .. import const, utils
-from ..gocardless_core import events
+from ..gocardless_core import events, schemes
+from ..gocardless_core.errors import SchemeError
 
 _logger = logging.getLogger(__name__)
 
@@ -22,6 +23,11 @@ class PaymentToken(models.Model):
         string="Mandate Status",
         compute="_compute_gocardless_mandate_status_label",
         help="The mandate's status in words, in the user's language.",
+    )
+    gocardless_scheme_label = fields.Char(
+        string="Scheme",
+        compute="_compute_gocardless_scheme_label",
+        help="The mandate's direct debit scheme, in the user's language.",
     )
     gocardless_mandate_reference = fields.Char(
         string="Mandate Reference",
@@ -51,6 +57,115 @@ class PaymentToken(models.Model):
             # A status GoCardless adds one day is shown as it is, not hidden.
             token.gocardless_mandate_status_label = labels.get(status, status or "")
 
+    @api.depends("payment_method_id.code")
+    @api.depends_context("lang")
+    def _compute_gocardless_scheme_label(self):
+        labels = self.env["payment.provider"]._gocardless_scheme_labels()
+        for token in self:
+            try:
+                scheme = schemes.scheme_from_payment_method_code(token.payment_method_id.code)
+            except SchemeError:
+                token.gocardless_scheme_label = token.payment_method_id.name or ""
+                continue
+            token.gocardless_scheme_label = labels[scheme]
+
+    # === CRUD METHODS === #
+
+    def write(self, values):
+        """Keep the saved mandates of a GoCardless provider being disabled (disconnected).
+
+        Odoo deactivates the payment methods that only disabled providers hold, which archives
+        their tokens: the mandates belong to the GoCardless account, and work again when the
+        same account is connected again (see `payment.provider._archive_linked_tokens`).
+        """
+        if values.get("active") is False and self.env.context.get("gocardless_keep_tokens"):
+            kept = self.filtered(lambda token: token.provider_code == const.PROVIDER_CODE)
+            if kept:
+                others = self - kept
+                return super(PaymentToken, others).write(values) if others else True
+        return super().write(values)
+
+    # === BUSINESS METHODS - PORTAL === #
+
+    def _get_available_tokens(self, *args, **kwargs):
+        """Override of `payment` to offer saved mandates only to their logged-in holder.
+
+        The portal's payment forms (an invoice's page, `/payment/pay`, the overdue invoices)
+        list the tokens of the partner paying, also to a visitor holding a link; a mandate
+        takes money from the customer's bank account without GoCardless's pages, so it is
+        offered only to a logged-in user of the mandate's customer.
+        """
+        tokens = super()._get_available_tokens(*args, **kwargs)
+        user = self.env.user
+        holder = False if user._is_public() else user.partner_id.commercial_partner_id
+        return tokens.filtered(
+            lambda t: (
+                t.provider_id.code != const.PROVIDER_CODE
+                or (holder and t.partner_id.commercial_partner_id == holder)
+            )
+        )
+
+    def get_linked_records_info(self):
+        """Override of `payment` to say, in the deletion's confirmation, that deleting a saved
+        mandate cancels it at GoCardless (the portal's payment methods list it as a linked
+        document, with a link to the customer's mandates). Asked of the tokens the user may
+        read or delete (their own and their company's), refused for any other.
+
+        Note: self.ensure_one()
+        """
+        self.ensure_one()
+        token = self.sudo()
+        partner = self.env.user.partner_id
+        readable = self.has_access("read")
+        if not readable and token.partner_id not in partner | partner.commercial_partner_id:
+            self.check_access("read")  # raises the AccessError
+        # A contact deletes their company's tokens too (as `/payment/archive_token` allows).
+        res = super(PaymentToken, self if readable else token).get_linked_records_info()
+        if token._gocardless_is_live_mandate():
+            res.append(
+                {
+                    "description": self.env._("Direct debit mandate"),
+                    "id": self.id,
+                    "name": self.env._(
+                        "Deleting this payment method cancels its direct debit mandate "
+                        "%(mandate)s at GoCardless: no new debit can be taken on it, and the "
+                        "debits not yet sent to your bank are cancelled.",
+                        mandate=token.gocardless_mandate_reference or token.provider_ref,
+                    ),
+                    "url": "/my/direct_debit_mandates",
+                }
+            )
+        return res
+
+    def _handle_archiving(self):
+        """Override of `payment` to cancel at GoCardless the mandates their holder deletes.
+
+        Only where deleting means it (the portal's *Delete* of a saved payment method sets the
+        context key ``gocardless_cancel_mandate_on_archive``): a provider disabled or connected
+        to another account archives its tokens without ending the customers' mandates. When
+        GoCardless refuses or can't be reached, the token is not archived (the error is raised).
+        """
+        res = super()._handle_archiving()
+        if self.env.context.get("gocardless_cancel_mandate_on_archive") and not (
+            self.env.context.get("gocardless_mandate_ended")
+        ):
+            self.filtered(lambda t: t._gocardless_is_live_mandate())._gocardless_cancel_mandate()
+        return res
+
+    def _gocardless_is_live_mandate(self):
+        """Return whether the token holds a GoCardless mandate that is not over.
+
+        Note: self.ensure_one()
+
+        :rtype: bool
+        """
+        token = self.sudo()
+        return bool(
+            token.provider_code == const.PROVIDER_CODE
+            and token.provider_ref
+            and token.gocardless_mandate_status not in const.MANDATE_ENDED_STATUSES
+        )
+
     # === ACTION METHODS === #
 
     def action_gocardless_cancel_mandate(self):
@@ -67,6 +182,7 @@ class PaymentToken(models.Model):
             raise AccessError(
                 self.env._("GoCardless: only invoicing users can cancel direct debit mandates.")
             )
+        utils.check_merchant_rights(self, "read")
         self.sudo()._gocardless_cancel_mandate()
 
     # === BUSINESS METHODS - MANDATE LIFECYCLE === #
@@ -101,6 +217,35 @@ class PaymentToken(models.Model):
             holders._gocardless_apply_mandate(mandate)
             _logger.info(
                 "gocardless: mandate %s cancelled by user %s", token.provider_ref, self.env.uid
+            )
+
+    def _gocardless_cancel_mandate_by_customer(self):
+        """Cancel the customer's own mandates (from their portal) and tell the merchant.
+
+        The cancellation is noted on the customer's form, in the company's language, and whoever
+        looks after the provider is notified: the customer's next invoices are no longer
+        collected on it.
+
+        :return: None
+        :raise UserError: If GoCardless refuses or can't be reached; nothing is noted then.
+        """
+        self._gocardless_cancel_mandate()
+        for token in self:
+            provider = token.provider_id.sudo()
+            user = provider._gocardless_responsible_user()
+            lang = provider.company_id.partner_id.lang or user.lang or self.env.lang
+            partner = token.partner_id.commercial_partner_id.sudo().with_context(lang=lang)
+            partner.message_post(
+                body=partner.env._(
+                    "The customer cancelled their direct debit mandate %(mandate)s (%(scheme)s, "
+                    "%(account)s) from their portal: their invoices are no longer collected on "
+                    "it.",
+                    mandate=token.gocardless_mandate_reference or token.provider_ref,
+                    scheme=token.with_context(lang=lang).gocardless_scheme_label,
+                    account=token.payment_details or "?",
+                ),
+                partner_ids=user.partner_id.ids,
+                subtype_xmlid="mail.mt_note",
             )
 
     def _gocardless_handle_mandate_event(self, event, ledger_event):

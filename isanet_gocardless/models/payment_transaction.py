@@ -13,6 +13,7 @@ from ..controllers.main import GoCardlessController
 from ..gocardless_core import amounts, customers, events, schemes
 from ..gocardless_core import client as gc_client
 from ..gocardless_core.errors import GoCardlessCoreError
+from .payment_transaction_attempt import GoCardlessPaymentRefused
 
 _logger = logging.getLogger(__name__)
 
@@ -80,6 +81,10 @@ class PaymentTransaction(models.Model):
     def _gocardless_idempotency_key(self, action):
         """Return the `Idempotency-Key` of one create made for this transaction.
 
+        Derived from the transaction's own attempt key (`gocardless_idempotency_key`), never
+        from its reference, which the next transaction of the invoice may reuse; a
+        transaction made before attempt keys existed keeps the key it was sent with.
+
         Note: self.ensure_one()
 
         :param str action: What is created: `customer`, `billing_request`, `flow`, `payment`.
@@ -88,7 +93,8 @@ class PaymentTransaction(models.Model):
         """
         self.ensure_one()
         db_uuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid")
-        return gc_client.idempotency_key(db_uuid, self.reference, action)
+        attempt = self.gocardless_idempotency_key or self.reference
+        return gc_client.idempotency_key(db_uuid, attempt, action)
 
     def _gocardless_request(self, resource, action, *args, params=None, idempotency_action=None):
         """Call GoCardless through the provider's request method, for this transaction.
@@ -170,9 +176,11 @@ class PaymentTransaction(models.Model):
     def _get_specific_rendering_values(self, processing_values):
         """Override of `payment` to send the customer to GoCardless's hosted mandate page.
 
-        Checks the debit first (nothing is sent to GoCardless when it is refused), then creates
-        (or reuses) the customer, a billing request for a mandate and its flow, whose
-        authorisation URL the redirect form opens.
+        Checks the debit first (nothing is sent to GoCardless when it is refused), commits the
+        transaction (the attempt is tracked whatever GoCardless answers), then creates (or
+        reuses) the customer, a billing request for a mandate and its flow, whose
+        authorisation URL the redirect form opens. A refusal ends the transaction in error
+        with GoCardless's reason, kept for the merchant.
 
         Note: self.ensure_one() from `_get_processing_values`
 
@@ -186,7 +194,14 @@ class PaymentTransaction(models.Model):
             return res
         if self.operation in const.DEBIT_OPERATIONS:
             self._gocardless_check_debit()
-        authorisation_url = self._gocardless_create_billing_request_flow()
+        self._gocardless_commit_attempt()
+        try:
+            authorisation_url = self._gocardless_create_billing_request_flow()
+        except ValidationError as error:
+            _logger.info("gocardless: direct debit set-up of %s failed: %s", self.reference, error)
+            self._gocardless_fail_attempt(error.args[0])
+            self._gocardless_commit_attempt()
+            raise
         api_url, url_params = utils.split_url(authorisation_url)
         return {"api_url": api_url, "url_params": url_params}
 
@@ -482,21 +497,39 @@ class PaymentTransaction(models.Model):
         self.write({"token_id": token.id, "tokenize": False, "payment_method_id": method.id})
         return token
 
-    def _gocardless_create_payment(self, mandate_id):
+    def _gocardless_create_payment(self, mandate_id, commit_first=False):
         """Create the GoCardless payment collecting this transaction on a mandate.
 
         The debit is checked first (see :meth:`_gocardless_check_debit`): nothing is sent to
-        GoCardless when it is refused.
+        GoCardless when it is refused. The unconfirmed debits of the same invoices are looked
+        up first, so that the guard counts what GoCardless really holds. The payment returned
+        is checked against what was asked (amount, currency, mandate, reference) before it
+        is linked: another one is refused (:class:`GoCardlessPaymentRefused`).
 
         Note: self.ensure_one()
 
         :param str mandate_id: The mandate (MD...).
+        :param bool commit_first: Commit the transaction before the create is sent, and its
+                                  error after a failure (a door owning its database
+                                  transaction: the portal).
         :return: The `payments` resource.
         :rtype: dict
-        :raise ValidationError: If the debit is refused or GoCardless refuses it.
+        :raise ValidationError: If the debit is refused or GoCardless refuses it; a lost answer
+                                raises a transient error saying the debit will be checked.
         """
         self.ensure_one()
-        amount = self._gocardless_check_debit(mandate_id=mandate_id)
+        # What is found is kept, whatever the guard then says of this attempt.
+        resolved = self._gocardless_settle_unconfirmed_siblings() and commit_first
+        if resolved:
+            self._gocardless_commit_attempt()
+        try:
+            amount = self._gocardless_check_debit(mandate_id=mandate_id)
+        except ValidationError as error:
+            if resolved:
+                # Committed with what was found: it ends here, refused.
+                self._gocardless_fail_attempt(error.args[0])
+                self._gocardless_commit_attempt()
+            raise
         params = {
             "amount": amount,
             "currency": self.currency_id.name,
@@ -507,8 +540,53 @@ class PaymentTransaction(models.Model):
         charge_date = self.gocardless_requested_charge_date
         if charge_date and charge_date > fields.Date.context_today(self):
             params["charge_date"] = charge_date.isoformat()
+        if commit_first:
+            self._gocardless_commit_attempt()
+        self._gocardless_lock()
         try:
-            payment = self._gocardless_request(
+            payment = self._gocardless_send_payment_create(params, mandate_id)
+        except utils.GoCardlessRequestError as error:
+            if error.api_error.uncertain:
+                _logger.warning(
+                    "gocardless: no answer to the payment of transaction %s (%s); left to be "
+                    "checked",
+                    self.reference,
+                    error.api_error.description,
+                )
+                raise utils.GoCardlessRequestError(
+                    self._gocardless_unconfirmed_message(), error.api_error
+                ) from error
+            if commit_first:
+                self._gocardless_fail_attempt(error.args[0])
+                self._gocardless_commit_attempt()
+            raise
+        mismatch = self._gocardless_payment_mismatch(payment, amount, mandate_id)
+        if mismatch:
+            self._gocardless_refuse_payment(payment, mismatch)
+            if commit_first:
+                self._gocardless_commit_attempt()
+            raise GoCardlessPaymentRefused(mismatch)
+        _logger.info(
+            "created GoCardless payment %s on mandate %s for transaction %s",
+            payment.get("id"),
+            mandate_id,
+            self.reference,
+        )
+        return payment
+
+    def _gocardless_send_payment_create(self, params, mandate_id):
+        """Send the payment create of this attempt, once more without the charge date GoCardless
+        refused for being earlier than the mandate allows.
+
+        Note: self.ensure_one()
+
+        :return: The `payments` resource GoCardless returned.
+        :rtype: dict
+        :raise GoCardlessRequestError: If GoCardless refuses or can't be reached.
+        """
+        self.ensure_one()
+        try:
+            return self._gocardless_request(
                 "payments", "create", params=params, idempotency_action="payment"
             )
         except utils.GoCardlessRequestError as error:
@@ -522,16 +600,9 @@ class PaymentTransaction(models.Model):
                 params["charge_date"] = earliest
             else:
                 params.pop("charge_date")
-            payment = self._gocardless_request(
+            return self._gocardless_request(
                 "payments", "create", params=params, idempotency_action="payment"
             )
-        _logger.info(
-            "created GoCardless payment %s on mandate %s for transaction %s",
-            payment.get("id"),
-            mandate_id,
-            self.reference,
-        )
-        return payment
 
     @staticmethod
     def _gocardless_is_charge_date_refusal(error):
@@ -647,7 +718,11 @@ class PaymentTransaction(models.Model):
             # `account.payment.action_post` cancels its payment when the transaction is not
             # done at once, which a direct debit never is.
             raise UserError(self.env["account.payment"]._gocardless_register_refusal(self.token_id))
-        payment = self._gocardless_create_payment(self.token_id.provider_ref)
+        # The portal's saved-mandate payment owns its database transaction: it is committed
+        # before the create (the merchant's doors commit their draft themselves).
+        payment = self._gocardless_create_payment(
+            self.token_id.provider_ref, commit_first=self.operation == "online_token"
+        )
         self._handle_notification_data(
             const.PROVIDER_CODE, {"reference": self.reference, "gocardless_payment": payment}
         )
@@ -748,8 +823,10 @@ class PaymentTransaction(models.Model):
         of: `gocardless_payment` (a `payments` resource, with an optional `reason`: why it
         failed), `gocardless_refund` (a `refunds` resource, for a refund transaction),
         `gocardless_billing_request` (a `billing_requests` resource, or None; with
-        `gocardless_exit` when the customer left GoCardless's page) or
-        `gocardless_return_error` (``transient`` or ``final``).
+        `gocardless_exit` when the customer left GoCardless's page),
+        `gocardless_return_error` (``transient`` or ``final``), `gocardless_attempt_error` (why
+        a create was refused or never made) or `gocardless_refused_payment` (GoCardless
+        returned another payment than the one asked for; `reason` says how).
 
         Note: self.ensure_one()
 
@@ -777,6 +854,13 @@ class PaymentTransaction(models.Model):
             self._gocardless_process_refund(notification_data["gocardless_refund"], reason)
         elif "gocardless_return_error" in notification_data:
             self._gocardless_process_return_error(notification_data["gocardless_return_error"])
+        elif "gocardless_attempt_error" in notification_data:
+            # A create refused, or never made: the attempt ends, with why.
+            self._set_error(notification_data["gocardless_attempt_error"])
+        elif notification_data.get("gocardless_refused_payment"):
+            # GoCardless returned another payment than the one asked for: not linked.
+            self.gocardless_failure_reason = reason
+            self._set_error(reason)
         else:
             self._gocardless_process_payment(
                 notification_data.get("gocardless_payment"),
@@ -968,6 +1052,8 @@ class PaymentTransaction(models.Model):
             return
         try:
             payment = self._gocardless_create_payment(mandate_id)
+        except GoCardlessPaymentRefused:
+            return  # In error, not linked; the merchant has an activity.
         except ValidationError as error:
             if utils.is_transient(error):
                 raise  # Kept for a retry: the payment's idempotency key avoids a double debit.
@@ -1060,25 +1146,25 @@ class PaymentTransaction(models.Model):
         if not tx and reference and isinstance(reference, str):
             tx = self.search([*scope, ("reference", "=", reference)], limit=1)
         if not tx:
-            return (
-                "ignored",
-                self.env._(
-                    "No transaction matches the payment %(payment)s.", payment=event.resource_id
-                ),
-                tx,
+            message = self.env._(
+                "No transaction matches the payment %(payment)s.", payment=event.resource_id
             )
+            self._gocardless_notify_unknown_payment(
+                ledger_event.provider_id, event.resource_id, message
+            )
+            return "ignored", message, tx
         tx = tx._gocardless_in_company_context()
         payment = tx.provider_id._gocardless_make_request("payments", "get", event.resource_id)
         if not tx._gocardless_owns_payment(payment):
-            return (
-                "ignored",
-                self.env._(
-                    "The payment %(payment)s is not the one of the transaction %(reference)s.",
-                    payment=event.resource_id,
-                    reference=tx.reference,
-                ),
-                tx,
+            message = self.env._(
+                "The payment %(payment)s is not the one of the transaction %(reference)s.",
+                payment=event.resource_id,
+                reference=tx.reference,
             )
+            self._gocardless_notify_unknown_payment(
+                ledger_event.provider_id, event.resource_id, message
+            )
+            return "ignored", message, tx
         tx._handle_notification_data(
             const.PROVIDER_CODE,
             {

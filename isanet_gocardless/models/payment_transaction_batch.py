@@ -198,7 +198,7 @@ class PaymentTransaction(models.Model):
                 plan.append(lines)
         if plan:
             self.env["account.move.line"]._reconcile_plan(plan)
-        # As `account.move.line.reconcile` does for each (this addon's override): a debit
-        # scheduled on these invoices by another way is no longer needed.
-        self.invoice_ids._gocardless_cancel_obsolete_debits()
+        # As `account.move.line.reconcile` does for each (this addon's override): the other
+        # debits of these invoices are kept to what they still owe.
+        self.invoice_ids._gocardless_keep_debits_within_due()
         return payments

@@ -47,6 +47,10 @@ class PaymentTransaction(models.Model):
         """
         self.ensure_one()
         tx = self.sudo()
+        if tx.provider_id.state not in ("enabled", "test"):
+            raise ValidationError(
+                self.env._("GoCardless: the provider is disabled: it collects nothing.")
+            )
         invoices = tx._gocardless_check_invoices()
         currency = tx.currency_id
         if currency != invoices.currency_id:
@@ -179,11 +183,19 @@ class PaymentTransaction(models.Model):
     def _gocardless_other_debits_amount(self):
         """Return the amount of the invoice's other GoCardless debits under way.
 
-        Those pending (a mandate being confirmed included), and those collected whose
-        accounting payment is not booked yet (the invoice's amount due does not show them).
+        Those pending (a mandate being confirmed included), those collected whose accounting
+        payment is not booked yet (the invoice's amount due does not show them), and those
+        whose payment create may have been sent without Odoo learning the payment (a lost
+        answer: GoCardless may hold it; see `payment_transaction_attempt.py`).
 
         :rtype: float
         """
+        unconfirmed = [
+            ("state", "=", "draft"),
+            ("token_id", "!=", False),
+            ("gocardless_idempotency_key", "!=", False),
+            ("provider_reference", "=", False),
+        ]
         others = self.search(
             [
                 ("id", "!=", self.id),
@@ -191,10 +203,15 @@ class PaymentTransaction(models.Model):
                 ("operation", "in", const.DEBIT_OPERATIONS),
                 ("invoice_ids", "in", self.invoice_ids.ids),
                 "|",
+                "|",
                 ("state", "in", const.DEBIT_UNDER_WAY_STATES),
                 "&",
                 ("state", "=", "done"),
                 ("payment_id", "=", False),
+                "&",
+                "&",
+                "&",
+                *unconfirmed,
             ]
         )
         return sum(others.mapped("amount"))

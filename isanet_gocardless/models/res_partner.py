@@ -3,7 +3,7 @@ from markupsafe import Markup
 from odoo import fields, models
 from odoo.exceptions import AccessError, UserError
 
-from .. import const
+from .. import const, utils
 from ..gocardless_core import schemes
 from ..gocardless_core.errors import GoCardlessCoreError
 
@@ -65,6 +65,7 @@ class ResPartner(models.Model):
             raise AccessError(
                 self.env._("GoCardless: only invoicing users can request direct debit mandates.")
             )
+        utils.check_merchant_rights(self, "read")
         partner = self.commercial_partner_id
         company = self.env.company
         provider = self.env["payment.provider"]._gocardless_get_for_company(company)

@@ -20,4 +20,8 @@ from . import test_mandates
 from . import test_many_invoices
 from . import test_portal_mandates
 from . import test_ledger_batch
+from . import test_first_hour
+from . import test_public_doors
+from . import test_known_payments
 from . import test_cash_proof
+from . import test_debit_follows_invoice

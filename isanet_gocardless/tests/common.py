@@ -133,8 +133,23 @@ class GoCardlessPortalMixin:
             for node in tree.xpath("//input[@name='o_payment_radio']")
         }
 
-    def _invoice_page_token_ids(self, invoice):
-        """Return the ids of the saved payment methods offered on the invoice portal page."""
+    def _log_in_as_customer(self, partner):
+        """Log in as a portal user of ``partner`` (created once per test)."""
+        login = f"gc-customer-{partner.id}"
+        if (
+            not self.env["res.users"]
+            .with_context(active_test=False)
+            .search_count([("login", "=", login)])
+        ):
+            new_test_user(self.env, login=login, groups="base.group_portal", partner_id=partner.id)
+        self.authenticate(login, login)
+
+    def _invoice_page_token_ids(self, invoice, as_customer=True):
+        """Return the ids of the saved payment methods offered on the invoice portal page,
+        to its customer logged in (saved mandates are offered to them only), or with
+        ``as_customer=False`` to whoever is logged in now."""
+        if as_customer:
+            self._log_in_as_customer(invoice.partner_id)
         token = invoice._portal_ensure_token()
         response = self.url_open(f"/my/invoices/{invoice.id}?access_token={token}")
         self.assertEqual(response.status_code, 200)

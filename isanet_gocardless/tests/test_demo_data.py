@@ -177,7 +177,9 @@ class TestDemoData(HttpCase):
         notice = self._in_company_language("Direct debit failed")
         failed = invoice.message_ids.filtered(lambda m: notice in (m.body or ""))
         self.assertEqual(len(failed), 1)
-        self.assertIn("insufficient funds", failed.body)
+        reason = self._in_company_language("The customer's account had insufficient funds.")
+        reason = reason.rstrip(".")
+        self.assertIn(f"{reason} (AM04)", failed.body)
         self.assertTrue(invoice._gocardless_is_payable())
 
     def test_customer_with_a_saved_mandate_and_an_invoice_to_pay(self):

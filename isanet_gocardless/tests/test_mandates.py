@@ -17,6 +17,7 @@ from .common import (
     GoCardlessMandateMixin,
     GoCardlessPortalMixin,
     GoCardlessSandboxCommon,
+    start_sandbox,
 )
 
 
@@ -146,6 +147,51 @@ class TestMandateImport(GoCardlessMandateMixin, GoCardlessSandboxCommon):
         self.assertIn("0 mandate(s) imported, 3 already known", action["params"]["message"])
         self.assertEqual(Token.search_count([("provider_ref", "=", email_mandate["id"])]), 1)
         self.assertTrue(known_token.active)
+
+    def test_a_mandate_is_attached_only_to_the_one_customer_it_matches(self):
+        # A GoCardless account of its own: the class's sandbox holds the other tests' mandates.
+        self.sandbox = start_sandbox(self.addCleanup, access_tokens=[self.sandbox_token])
+        self.gocardless.gocardless_api_url = self.sandbox.url
+        Partner = self.env["res.partner"]
+        first = Partner.create(
+            {"name": "Shared One", "email": "shared@example.com", "is_company": True}
+        )
+        second = Partner.create(
+            {"name": "Shared Two", "email": "Shared@example.com", "is_company": True}
+        )
+        # A company and its contact with one email: one customer.
+        holder = Partner.create(
+            {"name": "Holder SA", "email": "holder@example.com", "is_company": True}
+        )
+        Partner.create({"name": "Ada", "email": "holder@example.com", "parent_id": holder.id})
+        ambiguous = self._sandbox_mandate(first)
+        unique = self._sandbox_mandate(holder)
+        # A customer id known on a partner wins over an email shared by others.
+        by_id = self._sandbox_mandate(second)
+        known = Partner.create({"name": "Known Customer", "email": "known@example.com"})
+        known.with_company(self.gocardless.company_id).gocardless_customer_id = by_id["links"][
+            "customer"
+        ]
+        with mute_logger("odoo.addons.isanet_gocardless.models.payment_provider"):
+            action = self.gocardless.action_gocardless_import_mandates()
+        Token = self.env["payment.token"].with_context(active_test=False)
+        self.assertFalse(Token.search([("provider_ref", "=", ambiguous["id"])]))
+        self.assertEqual(
+            (first | second)
+            .with_company(self.gocardless.company_id)
+            .mapped("gocardless_customer_id"),
+            [False, False],
+        )
+        message = action["params"]["message"]
+        self.assertIn("2 mandate(s) imported", message)
+        self.assertIn("1 mandate(s) not attached: several customers match them", message)
+        self.assertIn(ambiguous["id"], message)
+        self.assertIn("Shared One, Shared Two", message)
+        self.assertEqual(action["params"]["type"], "warning")
+        self.assertTrue(action["params"]["sticky"])
+        self.assertIn(ambiguous["id"], "\n".join(self.gocardless.message_ids.mapped("body")))
+        self.assertEqual(Token.search([("provider_ref", "=", unique["id"])]).partner_id, holder)
+        self.assertEqual(Token.search([("provider_ref", "=", by_id["id"])]).partner_id, known)
 
     def test_only_administrators_import(self):
         user = new_test_user(

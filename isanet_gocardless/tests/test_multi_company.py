@@ -218,7 +218,7 @@ class TestMultiCompany(
 
     def test_catch_up_of_each_company_reads_its_own_account(self):
         self.provider_b.gocardless_events_synced_at = False
-        self.provider_b._gocardless_sync_events()
+        self.env["gocardless.event"]._gocardless_catch_up(self.provider_b)
         events_b = self._account_events(self.provider_b)
         ledger = self.env["gocardless.event"].sudo().search([])
         self.assertEqual(set(ledger.mapped("event_id")), {e["id"] for e in events_b})
@@ -231,6 +231,21 @@ class TestMultiCompany(
         GoCardless account and booked in its own company's books, to the minor unit."""
         (self.provider_a | self.provider_b).gocardless_webhook_secret = "partner-app-secret"
         tx_gbp = self._charge(self.provider_a, "A-GBP", "GBP", 2500)
+        # Company A's GBP is paid out to a GBP bank account of its own.
+        gbp_bank = (
+            self.env["account.journal"]
+            .with_company(self.company_a)
+            .create(
+                {
+                    "name": "Bank GBP",
+                    "code": "BGBP",
+                    "type": "bank",
+                    "currency_id": self.gbp.id,
+                    "company_id": self.company_a.id,
+                }
+            )
+        )
+        self.provider_a.gocardless_payout_journal_ids = gbp_bank
         tx_sek = self._charge(self.provider_b, "B-SEK", "SEK", 12345)
         transactions = self.tx_a | self.tx_b | tx_gbp | tx_sek
         for tx in transactions:
@@ -310,6 +325,21 @@ class TestMultiCompany(
         self.assertAlmostEqual(lines(gbp, "Rounding").amount_currency, -0.01)
         self.assertAlmostEqual(gbp.rounding_amount, -0.01)
         self.assertEqual(vat.account_id, self.provider_a._gocardless_fee_tax_account())
+        # Its bank line, in the GBP bank journal, is matched with it.
+        statement_line = (
+            self.env["account.bank.statement.line"]
+            .with_company(self.company_a)
+            .create(
+                {
+                    "journal_id": gbp_bank.id,
+                    "payment_ref": f"GOCARDLESS {gbp.reference}",
+                    "amount": gbp.amount,
+                    "date": gbp.arrival_date,
+                }
+            )
+        )
+        self.assertEqual(gbp.state, "reconciled")
+        self.assertEqual(gbp.statement_line_id, statement_line)
 
         # SEK 123.45 (Autogiro), no VAT: fee 1.2345 + 0.20 = 143.5 öre, the payout
         # 12345 - 143.5 = 12201.5 -> 122.02; the fee line 1.44: rounding -0.01.

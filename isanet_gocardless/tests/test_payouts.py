@@ -3,6 +3,9 @@
 """Payouts against the local sandbox: a confirmed debit, its payout booked with fees and
 their VAT, the bank line reconciled; charge-backs, rounding, pagination, 410, idempotence."""
 
+from datetime import timedelta
+
+from odoo import fields
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
@@ -544,3 +547,101 @@ class TestPayouts(
         self.assertEqual(payout.with_user(user).read(["name"])[0]["name"], "PO_RO")
         with self.assertRaises(AccessError), mute_logger("odoo.models"):
             payout.with_user(user).write({"reference": "X"})
+
+    def test_payout_with_a_payment_failed_in_odoo_is_booked_and_shown(self):
+        """A payment paid out into a pending payout fails late before the payout is paid: the
+        payout is booked all the same, the item shown, the merchant told; the later payout
+        taking the money back evens the clearing account."""
+        self.gocardless.action_gocardless_create_clearing_journal()
+        self._eur_bank_journal()
+        clearing = self.gocardless._gocardless_clearing_account()
+        with mute_logger(TX_LOGGER):
+            tx = self._collect_by_redirect(70.0)
+        first_id = self._pay_out(tx)
+        self._simulate("payment_late_failure", tx.provider_reference)
+        with mute_logger(TX_LOGGER, EVENT_LOGGER):
+            self._deliver_and_apply()
+        self.assertEqual(tx.state, "cancel")
+
+        with mute_logger(TX_LOGGER, EVENT_LOGGER):
+            self._pay_payouts()
+        first = self._payout(first_id)
+        self.assertEqual(first.state, "booked", first.message)
+        self._assert_balanced(first.move_id)
+        paid_out = first.item_ids.filtered(lambda item: item.item_type == "payment_paid_out")
+        self.assertIn("Failed or charged back in Odoo", paid_out.note)
+        self.assertIn(tx.reference, first.message)
+        self.assertEqual(paid_out.move_line_id.account_id, clearing)
+        activities = self.gocardless.activity_ids.filtered(
+            lambda activity: first_id in (activity.summary or "")
+        )
+        self.assertEqual(len(activities), 1)
+        self.assertIn(tx.reference, str(activities.note))
+
+        # GoCardless takes the money back in a later payout: the clearing account is even.
+        client = self._sandbox_client()
+        known = {payout.id for payout in client.payouts.list().records}
+        self._simulate("payment_late_failure_settled", tx.provider_reference)
+        (second_id,) = [p.id for p in client.payouts.list().records if p.id not in known]
+        with mute_logger(TX_LOGGER, EVENT_LOGGER):
+            self._pay_payouts()
+        second = self._payout(second_id)
+        self.assertEqual(second.state, "booked", second.message)
+        self.assertFalse(second.item_ids.filtered("note"))
+        self.assertTrue(paid_out.move_line_id.reconciled)
+        self.assertAlmostEqual(self._clearing_balance(clearing), 0.0)
+
+    def test_payout_arriving_in_a_locked_period_is_booked_on_the_first_open_day(self):
+        self._eur_bank_journal()
+        with mute_logger(TX_LOGGER):
+            tx = self._collect_by_redirect(40.0)
+        payout_id = self._pay_out(tx)
+        self.sandbox.pay_payouts()
+        arrival = fields.Date.to_date(self._sandbox_client().payouts.get(payout_id).arrival_date)
+        self.env.company.fiscalyear_lock_date = arrival
+        with mute_logger(TX_LOGGER, EVENT_LOGGER):
+            self._deliver_and_apply()
+        payout = self._payout(payout_id)
+        self.assertEqual(payout.state, "booked", payout.message)
+        self.assertEqual(payout.arrival_date, arrival)
+        self.assertEqual(payout.move_id.date, arrival + timedelta(days=1))
+        self.assertEqual(payout.move_id.state, "posted")
+        self.assertIn("locked period", payout.message)
+
+    def test_clearing_journal_sets_up_a_fees_account_and_the_deductible_vat(self):
+        self.gocardless.gocardless_fee_account_id = False
+        self.gocardless.gocardless_fee_tax_account_id = False
+        bank_fees = self.gocardless._gocardless_bank_fees_account()
+        self.assertEqual(bank_fees.account_type, "expense")
+        self.assertNotIn("Discount", bank_fees.name)
+        self.gocardless.action_gocardless_create_clearing_journal()
+        fees = self.gocardless.gocardless_fee_account_id
+        self.assertEqual(fees.name, "GoCardless fees")
+        self.assertEqual(fees.account_type, "expense")
+        self.assertEqual(fees.code[:-1], bank_fees.code[:-1])
+        self.assertEqual(self.gocardless._gocardless_fee_account(), fees)
+        purchase_tax = self.env.company.account_purchase_tax_id
+        vat = purchase_tax.invoice_repartition_line_ids.filtered(
+            lambda line: line.repartition_type == "tax"
+        ).account_id[:1]
+        self.assertTrue(vat)
+        self.assertEqual(self.gocardless.gocardless_fee_tax_account_id, vat)
+        # Set up again, the merchant's choice stays.
+        other = fees.copy({"code": self.env["account.account"]._search_new_account_code(fees.code)})
+        self.gocardless.gocardless_fee_account_id = other
+        self.gocardless._gocardless_set_up_fee_accounts()
+        self.assertEqual(self.gocardless.gocardless_fee_account_id, other)
+
+    def test_each_currency_is_paid_out_to_its_own_bank_journal(self):
+        eur_bank = self._eur_bank_journal()
+        gbp = self.setup_other_currency("GBP", rates=[("2016-01-01", 0.8)])
+        gbp_bank = self.env["account.journal"].create(
+            {"name": "Bank GBP", "code": "BGBP", "type": "bank", "currency_id": gbp.id}
+        )
+        self.gocardless.gocardless_payout_journal_ids = gbp_bank
+        self.assertEqual(self.gocardless._gocardless_payout_journal(gbp), gbp_bank)
+        self.assertEqual(self.gocardless._gocardless_payout_journal(self.currency_euro), eur_bank)
+        self.assertEqual(self.gocardless._gocardless_payout_journal(), eur_bank)
+        other_gbp = gbp_bank.copy({"name": "Bank GBP 2", "code": "BGB2"})
+        with self.assertRaises(ValidationError):
+            self.gocardless.gocardless_payout_journal_ids = gbp_bank | other_gbp

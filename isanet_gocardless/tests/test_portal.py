@@ -50,7 +50,7 @@ class TestPortal(GoCardlessPortalMixin, GoCardlessInvoiceCommon, PaymentHttpComm
         token = self._create_token(
             provider_id=self.gocardless.id, payment_method_id=self.sepa.id, provider_ref="MD1"
         )
-        self.authenticate(None, None)
+        self._log_in_as_customer(invoice.partner_id)
         html = self.url_open(
             f"/my/invoices/{invoice.id}?access_token={invoice._portal_ensure_token()}"
         ).text
@@ -60,6 +60,44 @@ class TestPortal(GoCardlessPortalMixin, GoCardlessInvoiceCommon, PaymentHttpComm
             f"/my/invoices/{invoice.id}?access_token={invoice._portal_ensure_token()}"
         ).text
         self.assertNotIn(f'data-payment-option-id="{token.id}"', html)
+
+    def test_saved_mandates_are_offered_only_to_the_logged_in_customer(self):
+        invoice = self._create_customer_invoice()
+        mandate = self._create_token(
+            provider_id=self.gocardless.id, payment_method_id=self.sepa.id, provider_ref="MD1"
+        )
+        card = self._create_token(provider_id=self.dummy_provider.id)
+        stranger = self.env["res.partner"].create({"name": "Stranger", "email": "s@example.com"})
+        strangers_mandate = self._create_token(
+            provider_id=self.gocardless.id,
+            payment_method_id=self.sepa.id,
+            partner_id=stranger.id,
+            provider_ref="MD2",
+        )
+        # A visitor holding the invoice's link: Odoo's own tokens as Odoo offers them, no
+        # mandate; GoCardless itself still offered (its pages ask the payer for a mandate).
+        self.authenticate(None, None)
+        self.assertEqual(self._invoice_page_token_ids(invoice, as_customer=False), {card.id})
+        self.assertIn("gocardless", self._invoice_page_provider_codes(invoice))
+        # Another customer logged in: not even their own mandate (not this invoice's).
+        self._log_in_as_customer(stranger)
+        self.assertNotIn(strangers_mandate.id, self._invoice_page_token_ids(invoice, False))
+        self.assertNotIn(mandate.id, self._invoice_page_token_ids(invoice, False))
+        # The customer logged in: their mandate.
+        self.assertIn(mandate.id, self._invoice_page_token_ids(invoice))
+        # The generic payment page of the customer's link: no mandate for a visitor either.
+        self.authenticate(None, None)
+        url = (
+            f"/payment/pay?amount={invoice.amount_residual}&currency_id={invoice.currency_id.id}"
+            f"&partner_id={invoice.partner_id.id}&company_id={invoice.company_id.id}"
+            "&access_token="
+            + self._generate_test_access_token(
+                invoice.partner_id.id, invoice.amount_residual, invoice.currency_id.id
+            )
+        )
+        html = self.url_open(url).text
+        self.assertIn(f'data-payment-option-id="{card.id}"', html)
+        self.assertNotIn(f'data-payment-option-id="{mandate.id}"', html)
 
     def test_paid_invoice_is_not_payable_by_direct_debit(self):
         invoice = self._create_customer_invoice()

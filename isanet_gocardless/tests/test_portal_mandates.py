@@ -3,9 +3,12 @@
 """The customer's mandates in their portal: the list (their own only) and Cancel, which
 cancels the mandate at GoCardless, and the debits scheduled on it with it."""
 
+import json
+
 from lxml import etree
 
 from odoo.tests import new_test_user, tagged
+from odoo.tests.common import JsonRpcException
 from odoo.tools import mute_logger
 
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
@@ -234,3 +237,99 @@ class TestPortalMandates(
                 self.assertTrue(self.token.active)
                 self.assertEqual(self.token.gocardless_mandate_status, self.mandate["status"])
                 self.assertNotEqual(self._sandbox_mandate_status(self.mandate["id"]), "cancelled")
+
+    # === DELETING A SAVED PAYMENT METHOD === #
+
+    def _archive_token(self, token):
+        """POST Odoo's `/payment/archive_token` as the payment form's *Delete* does."""
+        with mute_logger(*LOGGERS, "odoo.http"):
+            response = self.url_open(
+                "/payment/archive_token",
+                data=json.dumps(
+                    {"jsonrpc": "2.0", "method": "call", "id": 0, "params": {"token_id": token.id}}
+                ).encode(),
+                headers={"Content-Type": "application/json"},
+                timeout=60,
+            )
+        self.assertEqual(response.status_code, 200)
+        return response.json()
+
+    def test_deleting_a_saved_mandate_cancels_it_at_gocardless_after_saying_so(self):
+        # The confirmation the payment form shows before deleting says so.
+        info = self.make_jsonrpc_request(
+            "/web/dataset/call_kw/payment.token/get_linked_records_info",
+            {
+                "model": "payment.token",
+                "method": "get_linked_records_info",
+                "args": [self.token.id],
+                "kwargs": {},
+            },
+        )
+        text = " ".join(entry["name"] for entry in info)
+        self.assertIn("cancels its direct debit mandate", text)
+        self.assertIn(self.mandate["reference"], text)
+        self.assertIn(self.mandates_url, [entry["url"] for entry in info])
+        # Another customer's mandate: not even its description.
+        with self.assertRaises(JsonRpcException), mute_logger("odoo.http"):
+            self.make_jsonrpc_request(
+                "/web/dataset/call_kw/payment.token/get_linked_records_info",
+                {
+                    "model": "payment.token",
+                    "method": "get_linked_records_info",
+                    "args": [self.other_token.id],
+                    "kwargs": {},
+                },
+            )
+        answer = self._archive_token(self.token)
+        self.assertNotIn("error", answer)
+        self.token.invalidate_recordset()
+        self.assertFalse(self.token.active)
+        self.assertEqual(self.token.gocardless_mandate_status, "cancelled")
+        self.assertEqual(self._sandbox_mandate_status(self.mandate["id"]), "cancelled")
+        # The mandates page tells it is over, without Cancel.
+        _response, tree = self._mandates_page()
+        listed, cancellable = self._listed_mandate_ids(tree)
+        self.assertIn(self.token.id, listed)
+        self.assertNotIn(self.token.id, cancellable)
+        row = tree.xpath(f"//tr[@data-mandate-id='{self.token.id}']")[0]
+        self.assertIn("Cancelled", " ".join(row.itertext()))
+        self.assertEqual(self._counters(), 0)
+
+    def test_a_deletion_gocardless_refuses_deletes_nothing(self):
+        self.sandbox.set_fault("503", path_prefix="/mandates")
+        try:
+            answer = self._archive_token(self.token)
+        finally:
+            self.sandbox.clear_fault()
+        self.assertIn("error", answer)
+        self.token.invalidate_recordset()
+        self.assertTrue(self.token.active)
+        self.assertNotEqual(self._sandbox_mandate_status(self.mandate["id"]), "cancelled")
+        # Another customer's mandate: neither deleted nor cancelled.
+        mark = self.sandbox.request_log_mark()
+        self._archive_token(self.other_token)
+        self.other_token.invalidate_recordset()
+        self.assertTrue(self.other_token.active)
+        # A token archived otherwise (the back end, a provider disabled) leaves the mandate
+        # to the customer.
+        self.token.action_archive()
+        self.assertEqual(self.sandbox.request_log(mark), [])
+        self.assertNotEqual(self._sandbox_mandate_status(self.mandate["id"]), "cancelled")
+
+    def test_a_removed_mandate_still_live_is_not_listed_as_active_and_can_be_cancelled(self):
+        # Removed from the payment methods while GoCardless still holds it live (deleted
+        # before deleting cancelled it).
+        self.token.with_context(gocardless_mandate_ended=True).active = False
+        self.env.flush_all()
+        _response, tree = self._mandates_page()
+        listed, cancellable = self._listed_mandate_ids(tree)
+        self.assertIn(self.token.id, listed)
+        self.assertIn(self.token.id, cancellable)
+        row = tree.xpath(f"//tr[@data-mandate-id='{self.token.id}']")[0]
+        text = " ".join(" ".join(row.itertext()).split())
+        self.assertIn("Removed from your payment methods, not cancelled", text)
+        self.assertNotIn("Active", text.replace("Removed", ""))
+        with mute_logger(*LOGGERS):
+            response = self._post_cancel({"mandate_id": str(self.token.id)})
+        self.assertEqual(response.status_code, 303)
+        self.assertEqual(self._sandbox_mandate_status(self.mandate["id"]), "cancelled")

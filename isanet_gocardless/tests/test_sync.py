@@ -42,6 +42,9 @@ class TestSync(
         client = self.gocardless._gocardless_make_client()
         return {event.id for event in client.events.all(params={"limit": 500})}
 
+    def _catch_up(self):
+        return self.env["gocardless.event"]._gocardless_catch_up(self.gocardless)
+
     def _ledger(self):
         self.env.invalidate_all()
         return self.env["gocardless.event"].search([("provider_id", "=", self.gocardless.id)])
@@ -74,7 +77,7 @@ class TestSync(
         self.assertTrue(self.gocardless.gocardless_events_synced_at)
 
         # Running again imports nothing new and applies nothing twice.
-        new_count, _transient = self.gocardless._gocardless_sync_events()
+        new_count = self._catch_up().new
         self.assertEqual(new_count, 0)
         self.assertEqual(self._ledger(), ledger)
 
@@ -88,6 +91,41 @@ class TestSync(
         self.assertEqual(self.gocardless.gocardless_events_duplicate_count, len(sandbox_events))
         self.assertEqual(self.gocardless.gocardless_events_processed_count, len(sandbox_events))
         self.assertTrue(self.gocardless.gocardless_last_webhook_at)
+
+    def test_recovery_cron_goes_on_past_failing_providers(self):
+        """One provider refused, one failing in an unforeseen way: the third is caught up and
+        its events applied, in cursors of their own, without an error logged."""
+        invoice, tx = self._paid_invoice_with_missed_webhooks()
+        refused = self.gocardless.copy({"name": "GoCardless (refused)", "sequence": -2})
+        broken = self.gocardless.copy({"name": "GoCardless (broken)", "sequence": -1})
+        refused.write({"gocardless_access_token": "unknown_token", "state": "test"})
+        broken.write({"gocardless_access_token": self.sandbox_token, "state": "test"})
+        provider_class = type(self.env["payment.provider"])
+        make_request = provider_class._gocardless_make_request
+
+        def break_one(provider, *args, **kwargs):
+            if provider.id == broken.id:
+                raise RuntimeError("unforeseen answer")
+            return make_request(provider, *args, **kwargs)
+
+        cron = self.env.ref("isanet_gocardless.cron_sync_gocardless_events").sudo()
+        with (
+            patch.object(provider_class, "_gocardless_make_request", break_one),
+            self.assertLogs("odoo.addons.isanet_gocardless", level="WARNING") as logs,
+        ):
+            cron.method_direct_trigger()
+        self.assertEqual(
+            [record.levelname for record in logs.records], ["WARNING", "WARNING"], logs.output
+        )
+        self.assertIn(f"provider {refused.id} could not be caught up", logs.output[0])
+        self.assertIn(
+            f"provider {broken.id} could not be caught up: unforeseen answer", logs.output[1]
+        )
+        self.assertEqual(set(self._ledger().mapped("event_id")), self._sandbox_event_ids())
+        self.assertEqual(tx.state, "done")
+        self.assertIn(invoice.payment_state, ("paid", "in_payment"))
+        self.assertTrue(self.gocardless.gocardless_events_synced_at)
+        self.assertFalse(refused.gocardless_events_synced_at or broken.gocardless_events_synced_at)
 
     def test_webhook_arriving_during_the_sync_is_applied_once(self):
         invoice, tx = self._paid_invoice_with_missed_webhooks()
@@ -104,7 +142,8 @@ class TestSync(
             return page
 
         with patch.object(EventsService, "list", list_then_deliver):
-            new_count, transient = self.gocardless._gocardless_sync_events()
+            result = self._catch_up()
+        new_count, transient = result.new, result.transient
         self.assertEqual(new_count, 0, "The webhook recorded every event first.")
         self.assertFalse(transient)
         ledger = self._ledger()
@@ -131,7 +170,7 @@ class TestSync(
             return list_events(service, *args, params=params, **kwargs)
 
         with patch.object(EventsService, "list", spy):
-            self.gocardless._gocardless_sync_events()
+            self._catch_up()
         self.assertEqual(seen_params[0]["limit"], 500)
         since = seen_params[0]["created_at[gt]"]
         self.assertLess(since, synced_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"))

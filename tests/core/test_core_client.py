@@ -397,3 +397,44 @@ def test_perform_raises_the_classified_error(api_server):
     assert caught.value.status == 401
     assert caught.value.reason == "access_token_not_active"
     assert "RQ2" in caught.value.description
+
+
+def test_a_lost_answer_is_uncertain_and_a_request_never_sent_is_not(silent_server):
+    """A read time-out or a connection dropped after sending may hide a created resource;
+    a connection never made, or an error GoCardless answered, hides nothing."""
+    with pytest.raises(requests.ConnectionError) as refused:
+        requests.post("http://127.0.0.1:1/payments", data="{}", timeout=2)
+    assert not gc_client.classify_error(refused.value).uncertain
+    assert not gc_client.classify_error(requests.ConnectTimeout("slow")).uncertain
+    with pytest.raises(requests.ReadTimeout) as timed_out:
+        requests.post(f"{silent_server}/payments", data="{}", timeout=(2, 0.2))
+    assert gc_client.classify_error(timed_out.value).uncertain
+    assert gc_client.classify_error(requests.ReadTimeout("slow")).uncertain
+    assert gc_client.classify_error(sdk_errors.MalformedResponseError("html", None, 502)).uncertain
+    internal = _api_error(sdk_errors.GoCardlessInternalError, 500, "gocardless")
+    assert not gc_client.classify_error(internal).uncertain
+    assert not gc_client.classify_error(ValueError("no")).uncertain
+
+
+def test_a_connection_closed_without_an_answer_is_uncertain():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+
+        def close_after_reading():
+            connection, _address = server.accept()
+            connection.recv(65536)
+            connection.close()
+
+        thread = threading.Thread(target=close_after_reading, daemon=True)
+        thread.start()
+        port = server.getsockname()[1]
+        with pytest.raises(requests.ConnectionError) as dropped:
+            requests.post(f"http://127.0.0.1:{port}/payments", data="{}", timeout=5)
+        thread.join(5)
+    classified = gc_client.classify_error(dropped.value)
+    assert (classified.kind, classified.transient, classified.uncertain) == (
+        "unreachable",
+        True,
+        True,
+    )

@@ -32,8 +32,8 @@ def test_core_imports_no_framework():
 def test_every_module_is_exposed():
     modules = {p.stem for p in PACKAGE_DIR.glob("*.py")} - {"__init__"}
     assert modules == {
-        "amounts", "client", "customers", "debits", "errors", "events", "oauth", "pacing",
-        "payouts", "phones", "schemes",
+        "amounts", "catchup", "client", "customers", "debits", "errors", "events", "oauth",
+        "pacing", "payouts", "phones", "schemes",
         "webhooks",
     }  # fmt: skip
     assert all(hasattr(gocardless_core, name) for name in modules)

@@ -273,3 +273,52 @@ def test_null_links_are_accepted_as_gocardless_sends_them():
     body = json.dumps({"events": [event]}).encode()
     (parsed,) = webhooks.parse(body, SECRET, webhooks.sign(body, SECRET))
     assert parsed.resource_id == "PM1"
+
+
+def _nested_metadata_body(levels):
+    """A signed-looking body whose event's metadata nests ``levels`` objects deep (built as
+    text: Python's own encoder gives up before 1,000 levels)."""
+    metadata = '{"a": ' * levels + '"x"' + "}" * levels
+    event = (
+        '{"id": "EV1", "resource_type": "payments", "action": "created", '
+        '"links": {"payment": "PM1"}, "details": {}, "resource_metadata": {}, '
+        f'"metadata": {metadata}}}'
+    )
+    return f'{{"events": [{event}], "meta": {{"webhook_id": "WB1"}}}}'.encode()
+
+
+@pytest.mark.parametrize("levels", [webhooks.MAX_JSON_DEPTH, 200, 600, 1000])
+def test_an_event_nesting_deeper_than_accepted_is_malformed(levels):
+    body = _nested_metadata_body(levels)
+    with pytest.raises(MalformedPayload, match="nests deeper"):
+        webhooks.parse(body, SECRET, webhooks.sign(body, SECRET))
+
+
+def test_an_event_nesting_within_the_limit_is_parsed_and_reencoded():
+    # The body, its "events" and the event are three levels of the limit.
+    body = _nested_metadata_body(webhooks.MAX_JSON_DEPTH - 3)
+    assert webhooks.json_depth(body) == webhooks.MAX_JSON_DEPTH
+    events = webhooks.parse(body, SECRET, webhooks.sign(body, SECRET))
+    assert [event.id for event in events] == ["EV1"]
+    # What the ledger does with the raw event next never meets the recursion limit.
+    json.dumps(json.loads(body), indent=2, sort_keys=True)
+
+
+def test_a_deep_unsigned_body_is_still_a_bad_signature():
+    body = _nested_metadata_body(1000)
+    with pytest.raises(InvalidSignature):
+        webhooks.parse(body, SECRET, webhooks.sign(body, "another-secret"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "depth"),
+    [
+        (b"{}", 1),
+        (b'"[[[{"', 0),
+        (b'{"a": "[[[{", "b": [1, {"c": "\\"[["}]}', 3),
+        (b'{"a": "\\\\", "b": [[]]}', 3),
+        (b"]]]][", 1),
+    ],
+)
+def test_json_depth_counts_brackets_outside_strings(raw, depth):
+    assert webhooks.json_depth(raw) == depth

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -22,6 +23,27 @@ HEADERS = {
     "Content-Type": "application/json",
 }
 VALID_IBAN = "FR1420041010050500013M02606"
+# What a payer types on the hosted page (the bank details apart).
+PAYER_FORM = {
+    "given_name": "Ada",
+    "family_name": "Lovelace",
+    "email": "ada@example.com",
+    "address_line1": "1 rue de la Paix",
+    "city": "Paris",
+    "postal_code": "75002",
+    "country_code": "FR",
+    "action": "confirm",
+}
+
+
+def wait_for(predicate, timeout=5.0):
+    """Whether ``predicate()`` comes true within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
 
 
 def fixtures_dir() -> Path:
@@ -154,16 +176,7 @@ def mandate_via_flow(
             "exit_uri": "https://merchant.example/exit",
         }
     )
-    form = {
-        "given_name": "Ada",
-        "family_name": "Lovelace",
-        "email": "ada@example.com",
-        "address_line1": "1 rue de la Paix",
-        "city": "Paris",
-        "postal_code": "75002",
-        "country_code": "FR",
-        "action": "confirm",
-    }
+    form = dict(PAYER_FORM)
     form.update(bank if bank is not None else {"iban": VALID_IBAN})
     form.update(extra or {})
     response = requests.post(flow.authorisation_url, data=form, allow_redirects=False)
@@ -186,4 +199,6 @@ def gc():
         fixtures_dir=fixtures_dir,
         mandate_via_flow=mandate_via_flow,
         WebhookReceiver=WebhookReceiver,
+        PAYER_FORM=PAYER_FORM,
+        wait_for=wait_for,
     )

@@ -95,6 +95,26 @@ class Recorder:
         self.checked.add((resource, endpoint))
         return payload
 
+    def create(self, resource, fields, **kwargs):
+        return self.call(resource, "create", "POST", f"/{resource}", {resource: fields}, **kwargs)[
+            resource
+        ]
+
+    def list(self, resource, query=""):
+        return self.call(resource, "list", "GET", f"/{resource}{query}")
+
+    def get(self, resource, doc_id):
+        return self.call(resource, "get", "GET", f"/{resource}/{doc_id}")[resource]
+
+    def update(self, resource, doc_id, fields):
+        return self.call(resource, "update", "PUT", f"/{resource}/{doc_id}", {resource: fields})
+
+    def action(self, resource, doc_id, action, data=None):
+        """``POST /<resource>/<id>/actions/<action>``, with ``{"data": data}`` unless None."""
+        body = None if data is None else {"data": data}
+        path = f"/{resource}/{doc_id}/actions/{action}"
+        return self.call(resource, action, "POST", path, body)
+
     def error(self, fixture_name, response, status):
         assert response.status_code == status, response.text
         self.problems += [
@@ -156,276 +176,156 @@ SERVED = {
 
 def test_every_endpoint_matches_its_fixture(sandbox, api, gc):
     rec = Recorder(api, sandbox.url, gc.fixtures_dir())
-    call = rec.call
-    creditor = call("creditors", "list", "GET", "/creditors")["creditors"][0]
-    call("creditors", "get", "GET", f"/creditors/{creditor['id']}")
-    customer = call(
+    creditor = rec.list("creditors")["creditors"][0]
+    rec.get("creditors", creditor["id"])
+    customer = rec.create(
         "customers",
-        "create",
-        "POST",
-        "/customers",
         {
-            "customers": {
-                "given_name": "Frank",
-                "family_name": "Osborne",
-                "email": "frank@example.com",
-                "address_line1": "221B Baker Street",
-                "city": "London",
-                "postal_code": "NW1 6XE",
-                "country_code": "GB",
-            }
+            "given_name": "Frank",
+            "family_name": "Osborne",
+            "email": "frank@example.com",
+            "address_line1": "221B Baker Street",
+            "city": "London",
+            "postal_code": "NW1 6XE",
+            "country_code": "GB",
         },
-    )["customers"]
-    call("customers", "list", "GET", "/customers")
-    call("customers", "get", "GET", f"/customers/{customer['id']}")
-    call(
-        "customers",
-        "update",
-        "PUT",
-        f"/customers/{customer['id']}",
-        {"customers": {"metadata": {"k": "v"}}},
     )
-    account = call(
-        "customer_bank_accounts",
-        "create",
-        "POST",
-        "/customer_bank_accounts",
-        {
-            "customer_bank_accounts": {
-                "account_holder_name": "Frank Osborne",
-                "account_number": "55779911",
-                "branch_code": "200000",
-                "country_code": "GB",
-                "links": {"customer": customer["id"]},
-            }
-        },
-    )["customer_bank_accounts"]
-    call("customer_bank_accounts", "list", "GET", "/customer_bank_accounts")
-    call("customer_bank_accounts", "get", "GET", f"/customer_bank_accounts/{account['id']}")
-    call(
-        "customer_bank_accounts",
-        "update",
-        "PUT",
-        f"/customer_bank_accounts/{account['id']}",
-        {"customer_bank_accounts": {"metadata": {"a": "b"}}},
-    )
+    rec.list("customers")
+    rec.get("customers", customer["id"])
+    rec.update("customers", customer["id"], {"metadata": {"k": "v"}})
+    frank_account = {
+        "account_holder_name": "Frank Osborne",
+        "account_number": "55779911",
+        "branch_code": "200000",
+        "country_code": "GB",
+        "links": {"customer": customer["id"]},
+    }
+    account = rec.create("customer_bank_accounts", frank_account)
+    rec.list("customer_bank_accounts")
+    rec.get("customer_bank_accounts", account["id"])
+    rec.update("customer_bank_accounts", account["id"], {"metadata": {"a": "b"}})
     rec.error(
         "validation_failed_duplicate_bank_account_error.json",
         api.post(
             sandbox.url + "/customer_bank_accounts",
-            data=json.dumps(
-                {
-                    "customer_bank_accounts": {
-                        "account_holder_name": "Frank Osborne",
-                        "account_number": "55779911",
-                        "branch_code": "200000",
-                        "country_code": "GB",
-                        "links": {"customer": customer["id"]},
-                    }
-                }
-            ),
+            data=json.dumps({"customer_bank_accounts": frank_account}),
         ),
         409,
     )
-    call(
-        "customer_bank_accounts",
-        "disable",
-        "POST",
-        f"/customer_bank_accounts/{account['id']}/actions/disable",
-    )
+    rec.action("customer_bank_accounts", account["id"], "disable")
 
-    br = call(
+    br = rec.create(
         "billing_requests",
-        "create",
-        "POST",
-        "/billing_requests",
         {
-            "billing_requests": {
-                "mandate_request": {"scheme": "bacs", "currency": "GBP", "description": "Top-up"},
-                "links": {"customer": customer["id"]},
-            }
+            "mandate_request": {"scheme": "bacs", "currency": "GBP", "description": "Top-up"},
+            "links": {"customer": customer["id"]},
         },
-    )["billing_requests"]
-    call(
+    )
+    rec.action(
         "billing_requests",
+        br["id"],
         "collect_customer_details",
-        "POST",
-        f"/billing_requests/{br['id']}/actions/collect_customer_details",
         {
-            "data": {
-                "customer": {"email": "frank@example.com"},
-                "customer_billing_detail": {
-                    "address_line1": "221B Baker Street",
-                    "city": "London",
-                    "postal_code": "NW1 6XE",
-                    "country_code": "GB",
-                },
-            }
-        },
-    )
-    flow = call(
-        "billing_request_flows",
-        "create",
-        "POST",
-        "/billing_request_flows",
-        {"billing_request_flows": {"links": {"billing_request": br["id"]}}},
-    )
-    call(
-        "billing_request_flows",
-        "initialise",
-        "POST",
-        f"/billing_request_flows/{flow['billing_request_flows']['id']}/actions/initialise",
-    )
-    call(
-        "billing_requests",
-        "collect_bank_account",
-        "POST",
-        f"/billing_requests/{br['id']}/actions/collect_bank_account",
-        {
-            "data": {
-                "account_holder_name": "Frank Osborne",
-                "account_number": "31926819",
-                "branch_code": "601613",
+            "customer": {"email": "frank@example.com"},
+            "customer_billing_detail": {
+                "address_line1": "221B Baker Street",
+                "city": "London",
+                "postal_code": "NW1 6XE",
                 "country_code": "GB",
-            }
+            },
         },
     )
-    call(
+    flow = rec.create("billing_request_flows", {"links": {"billing_request": br["id"]}})
+    rec.action("billing_request_flows", flow["id"], "initialise")
+    rec.action(
         "billing_requests",
-        "confirm_payer_details",
-        "POST",
-        f"/billing_requests/{br['id']}/actions/confirm_payer_details",
-        {"data": {}},
+        br["id"],
+        "collect_bank_account",
+        {
+            "account_holder_name": "Frank Osborne",
+            "account_number": "31926819",
+            "branch_code": "601613",
+            "country_code": "GB",
+        },
     )
-    fulfilled = call(
-        "billing_requests", "fulfil", "POST", f"/billing_requests/{br['id']}/actions/fulfil"
-    )["billing_requests"]
-    call("billing_requests", "list", "GET", "/billing_requests")
-    call("billing_requests", "get", "GET", f"/billing_requests/{br['id']}")
+    rec.action("billing_requests", br["id"], "confirm_payer_details", {})
+    fulfilled = rec.action("billing_requests", br["id"], "fulfil")["billing_requests"]
+    rec.list("billing_requests")
+    rec.get("billing_requests", br["id"])
     other = api.post(
         sandbox.url + "/billing_requests",
         data=json.dumps({"billing_requests": {"mandate_request": {"currency": "EUR"}}}),
     ).json()["billing_requests"]
-    call("billing_requests", "cancel", "POST", f"/billing_requests/{other['id']}/actions/cancel")
+    rec.action("billing_requests", other["id"], "cancel")
 
     mandate_id = fulfilled["links"]["mandate_request_mandate"]
-    call("mandates", "list", "GET", "/mandates")
-    mandate = call("mandates", "get", "GET", f"/mandates/{mandate_id}")["mandates"]
-    call(
-        "mandates",
-        "update",
-        "PUT",
-        f"/mandates/{mandate_id}",
-        {"mandates": {"metadata": {"x": "y"}}},
-    )
+    rec.list("mandates")
+    mandate = rec.get("mandates", mandate_id)
+    rec.update("mandates", mandate_id, {"metadata": {"x": "y"}})
     rec.error(
         "invalid_state_error.json",
         api.post(sandbox.url + f"/mandates/{mandate_id}/actions/reinstate"),
         422,
     )
-    payment = call(
+    gbp_1000 = {"amount": 1000, "currency": "GBP", "links": {"mandate": mandate_id}}
+    payment = rec.create(
         "payments",
-        "create",
-        "POST",
-        "/payments",
-        {
-            "payments": {
-                "amount": 1000,
-                "currency": "GBP",
-                "links": {"mandate": mandate_id},
-                "charge_date": mandate["next_possible_charge_date"],
-            }
-        },
+        {**gbp_1000, "charge_date": mandate["next_possible_charge_date"]},
         headers={"Idempotency-Key": "conformance-1"},
-    )["payments"]
+    )
     rec.error(
         "idempotent_creation_conflict_error.json",
         api.post(
             sandbox.url + "/payments",
-            data=json.dumps(
-                {"payments": {"amount": 1000, "currency": "GBP", "links": {"mandate": mandate_id}}}
-            ),
+            data=json.dumps({"payments": gbp_1000}),
             headers={"Idempotency-Key": "conformance-1"},
         ),
         409,
     )
-    call("payments", "list", "GET", "/payments")
-    call("payments", "get", "GET", f"/payments/{payment['id']}")
-    call(
-        "payments",
-        "update",
-        "PUT",
-        f"/payments/{payment['id']}",
-        {"payments": {"metadata": {"a": "1"}}},
+    rec.list("payments")
+    rec.get("payments", payment["id"])
+    rec.update("payments", payment["id"], {"metadata": {"a": "1"}})
+    rec.action(
+        "scenario_simulators", "payment_failed", "run", {"links": {"resource": payment["id"]}}
     )
-    call(
-        "scenario_simulators",
-        "run",
-        "POST",
-        "/scenario_simulators/payment_failed/actions/run",
-        {"data": {"links": {"resource": payment["id"]}}},
-    )
-    call("payments", "retry", "POST", f"/payments/{payment['id']}/actions/retry", {"data": {}})
-    call("payments", "cancel", "POST", f"/payments/{payment['id']}/actions/cancel")
+    rec.action("payments", payment["id"], "retry", {})
+    rec.action("payments", payment["id"], "cancel")
 
     paid = api.post(
         sandbox.url + "/payments",
-        data=json.dumps(
-            {"payments": {"amount": 5000, "currency": "GBP", "links": {"mandate": mandate_id}}}
-        ),
+        data=json.dumps({"payments": {**gbp_1000, "amount": 5000}}),
     ).json()
     paid_id = paid["payments"]["id"]
     api.post(
         sandbox.url + "/scenario_simulators/payment_paid_out/actions/run",
         data=json.dumps({"data": {"links": {"resource": paid_id}}}),
     )
-    refund = call(
+    refund = rec.create(
         "refunds",
-        "create",
-        "POST",
-        "/refunds",
-        {
-            "refunds": {
-                "amount": 150,
-                "total_amount_confirmation": 150,
-                "links": {"payment": paid_id},
-            }
-        },
-    )["refunds"]
-    call("refunds", "list", "GET", "/refunds")
-    call("refunds", "get", "GET", f"/refunds/{refund['id']}")
-    call(
-        "refunds",
-        "update",
-        "PUT",
-        f"/refunds/{refund['id']}",
-        {"refunds": {"metadata": {"a": "1"}}},
+        {"amount": 150, "total_amount_confirmation": 150, "links": {"payment": paid_id}},
     )
+    rec.list("refunds")
+    rec.get("refunds", refund["id"])
+    rec.update("refunds", refund["id"], {"metadata": {"a": "1"}})
 
     payout_id = api.get(sandbox.url + f"/payments/{paid_id}").json()["payments"]["links"]["payout"]
-    call("payouts", "list", "GET", "/payouts")
-    call("payouts", "get", "GET", f"/payouts/{payout_id}")
-    call(
-        "payouts",
-        "update",
-        "PUT",
-        f"/payouts/{payout_id}",
-        {"payouts": {"metadata": {"salesforce_id": "ABCD1234"}}},
-    )
-    call("payout_items", "list", "GET", f"/payout_items?payout={payout_id}")
-    events = call("events", "list", "GET", "/events")["events"]
-    call("events", "get", "GET", f"/events/{events[0]['id']}")
-    included = call("events", "list", "GET", "/events?resource_type=payments&include=payment")
+    rec.list("payouts")
+    rec.get("payouts", payout_id)
+    rec.update("payouts", payout_id, {"metadata": {"salesforce_id": "ABCD1234"}})
+    rec.list("payout_items", f"?payout={payout_id}")
+    events = rec.list("events")["events"]
+    rec.get("events", events[0]["id"])
+    included = rec.list("events", "?resource_type=payments&include=payment")
     assert included["linked"]["payments"], "include=payment returned nothing"
 
-    call("mandates", "cancel", "POST", f"/mandates/{mandate_id}/actions/cancel")
-    call("mandates", "reinstate", "POST", f"/mandates/{mandate_id}/actions/reinstate")
+    rec.action("mandates", mandate_id, "cancel")
+    rec.action("mandates", mandate_id, "reinstate")
 
     sandbox.flush_webhooks()
-    hooks = call("webhooks", "list", "GET", "/webhooks")["webhooks"]
+    hooks = rec.list("webhooks")["webhooks"]
     assert hooks, "no webhook was delivered"
-    call("webhooks", "get", "GET", f"/webhooks/{hooks[0]['id']}")
-    call("webhooks", "retry", "POST", f"/webhooks/{hooks[0]['id']}/actions/retry")
+    rec.get("webhooks", hooks[0]["id"])
+    rec.action("webhooks", hooks[0]["id"], "retry")
 
     rec.error(
         "unauthorized_error.json",
@@ -445,11 +345,10 @@ def test_every_endpoint_matches_its_fixture(sandbox, api, gc):
             data=json.dumps(
                 {
                     "customer_bank_accounts": {
+                        **frank_account,
                         "account_holder_name": "X",
                         "account_number": "1",
                         "branch_code": "abc",
-                        "country_code": "GB",
-                        "links": {"customer": customer["id"]},
                     }
                 }
             ),

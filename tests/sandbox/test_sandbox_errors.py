@@ -87,32 +87,22 @@ def test_unknown_ids_routes_token_and_version(api, sandbox):
 
 def test_wrong_state_transitions(client, sandbox, api, gc):
     _, _, mandate = gc.mandate_via_flow(client, sandbox)
-    url = sandbox.url
+
+    def post(path, body=None):
+        return api.post(sandbox.url + path, data=None if body is None else json.dumps(body))
+
+    def invalid_state(path, reason, body=None):
+        assert_gc_error(post(path, body), 422, "invalid_state", reason)
+
+    def new_payment(**fields):
+        return {"payments": {"amount": 100, "links": {"mandate": mandate.id}, **fields}}
+
     error = assert_gc_error(
-        api.post(
-            url + "/payments",
-            data=json.dumps(
-                {"payments": {"amount": 100, "currency": "GBP", "links": {"mandate": mandate.id}}}
-            ),
-        ),
-        422,
-        "validation_failed",
+        post("/payments", new_payment(currency="GBP")), 422, "validation_failed"
     )
     assert error["errors"][0]["field"] == "currency"
     error = assert_gc_error(
-        api.post(
-            url + "/payments",
-            data=json.dumps(
-                {
-                    "payments": {
-                        "amount": 100,
-                        "currency": "EUR",
-                        "charge_date": "2000-01-03",
-                        "links": {"mandate": mandate.id},
-                    }
-                }
-            ),
-        ),
+        post("/payments", new_payment(currency="EUR", charge_date="2000-01-03")),
         422,
         "validation_failed",
     )
@@ -120,78 +110,22 @@ def test_wrong_state_transitions(client, sandbox, api, gc):
     payment = client.payments.create(
         params={"amount": 2000, "currency": "EUR", "links": {"mandate": mandate.id}}
     )
-    assert_gc_error(
-        api.post(url + f"/payments/{payment.id}/actions/retry"),
-        422,
-        "invalid_state",
-        "retry_failed",
-    )
-    refund_body = {
-        "refunds": {
-            "amount": 100,
-            "total_amount_confirmation": 100,
-            "links": {"payment": payment.id},
-        }
-    }
-    assert_gc_error(
-        api.post(url + "/refunds", data=json.dumps(refund_body)),
-        422,
-        "invalid_state",
-        "refund_payment_invalid_state",
-    )
+
+    def refund(amount, total):
+        links = {"payment": payment.id}
+        return {"refunds": {"amount": amount, "total_amount_confirmation": total, "links": links}}
+
+    invalid_state(f"/payments/{payment.id}/actions/retry", "retry_failed")
+    invalid_state("/refunds", "refund_payment_invalid_state", refund(100, 100))
     client.scenario_simulators.run("payment_confirmed", params={"links": {"resource": payment.id}})
-    assert_gc_error(
-        api.post(url + f"/payments/{payment.id}/actions/cancel"),
-        422,
-        "invalid_state",
-        "cancellation_failed",
-    )
-    client.refunds.create(params=refund_body["refunds"])
-    assert_gc_error(
-        api.post(url + "/refunds", data=json.dumps(refund_body)),
-        422,
-        "invalid_state",
-        "total_amount_confirmation_invalid",
-    )
-    too_much = {
-        "refunds": {
-            "amount": 1950,
-            "total_amount_confirmation": 2050,
-            "links": {"payment": payment.id},
-        }
-    }
-    assert_gc_error(
-        api.post(url + "/refunds", data=json.dumps(too_much)),
-        422,
-        "invalid_state",
-        "available_refund_amount_insufficient",
-    )
-    ok = {
-        "refunds": {
-            "amount": 400,
-            "total_amount_confirmation": 500,
-            "links": {"payment": payment.id},
-        }
-    }
-    assert api.post(url + "/refunds", data=json.dumps(ok)).status_code == 201
+    invalid_state(f"/payments/{payment.id}/actions/cancel", "cancellation_failed")
+    client.refunds.create(params=refund(100, 100)["refunds"])
+    invalid_state("/refunds", "total_amount_confirmation_invalid", refund(100, 100))
+    invalid_state("/refunds", "available_refund_amount_insufficient", refund(1950, 2050))
+    assert post("/refunds", refund(400, 500)).status_code == 201
     client.mandates.cancel(mandate.id)
-    assert_gc_error(
-        api.post(
-            url + "/payments",
-            data=json.dumps(
-                {"payments": {"amount": 100, "currency": "EUR", "links": {"mandate": mandate.id}}}
-            ),
-        ),
-        422,
-        "invalid_state",
-        "mandate_is_inactive",
-    )
-    assert_gc_error(
-        api.post(url + f"/mandates/{mandate.id}/actions/cancel"),
-        422,
-        "invalid_state",
-        "cancellation_failed",
-    )
+    invalid_state("/payments", "mandate_is_inactive", new_payment(currency="EUR"))
+    invalid_state(f"/mandates/{mandate.id}/actions/cancel", "cancellation_failed")
 
 
 def test_idempotency_replay_returns_the_same_resource_via_sdk_refetch(client, api, sandbox):

@@ -208,6 +208,51 @@ def test_hosted_page_languages_and_iban_errors(client, sandbox):
     assert 'id="done"' in requests.get(flow.authorisation_url).text
 
 
+def test_hosted_page_words_amount_and_french(client, sandbox):
+    """The payer reads the scheme in words, the amount asked for, in French when asked."""
+    br, flow = _flow(client, "sepa_core", "EUR")
+    english = requests.get(flow.authorisation_url).text
+    assert ">SEPA Direct Debit</span>" in english and 'data-scheme="sepa_core"' in english
+    assert ">sepa_core<" not in english and 'id="amount"' not in english  # a mandate alone
+    french = requests.get(flow.authorisation_url, headers={"Accept-Language": "fr-FR,fr;q=0.9"})
+    assert ">Prélèvement SEPA</span>" in french.text and "Type de prélèvement" in french.text
+    instant = client.billing_requests.create(
+        params={"payment_request": {"amount": 123456, "currency": "EUR", "description": "Facture"}}
+    )
+    paid = client.billing_request_flows.create(params={"links": {"billing_request": instant.id}})
+    amount = re.compile(r'id="amount">([^<]+)<')
+    fr_page = requests.get(paid.authorisation_url, headers={"Accept-Language": "fr"}).text
+    assert amount.search(fr_page).group(1) == "1\u202f234,56\u00a0€"
+    en_page = requests.get(paid.authorisation_url + "?lang=en").text
+    assert amount.search(en_page).group(1) == "€1,234.56"
+    _, bacs = _flow(client, "bacs", "GBP")
+    assert ">Prélèvement Bacs</span>" in requests.get(bacs.authorisation_url + "?lang=fr").text
+
+
+def test_connect_page_in_french(sandbox):
+    """The OAuth connect page follows Accept-Language (or ``language``); scopes in words."""
+    params = {
+        "response_type": "code",
+        "client_id": "app_1",
+        "redirect_uri": "https://partner.example/callback",
+        "scope": "read_only",
+    }
+    url = sandbox.url + "/oauth/authorize"
+    french = requests.get(url, params=params, headers={"Accept-Language": "fr-FR,fr"}).text
+    assert '<html lang="fr">' in french and ">Connecter</button>" in french
+    assert 'data-scope="read_only">lecture seule</strong>' in french
+    assert ">read_only<" not in french
+    english = requests.get(url, params=params).text
+    assert '<html lang="en">' in english and ">Connect</button>" in english
+    assert 'data-scope="read_only">read-only</strong>' in english
+    by_param = requests.get(url, params={**params, "language": "fr"}).text
+    assert '<html lang="fr">' in by_param and 'name="language"' in by_param
+    unknown = requests.get(
+        url, params={**params, "client_id": "nope"}, headers={"Accept-Language": "fr"}
+    )
+    assert unknown.status_code == 400 and "client_id inconnu" in unknown.text
+
+
 def test_hosted_page_exit_and_cancelled_flow(client, sandbox):
     br, flow = _flow(client, "sepa_core", "EUR")
     page = requests.get(flow.authorisation_url)

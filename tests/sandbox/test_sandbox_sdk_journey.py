@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from decimal import ROUND_HALF_UP, Decimal
 
 import gocardless_pro
@@ -11,15 +10,6 @@ import pytest
 import requests
 from gocardless_pro import webhooks
 from gocardless_pro.errors import InvalidSignatureError
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_known_answer_vector_of_the_fixtures_readme(gc):
@@ -74,17 +64,7 @@ def test_full_life_through_the_sdk(sandbox, client, receiver, gc):
     assert "Sandbox Creditor Ltd" in page.text and "Invoices of Acme" in page.text
     assert 'id="confirm"' in page.text and 'name="iban"' in page.text
     assert 'value="Paris"' in page.text  # prefilled
-    form = {
-        "given_name": "Ada",
-        "family_name": "Lovelace",
-        "email": "ada@example.com",
-        "address_line1": "1 rue de la Paix",
-        "city": "Paris",
-        "postal_code": "75002",
-        "country_code": "FR",
-        "iban": "FR14 2004 1010 0505 0001 3M02 606",
-        "action": "confirm",
-    }
+    form = {**gc.PAYER_FORM, "iban": "FR14 2004 1010 0505 0001 3M02 606"}
     done = requests.post(flow.authorisation_url, data=form, allow_redirects=False)
     assert done.status_code == 303
     assert done.headers["Location"] == "https://shop.example/done?tx=1"
@@ -154,7 +134,7 @@ def test_full_life_through_the_sdk(sandbox, client, receiver, gc):
 
     # webhooks: signed, batched, verifiable with the SDK helper
     sandbox.flush_webhooks()
-    assert wait_for(
+    assert gc.wait_for(
         lambda: any(
             e["resource_type"] == "payments" and e["action"] == "failed" for e in receiver.events()
         )
@@ -182,12 +162,12 @@ def test_full_life_through_the_sdk(sandbox, client, receiver, gc):
     assert log[0]["attempt_log"][0]["response_code"] == 200
 
 
-def test_webhook_retries_keep_body_and_signature(sandbox, client, receiver):
+def test_webhook_retries_keep_body_and_signature(sandbox, client, receiver, gc):
     receiver.status = 500
     client.customers.create(params={"company_name": "Retry Ltd"})
-    assert wait_for(lambda: len(receiver.requests) >= 3, timeout=10)
+    assert gc.wait_for(lambda: len(receiver.requests) >= 3, timeout=10)
     receiver.status = 204
-    assert wait_for(
+    assert gc.wait_for(
         lambda: any(d["status"] == "succeeded" for d in sandbox.webhook_deliveries()), timeout=10
     )
     bodies = {r["body"] for r in receiver.requests}
@@ -199,11 +179,11 @@ def test_webhook_retries_keep_body_and_signature(sandbox, client, receiver):
     assert json.loads(delivery["request_body"])["meta"]["webhook_id"] == delivery["id"]
 
 
-def test_webhook_gives_up_after_eight_attempts(sandbox, client, receiver):
+def test_webhook_gives_up_after_eight_attempts(sandbox, client, receiver, gc):
     receiver.status = 503
     sandbox.configure_webhooks(backoff_base=0.001)
     client.customers.create(params={"company_name": "Down Ltd"})
-    assert wait_for(
+    assert gc.wait_for(
         lambda: any(d["status"] == "failed" for d in sandbox.webhook_deliveries()), timeout=10
     )
     delivery = sandbox.webhook_deliveries()[0]

@@ -17,15 +17,6 @@ from gocardless_sandbox import SandboxServer
 from gocardless_sandbox.testkit import Faults, RequestLog
 
 
-def wait_for(predicate, timeout=3.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
-
-
 def customer_body(name="Ada"):
     return json.dumps({"customers": {"given_name": name, "family_name": "L", "email": "a@b.fr"}})
 
@@ -247,7 +238,7 @@ def test_fault_hang_then_clear(sandbox, api):
     assert [r["status"] for r in sandbox.request_log(mark)] == [None, 200]
 
 
-def test_fault_hang_is_bounded_and_released_by_clear(sandbox, api):
+def test_fault_hang_is_bounded_and_released_by_clear(sandbox, api, gc):
     url = sandbox.url
     sandbox.set_fault("hang", hang_timeout=0.2)
     started = time.monotonic()
@@ -266,7 +257,7 @@ def test_fault_hang_is_bounded_and_released_by_clear(sandbox, api):
     mark = sandbox.request_log_mark()
     thread = threading.Thread(target=hung_request)
     thread.start()
-    assert wait_for(lambda: sandbox.request_log(mark))
+    assert gc.wait_for(lambda: sandbox.request_log(mark))
     started = time.monotonic()
     requests.post(url + "/sandbox/fault/clear", timeout=2)
     thread.join(5)
@@ -287,7 +278,7 @@ def test_stop_does_not_wait_for_hanging_requests(tmp_path, gc):
         sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
         sock.sendall(b"GET /customers HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
         sockets.append(sock)
-    assert wait_for(lambda: len(server.request_log()) == 3)
+    assert gc.wait_for(lambda: len(server.request_log()) == 3)
     started = time.monotonic()
     server.stop()
     assert time.monotonic() - started < 2

@@ -1,0 +1,425 @@
+# Copyright 2026 Isanet
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+"""Every payment at GoCardless is known to Odoo before it exists.
+
+Each GoCardless transaction is one attempt with a key of its own
+(`gocardless_idempotency_key`, never derived from the reference, which the next transaction
+of an invoice may reuse); the `Idempotency-Key` of each of its creates is derived from it.
+The transaction is committed before a create that may take money is sent, so that a lost
+answer leaves a tracked transaction: a draft with a mandate and a key counts as under way
+for the guard until it is resolved, by the next attempt (the same key gets the same payment
+back) or by :meth:`_cron_gocardless_check_unconfirmed_debits` (looked up at GoCardless).
+What GoCardless returns for a key is checked against what was asked before it is linked.
+"""
+
+import logging
+import threading
+import uuid
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+from odoo.tools import SQL, format_amount
+
+from .. import const, utils
+from ..gocardless_core import amounts
+from ..gocardless_core.errors import GoCardlessCoreError
+
+_logger = logging.getLogger(__name__)
+
+# An unconfirmed attempt is looked up at GoCardless once its request is surely over...
+UNCONFIRMED_LOOKUP_AFTER = timedelta(minutes=1)
+# ... and closed as never created when GoCardless still has no payment for it this long after.
+UNCONFIRMED_GIVE_UP_AFTER = timedelta(minutes=10)
+# Attempts checked per cron run, and the payments of a mandate read to find one.
+UNCONFIRMED_BATCH_SIZE = 50
+LOOKUP_PAGE_SIZE = 100
+LOOKUP_MAX_PAGES = 5
+
+
+def may_commit():
+    """Return whether the current thread may commit its cursor (not a test's own thread)."""
+    return not getattr(threading.current_thread(), "testing", False)
+
+
+class GoCardlessPaymentRefused(ValidationError):
+    """GoCardless answered a create with a payment that is not the one asked for.
+
+    The payment is not linked; the transaction is in error and the merchant has an activity.
+    """
+
+
+class PaymentTransaction(models.Model):
+    _inherit = "payment.transaction"  # pylint: disable=consider-merging-classes-inherited
+
+    gocardless_idempotency_key = fields.Char(
+        string="GoCardless Attempt Key",
+        help="The key of this attempt's creates at GoCardless (payment, billing request): "
+        "sent again, it gets the same resource back, never a second one. Unique to the "
+        "transaction.",
+        readonly=True,
+        copy=False,
+    )
+
+    # === CRUD METHODS === #
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        """Override of `payment` to give each GoCardless transaction its attempt key."""
+        txs = super().create(vals_list)
+        for tx in txs:
+            if tx.provider_code == const.PROVIDER_CODE and not tx.gocardless_idempotency_key:
+                tx.gocardless_idempotency_key = uuid.uuid4().hex
+        return txs
+
+    # === BUSINESS METHODS - ATTEMPTS === #
+
+    @api.model
+    def _gocardless_unconfirmed_domain(self):
+        """Return the domain of the debits whose payment create may have been sent without
+        Odoo learning the payment: a draft with a mandate and an attempt key, and no payment.
+        """
+        return [
+            ("provider_code", "=", const.PROVIDER_CODE),
+            ("operation", "in", const.DEBIT_OPERATIONS),
+            ("state", "=", "draft"),
+            ("token_id", "!=", False),
+            ("gocardless_idempotency_key", "!=", False),
+            ("provider_reference", "=", False),
+        ]
+
+    def _gocardless_commit_attempt(self):
+        """Commit the transaction, its attempt key included, before a create is sent.
+
+        Only for a door that owns its database transaction (the portal's routes): a lost
+        answer, or an error raised afterwards, then leaves the transaction tracked. Tests run
+        in one database transaction that their own thread may not commit: only flushed then.
+        """
+        self.ensure_one()
+        self.env.flush_all()
+        if may_commit():
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    def _gocardless_fail_attempt(self, message):
+        """End the attempt in error with ``message`` (through the pipeline), if still a draft."""
+        self.ensure_one()
+        if self.state != "draft":
+            return
+        self._handle_notification_data(
+            const.PROVIDER_CODE, {"reference": self.reference, "gocardless_attempt_error": message}
+        )
+
+    def _gocardless_unconfirmed_message(self):
+        """Return the sentence telling a person that a debit's create got no answer."""
+        return self.env._(
+            "GoCardless: the direct debit of %(amount)s could not be confirmed: GoCardless's "
+            "answer was lost. It may have been created; it will be checked and its status "
+            "shown on the invoice, and no second debit will be made meanwhile.",
+            amount=format_amount(self.env, self.amount, self.currency_id),
+        )
+
+    # === BUSINESS METHODS - WHAT GOCARDLESS RETURNED === #
+
+    def _gocardless_payment_mismatch(self, payment, amount, mandate_id):
+        """Return why ``payment`` is not the payment this transaction asked for, or None.
+
+        Its amount (minor units), currency, mandate and Odoo reference must be those asked:
+        a key GoCardless already knew gives back the payment first created with it.
+
+        Note: self.ensure_one()
+
+        :param dict payment: The `payments` resource GoCardless returned.
+        :param int amount: The amount asked, in minor units.
+        :param str mandate_id: The mandate asked.
+        :rtype: str | None
+        """
+        self.ensure_one()
+        payment = payment if isinstance(payment, dict) else {}
+        links = payment.get("links") if isinstance(payment.get("links"), dict) else {}
+        metadata = payment.get("metadata") if isinstance(payment.get("metadata"), dict) else {}
+        if (
+            payment.get("id")
+            and payment.get("amount") == amount
+            and payment.get("currency") == self.currency_id.name
+            and links.get("mandate") == mandate_id
+            and metadata.get("odoo_reference", self.reference) == self.reference
+        ):
+            return None
+        try:
+            returned = format_amount(
+                self.env,
+                float(amounts.from_minor_units(payment.get("amount"), payment.get("currency"))),
+                self.env["res.currency"].search([("name", "=", payment.get("currency"))]),
+            )
+        except (GoCardlessCoreError, TypeError, ValueError):
+            returned = f"{payment.get('amount')} {payment.get('currency')}"
+        return self.env._(
+            "GoCardless answered the direct debit of %(asked)s on the mandate %(mandate)s "
+            "(transaction %(reference)s) with another payment, %(payment)s: %(returned)s on "
+            "the mandate %(other_mandate)s. It was not linked to the invoice; check it in "
+            "GoCardless and cancel it if nobody asked for it.",
+            asked=format_amount(self.env, self.amount, self.currency_id),
+            mandate=mandate_id,
+            reference=self.reference,
+            payment=payment.get("id") or "?",
+            returned=returned,
+            other_mandate=links.get("mandate") or "?",
+        )
+
+    def _gocardless_refuse_payment(self, payment, reason):
+        """Refuse a payment GoCardless returned that is not the one asked for: the transaction
+        ends in error (not linked) and the merchant gets an activity.
+
+        Note: self.ensure_one()
+
+        :param dict payment: The `payments` resource.
+        :param str reason: See :meth:`_gocardless_payment_mismatch`.
+        """
+        self.ensure_one()
+        _logger.warning(
+            "gocardless: payment %s returned for transaction %s refused: %s",
+            payment.get("id") if isinstance(payment, dict) else None,
+            self.reference,
+            reason,
+        )
+        self._handle_notification_data(
+            const.PROVIDER_CODE,
+            {"reference": self.reference, "gocardless_refused_payment": True, "reason": reason},
+        )
+        self._gocardless_notify_refused_payment(reason)
+
+    def _gocardless_notify_refused_payment(self, reason):
+        """Give who follows up the invoices (else the provider) an activity about a payment
+        GoCardless returned that Odoo refused to link."""
+        self.ensure_one()
+        for invoice in self.invoice_ids:
+            _tx, user = self._gocardless_notice_env(invoice)
+            if user:
+                tx_user = self._gocardless_user_env(invoice, user)
+                invoice.sudo().activity_schedule(
+                    "mail.mail_activity_data_todo",
+                    summary=tx_user.env._("GoCardless payment not linked"),
+                    note=reason,
+                    user_id=user.id,
+                )
+        if not self.invoice_ids:
+            provider = self.provider_id.sudo()
+            user = provider._gocardless_responsible_user()
+            if user:
+                provider.activity_schedule(
+                    "mail.mail_activity_data_todo",
+                    summary=provider.with_context(lang=user.lang).env._(
+                        "GoCardless payment not linked"
+                    ),
+                    note=reason,
+                    user_id=user.id,
+                )
+
+    # === BUSINESS METHODS - UNCONFIRMED ATTEMPTS === #
+
+    def _gocardless_settle_unconfirmed_siblings(self):
+        """Look up at GoCardless the unconfirmed debits of this transaction's invoices.
+
+        A payment found is linked (the guard then counts it as any debit under way); one not
+        found keeps counting as under way until the cron closes it. GoCardless unreachable
+        changes nothing.
+
+        Note: self.ensure_one()
+
+        :return: Whether an attempt was resolved.
+        :rtype: bool
+        """
+        self.ensure_one()
+        if not self.invoice_ids:
+            return False
+        siblings = self.sudo().search(
+            [
+                *self._gocardless_unconfirmed_domain(),
+                ("id", "!=", self.id),
+                ("invoice_ids", "in", self.invoice_ids.ids),
+            ]
+        )
+        resolved = False
+        for sibling in siblings:
+            try:
+                resolved |= sibling._gocardless_check_unconfirmed()
+            except ValidationError as error:
+                _logger.info(
+                    "gocardless: unconfirmed debit %s not checked now: %s", sibling.reference, error
+                )
+        return resolved
+
+    def _gocardless_check_unconfirmed(self, give_up_before=None):
+        """Resolve a debit whose payment create got no answer: link the payment GoCardless
+        has for it, or, once ``give_up_before`` is past and GoCardless still has none, end
+        it in error (nothing was charged).
+
+        Note: self.ensure_one()
+
+        :param datetime give_up_before: Close the attempt if it was last written before.
+        :return: Whether the payment was found and linked.
+        :rtype: bool
+        :raise GoCardlessRequestError: If GoCardless can't be reached.
+        """
+        self.ensure_one()
+        # An attempt being sent right now holds its row: it is left to its sender.
+        self.env.cr.execute(
+            SQL("SELECT id FROM payment_transaction WHERE id = %s FOR UPDATE SKIP LOCKED", self.id)
+        )
+        if not self.env.cr.fetchone():
+            return False
+        self.invalidate_recordset(["state", "provider_reference", "token_id", "write_date"])
+        if self.state != "draft" or self.provider_reference or not self.token_id:
+            return False
+        tx = self._gocardless_in_company_context()
+        payment = tx._gocardless_find_attempt_payment()
+        if payment:
+            tx._handle_notification_data(
+                const.PROVIDER_CODE, {"reference": tx.reference, "gocardless_payment": payment}
+            )
+            tx._log_message_on_linked_documents(
+                tx.env._(
+                    "GoCardless had created the direct debit %(payment)s of %(amount)s although "
+                    "its answer was lost: it is now followed (transaction %(reference)s).",
+                    payment=payment["id"],
+                    amount=format_amount(tx.env, tx.amount, tx.currency_id),
+                    reference=tx.reference,
+                )
+            )
+            _logger.info(
+                "gocardless: unconfirmed transaction %s linked to payment %s",
+                tx.reference,
+                payment["id"],
+            )
+            return True
+        if give_up_before and self.write_date and self.write_date <= give_up_before:
+            _logger.info(
+                "gocardless: no payment at GoCardless for transaction %s; closed", tx.reference
+            )
+            tx._gocardless_fail_attempt(
+                tx.env._("GoCardless holds no direct debit for this attempt: nothing was charged.")
+            )
+        return False
+
+    def _gocardless_find_attempt_payment(self):
+        """Return the payment GoCardless holds for this attempt, or None.
+
+        The payments of the transaction's mandate are read, newest first: the one carrying
+        the transaction's reference, for its amount and currency.
+
+        Note: self.ensure_one()
+
+        :rtype: dict | None
+        :raise GoCardlessRequestError: If GoCardless can't be reached.
+        """
+        self.ensure_one()
+        mandate_id = self.token_id.provider_ref
+        try:
+            amount = amounts.to_minor_units(self.amount, self.currency_id.name)
+        except GoCardlessCoreError:
+            return None
+        params = {"mandate": mandate_id, "limit": LOOKUP_PAGE_SIZE}
+        for _page in range(LOOKUP_MAX_PAGES):
+            page = self._gocardless_request("payments", "list", params=params)
+            for payment in page.get("payments") or ():
+                if not isinstance(payment, dict):
+                    continue
+                metadata = payment.get("metadata") or {}
+                if metadata.get("odoo_reference") != self.reference:
+                    continue
+                if not self._gocardless_payment_mismatch(payment, amount, mandate_id):
+                    return payment
+            after = ((page.get("meta") or {}).get("cursors") or {}).get("after")
+            if not after:
+                break
+            params = dict(params, after=after)
+        return None
+
+    @api.model
+    def _cron_gocardless_check_unconfirmed_debits(self):
+        """Resolve the debits whose payment create got no answer (see
+        :meth:`_gocardless_check_unconfirmed`), each committed on its own.
+
+        :return: How many were linked to their payment.
+        :rtype: int
+        """
+        Transaction = self.sudo().with_context(gocardless_request_profile="background")
+        now = fields.Datetime.now()
+        txs = Transaction.search(
+            [
+                *self._gocardless_unconfirmed_domain(),
+                ("write_date", "<=", now - UNCONFIRMED_LOOKUP_AFTER),
+            ],
+            order="id",
+            limit=UNCONFIRMED_BATCH_SIZE,
+        )
+        linked = 0
+        for tx in txs:
+            try:
+                with self.env.cr.savepoint():
+                    linked += tx._gocardless_check_unconfirmed(
+                        give_up_before=now - UNCONFIRMED_GIVE_UP_AFTER
+                    )
+            except ValidationError as error:
+                _logger.warning(
+                    "gocardless: unconfirmed debit %s not checked: %s", tx.reference, error
+                )
+                if utils.is_transient(error):
+                    break  # GoCardless unavailable: the next run goes on
+            if may_commit():
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+        return linked
+
+    # === BUSINESS METHODS - PAYMENTS ODOO CANNOT MATCH === #
+
+    @api.model
+    def _gocardless_notify_unknown_payment(self, provider, payment_id, reason):
+        """Tell the merchant, once per payment, of a GoCardless payment Odoo cannot match.
+
+        A message on the provider and an activity for who looks after it: a payment created
+        outside Odoo, or one whose transaction is gone, is collected all the same.
+
+        :param payment.provider provider: The provider whose webhook told of the payment.
+        :param str payment_id: The payment (PM...).
+        :param str reason: Why it does not match, for the merchant.
+        """
+        provider = provider.sudo()
+        if not provider or not payment_id:
+            return
+        known = (
+            self.env["mail.message"]
+            .sudo()
+            .search_count(
+                [
+                    ("model", "=", "payment.provider"),
+                    ("res_id", "=", provider.id),
+                    ("body", "ilike", payment_id),
+                ],
+                limit=1,
+            )
+        )
+        if known:
+            return
+        user = provider._gocardless_responsible_user()
+        company_lang = provider.company_id.partner_id.lang
+        body = provider.with_context(lang=company_lang).env._(
+            "GoCardless payment %(payment)s has no transaction in Odoo: %(reason)s Check it in "
+            "GoCardless (cancel it if nobody asked for it, or record it on its invoice).",
+            payment=payment_id,
+            reason=reason,
+        )
+        provider.message_post(body=body)
+        if user:
+            provider_user = provider.with_context(lang=user.lang or company_lang)
+            provider.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=provider_user.env._("Unknown GoCardless payment"),
+                note=provider_user.env._(
+                    "GoCardless payment %(payment)s has no transaction in Odoo: %(reason)s "
+                    "Check it in GoCardless (cancel it if nobody asked for it, or record it on "
+                    "its invoice).",
+                    payment=payment_id,
+                    reason=reason,
+                ),
+                user_id=user.id,
+            )
