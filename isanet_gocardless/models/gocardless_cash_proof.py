@@ -29,7 +29,7 @@ import time
 from datetime import date, timedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from .. import const, utils
@@ -174,15 +174,11 @@ class GoCardlessCashProof(models.Model):
 
         :param records: The provider, proofs or drifts the caller acts on.
         """
-        if self.env.su:
-            return
-        records.check_access("read" if records._name == "payment.provider" else "write")
-        if not records.company_id <= self.env.user.company_ids:
-            raise AccessError(self.env._("GoCardless: this provider belongs to another company."))
-        if not self.env.user.has_group("account.group_account_manager"):
-            raise AccessError(
-                self.env._("GoCardless: only accounting managers can prove and mend the cash.")
-            )
+        utils.check_merchant_rights(
+            records,
+            "read" if records._name == "payment.provider" else "write",
+            group="account.group_account_manager",
+        )
 
     # === ACTION METHODS === #
 
@@ -195,7 +191,7 @@ class GoCardlessCashProof(models.Model):
 
     def action_gocardless_month_pdf(self):
         self.ensure_one()
-        self.check_access("read")
+        utils.check_merchant_rights(self, "read")
         return self.env.ref("isanet_gocardless.action_report_gocardless_cash_proof").report_action(
             self
         )
@@ -203,7 +199,7 @@ class GoCardlessCashProof(models.Model):
     def action_gocardless_month_xlsx(self):
         """Export the month's proof as a spreadsheet; return its download."""
         self.ensure_one()
-        self.check_access("read")
+        utils.check_merchant_rights(self, "read")
         content = self._gocardless_month_xlsx()
         attachment = (
             self.env["ir.attachment"]

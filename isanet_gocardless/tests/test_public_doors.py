@@ -160,8 +160,29 @@ class TestPublicDoors(
                 "journal_id": bank_journal.id,
             }
         )
+        # A cash proof with a drift that could be mended (an orphan payment).
+        today = fields.Date.today()
+        proof = (
+            self.env["gocardless.cash.proof"]
+            .sudo()
+            .create({"provider_id": self.gocardless.id, "date_from": today, "date_to": today})
+        )
+        drift = (
+            self.env["gocardless.cash.proof.drift"]
+            .sudo()
+            .create(
+                {
+                    "proof_id": proof.id,
+                    "kind": "payment_orphan",
+                    "name": "An orphan payment",
+                    "gocardless_ref": payment_id,
+                }
+            )
+        )
         # The records each model's doors are tried on.
         self.targets = {
+            "gocardless.cash.proof": [proof],
+            "gocardless.cash.proof.drift": [drift],
             "account.move": list(invoices),
             "account.move.line": [self.scheduled.line_ids],
             "account.payment": [self.payment],
