@@ -732,30 +732,46 @@ class GoCardlessCashProof(models.Model):
     def _gocardless_bank_drifts(self):
         """Booked payouts whose bank line is missing, or of another amount."""
         provider = self.provider_id
-        journal = provider._gocardless_payout_journal()
+        # Each currency's payouts reach the payout bank journal of that currency.
+        self.env.cr.execute(
+            SQL(
+                "SELECT DISTINCT currency_id FROM gocardless_payout"
+                " WHERE provider_id = %s AND state = 'booked' AND currency_id IS NOT NULL",
+                provider.id,
+            )
+        )
+        currencies = self.env["res.currency"].browse([row[0] for row in self.env.cr.fetchall()])
+        if not currencies:
+            return {"bank_missing": [], "bank_amount": []}
+        journals = SQL(", ").join(
+            SQL("(%s, %s)", currency.id, provider._gocardless_payout_journal(currency).id)
+            for currency in currencies
+        )
         rows = self._gocardless_query(
             SQL(
                 """
+                WITH journals(currency_id, journal_id) AS (VALUES %(journals)s)
                 SELECT p.id AS payout_id, p.name AS id, p.reference, p.amount AS major,
                        p.currency_id, p.arrival_date AS created_on,
                        (SELECT l.id FROM account_bank_statement_line l
-                         WHERE l.journal_id = %(journal)s
+                         WHERE l.journal_id = j.journal_id
                            AND NOT COALESCE(l.is_reconciled, FALSE)
                            AND l.payment_ref ILIKE %(wildcard)s || p.reference || %(wildcard)s
                          ORDER BY l.id LIMIT 1) AS line_id,
                        (SELECT CASE WHEN l.foreign_currency_id = p.currency_id
                                     THEN l.amount_currency ELSE l.amount END
                           FROM account_bank_statement_line l
-                         WHERE l.journal_id = %(journal)s
+                         WHERE l.journal_id = j.journal_id
                            AND NOT COALESCE(l.is_reconciled, FALSE)
                            AND l.payment_ref ILIKE %(wildcard)s || p.reference || %(wildcard)s
                          ORDER BY l.id LIMIT 1) AS line_amount
                   FROM gocardless_payout p
+                  JOIN journals j ON j.currency_id = p.currency_id
                  WHERE p.provider_id = %(provider)s AND p.state = 'booked'
                    AND p.reference IS NOT NULL
                  ORDER BY p.arrival_date, p.id
                 """,
-                journal=journal.id,
+                journals=journals,
                 provider=provider.id,
                 wildcard="%",
             )
