@@ -29,7 +29,7 @@ import time
 from datetime import date, timedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from .. import const, utils
@@ -42,6 +42,8 @@ _logger = logging.getLogger(__name__)
 PAGE_SIZE = 500
 # Drifts of one kind listed on a proof; the others are counted in its message.
 MAX_DRIFTS_PER_KIND = 200
+# Times a page refused for the rate limit is asked (each after the window the refusal names).
+RATE_LIMITED_TRIES = 3
 # Days a booked payout may wait for its bank line before it is a drift.
 BANK_LINE_GRACE_DAYS = 3
 # Payment statuses of a payment that never moved money: no transaction is expected.
@@ -172,15 +174,11 @@ class GoCardlessCashProof(models.Model):
 
         :param records: The provider, proofs or drifts the caller acts on.
         """
-        if self.env.su:
-            return
-        records.check_access("read" if records._name == "payment.provider" else "write")
-        if not records.company_id <= self.env.user.company_ids:
-            raise AccessError(self.env._("GoCardless: this provider belongs to another company."))
-        if not self.env.user.has_group("account.group_account_manager"):
-            raise AccessError(
-                self.env._("GoCardless: only accounting managers can prove and mend the cash.")
-            )
+        utils.check_merchant_rights(
+            records,
+            "read" if records._name == "payment.provider" else "write",
+            group="account.group_account_manager",
+        )
 
     # === ACTION METHODS === #
 
@@ -193,7 +191,7 @@ class GoCardlessCashProof(models.Model):
 
     def action_gocardless_month_pdf(self):
         self.ensure_one()
-        self.check_access("read")
+        utils.check_merchant_rights(self, "read")
         return self.env.ref("isanet_gocardless.action_report_gocardless_cash_proof").report_action(
             self
         )
@@ -201,7 +199,7 @@ class GoCardlessCashProof(models.Model):
     def action_gocardless_month_xlsx(self):
         """Export the month's proof as a spreadsheet; return its download."""
         self.ensure_one()
-        self.check_access("read")
+        utils.check_merchant_rights(self, "read")
         content = self._gocardless_month_xlsx()
         attachment = (
             self.env["ir.attachment"]
@@ -734,30 +732,46 @@ class GoCardlessCashProof(models.Model):
     def _gocardless_bank_drifts(self):
         """Booked payouts whose bank line is missing, or of another amount."""
         provider = self.provider_id
-        journal = provider._gocardless_payout_journal()
+        # Each currency's payouts reach the payout bank journal of that currency.
+        self.env.cr.execute(
+            SQL(
+                "SELECT DISTINCT currency_id FROM gocardless_payout"
+                " WHERE provider_id = %s AND state = 'booked' AND currency_id IS NOT NULL",
+                provider.id,
+            )
+        )
+        currencies = self.env["res.currency"].browse([row[0] for row in self.env.cr.fetchall()])
+        if not currencies:
+            return {"bank_missing": [], "bank_amount": []}
+        journals = SQL(", ").join(
+            SQL("(%s, %s)", currency.id, provider._gocardless_payout_journal(currency).id)
+            for currency in currencies
+        )
         rows = self._gocardless_query(
             SQL(
                 """
+                WITH journals(currency_id, journal_id) AS (VALUES %(journals)s)
                 SELECT p.id AS payout_id, p.name AS id, p.reference, p.amount AS major,
                        p.currency_id, p.arrival_date AS created_on,
                        (SELECT l.id FROM account_bank_statement_line l
-                         WHERE l.journal_id = %(journal)s
+                         WHERE l.journal_id = j.journal_id
                            AND NOT COALESCE(l.is_reconciled, FALSE)
                            AND l.payment_ref ILIKE %(wildcard)s || p.reference || %(wildcard)s
                          ORDER BY l.id LIMIT 1) AS line_id,
                        (SELECT CASE WHEN l.foreign_currency_id = p.currency_id
                                     THEN l.amount_currency ELSE l.amount END
                           FROM account_bank_statement_line l
-                         WHERE l.journal_id = %(journal)s
+                         WHERE l.journal_id = j.journal_id
                            AND NOT COALESCE(l.is_reconciled, FALSE)
                            AND l.payment_ref ILIKE %(wildcard)s || p.reference || %(wildcard)s
                          ORDER BY l.id LIMIT 1) AS line_amount
                   FROM gocardless_payout p
+                  JOIN journals j ON j.currency_id = p.currency_id
                  WHERE p.provider_id = %(provider)s AND p.state = 'booked'
                    AND p.reference IS NOT NULL
                  ORDER BY p.arrival_date, p.id
                 """,
-                journal=journal.id,
+                journals=journals,
                 provider=provider.id,
                 wildcard="%",
             )
@@ -935,7 +949,7 @@ class GoCardlessCashProof(models.Model):
         :rtype: list
         """
         self.ensure_one()
-        account = self.clearing_account_id or self.provider_id._gocardless_clearing_account()
+        account = self.clearing_account_id or self.provider_id.sudo()._gocardless_clearing_account()
         rows = self._gocardless_query(
             SQL(
                 """
@@ -1470,14 +1484,25 @@ class _ProofTables:
             query = dict(params or {}, limit=PAGE_SIZE)
             if after:
                 query["after"] = after
-            page = self.provider._gocardless_make_request(
-                resource, "list", params=query, profile="background"
-            )
-            self.requests += 1
+            page = self.read_page(resource, query)
             yield page.get(resource) or []
             after = ((page.get("meta") or {}).get("cursors") or {}).get("after")
             if not after:
                 return
+
+    def read_page(self, resource, query):
+        """Read one page; a refusal for the rate limit is sent again once the window allows
+        (the background profile's pacer waits for it before each call)."""
+        for attempt in range(RATE_LIMITED_TRIES):
+            self.requests += 1
+            try:
+                return self.provider._gocardless_make_request(
+                    resource, "list", params=query, profile="background"
+                )
+            except utils.GoCardlessRequestError as error:
+                if error.kind != "rate_limited" or attempt == RATE_LIMITED_TRIES - 1:
+                    raise
+        return {}  # not reached
 
     @staticmethod
     def _day(value):

@@ -240,6 +240,29 @@ class TestCashProof(
         self.assertEqual(invoice.payment_state, "paid")
         self.assertEqual(self._prove().state, "balanced")
 
+    def test_refund_state_read_again_and_clearing_holds_the_refund(self):
+        """A refund GoCardless paid, its webhook lost: listed, read again; the clearing account
+        then holds the payment less the refund, as GoCardless does."""
+        with mute_logger(TX_LOGGER):
+            tx = self._collect_by_redirect(100.0)
+            refund_tx = tx._send_refund_request(amount_to_refund=40.0)
+        self.assertEqual(refund_tx.state, "pending")
+        self._simulate("refund_paid", refund_tx.provider_reference)  # webhook not delivered
+
+        proof = self._prove()
+        drift = self._drifts(proof, "refund_state")
+        self.assertEqual(drift.transaction_id, refund_tx)
+        self.assertEqual((drift.gocardless_status, drift.odoo_state), ("paid", "pending"))
+        self.assertAlmostEqual(drift.amount, 40.0)
+        self.assertEqual(proof.refund_count, 1)
+
+        self._mend(drift)
+        self.assertEqual(refund_tx.state, "done")
+        self.assertAlmostEqual(self._clearing_balance(), 60.0)
+        again = self._prove()
+        self.assertEqual(again.state, "balanced", again.drift_ids.mapped("name"))
+        self.assertIn("GoCardless holds 60.0", again.clearing_summary)
+
     def test_bank_line_of_another_amount_listed_then_mended(self):
         _tx, payout = self._booked_payout(100.0)
         line = self._bank_line(self.bank, payout.reference, 98.00)  # the bank says 98.00
@@ -360,6 +383,23 @@ class TestCashProof(
         self.assertEqual(self.env.cr.fetchone()[0], 0)
         self.assertEqual(self._prove().state, "balanced")
 
+    def test_rate_limited_page_read_again_after_the_window(self):
+        """A page refused for the rate limit: the proof waits for the window the refusal names
+        (the background pacer), reads it again, and proves."""
+        self._booked_payout(20.0)
+        pacer = self.gocardless._gocardless_pacer()
+        slept = []
+        self.patch(pacer, "_sleep", slept.append)
+        self.sandbox.set_fault("429", path_prefix="/payments", count=1)
+        mark = self.sandbox.request_log_mark()
+        proof = self._prove()
+        self.assertEqual(proof.state, "balanced", proof.drift_ids.mapped("name"))
+        self.assertEqual(proof.payment_count, 1)
+        self.assertEqual(len(slept), 1)
+        self.assertGreater(slept[0], 0)
+        payments = [r for r in self.sandbox.request_log(mark) if r["path"] == "/payments"]
+        self.assertEqual([r["status"] for r in payments], [429, 200])
+
     def test_only_accounting_managers_prove_and_mend(self):
         company = self.env.company
         accountant = new_test_user(
@@ -389,8 +429,10 @@ class TestCashProof(
         proof = self.env["gocardless.cash.proof"].browse(action["res_id"])
         orphan = self._drifts(proof, "payment_orphan")
         self.assertTrue(orphan)
-        # The invoicing user reads the proof but may not mend it.
+        # The invoicing user reads the proof and exports the month's, but may not mend it.
         self.assertEqual(orphan.with_user(accountant).name, orphan.name)
+        export = proof.with_user(accountant).action_gocardless_month_xlsx()
+        self.assertTrue(export["url"].endswith("?download=true"))
         mark = self.sandbox.request_log_mark()
         with self.assertRaises(AccessError):
             orphan.with_user(accountant).action_gocardless_mend()

@@ -160,30 +160,29 @@ class TestPublicDoors(
                 "journal_id": bank_journal.id,
             }
         )
+        # A cash proof with a drift that could be mended (an orphan payment).
         today = fields.Date.today()
-        self.proof = (
+        proof = (
             self.env["gocardless.cash.proof"]
             .sudo()
             .create({"provider_id": self.gocardless.id, "date_from": today, "date_to": today})
         )
-        self.drift = (
+        drift = (
             self.env["gocardless.cash.proof.drift"]
             .sudo()
             .create(
                 {
-                    "proof_id": self.proof.id,
+                    "proof_id": proof.id,
                     "kind": "payment_orphan",
-                    "name": "PMDOORORPHAN",
-                    "gocardless_ref": "PMDOORORPHAN",
-                    "currency_id": self.currency_euro.id,
-                    "amount": 10.0,
+                    "name": "An orphan payment",
+                    "gocardless_ref": payment_id,
                 }
             )
         )
         # The records each model's doors are tried on.
         self.targets = {
-            "gocardless.cash.proof": [self.proof],
-            "gocardless.cash.proof.drift": [self.drift],
+            "gocardless.cash.proof": [proof],
+            "gocardless.cash.proof.drift": [drift],
             "account.move": list(invoices),
             "account.move.line": [self.scheduled.line_ids],
             "account.payment": [self.payment],
