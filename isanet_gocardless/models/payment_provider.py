@@ -353,8 +353,8 @@ class PaymentProvider(models.Model):
 
         The call waits as long as its profile allows (``interactive`` by default: a person is
         waiting; the context key ``gocardless_request_profile`` or ``profile`` choose
-        ``webhook`` or ``background``); its failure is classified once by the core and raised
-        as a translated :class:`~..utils.GoCardlessRequestError`.
+        ``background`` for a cron); its failure is classified once by the core and raised as a
+        translated :class:`~..utils.GoCardlessRequestError`.
 
         Note: self.ensure_one()
 
