@@ -88,3 +88,38 @@ UNPAID_PAYMENT_STATES = ("not_paid", "partial")
 # Seconds the provider's "Sync now" button, and the recovery cron for each provider, spend
 # applying caught-up events before leaving the rest to the ledger's cron.
 CATCH_UP_TIME_BUDGET = 20.0
+
+# Transaction states Odoo leaves no more by itself: a payout item whose transaction is in one
+# of them, though not the one its type expects, is booked all the same (GoCardless moved the
+# money) and shown to the merchant; only an item whose transaction may still change makes its
+# payout wait.
+FINAL_STATES = ("done", "cancel", "error")
+
+# Payout item types, and the states of their Odoo transaction once they can be booked.
+PAYOUT_ITEM_SETTLED_STATES = {
+    "payment_paid_out": ("done",),
+    "payment_failed": ("cancel", "error"),
+    "payment_charged_back": ("cancel", "error"),
+    "payment_refunded": ("done",),
+    "refund": ("done",),
+    "refund_funds_returned": ("cancel", "error"),
+}
+
+# The GoCardless calls that take or give money: a lost answer to one of them may hide that
+# GoCardless carried it out, so it is never told that "nothing was charged".
+MONEY_MOVING_CALLS = frozenset(
+    {("payments", "create"), ("payments", "retry"), ("refunds", "create")}
+)
+
+# The transactions of a mandate that GoCardless cancels with it (not yet submitted to the bank).
+MANDATE_SCHEDULED_STATES = ("draft", "pending")
+
+# The system parameters holding the partner app's OAuth credentials (GoCardless Connect).
+PARAM_CLIENT_ID = "isanet_gocardless.oauth_client_id"
+PARAM_CLIENT_SECRET = "isanet_gocardless.oauth_client_secret"  # noqa: S105 - a parameter name
+
+# The largest id PostgreSQL's `integer` columns hold: a record id a request may name.
+MAX_ID = 2**31 - 1
+
+# Longest transaction reference looked up from a URL (Odoo's references are far shorter).
+REFERENCE_MAX_LENGTH = 255

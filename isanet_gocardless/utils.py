@@ -3,13 +3,8 @@
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import psycopg2
-import requests
-from gocardless_pro.errors import GoCardlessProError
 
 from odoo.exceptions import AccessError, ValidationError
-
-from .gocardless_core import client as gc_client
-from .gocardless_core.errors import ApiCallError
 
 
 def partner_dict(partner):
@@ -131,15 +126,12 @@ class GoCardlessRequestError(ValidationError):
         return self.api_error.kind
 
 
-class GoCardlessTransientError(Exception):
-    """A failure that must not be recorded as final: the event is kept for a later attempt."""
-
-
 def is_transient(exc):
     """Tell whether ``exc``, or an exception it was raised from, is worth retrying.
 
-    Transient: a GoCardless call the core classified so (time-out, outage, rate limit, 5xx),
-    a :class:`GoCardlessTransientError`, or a database error (serialization failure, lost
+    Transient: a GoCardless call the core classified so (time-out, outage, rate limit, 5xx:
+    every call goes through ``payment.provider._gocardless_make_request``, which raises
+    :class:`GoCardlessRequestError`), or a database error (serialization failure, lost
     connection).
 
     :param Exception exc: the exception raised while talking to GoCardless or the database.
@@ -149,11 +141,7 @@ def is_transient(exc):
     while exc is not None and id(exc) not in seen:
         if isinstance(exc, GoCardlessRequestError):
             return exc.transient
-        if isinstance(exc, ApiCallError):
-            return exc.transient
-        if isinstance(exc, (GoCardlessProError, requests.RequestException)):
-            return gc_client.classify_error(exc).transient
-        if isinstance(exc, (GoCardlessTransientError, psycopg2.OperationalError)):
+        if isinstance(exc, psycopg2.OperationalError):
             return True
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__

@@ -9,12 +9,11 @@ from odoo.http import request
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import consteq
 
+from .. import const
 from ..gocardless_core.errors import InvalidSignature, MalformedPayload
 
 _logger = logging.getLogger(__name__)
 
-# Longest transaction reference looked up from a URL (Odoo's references are far shorter).
-REFERENCE_MAX_LENGTH = 255
 # Times a webhook is recorded again, in a new snapshot, when a concurrent delivery of the same
 # event committed first; then Odoo's own retry of the request takes over.
 RECORD_ATTEMPTS = 3
@@ -168,12 +167,12 @@ class GoCardlessController(http.Controller):
         Transaction = request.env["payment.transaction"].sudo()
         if not (
             isinstance(reference, str)
-            and 0 < len(reference) <= REFERENCE_MAX_LENGTH
+            and 0 < len(reference) <= const.REFERENCE_MAX_LENGTH
             and "\x00" not in reference
         ):
             return Transaction
         tx_sudo = Transaction.search(
-            [("reference", "=", reference), ("provider_code", "=", "gocardless")], limit=1
+            [("reference", "=", reference), ("provider_code", "=", const.PROVIDER_CODE)], limit=1
         )
         if tx_sudo and not (
             isinstance(access_token, str)

@@ -108,8 +108,6 @@ class PortalAccount(account_payment_portal.PortalAccount):
         return values
 
 
-# The largest id PostgreSQL's `integer` columns hold.
-MAX_ID = 2**31 - 1
 # Parameters of the transaction routes holding a record id, and whether they may be empty.
 ID_PARAMETERS = {"provider_id": False, "payment_method_id": True, "token_id": True}
 
@@ -163,7 +161,11 @@ class PaymentPortal(account_payment_payment.PaymentPortal):
             value = kwargs.get(name)
             if value is None and optional:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or not 0 < value <= const.MAX_ID
+            ):
                 raise ValidationError(
                     request.env._("The payment request is invalid (%(parameter)s).", parameter=name)
                 )

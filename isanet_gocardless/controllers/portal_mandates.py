@@ -10,12 +10,8 @@ from .. import const
 
 _logger = logging.getLogger(__name__)
 
-# The largest id PostgreSQL's `integer` columns hold.
-MAX_ID = 2**31 - 1
 # A record id as a form posts it: ASCII digits only (`int()` reads other scripts' digits).
 ID_PATTERN = re.compile(r"[0-9]{1,10}")
-# The payments of a mandate that GoCardless cancels with it (not yet submitted to the bank).
-SCHEDULED_STATES = ("draft", "pending")
 
 
 class GoCardlessMandatePortal(portal.CustomerPortal):
@@ -71,7 +67,7 @@ class GoCardlessMandatePortal(portal.CustomerPortal):
         if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
             return None
         number = int(value)
-        return number if 0 < number <= MAX_ID else None
+        return number if 0 < number <= const.MAX_ID else None
 
     def _gocardless_render_mandates(self, error=None, cancelled=None, status=200):
         """Render the mandates page, with an error or the mandate just cancelled.
@@ -85,7 +81,7 @@ class GoCardlessMandatePortal(portal.CustomerPortal):
             request.env["payment.transaction"]
             .sudo()
             ._read_group(
-                [("token_id", "in", mandates.ids), ("state", "in", SCHEDULED_STATES)],
+                [("token_id", "in", mandates.ids), ("state", "in", const.MANDATE_SCHEDULED_STATES)],
                 ["token_id"],
                 ["__count"],
             )

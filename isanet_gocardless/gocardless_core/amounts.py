@@ -42,12 +42,6 @@ CURRENCY_EXPONENTS = {
 # instead of being silently rounded by the default 28-digit context.
 _PRECISION = 60
 
-# Payout item types, grouped as in the GoCardless payout items reference.
-_GROSS_TYPES = frozenset({"payment_paid_out", "refund_funds_returned"})
-_FEE_TYPES = frozenset({"gocardless_fee", "app_fee", "surcharge_fee"})
-_REFUND_TYPES = frozenset({"payment_refunded", "refund"})
-_FAILURE_TYPES = frozenset({"payment_failed", "payment_charged_back"})
-
 
 def currency_exponent(currency):
     """Return the number of decimals of ``currency``'s minor unit.
@@ -145,49 +139,3 @@ def payout_item_amount(amount):
     if isinstance(amount, float):
         raise AmountError(f"Payout item amount {amount!r} must be a string, not a float.")
     return _to_decimal(amount)
-
-
-def summarise_payout_items(items):
-    """Total a payout's items by kind, in minor units.
-
-    Buckets (each a signed ``Decimal`` in minor units, debits negative):
-
-    * ``gross``: ``payment_paid_out`` and ``refund_funds_returned`` credits;
-    * ``fees``: ``gocardless_fee``, ``app_fee`` and ``surcharge_fee``;
-    * ``refunds``: ``payment_refunded`` and ``refund``;
-    * ``failures_and_chargebacks``: ``payment_failed`` and ``payment_charged_back``;
-    * ``other``: every other type (``revenue_share``, types added later);
-    * ``net_exact``: the sum of all items;
-    * ``net``: ``net_exact`` rounded half up to an ``int``, to compare with the
-      payout's ``amount``.
-
-    :param list items: payout item dicts as returned by ``GET /payout_items``.
-    :rtype: dict
-    :raise AmountError: if an item has no valid ``amount``.
-    """
-    totals = {
-        "gross": Decimal(0),
-        "fees": Decimal(0),
-        "refunds": Decimal(0),
-        "failures_and_chargebacks": Decimal(0),
-        "other": Decimal(0),
-    }
-    net = Decimal(0)
-    for item in items:
-        amount = payout_item_amount(item.get("amount"))
-        item_type = item.get("type")
-        if item_type in _GROSS_TYPES:
-            bucket = "gross"
-        elif item_type in _FEE_TYPES:
-            bucket = "fees"
-        elif item_type in _REFUND_TYPES:
-            bucket = "refunds"
-        elif item_type in _FAILURE_TYPES:
-            bucket = "failures_and_chargebacks"
-        else:
-            bucket = "other"
-        totals[bucket] += amount
-        net += amount
-    totals["net_exact"] = net
-    totals["net"] = int(net.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    return totals

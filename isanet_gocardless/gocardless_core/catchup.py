@@ -8,9 +8,10 @@ maximum size, newest first, a bounded number per run. Timestamps are GoCardless'
 
 from datetime import datetime, timedelta, timezone
 
+from .client import MAX_PAGE_SIZE
+
 FIRST_LOOKBACK = timedelta(days=7)
 OVERLAP = timedelta(minutes=10)
-PAGE_SIZE = 500  # GoCardless's maximum
 MAX_PAGES = 200
 
 
@@ -43,7 +44,7 @@ def first_params(synced_at, now):
     :param datetime now: The current time (naive UTC).
     """
     since = synced_at - OVERLAP if synced_at else now - FIRST_LOOKBACK
-    return {"created_at[gt]": format_timestamp(since), "limit": PAGE_SIZE}
+    return {"created_at[gt]": format_timestamp(since), "limit": MAX_PAGE_SIZE}
 
 
 def next_params(params, page):

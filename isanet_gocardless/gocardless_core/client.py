@@ -38,15 +38,17 @@ DEFAULT_TIMEOUT = 20
 
 # How long one call may wait, and how many times the SDK may send it, by who is waiting:
 # ``(connect, read)`` seconds and tries. A person (pay, return from GoCardless, collect,
-# connect) gets an answer within 10 seconds even when GoCardless hangs; a webhook request
-# stays far from GoCardless's own 10-second limit; background jobs (cron) may wait longer
-# but stay well under Odoo's time limits (120 s per request or cron by default).
+# connect) gets an answer within 10 seconds even when GoCardless hangs; background jobs (cron)
+# may wait longer but stay well under Odoo's time limits (120 s per request or cron by
+# default). The webhook calls no one: it records the events and answers.
 PROFILES = {
     "interactive": {"timeout": (3.05, 6), "tries": 1},
-    "webhook": {"timeout": (2, 3), "tries": 1},
     "background": {"timeout": (5, 20), "tries": 2},
 }
 DEFAULT_PROFILE = "interactive"
+
+# GoCardless's largest page of a list (a larger ``limit`` is refused).
+MAX_PAGE_SIZE = 500
 
 # One HTTP session per thread: connections to GoCardless are kept alive and reused between
 # calls, clients and requests of the same worker thread (requests' sessions are not shared

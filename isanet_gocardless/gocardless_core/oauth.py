@@ -13,14 +13,16 @@ from urllib.parse import urlencode
 
 import requests
 
+from .client import PROFILES
+
 SANDBOX_CONNECT_URL = "https://connect-sandbox.gocardless.com"
 LIVE_CONNECT_URL = "https://connect.gocardless.com"
 AUTHORIZE_PATH = "/oauth/authorize"
 TOKEN_PATH = "/oauth/access_token"
 REVOKE_PATH = "/oauth/revoke"
 # Seconds to connect to GoCardless's connect host and to wait for its answer: it is called
-# while a person waits, who gets an answer within 10 seconds even when the host hangs.
-TIMEOUT = (3.05, 6)
+# while a person waits, as the API's interactive calls are.
+TIMEOUT = PROFILES["interactive"]["timeout"]
 # The only scope that lets the addon create payments and refunds.
 SCOPE = "read_write"
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from .amounts import payout_item_amount
+from .client import MAX_PAGE_SIZE
 from .errors import AmountError
 
 # Items about the money of one payment or refund: booked on the clearing account, against
@@ -204,10 +205,6 @@ def booking_lines(payout, items):
     booking.fees = sum(line.amount for line in lines if line.kind in (FEE, APP_FEE))
     booking.vat = sum(line.amount for line in lines if line.kind == VAT)
     return booking
-
-
-# GoCardless's largest page (a larger ``limit`` is refused).
-MAX_PAGE_SIZE = 500
 
 
 def all_items(fetch_page, payout_id, limit=MAX_PAGE_SIZE):

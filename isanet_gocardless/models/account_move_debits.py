@@ -297,7 +297,7 @@ class AccountMove(models.Model):
         """
         self.ensure_one()
         return any(
-            tx.provider_code == const.PROVIDER_CODE and tx.state in ("pending", "authorized")
+            tx.provider_code == const.PROVIDER_CODE and tx.state in const.DEBIT_UNDER_WAY_STATES
             for tx in self.sudo().transaction_ids
         )
 

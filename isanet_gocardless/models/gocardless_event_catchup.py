@@ -18,6 +18,7 @@ from odoo import SUPERUSER_ID, api, fields, models
 
 from .. import const
 from ..gocardless_core import catchup, webhooks
+from ..gocardless_core import client as gc_client
 from ..gocardless_core import errors as core_errors
 from ..gocardless_core import events as gc_events
 
@@ -64,7 +65,7 @@ class GoCardlessEvent(models.Model):
             # Events are listed newest first: older ones were not reached, read them next time.
             _logger.warning(
                 "gocardless: more than %s events to catch up for provider %s; the rest next time",
-                catchup.MAX_PAGES * catchup.PAGE_SIZE,
+                catchup.MAX_PAGES * gc_client.MAX_PAGE_SIZE,
                 provider.id,
             )
         else:

@@ -20,27 +20,12 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL, float_is_zero
 
-from .. import utils
+from .. import const, utils
 from ..gocardless_core import amounts as gc_amounts
 from ..gocardless_core import payouts as gc_payouts
 from ..gocardless_core.errors import AmountError
 
 _logger = logging.getLogger(__name__)
-
-# Payout item types and the state of their Odoo transaction once they can be booked.
-_SETTLED_STATES = {
-    "payment_paid_out": ("done",),
-    "payment_failed": ("cancel", "error"),
-    "payment_charged_back": ("cancel", "error"),
-    "payment_refunded": ("done",),
-    "refund": ("done",),
-    "refund_funds_returned": ("cancel", "error"),
-}
-# The transaction states Odoo leaves no more by itself: an item whose transaction is in one of
-# them but not the one its type expects is booked all the same (GoCardless moved the money),
-# and shown to the merchant; only an item whose transaction may still change makes its payout
-# wait.
-_FINAL_STATES = ("done", "cancel", "error")
 
 
 class GoCardlessPayout(models.Model):
@@ -344,9 +329,9 @@ class GoCardlessPayout(models.Model):
         return self.item_ids.filtered(
             lambda item: (
                 item.transaction_id
-                and item.item_type in _SETTLED_STATES
+                and item.item_type in const.PAYOUT_ITEM_SETTLED_STATES
                 and (
-                    item.transaction_id.state not in _FINAL_STATES
+                    item.transaction_id.state not in const.FINAL_STATES
                     or (
                         item.transaction_id.state == "done"
                         and not item.transaction_id.is_post_processed
@@ -361,10 +346,10 @@ class GoCardlessPayout(models.Model):
         otherwise than GoCardless: what the merchant should look at."""
         notes = {}
         for item in self.item_ids.filtered(
-            lambda item: item.transaction_id and item.item_type in _SETTLED_STATES
+            lambda item: item.transaction_id and item.item_type in const.PAYOUT_ITEM_SETTLED_STATES
         ):
             tx = item.transaction_id
-            if tx.state not in _SETTLED_STATES[item.item_type]:
+            if tx.state not in const.PAYOUT_ITEM_SETTLED_STATES[item.item_type]:
                 if tx.state == "done":
                     notes[item] = self.env._(
                         "GoCardless took this payment back, but Odoo still shows it collected."

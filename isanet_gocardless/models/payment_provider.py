@@ -13,14 +13,6 @@ from ..gocardless_core.errors import ApiCallError
 
 _logger = logging.getLogger(__name__)
 
-# Mandates read per page when importing them.
-IMPORT_PAGE_SIZE = 500
-# The calls that take or give money: a lost answer to one of them may hide that GoCardless
-# carried it out, so it is never told that "nothing was charged".
-MONEY_MOVING_CALLS = frozenset(
-    {("payments", "create"), ("payments", "retry"), ("refunds", "create")}
-)
-
 # The rate-limit state of each provider's GoCardless account, per process: the background
 # batches of all the workers' threads of this process wait on it.
 _PACERS = {}
@@ -159,7 +151,7 @@ class PaymentProvider(models.Model):
         counts = {"imported": 0, "known": 0, "unmatched": 0, "ended": 0, "ambiguous_mandates": []}
         after = None
         while True:
-            params = {"limit": IMPORT_PAGE_SIZE}
+            params = {"limit": gc_client.MAX_PAGE_SIZE}
             if after:
                 params["after"] = after
             page = provider._gocardless_make_request("mandates", "list", params=params)
@@ -361,8 +353,8 @@ class PaymentProvider(models.Model):
 
         The call waits as long as its profile allows (``interactive`` by default: a person is
         waiting; the context key ``gocardless_request_profile`` or ``profile`` choose
-        ``webhook`` or ``background``); its failure is classified once by the core and raised
-        as a translated :class:`~..utils.GoCardlessRequestError`.
+        ``background`` for a cron); its failure is classified once by the core and raised as a
+        translated :class:`~..utils.GoCardlessRequestError`.
 
         Note: self.ensure_one()
 
@@ -408,7 +400,7 @@ class PaymentProvider(models.Model):
                 error.description,
             )
             cause = error.__cause__ or error
-            moves_money = (resource, action) in MONEY_MOVING_CALLS
+            moves_money = (resource, action) in const.MONEY_MOVING_CALLS
             raise utils.GoCardlessRequestError(
                 self._gocardless_error_message(error, moves_money=moves_money), error
             ) from cause

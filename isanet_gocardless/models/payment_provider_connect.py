@@ -21,8 +21,6 @@ _logger = logging.getLogger(__name__)
 
 # System parameters holding the integrator's GoCardless partner app (set once, for every
 # company): https://manage.gocardless.com/developers/partners (sandbox and live apps differ).
-PARAM_CLIENT_ID = "isanet_gocardless.oauth_client_id"
-PARAM_CLIENT_SECRET = "isanet_gocardless.oauth_client_secret"  # noqa: S105 - a parameter name
 
 
 # Kept apart from payment_provider.py, which holds the payment flow: this file is the account
@@ -180,15 +178,17 @@ class PaymentProvider(models.Model):
 
     def _compute_gocardless_oauth_app(self):
         params = self.env["ir.config_parameter"].sudo()
-        client_id = params.get_param(PARAM_CLIENT_ID) or False
-        client_secret = params.get_param(PARAM_CLIENT_SECRET) or False
+        client_id = params.get_param(const.PARAM_CLIENT_ID) or False
+        client_secret = params.get_param(const.PARAM_CLIENT_SECRET) or False
         for provider in self:
             provider.gocardless_oauth_client_id = client_id
             provider.gocardless_oauth_client_secret = client_secret
 
     def _compute_gocardless_has_partner_app(self):
         params = self.env["ir.config_parameter"].sudo()
-        has_app = bool(params.get_param(PARAM_CLIENT_ID) and params.get_param(PARAM_CLIENT_SECRET))
+        has_app = bool(
+            params.get_param(const.PARAM_CLIENT_ID) and params.get_param(const.PARAM_CLIENT_SECRET)
+        )
         for provider in self:
             provider.gocardless_has_partner_app = has_app
 
@@ -219,14 +219,14 @@ class PaymentProvider(models.Model):
         self._gocardless_check_system_user()
         for provider in self:
             self.env["ir.config_parameter"].sudo().set_param(
-                PARAM_CLIENT_ID, (provider.gocardless_oauth_client_id or "").strip()
+                const.PARAM_CLIENT_ID, (provider.gocardless_oauth_client_id or "").strip()
             )
 
     def _inverse_gocardless_oauth_client_secret(self):
         self._gocardless_check_system_user()
         for provider in self:
             self.env["ir.config_parameter"].sudo().set_param(
-                PARAM_CLIENT_SECRET, (provider.gocardless_oauth_client_secret or "").strip()
+                const.PARAM_CLIENT_SECRET, (provider.gocardless_oauth_client_secret or "").strip()
             )
 
     @api.depends("code", "company_id")
@@ -422,8 +422,8 @@ class PaymentProvider(models.Model):
         :raise UserError: If they are not set.
         """
         params = self.env["ir.config_parameter"].sudo()
-        client_id = params.get_param(PARAM_CLIENT_ID)
-        client_secret = params.get_param(PARAM_CLIENT_SECRET)
+        client_id = params.get_param(const.PARAM_CLIENT_ID)
+        client_secret = params.get_param(const.PARAM_CLIENT_SECRET)
         if not client_id or not client_secret:
             raise UserError(
                 self.env._(
@@ -768,8 +768,8 @@ class PaymentProvider(models.Model):
         self.ensure_one()
         provider = self.sudo()
         params = self.env["ir.config_parameter"].sudo()
-        client_id = params.get_param(PARAM_CLIENT_ID)
-        client_secret = params.get_param(PARAM_CLIENT_SECRET)
+        client_id = params.get_param(const.PARAM_CLIENT_ID)
+        client_secret = params.get_param(const.PARAM_CLIENT_SECRET)
         if not client_id or not client_secret:
             return
         try:

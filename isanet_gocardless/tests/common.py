@@ -18,10 +18,10 @@ from odoo.addons.account_payment.tests.common import AccountPaymentCommon
 from odoo.addons.payment.tests.common import PaymentCommon
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
+from .. import const
 from ..controllers.main import GoCardlessController
 from ..controllers.oauth import GoCardlessOAuthController
 from ..gocardless_core import schemes, webhooks
-from ..models.payment_provider_connect import PARAM_CLIENT_ID, PARAM_CLIENT_SECRET
 
 EVENT_LOGGER = "odoo.addons.isanet_gocardless.models.gocardless_event"
 CONTROLLER_LOGGER = "odoo.addons.isanet_gocardless.controllers.main"
@@ -397,8 +397,8 @@ class GoCardlessConnectMixin:
     def _setup_partner_app(cls):
         cls.sandbox.sandbox.oauth_clients[CLIENT_ID] = CLIENT_SECRET
         params = cls.env["ir.config_parameter"].sudo()
-        params.set_param(PARAM_CLIENT_ID, CLIENT_ID)
-        params.set_param(PARAM_CLIENT_SECRET, CLIENT_SECRET)
+        params.set_param(const.PARAM_CLIENT_ID, CLIENT_ID)
+        params.set_param(const.PARAM_CLIENT_SECRET, CLIENT_SECRET)
         cls.admin_user = cls.env.ref("base.user_admin")
         # The administrator works in the companies of the tests' providers.
         cls.admin_user.company_ids = [Command.link(cls.gocardless.company_id.id)]

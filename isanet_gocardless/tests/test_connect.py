@@ -13,8 +13,8 @@ from odoo.tools import mute_logger
 
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
+from .. import const
 from ..controllers.oauth import GoCardlessOAuthController
-from ..models.payment_provider_connect import PARAM_CLIENT_SECRET
 from .common import CLIENT_ID, CLIENT_SECRET, GoCardlessConnectMixin, GoCardlessSandboxCommon
 
 CONNECT_LOGGER = "odoo.addons.isanet_gocardless.models.payment_provider_connect"
@@ -224,7 +224,7 @@ class TestConnect(GoCardlessConnectMixin, GoCardlessSandboxCommon, PaymentHttpCo
         self.assertEqual(self.gocardless.gocardless_organisation_id, organisation)
 
     def test_connect_needs_the_partner_app(self):
-        self.env["ir.config_parameter"].sudo().set_param(PARAM_CLIENT_SECRET, False)
+        self.env["ir.config_parameter"].sudo().set_param(const.PARAM_CLIENT_SECRET, False)
         with self.assertRaises(UserError):
             self._as_admin(self.gocardless).action_gocardless_connect()
 
@@ -375,7 +375,7 @@ class TestConnect(GoCardlessConnectMixin, GoCardlessSandboxCommon, PaymentHttpCo
         params = self.env["ir.config_parameter"].sudo()
         self.gocardless.invalidate_recordset()
         self.assertTrue(self.gocardless.gocardless_has_partner_app)
-        params.set_param(PARAM_CLIENT_SECRET, False)
+        params.set_param(const.PARAM_CLIENT_SECRET, False)
         self.gocardless.invalidate_recordset()
         self.assertFalse(self.gocardless.gocardless_has_partner_app)
 
