@@ -52,7 +52,7 @@ RETRY_MAX_DELAY = 3600
 _PAYMENT_HANDLER = ("payment.transaction", "_handle_notification_data")
 _MANDATE_HANDLER = ("payment.token", "_gocardless_handle_mandate_event")
 _BILLING_REQUEST_HANDLER = ("payment.transaction", "_gocardless_handle_billing_request_event")
-_REFUND_HANDLER = ("payment.transaction", "_gocardless_handle_refund_event")
+_REFUND_HANDLER = _PAYMENT_HANDLER
 _PAYOUT_HANDLER = ("gocardless.payout", "_gocardless_handle_payout_event")
 EVENT_HANDLERS = {
     gc_events.PAYMENT_PENDING: _PAYMENT_HANDLER,
@@ -537,6 +537,8 @@ class GoCardlessEvent(models.Model):
         }
         if event.resource_type == "payments":
             notification.update(self._gocardless_payment_reasons(event))
+        elif event.resource_type == "refunds":
+            notification["reason"] = gc_events.failure_reason(event)
         return notification
 
     def _gocardless_payment_reasons(self, event):

@@ -768,7 +768,13 @@ class PaymentTransaction(models.Model):
                         "No transaction matches the payment %(payment)s.", payment=resource_id
                     ),
                 ),
+                "refunds": (
+                    "provider_reference",
+                    self.env._("No refund transaction matches %(refund)s.", refund=resource_id),
+                ),
             }[resource_type]
+            if resource_type == "refunds":
+                domain.append(("operation", "=", "refund"))
             tx = self.search([*domain, (field, "=", resource_id)], limit=1)
             reference = notification_data.get("gocardless_metadata_reference")
             by_reference = not tx and resource_type == "payments"
@@ -909,6 +915,11 @@ class PaymentTransaction(models.Model):
             notification_data["reason"] = (notification_data.get("gocardless_reasons") or {}).get(
                 outcome, ""
             )
+        elif notification_data["gocardless_resource_type"] == "refunds":
+            if not isinstance(notification_data.get("gocardless_refund"), dict):
+                notification_data["gocardless_refund"] = self.provider_id._gocardless_make_request(
+                    "refunds", "get", notification_data["gocardless_resource_id"]
+                )
 
     def _gocardless_process_payment(self, payment, reason="", will_retry=False):
         """Bring the transaction to the state of its GoCardless payment.
@@ -1277,40 +1288,6 @@ class PaymentTransaction(models.Model):
                 "gocardless_failed": event.action == "failed",
                 "reason": events.failure_reason(event)
                 or self.env._("The payer did not complete the direct debit setup."),
-            },
-        )
-        tx._gocardless_post_process_now()
-        return "processed", None, tx
-
-    def _gocardless_handle_refund_event(self, event, ledger_event):
-        """Bring the refund transaction of a refund event to the refund's current status.
-
-        :param gocardless_core.events.Event event: The event.
-        :param gocardless.event ledger_event: Its ledger row.
-        :rtype: tuple
-        """
-        tx = self.search(
-            [
-                *ledger_event._gocardless_scope_domain(),
-                ("provider_reference", "=", event.resource_id),
-                ("operation", "=", "refund"),
-            ],
-            limit=1,
-        )
-        if not tx:
-            return (
-                "ignored",
-                self.env._("No refund transaction matches %(refund)s.", refund=event.resource_id),
-                tx,
-            )
-        tx = tx._gocardless_in_company_context()
-        refund = tx.provider_id._gocardless_make_request("refunds", "get", event.resource_id)
-        tx._handle_notification_data(
-            const.PROVIDER_CODE,
-            {
-                "reference": tx.reference,
-                "gocardless_refund": refund,
-                "reason": events.failure_reason(event),
             },
         )
         tx._gocardless_post_process_now()
