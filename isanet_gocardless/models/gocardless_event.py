@@ -51,7 +51,7 @@ RETRY_MAX_DELAY = 3600
 # (`_handle_notification_data`).
 _PAYMENT_HANDLER = ("payment.transaction", "_handle_notification_data")
 _MANDATE_HANDLER = ("payment.token", "_gocardless_handle_mandate_event")
-_BILLING_REQUEST_HANDLER = ("payment.transaction", "_gocardless_handle_billing_request_event")
+_BILLING_REQUEST_HANDLER = _PAYMENT_HANDLER
 _REFUND_HANDLER = _PAYMENT_HANDLER
 _PAYOUT_HANDLER = ("gocardless.payout", "_gocardless_handle_payout_event")
 EVENT_HANDLERS = {
@@ -539,6 +539,17 @@ class GoCardlessEvent(models.Model):
             notification.update(self._gocardless_payment_reasons(event))
         elif event.resource_type == "refunds":
             notification["reason"] = gc_events.failure_reason(event)
+        elif event.resource_type == "billing_requests":
+            notification.update(
+                {
+                    "gocardless_cancelling": (
+                        gc_events.outcome_for(event) == gc_events.BILLING_REQUEST_CANCELLED
+                    ),
+                    "gocardless_failed": event.action == "failed",
+                    "reason": gc_events.failure_reason(event)
+                    or self.env._("The payer did not complete the direct debit setup."),
+                }
+            )
         return notification
 
     def _gocardless_payment_reasons(self, event):

@@ -772,6 +772,13 @@ class PaymentTransaction(models.Model):
                     "provider_reference",
                     self.env._("No refund transaction matches %(refund)s.", refund=resource_id),
                 ),
+                "billing_requests": (
+                    "gocardless_billing_request_id",
+                    self.env._(
+                        "No transaction matches the billing request %(billing_request)s.",
+                        billing_request=resource_id,
+                    ),
+                ),
             }[resource_type]
             if resource_type == "refunds":
                 domain.append(("operation", "=", "refund"))
@@ -869,7 +876,9 @@ class PaymentTransaction(models.Model):
             # first (an invoice paid, then reopened, is told both ways).
             self._gocardless_post_process_deferred(deferred)
         reason = notification_data.get("reason") or ""
-        if "gocardless_billing_request" in notification_data:
+        if notification_data.get("gocardless_resource_type") == "billing_requests":
+            self._gocardless_process_billing_request_event(notification_data)
+        elif "gocardless_billing_request" in notification_data:
             self._gocardless_process_billing_request(
                 notification_data["gocardless_billing_request"],
                 exited=bool(notification_data.get("gocardless_exit")),
@@ -915,10 +924,16 @@ class PaymentTransaction(models.Model):
             notification_data["reason"] = (notification_data.get("gocardless_reasons") or {}).get(
                 outcome, ""
             )
-        elif notification_data["gocardless_resource_type"] == "refunds":
-            if not isinstance(notification_data.get("gocardless_refund"), dict):
-                notification_data["gocardless_refund"] = self.provider_id._gocardless_make_request(
-                    "refunds", "get", notification_data["gocardless_resource_id"]
+        else:
+            key = {
+                "refunds": "gocardless_refund",
+                "billing_requests": "gocardless_billing_request",
+            }[notification_data["gocardless_resource_type"]]
+            if not isinstance(notification_data.get(key), dict):
+                notification_data[key] = self.provider_id._gocardless_make_request(
+                    notification_data["gocardless_resource_type"],
+                    "get",
+                    notification_data["gocardless_resource_id"],
                 )
 
     def _gocardless_process_payment(self, payment, reason="", will_retry=False):
@@ -1014,6 +1029,38 @@ class PaymentTransaction(models.Model):
         if target in ("done", "error", "cancel"):
             values["gocardless_retrying"] = False
         return target
+
+    def _gocardless_process_billing_request_event(self, notification_data):
+        """Complete or cancel the transaction of the billing request an event names.
+
+        A fulfilled billing request completes the transaction (its mandate saved, its payment
+        created); a cancellation event cancels it when the billing request is cancelled or
+        failed, unless the transaction has its payment. Any other event changes nothing.
+
+        Note: self.ensure_one()
+
+        :param dict notification_data: The event's notification, with the billing request
+                                        read (`gocardless_billing_request`), `gocardless_failed`,
+                                        `gocardless_cancelling` and `reason`.
+        :return: None
+        """
+        billing_request = notification_data["gocardless_billing_request"]
+        outcome = events.billing_request_outcome_from_status(billing_request.get("status"))
+        if outcome == events.BILLING_REQUEST_FULFILLED:
+            self._gocardless_complete_billing_request()
+        elif (
+            notification_data.get("gocardless_cancelling")
+            and (
+                outcome == events.BILLING_REQUEST_CANCELLED
+                or notification_data.get("gocardless_failed")
+            )
+            and not self.provider_reference
+        ):
+            self._gocardless_process_billing_request(
+                billing_request,
+                failed=bool(notification_data.get("gocardless_failed")),
+                reason=notification_data.get("reason") or "",
+            )
 
     def _gocardless_process_billing_request(
         self, billing_request, exited=False, failed=False, reason=""
@@ -1226,72 +1273,6 @@ class PaymentTransaction(models.Model):
             and payment.get("amount") == amount
             and payment.get("currency") == self.currency_id.name
         )
-
-    def _gocardless_handle_billing_request_event(self, event, ledger_event):
-        """Complete or cancel the transaction of a billing request, from its current status.
-
-        :param gocardless_core.events.Event event: The event.
-        :param gocardless.event ledger_event: Its ledger row.
-        :rtype: tuple
-        """
-        tx = self.search(
-            [
-                *ledger_event._gocardless_scope_domain(),
-                ("gocardless_billing_request_id", "=", event.resource_id),
-            ],
-            limit=1,
-        )
-        if not tx:
-            return (
-                "ignored",
-                self.env._(
-                    "No transaction matches the billing request %(billing_request)s.",
-                    billing_request=event.resource_id,
-                ),
-                tx,
-            )
-        tx = tx._gocardless_in_company_context()
-        billing_request = tx.provider_id._gocardless_make_request(
-            "billing_requests", "get", event.resource_id
-        )
-        outcome = events.billing_request_outcome_from_status(billing_request.get("status"))
-        if outcome == events.BILLING_REQUEST_FULFILLED:
-            tx._gocardless_complete_billing_request()
-            tx._gocardless_post_process_now()
-            return "processed", None, tx
-        if events.outcome_for(event) != events.BILLING_REQUEST_CANCELLED or (
-            outcome != events.BILLING_REQUEST_CANCELLED and event.action != "failed"
-        ):
-            return (
-                "ignored",
-                self.env._(
-                    "The billing request %(billing_request)s is %(status)s now.",
-                    billing_request=event.resource_id,
-                    status=billing_request.get("status") or "?",
-                ),
-                tx,
-            )
-        if tx.provider_reference:
-            return (
-                "ignored",
-                self.env._(
-                    "The transaction %(reference)s already has its payment.",
-                    reference=tx.reference,
-                ),
-                tx,
-            )
-        tx._handle_notification_data(
-            const.PROVIDER_CODE,
-            {
-                "reference": tx.reference,
-                "gocardless_billing_request": billing_request,
-                "gocardless_failed": event.action == "failed",
-                "reason": events.failure_reason(event)
-                or self.env._("The payer did not complete the direct debit setup."),
-            },
-        )
-        tx._gocardless_post_process_now()
-        return "processed", None, tx
 
     # === BUSINESS METHODS - POST-PROCESSING === #
 
