@@ -26,7 +26,6 @@ from .. import const, utils
 from ..gocardless_core import catchup, webhooks
 from ..gocardless_core import errors as core_errors
 from ..gocardless_core import events as gc_events
-from .payment_transaction_batch import DeferredPostProcessing
 
 _logger = logging.getLogger(__name__)
 
@@ -46,9 +45,10 @@ RETRY_BASE_DELAY = 60
 RETRY_MAX_DELAY = 3600
 
 # Who handles the events of each outcome: the model whose records the resource changes, and
-# its method, called with (event, ledger row) and returning (state, message, transaction).
-# Transactions are handed the event's notification through Odoo's payment pipeline
-# (`_handle_notification_data`).
+# its method. Transactions (payments, refunds, billing requests) are handed the event's
+# notification through Odoo's payment pipeline (`_handle_notification_data`, once per event);
+# the others' method is called with (event, ledger row) and returns (state, message,
+# transaction).
 _PAYMENT_HANDLER = ("payment.transaction", "_handle_notification_data")
 _MANDATE_HANDLER = ("payment.token", "_gocardless_handle_mandate_event")
 _BILLING_REQUEST_HANDLER = _PAYMENT_HANDLER
@@ -71,6 +71,35 @@ EVENT_HANDLERS = {
     gc_events.REFUND_FAILED: _REFUND_HANDLER,
     gc_events.PAYOUT_PAID: _PAYOUT_HANDLER,
 }
+
+
+class DeferredPostProcessing:
+    """The transactions of one batch of the ledger's events whose post-processing waits.
+
+    Held in the context of the batch (`const.DEFERRED_POST_PROCESS_KEY`). ``changed`` keeps
+    every transaction the batch changed: one whose post-processing was undone with the
+    savepoint of a failing event is post-processed again at the end of the batch.
+    """
+
+    def __init__(self):
+        self.waiting = set()
+        self.changed = set()
+
+    def __contains__(self, tx_id):
+        return tx_id in self.waiting
+
+    def __bool__(self):
+        return bool(self.waiting)
+
+    def add(self, tx_ids):
+        self.waiting.update(tx_ids)
+        self.changed.update(tx_ids)
+
+    def take(self, everything=False):
+        """Return the ids waiting (with ``everything``, all those changed), and clear them."""
+        ids = sorted(self.changed if everything else self.waiting)
+        self.waiting.clear()
+        return ids
 
 
 class GoCardlessEvent(models.Model):
@@ -468,8 +497,9 @@ class GoCardlessEvent(models.Model):
     def _gocardless_apply(self):
         """Dispatch one event to the model its resource changes, and close it.
 
-        Payments, billing requests and refunds are handled by `payment.transaction`, mandates
-        by `payment.token`, payouts by `gocardless.payout`; each reads the resource's current
+        Payments, billing requests and refunds go to `payment.transaction` through one call of
+        its pipeline (a resource no transaction owns is recorded as ignored), mandates to
+        `payment.token`, payouts to `gocardless.payout`; each reads the resource's current
         state from GoCardless.
 
         Note: self.ensure_one()

@@ -1227,11 +1227,7 @@ class PaymentTransaction(models.Model):
                 "unknown GoCardless refund status %s for transaction %s", status, self.reference
             )
 
-    # === BUSINESS METHODS - GOCARDLESS EVENTS === #
-    # Called by the event ledger (`gocardless.event`), which records, de-duplicates, routes and
-    # retries events: each handler finds its transaction, reads the resource's current state
-    # from GoCardless (events arrive late, twice and out of order) and hands it to the
-    # pipeline. Each returns ``(ledger state, message, transaction)``.
+    # === BUSINESS METHODS - LOOKUP HELPERS === #
 
     def _gocardless_in_company_context(self):
         """Return the transaction in its company and its company's language.
