@@ -126,6 +126,21 @@ class GoCardlessRequestError(ValidationError):
         return self.api_error.kind
 
 
+class GoCardlessUnknownResource(ValidationError):
+    """No record of this database matches the GoCardless resource an event names.
+
+    Raised by ``payment.transaction._get_tx_from_notification_data``; the ledger records the
+    event as ignored, with this message.
+
+    :param str message: Why nothing matches, for the merchant.
+    :param recordset record: The record found but not owning the resource, if any.
+    """
+
+    def __init__(self, message, record=None):
+        super().__init__(message)
+        self.record = record
+
+
 def is_transient(exc):
     """Tell whether ``exc``, or an exception it was raised from, is worth retrying.
 

@@ -26,7 +26,6 @@ from .. import const, utils
 from ..gocardless_core import catchup, webhooks
 from ..gocardless_core import errors as core_errors
 from ..gocardless_core import events as gc_events
-from .payment_transaction_batch import DeferredPostProcessing
 
 _logger = logging.getLogger(__name__)
 
@@ -46,11 +45,14 @@ RETRY_BASE_DELAY = 60
 RETRY_MAX_DELAY = 3600
 
 # Who handles the events of each outcome: the model whose records the resource changes, and
-# its method, called with (event, ledger row) and returning (state, message, transaction).
-_PAYMENT_HANDLER = ("payment.transaction", "_gocardless_handle_payment_event")
+# its method. Transactions (payments, refunds, billing requests) are handed the event's
+# notification through Odoo's payment pipeline (`_handle_notification_data`, once per event);
+# the others' method is called with (event, ledger row) and returns (state, message,
+# transaction).
+_PAYMENT_HANDLER = ("payment.transaction", "_handle_notification_data")
 _MANDATE_HANDLER = ("payment.token", "_gocardless_handle_mandate_event")
-_BILLING_REQUEST_HANDLER = ("payment.transaction", "_gocardless_handle_billing_request_event")
-_REFUND_HANDLER = ("payment.transaction", "_gocardless_handle_refund_event")
+_BILLING_REQUEST_HANDLER = _PAYMENT_HANDLER
+_REFUND_HANDLER = _PAYMENT_HANDLER
 _PAYOUT_HANDLER = ("gocardless.payout", "_gocardless_handle_payout_event")
 EVENT_HANDLERS = {
     gc_events.PAYMENT_PENDING: _PAYMENT_HANDLER,
@@ -69,6 +71,35 @@ EVENT_HANDLERS = {
     gc_events.REFUND_FAILED: _REFUND_HANDLER,
     gc_events.PAYOUT_PAID: _PAYOUT_HANDLER,
 }
+
+
+class DeferredPostProcessing:
+    """The transactions of one batch of the ledger's events whose post-processing waits.
+
+    Held in the context of the batch (`const.DEFERRED_POST_PROCESS_KEY`). ``changed`` keeps
+    every transaction the batch changed: one whose post-processing was undone with the
+    savepoint of a failing event is post-processed again at the end of the batch.
+    """
+
+    def __init__(self):
+        self.waiting = set()
+        self.changed = set()
+
+    def __contains__(self, tx_id):
+        return tx_id in self.waiting
+
+    def __bool__(self):
+        return bool(self.waiting)
+
+    def add(self, tx_ids):
+        self.waiting.update(tx_ids)
+        self.changed.update(tx_ids)
+
+    def take(self, everything=False):
+        """Return the ids waiting (with ``everything``, all those changed), and clear them."""
+        ids = sorted(self.changed if everything else self.waiting)
+        self.waiting.clear()
+        return ids
 
 
 class GoCardlessEvent(models.Model):
@@ -466,8 +497,9 @@ class GoCardlessEvent(models.Model):
     def _gocardless_apply(self):
         """Dispatch one event to the model its resource changes, and close it.
 
-        Payments, billing requests and refunds are handled by `payment.transaction`, mandates
-        by `payment.token`, payouts by `gocardless.payout`; each reads the resource's current
+        Payments, billing requests and refunds go to `payment.transaction` through one call of
+        its pipeline (a resource no transaction owns is recorded as ignored), mandates to
+        `payment.token`, payouts to `gocardless.payout`; each reads the resource's current
         state from GoCardless.
 
         Note: self.ensure_one()
@@ -476,7 +508,17 @@ class GoCardlessEvent(models.Model):
         event = self._gocardless_event()
         outcome = gc_events.outcome_for(event)
         handler = EVENT_HANDLERS.get(outcome)
-        if handler:
+        if handler == _PAYMENT_HANDLER:
+            try:
+                tx = self.env["payment.transaction"]._handle_notification_data(
+                    const.PROVIDER_CODE, self._gocardless_notification(event)
+                )
+            except utils.GoCardlessUnknownResource as error:
+                self._gocardless_set_state("ignored", error.args[0], tx=error.record)
+                return
+            tx._gocardless_post_process_now()
+            self._gocardless_set_state("processed", tx=tx)
+        elif handler:
             model, method = handler
             state, message, tx = getattr(self.env[model], method)(event, self)
             self._gocardless_set_state(state, message, tx=tx)
@@ -504,24 +546,71 @@ class GoCardlessEvent(models.Model):
             domain.append(("company_id", "=", self.company_id.id))
         return domain
 
-    def _gocardless_payment_status_reason(self, event, payment):
-        """Return GoCardless's explanation of the payment's current status, or "".
+    def _gocardless_notification(self, event):
+        """Return the notification of the event for `payment.transaction`'s pipeline.
+
+        It names the resource (its type, id and the Odoo reference of its metadata), the
+        event's company and provider; for a payment, GoCardless's explanation of each status
+        its recorded events lead to (`gocardless_reasons`, by outcome: the pipeline takes the
+        one of the payment's current status) and whether GoCardless retries its failure.
+
+        :param gocardless_core.events.Event event: The event.
+        :rtype: dict
+        """
+        self.ensure_one()
+        notification = {
+            "gocardless_resource_type": event.resource_type,
+            "gocardless_resource_id": event.resource_id,
+            "gocardless_company_id": self.company_id.id,
+            "gocardless_provider_id": self.provider_id.id,
+            "gocardless_metadata_reference": event.resource_metadata.get("odoo_reference"),
+        }
+        if event.resource_type == "payments":
+            notification.update(self._gocardless_payment_reasons(event))
+        elif event.resource_type == "refunds":
+            notification["reason"] = gc_events.failure_reason(event)
+        elif event.resource_type == "billing_requests":
+            notification.update(
+                {
+                    "gocardless_cancelling": (
+                        gc_events.outcome_for(event) == gc_events.BILLING_REQUEST_CANCELLED
+                    ),
+                    "gocardless_failed": event.action == "failed",
+                    "reason": gc_events.failure_reason(event)
+                    or self.env._("The payer did not complete the direct debit setup."),
+                }
+            )
+        return notification
+
+    def _gocardless_payment_reasons(self, event):
+        """Return the explanations of a payment's statuses, and whether it is retried.
 
         An event's explanation only fits when the event is about the payment's current status;
         when events arrive together or out of order (confirmed, then failed), the explanation is
-        that of the newest recorded event of the same payment leading to that status.
+        that of the newest recorded event of the same payment leading to that status. Whether
+        GoCardless retries a failure is said by the `failed` event of the failure
+        (`details.will_attempt_retry`): this event's when it is one, else the newest recorded
+        `failed` event of the same payment.
+
+        :param gocardless_core.events.Event event: The event.
+        :return: `gocardless_reasons` (explanation by outcome) and `gocardless_will_retry`.
+        :rtype: dict
         """
-        outcome = gc_events.payment_outcome_from_status(payment.get("status"))
-        if gc_events.outcome_for(event) == outcome:
-            return self._gocardless_failure_reason(event)
+        reasons = {gc_events.outcome_for(event): self._gocardless_failure_reason(event)}
+        will_retry = None
+        if event.action == "failed":
+            will_retry = bool(event.details.get("will_attempt_retry"))
         siblings = self.sudo().search(
             [("resource_type", "=", "payments"), ("resource_id", "=", event.resource_id)]
         )
         for sibling in siblings:  # newest first (_order)
             sibling_event = sibling._gocardless_event()
-            if gc_events.outcome_for(sibling_event) == outcome:
-                return self._gocardless_failure_reason(sibling_event)
-        return ""
+            outcome = gc_events.outcome_for(sibling_event)
+            if outcome not in reasons:
+                reasons[outcome] = self._gocardless_failure_reason(sibling_event)
+            if will_retry is None and sibling.action == "failed":
+                will_retry = bool(sibling_event.details.get("will_attempt_retry"))
+        return {"gocardless_reasons": reasons, "gocardless_will_retry": bool(will_retry)}
 
     def _gocardless_failure_reason(self, event):
         """Return GoCardless's explanation of a failure, in the language of the event's company.
@@ -581,26 +670,6 @@ class GoCardlessEvent(models.Model):
         # without its own full stop.
         sentence = sentence.rstrip(".")
         return f"{sentence} ({reason_code})" if reason_code else sentence
-
-    def _gocardless_payment_will_retry(self, event, payment):
-        """Return whether GoCardless retries the payment's current failure by itself.
-
-        Said by the `failed` event of the failure (`details.will_attempt_retry`): this event's
-        when it is one, else the newest recorded `failed` event of the same payment.
-        """
-        if payment.get("status") != "failed":
-            return False
-        if event.action == "failed":
-            return bool(event.details.get("will_attempt_retry"))
-        siblings = self.sudo().search(
-            [
-                ("resource_type", "=", "payments"),
-                ("resource_id", "=", event.resource_id),
-                ("action", "=", "failed"),
-            ]
-        )
-        latest = siblings[:1]  # newest first (_order)
-        return bool(latest and latest._gocardless_event().details.get("will_attempt_retry"))
 
     # === ACTION METHODS === #
 

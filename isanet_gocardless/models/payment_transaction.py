@@ -735,18 +735,77 @@ class PaymentTransaction(models.Model):
     def _get_tx_from_notification_data(self, provider_code, notification_data):
         """Override of `payment` to find the transaction of a GoCardless resource.
 
+        The one place where a transaction is looked up by its GoCardless resource. An event of
+        the ledger names its resource (`gocardless_resource_type`, `gocardless_resource_id`,
+        `gocardless_company_id`, `gocardless_metadata_reference`): the transaction is found by
+        the resource's id, then by the Odoo reference of the resource's metadata (a payment
+        whose creation Odoo did not see answered), in the event's company; a payment found by
+        reference must be the transaction's own (its mandate, amount and currency).
+
         :param str provider_code: The code of the provider that handled the transaction.
         :param dict notification_data: `reference` (the Odoo reference) and/or one resource:
                                        `gocardless_payment`, `gocardless_billing_request` or
-                                       `gocardless_refund`.
+                                       `gocardless_refund`; or the resource named by an event.
         :return: The transaction.
         :rtype: payment.transaction
+        :raise GoCardlessUnknownResource: If no transaction matches an event's resource.
         :raise ValidationError: If no transaction matches.
         """
         tx = super()._get_tx_from_notification_data(provider_code, notification_data)
         if provider_code != const.PROVIDER_CODE or len(tx) == 1:
             return tx
         domain = [("provider_code", "=", const.PROVIDER_CODE)]
+        resource_type = notification_data.get("gocardless_resource_type")
+        if resource_type:
+            # An event of the ledger: it names its resource, in its company.
+            if notification_data.get("gocardless_company_id"):
+                domain.append(("company_id", "=", notification_data["gocardless_company_id"]))
+            resource_id = notification_data.get("gocardless_resource_id")
+            field, message = {
+                "payments": (
+                    "provider_reference",
+                    self.env._(
+                        "No transaction matches the payment %(payment)s.", payment=resource_id
+                    ),
+                ),
+                "refunds": (
+                    "provider_reference",
+                    self.env._("No refund transaction matches %(refund)s.", refund=resource_id),
+                ),
+                "billing_requests": (
+                    "gocardless_billing_request_id",
+                    self.env._(
+                        "No transaction matches the billing request %(billing_request)s.",
+                        billing_request=resource_id,
+                    ),
+                ),
+            }[resource_type]
+            if resource_type == "refunds":
+                domain.append(("operation", "=", "refund"))
+            tx = self.search([*domain, (field, "=", resource_id)], limit=1)
+            reference = notification_data.get("gocardless_metadata_reference")
+            by_reference = not tx and resource_type == "payments"
+            if by_reference and reference and isinstance(reference, str):
+                tx = self.search([*domain, ("reference", "=", reference)], limit=1)
+            if not tx:
+                self._gocardless_unknown_resource(notification_data, message)
+            tx = tx._gocardless_in_company_context()
+            if by_reference:
+                # Found by the reference its metadata gives: it must be the transaction's own.
+                payment = tx.provider_id._gocardless_make_request("payments", "get", resource_id)
+                notification_data["gocardless_payment"] = payment
+                if not tx._gocardless_owns_payment(payment):
+                    self._gocardless_unknown_resource(
+                        notification_data,
+                        self.env._(
+                            "The payment %(payment)s is not the one of the transaction "
+                            "%(reference)s.",
+                            payment=resource_id,
+                            reference=tx.reference,
+                        ),
+                        tx,
+                    )
+            return tx
         resource, field = {}, "provider_reference"
         for key, resource_field in (
             ("gocardless_payment", "provider_reference"),
@@ -773,6 +832,21 @@ class PaymentTransaction(models.Model):
             )
         return tx
 
+    def _gocardless_unknown_resource(self, notification_data, message, tx=None):
+        """Raise that no transaction matches an event's resource; tell of a payment's.
+
+        :raise GoCardlessUnknownResource: Always.
+        """
+        if notification_data.get("gocardless_resource_type") == "payments":
+            self._gocardless_notify_unknown_payment(
+                self.env["payment.provider"].browse(
+                    notification_data.get("gocardless_provider_id")
+                ),
+                notification_data.get("gocardless_resource_id"),
+                message,
+            )
+        raise utils.GoCardlessUnknownResource(message, tx)
+
     def _process_notification_data(self, notification_data):
         """Override of `payment` to follow the current state of a GoCardless resource.
 
@@ -794,13 +868,17 @@ class PaymentTransaction(models.Model):
         super()._process_notification_data(notification_data)
         if self.provider_code != const.PROVIDER_CODE:
             return
+        if notification_data.get("gocardless_resource_type"):
+            self._gocardless_read_resource(notification_data)
         deferred = self.env.context.get(const.DEFERRED_POST_PROCESS_KEY)
         if deferred and self.id in deferred:
             # Changed again in the same batch of events: its last change is post-processed
             # first (an invoice paid, then reopened, is told both ways).
             self._gocardless_post_process_deferred(deferred)
         reason = notification_data.get("reason") or ""
-        if "gocardless_billing_request" in notification_data:
+        if notification_data.get("gocardless_resource_type") == "billing_requests":
+            self._gocardless_process_billing_request_event(notification_data)
+        elif "gocardless_billing_request" in notification_data:
             self._gocardless_process_billing_request(
                 notification_data["gocardless_billing_request"],
                 exited=bool(notification_data.get("gocardless_exit")),
@@ -824,6 +902,39 @@ class PaymentTransaction(models.Model):
                 reason,
                 will_retry=bool(notification_data.get("gocardless_will_retry")),
             )
+
+    def _gocardless_read_resource(self, notification_data):
+        """Read the current state of the resource an event names, unless already read.
+
+        Events arrive late, twice and out of order: the resource's current state decides. The
+        reason of a payment is the one the event's ledger gave for its current status
+        (`gocardless_reasons`, by outcome).
+
+        :param dict notification_data: The notification of the event, completed in place.
+        :return: None
+        """
+        if notification_data["gocardless_resource_type"] == "payments":
+            payment = notification_data.get("gocardless_payment")
+            if not isinstance(payment, dict):
+                payment = self.provider_id._gocardless_make_request(
+                    "payments", "get", notification_data["gocardless_resource_id"]
+                )
+                notification_data["gocardless_payment"] = payment
+            outcome = events.payment_outcome_from_status(payment.get("status"))
+            notification_data["reason"] = (notification_data.get("gocardless_reasons") or {}).get(
+                outcome, ""
+            )
+        else:
+            key = {
+                "refunds": "gocardless_refund",
+                "billing_requests": "gocardless_billing_request",
+            }[notification_data["gocardless_resource_type"]]
+            if not isinstance(notification_data.get(key), dict):
+                notification_data[key] = self.provider_id._gocardless_make_request(
+                    notification_data["gocardless_resource_type"],
+                    "get",
+                    notification_data["gocardless_resource_id"],
+                )
 
     def _gocardless_process_payment(self, payment, reason="", will_retry=False):
         """Bring the transaction to the state of its GoCardless payment.
@@ -918,6 +1029,38 @@ class PaymentTransaction(models.Model):
         if target in ("done", "error", "cancel"):
             values["gocardless_retrying"] = False
         return target
+
+    def _gocardless_process_billing_request_event(self, notification_data):
+        """Complete or cancel the transaction of the billing request an event names.
+
+        A fulfilled billing request completes the transaction (its mandate saved, its payment
+        created); a cancellation event cancels it when the billing request is cancelled or
+        failed, unless the transaction has its payment. Any other event changes nothing.
+
+        Note: self.ensure_one()
+
+        :param dict notification_data: The event's notification, with the billing request
+                                        read (`gocardless_billing_request`), `gocardless_failed`,
+                                        `gocardless_cancelling` and `reason`.
+        :return: None
+        """
+        billing_request = notification_data["gocardless_billing_request"]
+        outcome = events.billing_request_outcome_from_status(billing_request.get("status"))
+        if outcome == events.BILLING_REQUEST_FULFILLED:
+            self._gocardless_complete_billing_request()
+        elif (
+            notification_data.get("gocardless_cancelling")
+            and (
+                outcome == events.BILLING_REQUEST_CANCELLED
+                or notification_data.get("gocardless_failed")
+            )
+            and not self.provider_reference
+        ):
+            self._gocardless_process_billing_request(
+                billing_request,
+                failed=bool(notification_data.get("gocardless_failed")),
+                reason=notification_data.get("reason") or "",
+            )
 
     def _gocardless_process_billing_request(
         self, billing_request, exited=False, failed=False, reason=""
@@ -1084,57 +1227,7 @@ class PaymentTransaction(models.Model):
                 "unknown GoCardless refund status %s for transaction %s", status, self.reference
             )
 
-    # === BUSINESS METHODS - GOCARDLESS EVENTS === #
-    # Called by the event ledger (`gocardless.event`), which records, de-duplicates, routes and
-    # retries events: each handler finds its transaction, reads the resource's current state
-    # from GoCardless (events arrive late, twice and out of order) and hands it to the
-    # pipeline. Each returns ``(ledger state, message, transaction)``.
-
-    def _gocardless_handle_payment_event(self, event, ledger_event):
-        """Bring the transaction of a payment event to the payment's current status.
-
-        :param gocardless_core.events.Event event: The event.
-        :param gocardless.event ledger_event: Its ledger row (scope, reasons of other events).
-        :rtype: tuple
-        """
-        scope = ledger_event._gocardless_scope_domain()
-        tx = self.search([*scope, ("provider_reference", "=", event.resource_id)], limit=1)
-        reference = event.resource_metadata.get("odoo_reference")
-        if not tx and reference and isinstance(reference, str):
-            tx = self.search([*scope, ("reference", "=", reference)], limit=1)
-        if not tx:
-            message = self.env._(
-                "No transaction matches the payment %(payment)s.", payment=event.resource_id
-            )
-            self._gocardless_notify_unknown_payment(
-                ledger_event.provider_id, event.resource_id, message
-            )
-            return "ignored", message, tx
-        tx = tx._gocardless_in_company_context()
-        payment = tx.provider_id._gocardless_make_request("payments", "get", event.resource_id)
-        if not tx._gocardless_owns_payment(payment):
-            message = self.env._(
-                "The payment %(payment)s is not the one of the transaction %(reference)s.",
-                payment=event.resource_id,
-                reference=tx.reference,
-            )
-            self._gocardless_notify_unknown_payment(
-                ledger_event.provider_id, event.resource_id, message
-            )
-            return "ignored", message, tx
-        tx._handle_notification_data(
-            const.PROVIDER_CODE,
-            {
-                "reference": tx.reference,
-                "gocardless_payment": payment,
-                "reason": ledger_event._gocardless_payment_status_reason(event, payment),
-                "gocardless_will_retry": ledger_event._gocardless_payment_will_retry(
-                    event, payment
-                ),
-            },
-        )
-        tx._gocardless_post_process_now()
-        return "processed", None, tx
+    # === BUSINESS METHODS - LOOKUP HELPERS === #
 
     def _gocardless_in_company_context(self):
         """Return the transaction in its company and its company's language.
@@ -1176,106 +1269,6 @@ class PaymentTransaction(models.Model):
             and payment.get("amount") == amount
             and payment.get("currency") == self.currency_id.name
         )
-
-    def _gocardless_handle_billing_request_event(self, event, ledger_event):
-        """Complete or cancel the transaction of a billing request, from its current status.
-
-        :param gocardless_core.events.Event event: The event.
-        :param gocardless.event ledger_event: Its ledger row.
-        :rtype: tuple
-        """
-        tx = self.search(
-            [
-                *ledger_event._gocardless_scope_domain(),
-                ("gocardless_billing_request_id", "=", event.resource_id),
-            ],
-            limit=1,
-        )
-        if not tx:
-            return (
-                "ignored",
-                self.env._(
-                    "No transaction matches the billing request %(billing_request)s.",
-                    billing_request=event.resource_id,
-                ),
-                tx,
-            )
-        tx = tx._gocardless_in_company_context()
-        billing_request = tx.provider_id._gocardless_make_request(
-            "billing_requests", "get", event.resource_id
-        )
-        outcome = events.billing_request_outcome_from_status(billing_request.get("status"))
-        if outcome == events.BILLING_REQUEST_FULFILLED:
-            tx._gocardless_complete_billing_request()
-            tx._gocardless_post_process_now()
-            return "processed", None, tx
-        if events.outcome_for(event) != events.BILLING_REQUEST_CANCELLED or (
-            outcome != events.BILLING_REQUEST_CANCELLED and event.action != "failed"
-        ):
-            return (
-                "ignored",
-                self.env._(
-                    "The billing request %(billing_request)s is %(status)s now.",
-                    billing_request=event.resource_id,
-                    status=billing_request.get("status") or "?",
-                ),
-                tx,
-            )
-        if tx.provider_reference:
-            return (
-                "ignored",
-                self.env._(
-                    "The transaction %(reference)s already has its payment.",
-                    reference=tx.reference,
-                ),
-                tx,
-            )
-        tx._handle_notification_data(
-            const.PROVIDER_CODE,
-            {
-                "reference": tx.reference,
-                "gocardless_billing_request": billing_request,
-                "gocardless_failed": event.action == "failed",
-                "reason": events.failure_reason(event)
-                or self.env._("The payer did not complete the direct debit setup."),
-            },
-        )
-        tx._gocardless_post_process_now()
-        return "processed", None, tx
-
-    def _gocardless_handle_refund_event(self, event, ledger_event):
-        """Bring the refund transaction of a refund event to the refund's current status.
-
-        :param gocardless_core.events.Event event: The event.
-        :param gocardless.event ledger_event: Its ledger row.
-        :rtype: tuple
-        """
-        tx = self.search(
-            [
-                *ledger_event._gocardless_scope_domain(),
-                ("provider_reference", "=", event.resource_id),
-                ("operation", "=", "refund"),
-            ],
-            limit=1,
-        )
-        if not tx:
-            return (
-                "ignored",
-                self.env._("No refund transaction matches %(refund)s.", refund=event.resource_id),
-                tx,
-            )
-        tx = tx._gocardless_in_company_context()
-        refund = tx.provider_id._gocardless_make_request("refunds", "get", event.resource_id)
-        tx._handle_notification_data(
-            const.PROVIDER_CODE,
-            {
-                "reference": tx.reference,
-                "gocardless_refund": refund,
-                "reason": events.failure_reason(event),
-            },
-        )
-        tx._gocardless_post_process_now()
-        return "processed", None, tx
 
     # === BUSINESS METHODS - POST-PROCESSING === #
 

@@ -28,35 +28,6 @@ _logger = logging.getLogger(__name__)
 DEBIT_OPERATIONS_BOOKED = ("online_redirect", "online_token", "online_direct", "offline")
 
 
-class DeferredPostProcessing:
-    """The transactions of one batch of the ledger's events whose post-processing waits.
-
-    Held in the context of the batch (`const.DEFERRED_POST_PROCESS_KEY`). ``changed`` keeps
-    every transaction the batch changed: one whose post-processing was undone with the
-    savepoint of a failing event is post-processed again at the end of the batch.
-    """
-
-    def __init__(self):
-        self.waiting = set()
-        self.changed = set()
-
-    def __contains__(self, tx_id):
-        return tx_id in self.waiting
-
-    def __bool__(self):
-        return bool(self.waiting)
-
-    def add(self, tx_ids):
-        self.waiting.update(tx_ids)
-        self.changed.update(tx_ids)
-
-    def take(self, everything=False):
-        """Return the ids waiting (with ``everything``, all those changed), and clear them."""
-        ids = sorted(self.changed if everything else self.waiting)
-        self.waiting.clear()
-        return ids
-
-
 class PaymentTransaction(models.Model):
     _inherit = "payment.transaction"  # pylint: disable=consider-merging-classes-inherited
 
@@ -64,7 +35,8 @@ class PaymentTransaction(models.Model):
     def _gocardless_post_process_deferred(self, deferred, everything=False):
         """Post-process the transactions waiting in ``deferred``.
 
-        :param DeferredPostProcessing deferred: The batch's transactions.
+        :param DeferredPostProcessing deferred: The batch's transactions (the ledger's
+                                                `gocardless_event.DeferredPostProcessing`).
         :param bool everything: All those the batch changed (at its end), not only those
                                 waiting.
         :return: None

@@ -31,13 +31,18 @@ class PipelineSpyMixin:
         """Record each state change of a transaction, inside or outside the pipeline.
 
         :return: Two lists of ``(references, target state)``: changes made while
-                 `_handle_notification_data` runs, and changes made outside it.
+                 `_handle_notification_data` runs, and changes made outside it. The resource
+                 each outermost call names (`gocardless_resource_type`, None for another door)
+                 is kept in ``self.pipeline_doors``.
         """
         Tx = self.env.registry["payment.transaction"]
         handle, update = Tx._handle_notification_data, Tx._update_state
         depth, inside, outside = [0], [], []
+        self.pipeline_doors = []
 
         def spy_handle(tx, provider_code, notification_data):
+            if not depth[0]:
+                self.pipeline_doors.append(notification_data.get("gocardless_resource_type"))
             depth[0] += 1
             try:
                 return handle(tx, provider_code, notification_data)
@@ -75,12 +80,34 @@ class TestPipelineOfEvents(PipelineSpyMixin, GoCardlessWebhookCommon):
         self.assertEqual(outside, [])
 
     def _assert_through_the_pipeline(self, tx, event, state):
-        """Receiving ``event`` makes ``tx`` ``state``, inside the pipeline and nowhere else."""
+        """Receiving ``event`` makes ``tx`` ``state``, inside the pipeline and nowhere else,
+        through one call of the pipeline naming the event's resource."""
         with self._pipeline_spy() as (inside, outside):
             self._receive([event])
         self.assertEqual(tx.state, state)
         self.assertEqual(inside, [((tx.reference,), state)])
         self.assertEqual(outside, [])
+        self.assertEqual(self.pipeline_doors, [event["resource_type"]])
+
+    def test_each_event_of_a_transaction_enters_the_pipeline_once(self):
+        with self._pipeline_spy() as (inside, outside):
+            for status in ("submitted", "confirmed"):
+                self._set_payment(status)
+                self._receive([self._payment_event(status)])
+        self.assertEqual(self.pipeline_doors, ["payments", "payments"])
+        self.assertEqual(inside, [((self.tx.reference,), "done")])
+        self.assertEqual(outside, [])
+
+    def test_event_of_an_unknown_payment_is_ignored_by_the_pipeline(self):
+        self.api_resources[("payments", "PM999")] = {"id": "PM999", "status": "confirmed"}
+        event = self._event("payments", "confirmed", "PM999", event_id="EV1", odoo_ref=False)
+        with self._pipeline_spy() as (inside, outside):
+            self._receive([event])
+        self.assertEqual(self.pipeline_doors, ["payments"])
+        self.assertEqual((inside, outside), ([], []))
+        self.assertEqual(self._ledger("EV1").state, "ignored")
+        self.assertIn("PM999", self._ledger("EV1").error_message)
+        self.assertEqual(self.tx.state, "pending")
 
     def test_billing_request_events_go_through_the_pipeline(self):
         tx = self._billing_request_tx("cancelled")
