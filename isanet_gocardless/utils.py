@@ -3,8 +3,13 @@
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import psycopg2
+import requests
+from gocardless_pro.errors import GoCardlessProError
 
 from odoo.exceptions import AccessError, ValidationError
+
+from .gocardless_core import client as gc_client
+from .gocardless_core.errors import ApiCallError
 
 
 def partner_dict(partner):
@@ -145,9 +150,9 @@ def is_transient(exc):
     """Tell whether ``exc``, or an exception it was raised from, is worth retrying.
 
     Transient: a GoCardless call the core classified so (time-out, outage, rate limit, 5xx:
-    every call goes through ``payment.provider._gocardless_make_request``, which raises
-    :class:`GoCardlessRequestError`), or a database error (serialization failure, lost
-    connection).
+    ``payment.provider._gocardless_make_request`` raises :class:`GoCardlessRequestError`; an
+    SDK or network error raised from elsewhere is classified the same way), or a database
+    error (serialization failure, lost connection).
 
     :param Exception exc: the exception raised while talking to GoCardless or the database.
     :rtype: bool
@@ -156,6 +161,12 @@ def is_transient(exc):
     while exc is not None and id(exc) not in seen:
         if isinstance(exc, GoCardlessRequestError):
             return exc.transient
+        if isinstance(exc, ApiCallError):
+            return exc.transient
+        if isinstance(exc, (GoCardlessProError, requests.RequestException)):
+            # A failure of the SDK or of the network met outside the request method (a
+            # completion step raising from it): classified as the request method would.
+            return gc_client.classify_error(exc).transient
         if isinstance(exc, psycopg2.OperationalError):
             return True
         seen.add(id(exc))

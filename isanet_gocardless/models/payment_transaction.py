@@ -479,6 +479,9 @@ class PaymentTransaction(models.Model):
             self._gocardless_commit_attempt()
         try:
             amount = self._gocardless_check_debit(mandate_id=mandate_id)
+        except utils.GoCardlessRequestError:
+            # GoCardless could not be asked (the mandate's state): nothing refused, nothing sent.
+            raise
         except ValidationError as error:
             # Refused before anything was sent: the attempt ends here, in error with the reason,
             # never left a draft that would count as a debit under way (kept when committed

@@ -652,13 +652,16 @@ class TestBrowserFlow(
             self.assertIn(proof.state, ("balanced", "drifts"), proof.message)
             self.assertTrue(proof.payment_count)
             self.assertTrue(proof.payout_count)
+            # Read now: the browser's requests share the test's cursor from here on.
+            proof_id, payment_count = proof.id, proof.payment_count
         self._login_browser("admin")
         self._set_viewport(*self.backend_viewport)
-        self._navigate(f"/odoo/action-isanet_gocardless.action_gocardless_cash_proof/{proof.id}")
+        self._navigate(f"/odoo/action-isanet_gocardless.action_gocardless_cash_proof/{proof_id}")
         self._wait_for_element(
             ".o_form_view .o_field_widget[name='payment_count']", "the cash proof's form"
         )
-        self.assertIn(str(proof.payment_count), self._text(".o_field_widget[name='payment_count']"))
+        self._wait_remaining_requests()
+        self.assertIn(str(payment_count), self._text(".o_field_widget[name='payment_count']"))
         self._screenshot("cash-proof", backend=True)
         self._idle_browser()
 
