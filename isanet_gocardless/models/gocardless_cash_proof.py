@@ -411,35 +411,47 @@ class GoCardlessCashProof(models.Model):
                     pairs.append((status, "cancel"))
         return pairs
 
+    def _gocardless_state_mismatches(self, table, expected, also_allowed=None):
+        """Return the rows of ``table`` (GoCardless payments or refunds) whose transaction is not
+        in the state their status leads to (``expected``: ``(status, state)`` pairs), but the
+        rows ``also_allowed`` (an SQL condition on ``g`` and ``t``) lets through."""
+        return self._gocardless_query(
+            SQL(
+                """
+                WITH expected(status, state) AS (VALUES %(expected)s)
+                SELECT g.id, g.status, g.amount, g.currency, g.created_on, t.id AS tx_id,
+                       t.state AS tx_state
+                  FROM %(table)s g
+                  JOIN payment_transaction t ON t.provider_id = %(provider)s
+                                            AND t.provider_reference = g.id
+                 WHERE g.status IN (SELECT status FROM expected)
+                   AND NOT EXISTS (SELECT 1 FROM expected e
+                                    WHERE e.status = g.status AND e.state = t.state)
+                   AND NOT (%(also_allowed)s)
+                 ORDER BY g.created_on, g.id
+                """,
+                expected=SQL(", ").join(
+                    SQL("(%s, %s)", status, state) for status, state in expected
+                ),
+                table=SQL.identifier(table),
+                provider=self.provider_id.id,
+                also_allowed=also_allowed or SQL("FALSE"),
+            )
+        )
+
     def _gocardless_payment_states(self, tables):
         """Transactions not in the state their GoCardless payment's status leads to.
 
         A failed payment that GoCardless retries keeps its transaction pending (marked
         retrying).
         """
-        expected = self._gocardless_expected_states()
-        rows = self._gocardless_query(
-            SQL(
-                """
-                WITH expected(status, state) AS (VALUES %(expected)s)
-                SELECT g.id, g.status, g.amount, g.currency, g.created_on, t.id AS tx_id,
-                       t.state AS tx_state
-                  FROM %(payments)s g
-                  JOIN payment_transaction t ON t.provider_id = %(provider)s
-                                            AND t.provider_reference = g.id
-                 WHERE g.status IN (SELECT status FROM expected)
-                   AND NOT EXISTS (SELECT 1 FROM expected e
-                                    WHERE e.status = g.status AND e.state = t.state)
-                   AND NOT (g.status = 'failed' AND t.state = 'pending'
-                            AND COALESCE(t.gocardless_retrying, FALSE))
-                 ORDER BY g.created_on, g.id
-                """,
-                expected=SQL(", ").join(
-                    SQL("(%s, %s)", status, state) for status, state in expected
-                ),
-                payments=SQL.identifier(tables.payments),
-                provider=self.provider_id.id,
-            )
+        rows = self._gocardless_state_mismatches(
+            tables.payments,
+            self._gocardless_expected_states(),
+            also_allowed=SQL(
+                "g.status = 'failed' AND t.state = 'pending' "
+                "AND COALESCE(t.gocardless_retrying, FALSE)"
+            ),
         )
         return [
             self._gocardless_drift_values(
@@ -585,27 +597,9 @@ class GoCardlessCashProof(models.Model):
         ]
 
     def _gocardless_refund_states(self, tables):
-        expected = self._gocardless_expected_refund_states()
-        rows = self._gocardless_query(
-            SQL(
-                """
-                WITH expected(status, state) AS (VALUES %(expected)s)
-                SELECT g.id, g.status, g.amount, g.currency, g.created_on, t.id AS tx_id,
-                       t.state AS tx_state
-                  FROM %(refunds)s g
-                  JOIN payment_transaction t ON t.provider_id = %(provider)s
-                                            AND t.provider_reference = g.id
-                 WHERE g.status IN (SELECT status FROM expected)
-                   AND NOT EXISTS (SELECT 1 FROM expected e
-                                    WHERE e.status = g.status AND e.state = t.state)
-                 ORDER BY g.created_on, g.id
-                """,
-                expected=SQL(", ").join(
-                    SQL("(%s, %s)", status, state) for status, state in expected
-                ),
-                refunds=SQL.identifier(tables.refunds),
-                provider=self.provider_id.id,
-            )
+        """Transactions not in the state their GoCardless refund's status leads to."""
+        rows = self._gocardless_state_mismatches(
+            tables.refunds, self._gocardless_expected_refund_states()
         )
         return [
             self._gocardless_drift_values(
