@@ -24,9 +24,6 @@ from .. import const
 
 _logger = logging.getLogger(__name__)
 
-# Operations whose confirmed debit Odoo books with a payment (no validation, no refund).
-DEBIT_OPERATIONS_BOOKED = ("online_redirect", "online_token", "online_direct", "offline")
-
 
 class PaymentTransaction(models.Model):
     _inherit = "payment.transaction"  # pylint: disable=consider-merging-classes-inherited
@@ -96,7 +93,7 @@ class PaymentTransaction(models.Model):
         if not (
             self.provider_code == const.PROVIDER_CODE
             and self.state == "done"
-            and self.operation in DEBIT_OPERATIONS_BOOKED
+            and self.operation in const.DEBIT_OPERATIONS
             and self.amount > 0
             and not self.payment_id
             and not self.source_transaction_id
@@ -155,7 +152,7 @@ class PaymentTransaction(models.Model):
         on another invoice), and the merchant is told on each invoice.
         """
         if self.provider_code != const.PROVIDER_CODE or self.operation not in (
-            DEBIT_OPERATIONS_BOOKED
+            const.DEBIT_OPERATIONS
         ):
             return super()._create_payment(**extra_create_values)
         unposted = self.invoice_ids.filtered(lambda invoice: invoice.state != "posted")

@@ -17,9 +17,6 @@ from .. import const
 from ..gocardless_core import amounts, debits, schemes
 from ..gocardless_core.errors import GoCardlessCoreError
 
-# Payment states of an invoice that still has something to pay.
-OPEN_PAYMENT_STATES = ("not_paid", "partial")
-
 
 # Kept apart from payment_transaction.py, which holds the flows: this file is the rules.
 class PaymentTransaction(models.Model):
@@ -113,7 +110,7 @@ class PaymentTransaction(models.Model):
         if not (
             invoice.move_type == "out_invoice"
             and invoice.state == "posted"
-            and invoice.payment_state in OPEN_PAYMENT_STATES
+            and invoice.payment_state in const.UNPAID_PAYMENT_STATES
         ):
             raise ValidationError(
                 self.env._(
