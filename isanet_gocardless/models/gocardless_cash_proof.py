@@ -75,6 +75,7 @@ DRIFT_KINDS = [
 MENDS = {
     "payment_orphan": "link",
     "payment_state": "read",
+    "payment_unbooked": "book_payment",
     "refund_state": "read",
     "payout_missed": "book",
     "payout_item": "book",
@@ -1232,6 +1233,7 @@ class GoCardlessCashProofDrift(models.Model):
             ("link", "Link the payment"),
             ("read", "Read it again"),
             ("book", "Book the payout"),
+            ("book_payment", "Book the payment"),
         ],
         compute="_compute_mend",
         store=True,
@@ -1311,6 +1313,8 @@ class GoCardlessCashProofDrift(models.Model):
             return (tx.gocardless_payment_status, tx.state) in set(
                 self.env["gocardless.cash.proof"]._gocardless_expected_states()
             ) or bool(tx.gocardless_retrying)
+        if self.kind == "payment_unbooked":
+            return self._gocardless_book_payment()
         if self.kind == "refund_state":
             tx = self.transaction_id._gocardless_in_company_context()
             refund = tx.provider_id._gocardless_make_request("refunds", "get", self.gocardless_ref)
@@ -1350,6 +1354,43 @@ class GoCardlessCashProofDrift(models.Model):
             const.PROVIDER_CODE, {"reference": tx.reference, "gocardless_payment": payment}
         )
         tx._gocardless_post_process_now()
+
+    def _gocardless_book_payment(self):
+        """Book the accounting payment of a collected debit that has none, as its
+        post-processing does (Odoo's `_create_payment`, this addon's for invoices no longer
+        posted), once GoCardless, read again, says the money was collected.
+
+        The payment is read again through the pipeline first: a debit GoCardless took back
+        meanwhile (charged back, failed) follows its status instead, and nothing is booked.
+        """
+        tx = self.transaction_id
+        if not tx or not self.gocardless_ref:
+            return False
+        self._gocardless_read_payment(tx, self.gocardless_ref)
+        if tx.state != "done" or tx.payment_id:
+            return True  # followed its status, or booked meanwhile
+        if tx.gocardless_payment_status not in COLLECTED_PAYMENT_STATUSES:
+            raise UserError(
+                self.env._(
+                    "GoCardless: the payment %(payment)s is %(status)s, not collected: it is "
+                    "not booked in one click.",
+                    payment=self.gocardless_ref,
+                    status=tx.gocardless_payment_status or "",
+                )
+            )
+        tx = tx._gocardless_in_company_context()
+        payment = tx.with_company(tx.company_id)._create_payment()
+        tx._log_message_on_linked_documents(
+            tx.env._(
+                "GoCardless collected the direct debit %(reference)s, which had no accounting "
+                "payment: the cash proof booked it (%(payment)s).",
+                reference=tx.reference,
+                payment=payment.name or "",
+            )
+        )
+        # A payout waiting for this payment's booking can now be booked.
+        self.env["gocardless.payout"]._gocardless_trigger_waiting()
+        return bool(tx.payment_id)
 
     def _gocardless_link_payment(self, provider):
         """Give an orphan GoCardless payment its transaction, through the pipeline.

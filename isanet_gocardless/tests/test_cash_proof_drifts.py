@@ -1,0 +1,204 @@
+# Copyright 2026 Isanet
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+"""The cash proof's drifts as they happen in real life, against the local sandbox: a debit
+collected on an invoice cancelled meanwhile, a collected debit whose accounting payment is
+gone; each listed, mended, and the proof balanced."""
+
+from odoo import fields
+from odoo.tests import tagged
+from odoo.tools import mute_logger
+
+from odoo.addons.payment.tests.http_common import PaymentHttpCommon
+
+from .common import (
+    EVENT_LOGGER,
+    GoCardlessFlowMixin,
+    GoCardlessPayoutMixin,
+    GoCardlessPortalMixin,
+    GoCardlessSandboxCommon,
+)
+
+LOGGERS = (
+    "odoo.addons.payment.models.payment_transaction",
+    "odoo.addons.isanet_gocardless.models.payment_transaction",
+    "odoo.addons.isanet_gocardless.models.account_move_debits",
+    EVENT_LOGGER,
+)
+
+
+@tagged("post_install", "-at_install")
+class TestCashProofDrifts(
+    GoCardlessPayoutMixin,
+    GoCardlessFlowMixin,
+    GoCardlessPortalMixin,
+    GoCardlessSandboxCommon,
+    PaymentHttpCommon,
+):
+    def setUp(self):
+        super().setUp()
+        self.gocardless.action_gocardless_create_clearing_journal()
+        self.clearing = self.gocardless._gocardless_clearing_account()
+
+    # === HELPERS === #
+
+    def _prove(self):
+        today = fields.Date.context_today(self.gocardless)
+        self.env.flush_all()
+        proof = self.env["gocardless.cash.proof"]._gocardless_prove(
+            self.gocardless, today.replace(day=1), today
+        )
+        self.assertNotEqual(proof.state, "failed", proof.message)
+        return proof
+
+    def _drift(self, proof, kind):
+        return proof.drift_ids.filtered(lambda drift: drift.kind == kind)
+
+    def _mend(self, drift):
+        with mute_logger(*LOGGERS):
+            drift.action_gocardless_mend()
+        self.assertEqual(drift.state, "mended", drift.message)
+
+    def _clearing_balance(self):
+        lines = self.env["account.move.line"].search(
+            [("account_id", "=", self.clearing.id), ("parent_state", "=", "posted")]
+        )
+        return self.currency_euro.round(sum(lines.mapped("amount_currency")))
+
+    def _submitted_debit(self, amount):
+        """Pay a new invoice by direct debit; GoCardless submits it (webhooks applied)."""
+        invoice = self._create_customer_invoice(amount=amount)
+        tx, _response = self._pay_by_redirect(invoice)
+        self._simulate("payment_submitted", tx.provider_reference)
+        with mute_logger(*LOGGERS):
+            self._deliver_and_apply()
+        self.assertEqual((tx.state, tx.gocardless_payment_status), ("pending", "submitted"))
+        return invoice, tx
+
+    def _notices(self, record, text):
+        return record.message_ids.filtered(lambda message: text in str(message.body))
+
+    # === TESTS === #
+
+    def test_collected_on_a_cancelled_invoice_listed_then_booked_as_credit(self):
+        """The debit is submitted, the invoice cancelled (GoCardless can't stop it any more),
+        GoCardless collects it and its webhook is lost: the proof lists the payment in another
+        state and the clearing account short of it; read again, it is booked as the
+        customer's credit, the merchant told; the proof balances. The late webhook then
+        changes nothing."""
+        invoice, tx = self._submitted_debit(80.0)
+        with mute_logger(*LOGGERS):
+            invoice.button_cancel()
+        self.assertEqual(invoice.state, "cancel")
+        self._simulate("payment_confirmed", tx.provider_reference)  # webhook not delivered
+        self.assertEqual(tx.state, "pending")
+
+        proof = self._prove()
+        drift = self._drift(proof, "payment_state")
+        self.assertEqual(drift.transaction_id, tx)
+        self.assertEqual((drift.gocardless_status, drift.odoo_state), ("confirmed", "pending"))
+        self.assertAlmostEqual(drift.amount, 80.0)
+        self.assertEqual(drift.mend, "read")
+        # GoCardless holds the money; the clearing account does not.
+        self.assertAlmostEqual(self._drift(proof, "clearing").amount, -80.0)
+
+        self._mend(drift)
+        self.assertEqual(tx.state, "done")
+        payment = tx.payment_id
+        self.assertTrue(payment, "the collected debit is booked")
+        self.assertEqual(payment.state, "in_process")
+        self.assertAlmostEqual(payment.amount, 80.0)
+        receivable = payment.move_id.line_ids.filtered(
+            lambda line: line.account_id == payment.destination_account_id
+        )
+        self.assertAlmostEqual(-sum(receivable.mapped("amount_residual")), 80.0)
+        self.assertEqual(invoice.state, "cancel", "the cancelled invoice stays cancelled")
+        self.assertEqual(invoice.gocardless_debit_surplus, 80.0)
+        self.assertEqual(len(self._notices(invoice, "was collected although the invoice")), 1)
+        self.assertEqual(
+            len(
+                invoice.activity_ids.filtered(
+                    lambda a: a.summary == "Direct debit collected on an invoice no longer posted"
+                )
+            ),
+            1,
+        )
+        self.assertAlmostEqual(self._clearing_balance(), 80.0)
+        again = self._prove()
+        self.assertEqual(again.state, "balanced", again.drift_ids.mapped("name"))
+        self.assertIn("EUR: balance 80.0, GoCardless holds 80.0.", again.clearing_summary)
+
+        # The lost webhook arrives at last: nothing is booked twice, nobody told twice.
+        with mute_logger(*LOGGERS):
+            self._deliver_and_apply()
+        self.assertEqual(tx.payment_id, payment)
+        self.assertEqual(
+            self.env["account.payment"].search_count([("payment_transaction_id", "=", tx.id)]), 1
+        )
+        self.assertEqual(len(self._notices(invoice, "was collected although the invoice")), 1)
+        self.assertAlmostEqual(self._clearing_balance(), 80.0)
+
+    def test_collected_without_an_accounting_payment_listed_then_booked(self):
+        """The payment of a collected debit deleted by mistake: the proof lists the debit
+        collected without an accounting payment; booked again in one click (as its
+        post-processing books it), the invoice is paid again and the proof balances."""
+        invoice = self._create_customer_invoice(amount=64.0)
+        tx, _response = self._pay_by_redirect(invoice)
+        self._simulate("payment_confirmed", tx.provider_reference)
+        with mute_logger(*LOGGERS):
+            self._deliver_and_apply()
+        self.assertEqual(tx.state, "done")
+        self.assertEqual(invoice.payment_state, "paid")
+        with mute_logger(*LOGGERS):
+            tx.payment_id.action_draft()
+            tx.payment_id.unlink()
+        self.assertFalse(tx.payment_id)
+        self.assertEqual(invoice.payment_state, "not_paid")
+        self.assertTrue(tx.is_post_processed)
+
+        proof = self._prove()
+        drift = self._drift(proof, "payment_unbooked")
+        self.assertEqual(drift.transaction_id, tx)
+        self.assertEqual(drift.gocardless_ref, tx.provider_reference)
+        self.assertAlmostEqual(drift.amount, 64.0)
+        self.assertEqual(drift.mend, "book_payment")
+        self.assertAlmostEqual(self._drift(proof, "clearing").amount, -64.0)
+        # Collected and not booked: a debit under way, no new debit of the invoice.
+        self.assertEqual(invoice.transaction_ids, tx)
+
+        self._mend(drift)
+        payment = tx.payment_id
+        self.assertTrue(payment)
+        self.assertEqual(payment.move_id.state, "posted")
+        self.assertEqual(payment.journal_id, self.gocardless.journal_id)
+        self.assertEqual(invoice.payment_state, "paid")
+        self.assertEqual(len(self._notices(invoice, "the cash proof booked it")), 1)
+        self.assertAlmostEqual(self._clearing_balance(), 64.0)
+        again = self._prove()
+        self.assertEqual(again.state, "balanced", again.drift_ids.mapped("name"))
+        # Mended once: a second click books nothing more.
+        drift.action_gocardless_mend()
+        self.assertEqual(
+            self.env["account.payment"].search_count([("payment_transaction_id", "=", tx.id)]), 1
+        )
+
+    def test_unbooked_debit_charged_back_meanwhile_is_not_booked(self):
+        """A debit collected then charged back before its payment is booked again: the mend
+        reads it first and follows its status; no payment is made for money taken back."""
+        invoice = self._create_customer_invoice(amount=45.0)
+        tx, _response = self._pay_by_redirect(invoice)
+        self._simulate("payment_confirmed", tx.provider_reference)
+        with mute_logger(*LOGGERS):
+            self._deliver_and_apply()
+            tx.payment_id.action_draft()
+            tx.payment_id.unlink()
+        drift = self._drift(self._prove(), "payment_unbooked")
+        self.assertTrue(drift)
+        self._simulate("payment_charged_back", tx.provider_reference)  # webhook not delivered
+
+        self._mend(drift)
+        self.assertEqual(tx.gocardless_payment_status, "charged_back")
+        self.assertIn(tx.state, ("cancel", "error"))
+        self.assertFalse(tx.payment_id)
+        self.assertAlmostEqual(self._clearing_balance(), 0.0)
+        again = self._prove()
+        self.assertEqual(again.state, "balanced", again.drift_ids.mapped("name"))
