@@ -2,7 +2,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
 """The cash proof's drifts as they happen in real life, against the local sandbox: a debit
 collected on an invoice cancelled meanwhile, a collected debit whose accounting payment is
-gone; each listed, mended, and the proof balanced."""
+gone, the events of a disconnection missed; each listed, mended, and the proof balanced."""
 
 from odoo import fields
 from odoo.tests import tagged
@@ -10,8 +10,12 @@ from odoo.tools import mute_logger
 
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
+from ..gocardless_core import catchup
 from .common import (
+    CLIENT_ID,
+    CLIENT_SECRET,
     EVENT_LOGGER,
+    GoCardlessConnectMixin,
     GoCardlessFlowMixin,
     GoCardlessPayoutMixin,
     GoCardlessPortalMixin,
@@ -31,9 +35,15 @@ class TestCashProofDrifts(
     GoCardlessPayoutMixin,
     GoCardlessFlowMixin,
     GoCardlessPortalMixin,
+    GoCardlessConnectMixin,
     GoCardlessSandboxCommon,
     PaymentHttpCommon,
 ):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._setup_partner_app()
+
     def setUp(self):
         super().setUp()
         self.gocardless.action_gocardless_create_clearing_journal()
@@ -202,3 +212,68 @@ class TestCashProofDrifts(
         self.assertAlmostEqual(self._clearing_balance(), 0.0)
         again = self._prove()
         self.assertEqual(again.state, "balanced", again.drift_ids.mapped("name"))
+
+    def test_events_missed_across_a_reconnection(self):
+        """Connected, a debit submitted, the events caught up; the account disconnected;
+        GoCardless collects the debit meanwhile (its event never reaches Odoo); the same
+        account connected again. The proof lists the payment in another state; the catch-up
+        reads the events from the newest one seen before the disconnection, recovers the
+        missed one (in the ledger) and pays the invoice; the drift is mended, the proof
+        balanced."""
+        self.sandbox.sandbox.oauth_clients[CLIENT_ID] = CLIENT_SECRET
+        self.authenticate("admin", "admin")
+        self._connect(email="proof@example.com", name="Proof Ltd")
+        organisation = self.gocardless.gocardless_organisation_id
+        self.assertTrue(organisation)
+        self.authenticate(None, None)  # the customer pays from the invoice's portal page
+        invoice, tx = self._submitted_debit(70.0)
+        admin = self._as_admin(self.gocardless)
+        admin.action_gocardless_sync_events()
+        seen = self.gocardless.gocardless_events_synced_at
+        self.assertTrue(seen)
+
+        with mute_logger(*LOGGERS):
+            admin.action_gocardless_disconnect()
+        self.assertFalse(self.gocardless.gocardless_access_token)
+        # GoCardless collects the debit while Odoo is disconnected.
+        self.sandbox._simulate("payment_confirmed", "payments", tx.provider_reference)
+        self.authenticate("admin", "admin")
+        with mute_logger(*LOGGERS):
+            self._connect(email="proof@example.com", name="Proof Ltd")
+        self.assertEqual(self.gocardless.gocardless_organisation_id, organisation)
+        self.assertEqual(self.gocardless.gocardless_events_synced_at, seen)
+        self.assertEqual(tx.state, "pending")
+
+        proof = self._prove()
+        drift = self._drift(proof, "payment_state")
+        self.assertEqual(drift.transaction_id, tx)
+        self.assertEqual((drift.gocardless_status, drift.odoo_state), ("confirmed", "pending"))
+
+        # The catch-up (Sync now, as the hourly job) reads from before the disconnection.
+        mark = self.sandbox.request_log_mark()
+        with mute_logger(*LOGGERS):
+            admin.action_gocardless_sync_events()
+        listing = next(r for r in self.sandbox.request_log(mark) if r["path"] == "/events")
+        self.assertEqual(
+            listing["query"]["created_at[gt]"],
+            [catchup.format_timestamp(seen - catchup.OVERLAP)],
+        )
+        self.env.invalidate_all()
+        confirmed = self.env["gocardless.event"].search(
+            [
+                ("provider_id", "=", self.gocardless.id),
+                ("resource_id", "=", tx.provider_reference),
+                ("action", "=", "confirmed"),
+            ]
+        )
+        self.assertEqual(len(confirmed), 1, "the missed event is recovered into the ledger")
+        self.assertEqual(confirmed.state, "processed")
+        self.assertEqual(tx.state, "done")
+        self.assertTrue(tx.payment_id)
+        self.assertEqual(invoice.payment_state, "paid")
+
+        # The drift listed before is mended: its transaction is now in the expected state.
+        self._mend(drift)
+        again = self._prove()
+        self.assertEqual(again.state, "balanced", again.drift_ids.mapped("name"))
+        self.assertAlmostEqual(self._clearing_balance(), 70.0)
