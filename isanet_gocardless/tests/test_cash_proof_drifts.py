@@ -2,7 +2,12 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
 """The cash proof's drifts as they happen in real life, against the local sandbox: a debit
 collected on an invoice cancelled meanwhile, a collected debit whose accounting payment is
-gone, the events of a disconnection missed; each listed, mended, and the proof balanced."""
+gone, the events of a disconnection missed; each listed, mended, and the proof balanced. A
+past month's proof against what GoCardless held at its end."""
+
+from datetime import timedelta
+
+from freezegun import freeze_time
 
 from odoo import fields
 from odoo.tests import tagged
@@ -83,6 +88,70 @@ class TestCashProofDrifts(
             self._deliver_and_apply()
         self.assertEqual((tx.state, tx.gocardless_payment_status), ("pending", "submitted"))
         return invoice, tx
+
+    def _charge_date(self, payment_id):
+        return fields.Date.to_date(self._sandbox_client().payments.get(payment_id).charge_date)
+
+    def _orphan(self, tx, amount):
+        """A payment GoCardless collects on ``tx``'s mandate, which Odoo never hears of."""
+        payment = self._sandbox_client().payments.create(
+            params={
+                "amount": amount,
+                "currency": "EUR",
+                "links": {"mandate": tx.token_id.provider_ref},
+            }
+        )
+        self._simulate("payment_confirmed", payment.id)
+        return payment.id
+
+    def _past_month(self, missing_from_the_books=0, collected_after=0):
+        """A month of GoCardless: two debits collected and booked, one paid out in a payout of
+        the month; after the month's end GoCardless pays the other out. ``missing_from_the_books``
+        (minor units): a payment GoCardless collected in the month on the same mandate, which
+        Odoo never heard of; ``collected_after`` (minor units): one GoCardless collects after
+        the month's end, which Odoo never hears of either.
+
+        :return: the month's proof, proved the day after the month's end, and its figures.
+        """
+        today = fields.Date.context_today(self.gocardless)
+        with mute_logger(*LOGGERS):
+            tx_a = self._collect_by_redirect(100.0)
+            tx_b = self._collect_by_redirect(33.33)
+        payout_a = self._pay_out(tx_a)
+        with mute_logger(*LOGGERS):
+            self._pay_payouts()
+        payment_ids = [tx_a.provider_reference, tx_b.provider_reference]
+        if missing_from_the_books:
+            payment_ids.append(self._orphan(tx_b, missing_from_the_books))
+        # The month ends once GoCardless charged every payment of it.
+        end = max(today, *(self._charge_date(payment_id) for payment_id in payment_ids))
+        # GoCardless moves on past the month: the second debit is paid out after its end.
+        self.sandbox.advance_clock(days=(end - today).days + 2)
+        if self._sandbox_client().payments.get(tx_b.provider_reference).status != "paid_out":
+            self._simulate("payment_paid_out", tx_b.provider_reference)
+        if collected_after:
+            later = self._orphan(tx_b, collected_after)
+            self.assertGreater(self._charge_date(later), end)
+        with mute_logger(*LOGGERS):
+            self._pay_payouts()
+        first = self._payout(payout_a)
+        second = self._payout(
+            self._sandbox_client().payments.get(tx_b.provider_reference).links.payout
+        )
+        self.assertEqual((first.state, second.state), ("booked", "booked"), second.message)
+        self.assertLessEqual(first.arrival_date, end)
+        self.assertGreater(second.arrival_date, end, "paid out after the month's end")
+
+        # Proved the day after the month's end (GoCardless's own clock keeps running).
+        self.env.flush_all()
+        with freeze_time(end + timedelta(days=1), ignore=["gocardless_sandbox"]):
+            proof = self.env["gocardless.cash.proof"]._gocardless_prove(
+                self.gocardless, today - timedelta(days=40), end
+            )
+            self.assertNotEqual(proof.state, "failed", proof.message)
+            self.assertLess(proof.date_to, fields.Date.context_today(proof, proof.run_at))
+            (values,) = proof._gocardless_month_figures()
+        return proof, values
 
     def _notices(self, record, text):
         return record.message_ids.filtered(lambda message: text in str(message.body))
@@ -277,3 +346,34 @@ class TestCashProofDrifts(
         again = self._prove()
         self.assertEqual(again.state, "balanced", again.drift_ids.mapped("name"))
         self.assertAlmostEqual(self._clearing_balance(), 70.0)
+
+    def test_past_month_proof_balances_with_gocardless_at_its_end(self):
+        """A month over before the day of its proof: its closing balance (what was collected
+        less the payout of the month) is proved against what GoCardless held at the month's
+        end, from its own dates (charge dates, payouts paid by then), not against what it holds
+        on the day of the proof; to the cent. A payment GoCardless collected after the month's
+        end is not the month's."""
+        proof, values = self._past_month(collected_after=500)
+        self.assertAlmostEqual(values["collected"], 133.33, places=2)
+        self.assertAlmostEqual(values["paid_out"], -100.0, places=2)
+        self.assertAlmostEqual(values["closing"], 33.33, places=2)
+        self.assertEqual(values["payout_count"], 1, "the later payout is not the month's")
+        self.assertEqual(values["held"], 33.33)
+        self.assertEqual(values["difference"], 0.0)
+        # On the day of the proof GoCardless holds only the later payment: both debits of the
+        # month are paid out.
+        self.assertEqual(proof.clearing_held, {"EUR": 500})
+        self.assertTrue(proof.drift_ids.filtered(lambda drift: drift.kind == "payment_orphan"))
+        self.assertEqual(proof.clearing_held_end, {"EUR": 3333})
+        rows = {label: amount for label, amount, _total in proof._gocardless_month_rows(values)}
+        self.assertEqual(rows["Held by GoCardless: collected, not paid out yet"], 33.33)
+        self.assertEqual(rows["Difference with GoCardless"], 0.0)
+
+    def test_past_month_proof_shows_a_payment_missing_from_the_books(self):
+        """GoCardless collected in the month a payment Odoo never booked: the past month's
+        proof shows the difference, the payment's amount."""
+        _proof, values = self._past_month(missing_from_the_books=1234)
+        self.assertAlmostEqual(values["closing"], 33.33, places=2)
+        self.assertAlmostEqual(values["held"], 45.67, places=2)
+        self.assertAlmostEqual(values["difference"], -12.34, places=2)
+        self.assertNotEqual(values["difference"], 0.0)
