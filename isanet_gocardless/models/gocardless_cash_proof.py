@@ -75,6 +75,7 @@ DRIFT_KINDS = [
 MENDS = {
     "payment_orphan": "link",
     "payment_state": "read",
+    "payment_unbooked": "book_payment",
     "refund_state": "read",
     "payout_missed": "book",
     "payout_item": "book",
@@ -139,6 +140,12 @@ class GoCardlessCashProof(models.Model):
         readonly=True,
         help="Per currency code: what GoCardless collected and has not paid out yet, in minor "
         "units, when the proof was made.",
+    )
+    clearing_held_end = fields.Json(
+        readonly=True,
+        help="Per currency code: what GoCardless held at the end of a period that ended before "
+        "the proof (collected by then, not carried by the payouts paid by then), in minor "
+        "units, from GoCardless's own payments, refunds and payouts.",
     )
     drift_ids = fields.One2many(
         comodel_name="gocardless.cash.proof.drift", inverse_name="proof_id", readonly=True
@@ -321,6 +328,11 @@ class GoCardlessCashProof(models.Model):
             "clearing_account_id": tables.clearing.id if tables.clearing else False,
             "clearing_summary": summary,
             "clearing_held": held,
+            "clearing_held_end": (
+                self._gocardless_held(tables, self.date_to)
+                if tables.clearing and self.date_to < fields.Date.context_today(self)
+                else None
+            ),
             "message": "\n".join(more) or False,
         }
 
@@ -814,18 +826,12 @@ class GoCardlessCashProof(models.Model):
         return result
 
     def _gocardless_clearing_drifts(self, tables):
-        """The clearing account's balance against what GoCardless collected and holds.
-
-        GoCardless holds, per payment: its amount when collected (confirmed, paid out), less
-        it once in a paid payout, plus it back once a paid payout took it back (charge-back,
-        late failure); per refund: less its amount when paid, plus it back once a paid payout
-        settled it. The items of the paid payouts are those Odoo stored when booking them, or
-        read now for the others.
+        """The clearing account's balance against what GoCardless collected and holds now
+        (:meth:`_gocardless_held`).
 
         :return: (drift values, summary text, what GoCardless holds per currency code in
             minor units or None)
         """
-        provider = self.provider_id
         if not tables.clearing:
             return (
                 [],
@@ -835,56 +841,7 @@ class GoCardlessCashProof(models.Model):
                 ),
                 None,
             )
-        expected = {
-            row["currency"]: row["amount"]
-            for row in self._gocardless_query(
-                SQL(
-                    """
-                    WITH items AS (
-                        SELECT i.type, i.payment, i.refund FROM %(items)s i
-                         UNION ALL
-                        SELECT i.item_type, i.payment_reference, i.refund_reference
-                          FROM gocardless_payout_item i
-                          JOIN gocardless_payout p ON p.id = i.payout_id
-                          JOIN %(payouts)s g ON g.id = p.name AND g.status = 'paid'
-                         WHERE p.provider_id = %(provider)s
-                           AND NOT EXISTS (SELECT 1 FROM %(items)s r WHERE r.payout = p.name)
-                    ),
-                    paid_out AS (SELECT DISTINCT payment FROM items
-                                  WHERE type = 'payment_paid_out' AND payment IS NOT NULL),
-                    reversed AS (SELECT DISTINCT payment FROM items
-                                  WHERE type IN %(reversals)s AND payment IS NOT NULL),
-                    settled AS (SELECT DISTINCT refund FROM items
-                                 WHERE type IN %(refund_types)s AND refund IS NOT NULL),
-                    held AS (
-                        SELECT g.currency,
-                               CASE WHEN g.status IN %(collected)s THEN g.amount ELSE 0 END
-                               - CASE WHEN o.payment IS NOT NULL THEN g.amount ELSE 0 END
-                               + CASE WHEN r.payment IS NOT NULL THEN g.amount ELSE 0 END
-                               AS amount
-                          FROM %(payments)s g
-                          LEFT JOIN paid_out o ON o.payment = g.id
-                          LEFT JOIN reversed r ON r.payment = g.id
-                        UNION ALL
-                        SELECT f.currency,
-                               CASE WHEN f.status = 'paid' THEN -f.amount ELSE 0 END
-                               + CASE WHEN s.refund IS NOT NULL THEN f.amount ELSE 0 END
-                          FROM %(refunds)s f
-                          LEFT JOIN settled s ON s.refund = f.id
-                    )
-                    SELECT currency, sum(amount)::bigint AS amount FROM held GROUP BY currency
-                    """,
-                    items=SQL.identifier(tables.items),
-                    payouts=SQL.identifier(tables.payouts),
-                    payments=SQL.identifier(tables.payments),
-                    refunds=SQL.identifier(tables.refunds),
-                    provider=provider.id,
-                    reversals=REVERSAL_ITEM_TYPES,
-                    refund_types=REFUND_ITEM_TYPES,
-                    collected=COLLECTED_PAYMENT_STATUSES,
-                )
-            )
-        }
+        expected = self._gocardless_held(tables)
         booked = {}
         for row in self._gocardless_query(
             SQL(
@@ -927,6 +884,84 @@ class GoCardlessCashProof(models.Model):
                     }
                 )
         return drifts, "\n".join(lines), expected
+
+    def _gocardless_held(self, tables, at=None):
+        """Return what GoCardless holds for the provider, per currency code in minor units.
+
+        Per payment: its amount when collected (confirmed, paid out), less it once in a paid
+        payout, plus it back once a paid payout took it back (charge-back, late failure); per
+        refund: less its amount when paid, plus it back once a paid payout settled it. The
+        items of the paid payouts are those Odoo stored when booking them, or read now for the
+        others.
+
+        :param date at: The end of a past period: what GoCardless held that day, from its own
+            dates: the payments charged by then (charge date), the refunds created by then and
+            the payouts paid by then (arrival date, the date of their entries in Odoo). As in
+            the books, a payment charged back or failed since is not counted as collected.
+        :rtype: dict
+        """
+        dated = at is not None
+        return {
+            row["currency"]: row["amount"]
+            for row in self._gocardless_query(
+                SQL(
+                    """
+                    WITH items AS (
+                        SELECT i.type, i.payment, i.refund, g.arrival_date AS paid_on
+                          FROM %(items)s i
+                          JOIN %(payouts)s g ON g.id = i.payout
+                         UNION ALL
+                        SELECT i.item_type, i.payment_reference, i.refund_reference,
+                               g.arrival_date
+                          FROM gocardless_payout_item i
+                          JOIN gocardless_payout p ON p.id = i.payout_id
+                          JOIN %(payouts)s g ON g.id = p.name AND g.status = 'paid'
+                         WHERE p.provider_id = %(provider)s
+                           AND NOT EXISTS (SELECT 1 FROM %(items)s r WHERE r.payout = p.name)
+                    ),
+                    carried AS (SELECT * FROM items
+                                 WHERE NOT %(dated)s OR paid_on <= %(at)s::date),
+                    paid_out AS (SELECT DISTINCT payment FROM carried
+                                  WHERE type = 'payment_paid_out' AND payment IS NOT NULL),
+                    reversed AS (SELECT DISTINCT payment FROM carried
+                                  WHERE type IN %(reversals)s AND payment IS NOT NULL),
+                    settled AS (SELECT DISTINCT refund FROM carried
+                                 WHERE type IN %(refund_types)s AND refund IS NOT NULL),
+                    held AS (
+                        SELECT g.currency,
+                               CASE WHEN g.status IN %(collected)s
+                                         AND (NOT %(dated)s OR g.created_on <= %(at)s::date)
+                                    THEN g.amount ELSE 0 END
+                               - CASE WHEN o.payment IS NOT NULL THEN g.amount ELSE 0 END
+                               + CASE WHEN r.payment IS NOT NULL THEN g.amount ELSE 0 END
+                               AS amount
+                          FROM %(payments)s g
+                          LEFT JOIN paid_out o ON o.payment = g.id
+                          LEFT JOIN reversed r ON r.payment = g.id
+                        UNION ALL
+                        SELECT f.currency,
+                               CASE WHEN f.status = 'paid'
+                                         AND (NOT %(dated)s OR f.created_on <= %(at)s::date)
+                                    THEN -f.amount ELSE 0 END
+                               + CASE WHEN s.refund IS NOT NULL THEN f.amount ELSE 0 END
+                          FROM %(refunds)s f
+                          LEFT JOIN settled s ON s.refund = f.id
+                    )
+                    SELECT currency, sum(amount)::bigint AS amount FROM held GROUP BY currency
+                    """,
+                    items=SQL.identifier(tables.items),
+                    payouts=SQL.identifier(tables.payouts),
+                    payments=SQL.identifier(tables.payments),
+                    refunds=SQL.identifier(tables.refunds),
+                    provider=self.provider_id.id,
+                    reversals=REVERSAL_ITEM_TYPES,
+                    refund_types=REFUND_ITEM_TYPES,
+                    collected=COLLECTED_PAYMENT_STATUSES,
+                    dated=dated,
+                    at=at,
+                )
+            )
+        }
 
     # === BUSINESS METHODS - MONTH === #
 
@@ -1027,12 +1062,16 @@ class GoCardlessCashProof(models.Model):
                 )
             )
         }
-        # What GoCardless holds is known as of the proof: it proves the closing balance of a
-        # period that ends on or after that day.
+        # What GoCardless holds, as of the proof for a period that ends on or after that day,
+        # else at the period's end (from GoCardless's own dates): it proves the closing balance.
         held = None
-        if isinstance(self.clearing_held, dict) and self.run_at:
+        if self.run_at:
             if self.date_to >= fields.Date.context_today(self, self.run_at):
                 held = self.clearing_held
+            else:
+                held = self.clearing_held_end
+        if not isinstance(held, dict):
+            held = None
         for code in held or ():
             figure(self._gocardless_currency(code).id)
         result = []
@@ -1232,6 +1271,7 @@ class GoCardlessCashProofDrift(models.Model):
             ("link", "Link the payment"),
             ("read", "Read it again"),
             ("book", "Book the payout"),
+            ("book_payment", "Book the payment"),
         ],
         compute="_compute_mend",
         store=True,
@@ -1311,6 +1351,8 @@ class GoCardlessCashProofDrift(models.Model):
             return (tx.gocardless_payment_status, tx.state) in set(
                 self.env["gocardless.cash.proof"]._gocardless_expected_states()
             ) or bool(tx.gocardless_retrying)
+        if self.kind == "payment_unbooked":
+            return self._gocardless_book_payment()
         if self.kind == "refund_state":
             tx = self.transaction_id._gocardless_in_company_context()
             refund = tx.provider_id._gocardless_make_request("refunds", "get", self.gocardless_ref)
@@ -1350,6 +1392,43 @@ class GoCardlessCashProofDrift(models.Model):
             const.PROVIDER_CODE, {"reference": tx.reference, "gocardless_payment": payment}
         )
         tx._gocardless_post_process_now()
+
+    def _gocardless_book_payment(self):
+        """Book the accounting payment of a collected debit that has none, as its
+        post-processing does (Odoo's `_create_payment`, this addon's for invoices no longer
+        posted), once GoCardless, read again, says the money was collected.
+
+        The payment is read again through the pipeline first: a debit GoCardless took back
+        meanwhile (charged back, failed) follows its status instead, and nothing is booked.
+        """
+        tx = self.transaction_id
+        if not tx or not self.gocardless_ref:
+            return False
+        self._gocardless_read_payment(tx, self.gocardless_ref)
+        if tx.state != "done" or tx.payment_id:
+            return True  # followed its status, or booked meanwhile
+        if tx.gocardless_payment_status not in COLLECTED_PAYMENT_STATUSES:
+            raise UserError(
+                self.env._(
+                    "GoCardless: the payment %(payment)s is %(status)s, not collected: it is "
+                    "not booked in one click.",
+                    payment=self.gocardless_ref,
+                    status=tx.gocardless_payment_status or "",
+                )
+            )
+        tx = tx._gocardless_in_company_context()
+        payment = tx.with_company(tx.company_id)._create_payment()
+        tx._log_message_on_linked_documents(
+            tx.env._(
+                "GoCardless collected the direct debit %(reference)s, which had no accounting "
+                "payment: the cash proof booked it (%(payment)s).",
+                reference=tx.reference,
+                payment=payment.name or "",
+            )
+        )
+        # A payout waiting for this payment's booking can now be booked.
+        self.env["gocardless.payout"]._gocardless_trigger_waiting()
+        return bool(tx.payment_id)
 
     def _gocardless_link_payment(self, provider):
         """Give an orphan GoCardless payment its transaction, through the pipeline.

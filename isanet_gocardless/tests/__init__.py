@@ -25,3 +25,4 @@ from . import test_public_doors
 from . import test_known_payments
 from . import test_cash_proof
 from . import test_debit_follows_invoice
+from . import test_cash_proof_drifts
