@@ -1523,84 +1523,77 @@ class _ProofTables:
             )
         )
 
+    def _insert_resources(self, table, records, columns, values):
+        """Store the GoCardless ``records`` (those without an id left out) in ``table``: their
+        id, status, amount and currency, then the ``columns`` (name: SQL type) whose values
+        ``values`` returns for a record."""
+        self._insert(
+            table,
+            ("id", "status", "amount", "currency", *columns),
+            ("varchar", "varchar", "bigint", "varchar", *columns.values()),
+            [
+                (r["id"], r.get("status"), int(r.get("amount") or 0), r.get("currency"), *values(r))
+                for r in records
+                if isinstance(r, dict) and r.get("id")
+            ],
+        )
+
     def read_gocardless(self):
         """Read the account's payouts, payments and refunds, then the items of the paid
         payouts Odoo has not booked."""
-        for records in self.pages("payouts"):
-            self.counts["payouts"] += len(records)
-            self._insert(
+
+        def links(record):
+            return record.get("links") or {}
+
+        for resource, table, columns, values in (
+            (
+                "payouts",
                 self.payouts,
-                ("id", "status", "amount", "currency", "arrival_date", "reference"),
-                ("varchar", "varchar", "bigint", "varchar", "date", "varchar"),
-                [
-                    (
-                        r["id"],
-                        r.get("status"),
-                        int(r.get("amount") or 0),
-                        r.get("currency"),
-                        self._day(r.get("arrival_date")),
-                        r.get("reference"),
-                    )
-                    for r in records
-                    if isinstance(r, dict) and r.get("id")
-                ],
-            )
-        for records in self.pages("payments"):
-            self.counts["payments"] += len(records)
-            self._insert(
+                {"arrival_date": "date", "reference": "varchar"},
+                lambda r: (self._day(r.get("arrival_date")), r.get("reference")),
+            ),
+            (
+                "payments",
                 self.payments,
-                ("id", "status", "amount", "currency", "created_on", "mandate", "payout"),
-                ("varchar", "varchar", "bigint", "varchar", "date", "varchar", "varchar"),
-                [
-                    (
-                        r["id"],
-                        r.get("status"),
-                        int(r.get("amount") or 0),
-                        r.get("currency"),
-                        self._day(r.get("charge_date") or r.get("created_at")),
-                        (r.get("links") or {}).get("mandate"),
-                        (r.get("links") or {}).get("payout"),
-                    )
-                    for r in records
-                    if isinstance(r, dict) and r.get("id")
-                ],
-            )
-            references = [
-                (r["id"], (r.get("metadata") or {}).get("odoo_reference"))
-                for r in records
-                if isinstance(r, dict) and (r.get("metadata") or {}).get("odoo_reference")
-            ]
-            if references:
-                ids, refs = zip(*references, strict=True)
-                self.cr.execute(
-                    SQL(
-                        "UPDATE %s g SET odoo_reference = u.ref FROM unnest(%s::varchar[], "
-                        "%s::varchar[]) AS u(id, ref) WHERE g.id = u.id",
-                        SQL.identifier(self.payments),
-                        list(ids),
-                        list(refs),
-                    )
-                )
-        for records in self.pages("refunds"):
-            self.counts["refunds"] += len(records)
-            self._insert(
+                {"created_on": "date", "mandate": "varchar", "payout": "varchar"},
+                lambda r: (
+                    self._day(r.get("charge_date") or r.get("created_at")),
+                    links(r).get("mandate"),
+                    links(r).get("payout"),
+                ),
+            ),
+            (
+                "refunds",
                 self.refunds,
-                ("id", "status", "amount", "currency", "created_on", "payment"),
-                ("varchar", "varchar", "bigint", "varchar", "date", "varchar"),
-                [
-                    (
-                        r["id"],
-                        r.get("status"),
-                        int(r.get("amount") or 0),
-                        r.get("currency"),
-                        self._day(r.get("created_at")),
-                        (r.get("links") or {}).get("payment"),
-                    )
-                    for r in records
-                    if isinstance(r, dict) and r.get("id")
-                ],
-            )
+                {"created_on": "date", "payment": "varchar"},
+                lambda r: (self._day(r.get("created_at")), links(r).get("payment")),
+            ),
+        ):
+            for records in self.pages(resource):
+                self.counts[resource] += len(records)
+                self._insert_resources(table, records, columns, values)
+                if resource == "payments":
+                    self._store_odoo_references(records)
         self.read_items()
+
+    def _store_odoo_references(self, records):
+        """Note on the stored payments the Odoo reference their metadata carries."""
+        references = [
+            (r["id"], (r.get("metadata") or {}).get("odoo_reference"))
+            for r in records
+            if isinstance(r, dict) and (r.get("metadata") or {}).get("odoo_reference")
+        ]
+        if references:
+            ids, refs = zip(*references, strict=True)
+            self.cr.execute(
+                SQL(
+                    "UPDATE %s g SET odoo_reference = u.ref FROM unnest(%s::varchar[], "
+                    "%s::varchar[]) AS u(id, ref) WHERE g.id = u.id",
+                    SQL.identifier(self.payments),
+                    list(ids),
+                    list(refs),
+                )
+            )
 
     def read_items(self):
         """Read the items of the paid payouts Odoo has not booked nor stored."""
