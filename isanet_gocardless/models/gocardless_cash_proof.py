@@ -34,12 +34,11 @@ from odoo.tools import SQL
 
 from .. import const, utils
 from ..gocardless_core import amounts as gc_amounts
+from ..gocardless_core import client as gc_client
 from ..gocardless_core import events
 
 _logger = logging.getLogger(__name__)
 
-# Records read per list page (GoCardless's maximum).
-PAGE_SIZE = 500
 # Drifts of one kind listed on a proof; the others are counted in its message.
 MAX_DRIFTS_PER_KIND = 200
 # Times a page refused for the rate limit is asked (each after the window the refusal names).
@@ -1475,7 +1474,7 @@ class _ProofTables:
         """Yield the records of a list endpoint, one page at a time (cursor pagination)."""
         after = None
         while True:
-            query = dict(params or {}, limit=PAGE_SIZE)
+            query = dict(params or {}, limit=gc_client.MAX_PAGE_SIZE)
             if after:
                 query["after"] = after
             page = self.read_page(resource, query)
