@@ -383,32 +383,32 @@ class GoCardlessCashProof(models.Model):
         )
 
     @staticmethod
-    def _gocardless_expected_states():
-        """Return ``(GoCardless status, allowed transaction state)`` pairs of the payments.
-
-        The state of ``const.PAYMENT_OUTCOME_STATES``; a failure or charge-back of a payment
-        Odoo had confirmed cancels it instead of an error.
-        """
+    def _gocardless_expected_pairs(status_outcomes, outcome_states):
+        """Return ``(GoCardless status, allowed transaction state)`` pairs: the state each
+        status's outcome (``status_outcomes``) leads to (``outcome_states``); a failure or
+        charge-back of what Odoo had confirmed cancels it instead of an error."""
         pairs = []
-        for status, outcome in events.PAYMENT_STATUS_OUTCOMES.items():
-            state = const.PAYMENT_OUTCOME_STATES.get(outcome)
-            if not state:
-                continue
-            pairs.append((status, state))
-            if state == "error":
-                pairs.append((status, "cancel"))
-        return pairs
-
-    @staticmethod
-    def _gocardless_expected_refund_states():
-        pairs = []
-        for status, outcome in events.REFUND_STATUS_OUTCOMES.items():
-            state = const.REFUND_OUTCOME_STATES.get(outcome)
+        for status, outcome in status_outcomes.items():
+            state = outcome_states.get(outcome)
             if state:
                 pairs.append((status, state))
                 if state == "error":
                     pairs.append((status, "cancel"))
         return pairs
+
+    @classmethod
+    def _gocardless_expected_states(cls):
+        """The pairs of the payments (``const.PAYMENT_OUTCOME_STATES``)."""
+        return cls._gocardless_expected_pairs(
+            events.PAYMENT_STATUS_OUTCOMES, const.PAYMENT_OUTCOME_STATES
+        )
+
+    @classmethod
+    def _gocardless_expected_refund_states(cls):
+        """The pairs of the refunds (``const.REFUND_OUTCOME_STATES``)."""
+        return cls._gocardless_expected_pairs(
+            events.REFUND_STATUS_OUTCOMES, const.REFUND_OUTCOME_STATES
+        )
 
     def _gocardless_state_mismatches(self, table, expected, also_allowed=None):
         """Return the rows of ``table`` (GoCardless payments or refunds) whose transaction is not
