@@ -1,5 +1,6 @@
-"""What the benchmarks share: the repository on ``sys.path``, the local sandbox they start, a
-fulfilled SEPA mandate on it, and the ``odoo shell`` step that prints its figures as JSON.
+"""What the benchmarks share: the repository on ``sys.path``, their command line's common end,
+the local sandbox they start, a fulfilled SEPA mandate on it, and the ``odoo shell`` step that
+prints its figures as JSON (with the provider's setup its scripts share).
 
 A benchmark runs as ``python benchmarks/<name>.py``: this folder is then on ``sys.path`` and
 ``import _common`` finds this module before anything else of the repository is imported.
@@ -15,10 +16,33 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "isanet_gocardless")]
 
 from gocardless_sandbox import SandboxServer  # noqa: E402
-from tools.odoo_harness import odoo_command  # noqa: E402
+from tools.odoo_harness import odoo_command, odoo_unavailable_reason  # noqa: E402
 
 TOKEN = "bench_access_token"
 IBAN = "FR1420041010050500013M02606"
+
+# The lines of an `odoo shell` script (before its ``.format``) that connect the demo provider
+# to the GoCardless at ``data["api_url"]``, in test mode, its bank journal the first one.
+BANK_PROVIDER_SETUP = """\
+provider = env.ref("isanet_gocardless.payment_provider_gocardless")
+eur = env.ref("base.EUR")
+eur.active = True
+bank = env["account.journal"].search([("type", "=", "bank")], limit=1)
+provider.write({{
+    "state": "test", "gocardless_access_token": data["token"],
+    "gocardless_api_url": data["api_url"], "journal_id": bank.id,
+}})"""
+
+
+def parse_arguments(parser):
+    """Add ``--keep-db`` to ``parser`` and return the parsed command line; exit when Odoo
+    can't run here."""
+    parser.add_argument("--keep-db", action="store_true")
+    args = parser.parse_args()
+    reason = odoo_unavailable_reason()
+    if reason:
+        raise SystemExit(f"cannot run: {reason}")
+    return args
 
 
 def start_sandbox(**options):

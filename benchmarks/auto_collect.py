@@ -31,9 +31,16 @@ import sys
 from collections import Counter
 
 import gocardless_pro
-from _common import TOKEN, fulfilled_mandate, odoo_shell, printed_json, start_sandbox
+from _common import (
+    TOKEN,
+    fulfilled_mandate,
+    odoo_shell,
+    parse_arguments,
+    printed_json,
+    start_sandbox,
+)
 
-from tools.odoo_harness import create_addon_db, drop_db, odoo_unavailable_reason
+from tools.odoo_harness import create_addon_db, drop_db
 
 SETUP_SCRIPT = """
 import json
@@ -131,11 +138,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--customers", type=int, default=20)
     parser.add_argument("--rate-limit", type=int, default=1000)
-    parser.add_argument("--keep-db", action="store_true")
-    args = parser.parse_args()
-    reason = odoo_unavailable_reason()
-    if reason:
-        raise SystemExit(f"cannot run: {reason}")
+    args = parse_arguments(parser)
 
     dbname, data_dir, log = create_addon_db()
     sandbox = start_sandbox(rate_limit=args.rate_limit)

@@ -23,25 +23,16 @@ Needs what the Odoo tests need (``import odoo`` of Odoo 18, PostgreSQL: see tool
 import argparse
 import email.utils
 import json
-import subprocess
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT)]
+from _common import BANK_PROVIDER_SETUP, TOKEN, odoo_shell, parse_arguments, printed_json
 
-from tools.odoo_harness import (  # noqa: E402
-    create_addon_db,
-    drop_db,
-    odoo_command,
-    odoo_unavailable_reason,
-)
+from tools.odoo_harness import create_addon_db, drop_db
 
-TOKEN = "bench_access_token"  # noqa: S105 - a benchmark value
 PAGE = 500
 PER_PAYOUT = 100
 RATE_LIMIT = 1000
@@ -184,21 +175,17 @@ def make_handler(account, counter):
     return Handler
 
 
-BENCH_SCRIPT = """
+BENCH_SCRIPT = (
+    """
 import json, resource, time, tracemalloc
 from odoo import fields
 data = json.loads({data!r})
 size, per_payout = data["size"], data["per_payout"]
 payouts_count = size // per_payout
 cr = env.cr
-provider = env.ref("isanet_gocardless.payment_provider_gocardless")
-eur = env.ref("base.EUR")
-eur.active = True
-bank = env["account.journal"].search([("type", "=", "bank")], limit=1)
-provider.write({{
-    "state": "test", "gocardless_access_token": data["token"],
-    "gocardless_api_url": data["api_url"], "journal_id": bank.id,
-}})
+"""
+    + BANK_PROVIDER_SETUP
+    + """
 if not provider._gocardless_has_clearing_account():
     provider.action_gocardless_create_clearing_journal()
 sepa = env.ref("payment.payment_method_sepa_direct_debit")
@@ -317,17 +304,14 @@ print("BENCH_RESULT " + json.dumps({{
     "traced_peak_mb": traced_peak / 2 ** 20, "drifts": kinds,
 }}))
 """
+)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
-    parser.add_argument("--keep-db", action="store_true")
-    args = parser.parse_args()
+    args = parse_arguments(parser)
     sizes = [int(size) for size in args.sizes.split(",")]
-    reason = odoo_unavailable_reason()
-    if reason:
-        raise SystemExit(f"cannot run: {reason}")
 
     dbname, data_dir, log = create_addon_db()
     results = []
@@ -346,25 +330,11 @@ def main():
                     "per_payout": PER_PAYOUT,
                 }
                 print(f"{size} payments, {account.payouts} payouts: proving...", flush=True)
-                bench = subprocess.run(
-                    odoo_command(
-                        dbname, data_dir, "--logfile", str(log), "--no-http", subcommand="shell"
-                    ),
-                    input=BENCH_SCRIPT.format(data=json.dumps(data)),
-                    text=True,
-                    cwd=ROOT,
-                    check=False,
-                    capture_output=True,
-                )
+                out = odoo_shell(dbname, data_dir, log, BENCH_SCRIPT, data, "BENCH_RESULT ")
             finally:
                 server.shutdown()
                 server.server_close()
-            lines = [line for line in bench.stdout.splitlines() if line.startswith("BENCH_RESULT ")]
-            if bench.returncode or not lines:
-                raise SystemExit(
-                    f"odoo shell failed:\n{bench.stdout[-3000:]}\n{bench.stderr[-3000:]}"
-                )
-            results.append(json.loads(lines[-1].split(" ", 1)[1]))
+            results.append(printed_json(out, "BENCH_RESULT"))
     finally:
         if not args.keep_db:
             drop_db(dbname, data_dir)

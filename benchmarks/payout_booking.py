@@ -22,22 +22,25 @@ import argparse
 import statistics
 import sys
 
-from _common import TOKEN, odoo_shell, printed_json, start_sandbox
+from _common import (
+    BANK_PROVIDER_SETUP,
+    TOKEN,
+    odoo_shell,
+    parse_arguments,
+    printed_json,
+    start_sandbox,
+)
 
-from tools.odoo_harness import create_addon_db, drop_db, odoo_unavailable_reason
+from tools.odoo_harness import create_addon_db, drop_db
 
-BENCH_SCRIPT = """
+BENCH_SCRIPT = (
+    """
 import json, time
 from odoo.addons.isanet_gocardless.gocardless_core import payouts as gc_payouts
 data = json.loads({data!r})
-provider = env.ref("isanet_gocardless.payment_provider_gocardless")
-eur = env.ref("base.EUR")
-eur.active = True
-bank = env["account.journal"].search([("type", "=", "bank")], limit=1)
-provider.write({{
-    "state": "test", "gocardless_access_token": data["token"],
-    "gocardless_api_url": data["api_url"], "journal_id": bank.id,
-}})
+"""
+    + BANK_PROVIDER_SETUP
+    + """
 provider.action_gocardless_create_clearing_journal()
 # The payments the payouts pay out: done transactions and their posted payments, on the
 # clearing account (the payment method line of the GoCardless journal).
@@ -100,6 +103,7 @@ for size, payout_id in data["runs"]:
     env.invalidate_all()
 print("BENCH_RESULTS " + json.dumps(results))
 """
+)
 
 
 def payout_payments(size):
@@ -126,12 +130,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="500,2000,5000")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--keep-db", action="store_true")
-    args = parser.parse_args()
+    args = parse_arguments(parser)
     sizes = [int(size) for size in args.sizes.split(",")]
-    reason = odoo_unavailable_reason()
-    if reason:
-        raise SystemExit(f"cannot run: {reason}")
 
     dbname, data_dir, log = create_addon_db()
     sandbox = start_sandbox()

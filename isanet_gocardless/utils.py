@@ -75,6 +75,14 @@ def check_merchant_rights(records, operation="write", group=None):
             )
 
 
+def set_code_labels(records, code_field, label_field, labels):
+    """Set each record's ``label_field`` to the words ``labels`` give its GoCardless code
+    (``code_field``); a code GoCardless adds one day is shown as it is, not hidden."""
+    for record in records:
+        code = record[code_field]
+        record[label_field] = labels.get(code, code or "")
+
+
 def split_url(url):
     """Split a URL into its address without query string and its query parameters.
 

@@ -18,15 +18,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_demo():
-    loader = importlib.machinery.SourceFileLoader("demo_command", str(ROOT / "demo"))
-    spec = importlib.util.spec_from_loader("demo_command", loader)
+def load_script(path, name):
+    """The Python script ``path`` of the repository (no ``.py``), loaded as the module ``name``."""
+    loader = importlib.machinery.SourceFileLoader(name, str(ROOT / path))
+    spec = importlib.util.spec_from_loader(name, loader)
     module = importlib.util.module_from_spec(spec)
     loader.exec_module(module)
     return module
 
 
-demo = load_demo()
+demo = load_script("demo", "demo_command")
 
 
 def fake_odoo_bin(tmp_path, version="18.0", with_addons=True, code=0):

@@ -4,8 +4,6 @@ repository stands for Odoo's source, fake programs for pip and PostgreSQL's."""
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import json
 import os
 import shutil
@@ -19,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.test_demo_command import demo  # noqa: E402  (./demo, loaded once)
+from tests.test_demo_command import demo, load_script  # noqa: E402  (./demo, loaded once)
 from tools import odoo_setup  # noqa: E402
 
 
@@ -428,15 +426,7 @@ def test_local_cluster_for_real():
 
 
 # ---------------------------------------------------------------------------- ./run_tests
-def load_run_tests():
-    loader = importlib.machinery.SourceFileLoader("run_tests_command", str(ROOT / "run_tests"))
-    spec = importlib.util.spec_from_loader("run_tests_command", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-run_tests = load_run_tests()
+run_tests = load_script("run_tests", "run_tests_command")
 
 
 def ready_venv(var):

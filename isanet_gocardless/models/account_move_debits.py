@@ -726,12 +726,24 @@ class AccountMove(models.Model):
                 subtype_xmlid="mail.mt_comment",
             )
 
-    def _gocardless_surplus_summaries(self):
-        """Return the summary of the surplus activity in every installed language."""
-        return {
+    def _gocardless_surplus_activities(self, invoices):
+        """Return the surplus activities of ``invoices``, in whichever installed language they
+        were written."""
+        summaries = {
             self.with_context(lang=lang).env._("Direct debit above what is due")
             for lang, _name in self.env["res.lang"].get_installed()
         }
+        return (
+            self.env["mail.activity"]
+            .sudo()
+            .search(
+                [
+                    ("res_model", "=", "account.move"),
+                    ("res_id", "in", invoices.ids),
+                    ("summary", "in", list(summaries)),
+                ]
+            )
+        )
 
     @api.model
     def _gocardless_flag_surplus(self, tx, surplus):
@@ -744,17 +756,7 @@ class AccountMove(models.Model):
         :param float surplus: What it takes above what is due.
         """
         invoice = tx.invoice_ids.sorted("id")[:1]
-        activities = (
-            self.env["mail.activity"]
-            .sudo()
-            .search(
-                [
-                    ("res_model", "=", "account.move"),
-                    ("res_id", "=", invoice.id),
-                    ("summary", "in", list(self._gocardless_surplus_summaries())),
-                ]
-            )
-        )
+        activities = self._gocardless_surplus_activities(invoice)
         tx_company, user = tx._gocardless_notice_env(invoice)
         tx_user = tx._gocardless_user_env(invoice, user) if user else tx_company
         note = invoice.with_env(tx_user.env)._gocardless_surplus_note(tx_user, surplus)
@@ -794,32 +796,21 @@ class AccountMove(models.Model):
         no longer offered, whose mandate's token is archived or whose provider is disabled: a
         change a hook could not act on (GoCardless unreachable then, a change made in SQL).
         """
-        txs = (
-            self.env["payment.transaction"]
-            .sudo()
-            .search(
-                [
-                    ("provider_code", "=", const.PROVIDER_CODE),
-                    ("operation", "in", const.DEBIT_OPERATIONS),
-                    ("state", "in", const.DEBIT_UNDER_WAY_STATES),
-                    ("provider_reference", "!=", False),
-                    (
-                        "gocardless_payment_status",
-                        "in",
-                        sorted(const.PAYMENT_CANCELLABLE_STATUSES),
-                    ),
-                    "|",
-                    "|",
-                    "|",
-                    "|",
-                    ("invoice_ids.state", "!=", "posted"),
-                    ("invoice_ids.payment_state", "!=", "not_paid"),
-                    ("invoice_ids.gocardless_offered", "=", False),
-                    ("token_id.active", "=", False),
-                    ("provider_id.state", "=", "disabled"),
-                ],
-                order="id",
-            )
+        txs = self.env["payment.transaction"]._gocardless_debits_under_way(
+            [
+                ("provider_code", "=", const.PROVIDER_CODE),
+                ("gocardless_payment_status", "in", sorted(const.PAYMENT_CANCELLABLE_STATUSES)),
+                "|",
+                "|",
+                "|",
+                "|",
+                ("invoice_ids.state", "!=", "posted"),
+                ("invoice_ids.payment_state", "!=", "not_paid"),
+                ("invoice_ids.gocardless_offered", "=", False),
+                ("token_id.active", "=", False),
+                ("provider_id.state", "=", "disabled"),
+            ],
+            order="id",
         )
         invoices = txs.invoice_ids
         for start in range(0, len(invoices), CANCEL_BATCH_SIZE):
@@ -918,17 +909,7 @@ class AccountMove(models.Model):
                     reference=refund_tx.reference,
                 )
                 move.sudo().message_post(body=body)
-                activities = (
-                    self.env["mail.activity"]
-                    .sudo()
-                    .search(
-                        [
-                            ("res_model", "=", "account.move"),
-                            ("res_id", "in", tx.invoice_ids.ids),
-                            ("summary", "in", list(self._gocardless_surplus_summaries())),
-                        ]
-                    )
-                )
+                activities = self._gocardless_surplus_activities(tx.invoice_ids)
                 if activities:
                     activities.action_feedback(feedback=body)
 
@@ -962,19 +943,9 @@ class PaymentProvider(models.Model):
             )._gocardless_unqueue_auto_collect()
         disabled = providers.filtered(lambda p: p.state == "disabled")
         if disabled:
-            txs = (
-                self.env["payment.transaction"]
-                .sudo()
-                .search(
-                    [
-                        ("provider_id", "in", disabled.ids),
-                        ("operation", "in", const.DEBIT_OPERATIONS),
-                        ("state", "in", const.DEBIT_UNDER_WAY_STATES),
-                        ("provider_reference", "!=", False),
-                    ]
-                )
+            self.env["payment.transaction"]._gocardless_keep_invoices_within_due(
+                [("provider_id", "in", disabled.ids)]
             )
-            txs.invoice_ids._gocardless_keep_debits_within_due()
         return res
 
 
@@ -993,24 +964,33 @@ class PaymentToken(models.Model):
             archived = self.filtered(lambda t: t.active and t.provider_code == const.PROVIDER_CODE)
         res = super().write(vals)
         if archived:
-            txs = (
-                self.env["payment.transaction"]
-                .sudo()
-                .search(
-                    [
-                        ("token_id", "in", archived.ids),
-                        ("operation", "in", const.DEBIT_OPERATIONS),
-                        ("state", "in", const.DEBIT_UNDER_WAY_STATES),
-                        ("provider_reference", "!=", False),
-                    ]
-                )
+            self.env["payment.transaction"]._gocardless_keep_invoices_within_due(
+                [("token_id", "in", archived.ids)]
             )
-            txs.invoice_ids._gocardless_keep_debits_within_due()
         return res
 
 
 class PaymentTransaction(models.Model):
     _inherit = "payment.transaction"  # pylint: disable=consider-merging-classes-inherited
+
+    @api.model
+    def _gocardless_debits_under_way(self, domain, order=None):
+        """Return the debits of ``domain`` sent to GoCardless and not collected yet (it may
+        still let Odoo cancel them)."""
+        return self.sudo().search(
+            [
+                ("operation", "in", const.DEBIT_OPERATIONS),
+                ("state", "in", const.DEBIT_UNDER_WAY_STATES),
+                ("provider_reference", "!=", False),
+                *domain,
+            ],
+            order=order,
+        )
+
+    @api.model
+    def _gocardless_keep_invoices_within_due(self, domain):
+        """Keep to what is due the invoices of the debits under way of ``domain``."""
+        self._gocardless_debits_under_way(domain).invoice_ids._gocardless_keep_debits_within_due()
 
     def _create_payment(self, **extra_create_values):
         """Override of `account_payment` to match a GoCardless refund with the credit it repays.

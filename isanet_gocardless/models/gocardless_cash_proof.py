@@ -34,12 +34,11 @@ from odoo.tools import SQL
 
 from .. import const, utils
 from ..gocardless_core import amounts as gc_amounts
+from ..gocardless_core import client as gc_client
 from ..gocardless_core import events
 
 _logger = logging.getLogger(__name__)
 
-# Records read per list page (GoCardless's maximum).
-PAGE_SIZE = 500
 # Drifts of one kind listed on a proof; the others are counted in its message.
 MAX_DRIFTS_PER_KIND = 200
 # Times a page refused for the rate limit is asked (each after the window the refusal names).
@@ -396,32 +395,32 @@ class GoCardlessCashProof(models.Model):
         )
 
     @staticmethod
-    def _gocardless_expected_states():
-        """Return ``(GoCardless status, allowed transaction state)`` pairs of the payments.
-
-        The state of ``const.PAYMENT_OUTCOME_STATES``; a failure or charge-back of a payment
-        Odoo had confirmed cancels it instead of an error.
-        """
+    def _gocardless_expected_pairs(status_outcomes, outcome_states):
+        """Return ``(GoCardless status, allowed transaction state)`` pairs: the state each
+        status's outcome (``status_outcomes``) leads to (``outcome_states``); a failure or
+        charge-back of what Odoo had confirmed cancels it instead of an error."""
         pairs = []
-        for status, outcome in events.PAYMENT_STATUS_OUTCOMES.items():
-            state = const.PAYMENT_OUTCOME_STATES.get(outcome)
-            if not state:
-                continue
-            pairs.append((status, state))
-            if state == "error":
-                pairs.append((status, "cancel"))
-        return pairs
-
-    @staticmethod
-    def _gocardless_expected_refund_states():
-        pairs = []
-        for status, outcome in events.REFUND_STATUS_OUTCOMES.items():
-            state = const.REFUND_OUTCOME_STATES.get(outcome)
+        for status, outcome in status_outcomes.items():
+            state = outcome_states.get(outcome)
             if state:
                 pairs.append((status, state))
                 if state == "error":
                     pairs.append((status, "cancel"))
         return pairs
+
+    @classmethod
+    def _gocardless_expected_states(cls):
+        """The pairs of the payments (``const.PAYMENT_OUTCOME_STATES``)."""
+        return cls._gocardless_expected_pairs(
+            events.PAYMENT_STATUS_OUTCOMES, const.PAYMENT_OUTCOME_STATES
+        )
+
+    @classmethod
+    def _gocardless_expected_refund_states(cls):
+        """The pairs of the refunds (``const.REFUND_OUTCOME_STATES``)."""
+        return cls._gocardless_expected_pairs(
+            events.REFUND_STATUS_OUTCOMES, const.REFUND_OUTCOME_STATES
+        )
 
     def _gocardless_state_mismatches(self, table, expected, also_allowed=None):
         """Return the rows of ``table`` (GoCardless payments or refunds) whose transaction is not
@@ -1554,7 +1553,7 @@ class _ProofTables:
         """Yield the records of a list endpoint, one page at a time (cursor pagination)."""
         after = None
         while True:
-            query = dict(params or {}, limit=PAGE_SIZE)
+            query = dict(params or {}, limit=gc_client.MAX_PAGE_SIZE)
             if after:
                 query["after"] = after
             page = self.read_page(resource, query)
@@ -1602,84 +1601,77 @@ class _ProofTables:
             )
         )
 
+    def _insert_resources(self, table, records, columns, values):
+        """Store the GoCardless ``records`` (those without an id left out) in ``table``: their
+        id, status, amount and currency, then the ``columns`` (name: SQL type) whose values
+        ``values`` returns for a record."""
+        self._insert(
+            table,
+            ("id", "status", "amount", "currency", *columns),
+            ("varchar", "varchar", "bigint", "varchar", *columns.values()),
+            [
+                (r["id"], r.get("status"), int(r.get("amount") or 0), r.get("currency"), *values(r))
+                for r in records
+                if isinstance(r, dict) and r.get("id")
+            ],
+        )
+
     def read_gocardless(self):
         """Read the account's payouts, payments and refunds, then the items of the paid
         payouts Odoo has not booked."""
-        for records in self.pages("payouts"):
-            self.counts["payouts"] += len(records)
-            self._insert(
+
+        def links(record):
+            return record.get("links") or {}
+
+        for resource, table, columns, values in (
+            (
+                "payouts",
                 self.payouts,
-                ("id", "status", "amount", "currency", "arrival_date", "reference"),
-                ("varchar", "varchar", "bigint", "varchar", "date", "varchar"),
-                [
-                    (
-                        r["id"],
-                        r.get("status"),
-                        int(r.get("amount") or 0),
-                        r.get("currency"),
-                        self._day(r.get("arrival_date")),
-                        r.get("reference"),
-                    )
-                    for r in records
-                    if isinstance(r, dict) and r.get("id")
-                ],
-            )
-        for records in self.pages("payments"):
-            self.counts["payments"] += len(records)
-            self._insert(
+                {"arrival_date": "date", "reference": "varchar"},
+                lambda r: (self._day(r.get("arrival_date")), r.get("reference")),
+            ),
+            (
+                "payments",
                 self.payments,
-                ("id", "status", "amount", "currency", "created_on", "mandate", "payout"),
-                ("varchar", "varchar", "bigint", "varchar", "date", "varchar", "varchar"),
-                [
-                    (
-                        r["id"],
-                        r.get("status"),
-                        int(r.get("amount") or 0),
-                        r.get("currency"),
-                        self._day(r.get("charge_date") or r.get("created_at")),
-                        (r.get("links") or {}).get("mandate"),
-                        (r.get("links") or {}).get("payout"),
-                    )
-                    for r in records
-                    if isinstance(r, dict) and r.get("id")
-                ],
-            )
-            references = [
-                (r["id"], (r.get("metadata") or {}).get("odoo_reference"))
-                for r in records
-                if isinstance(r, dict) and (r.get("metadata") or {}).get("odoo_reference")
-            ]
-            if references:
-                ids, refs = zip(*references, strict=True)
-                self.cr.execute(
-                    SQL(
-                        "UPDATE %s g SET odoo_reference = u.ref FROM unnest(%s::varchar[], "
-                        "%s::varchar[]) AS u(id, ref) WHERE g.id = u.id",
-                        SQL.identifier(self.payments),
-                        list(ids),
-                        list(refs),
-                    )
-                )
-        for records in self.pages("refunds"):
-            self.counts["refunds"] += len(records)
-            self._insert(
+                {"created_on": "date", "mandate": "varchar", "payout": "varchar"},
+                lambda r: (
+                    self._day(r.get("charge_date") or r.get("created_at")),
+                    links(r).get("mandate"),
+                    links(r).get("payout"),
+                ),
+            ),
+            (
+                "refunds",
                 self.refunds,
-                ("id", "status", "amount", "currency", "created_on", "payment"),
-                ("varchar", "varchar", "bigint", "varchar", "date", "varchar"),
-                [
-                    (
-                        r["id"],
-                        r.get("status"),
-                        int(r.get("amount") or 0),
-                        r.get("currency"),
-                        self._day(r.get("created_at")),
-                        (r.get("links") or {}).get("payment"),
-                    )
-                    for r in records
-                    if isinstance(r, dict) and r.get("id")
-                ],
-            )
+                {"created_on": "date", "payment": "varchar"},
+                lambda r: (self._day(r.get("created_at")), links(r).get("payment")),
+            ),
+        ):
+            for records in self.pages(resource):
+                self.counts[resource] += len(records)
+                self._insert_resources(table, records, columns, values)
+                if resource == "payments":
+                    self._store_odoo_references(records)
         self.read_items()
+
+    def _store_odoo_references(self, records):
+        """Note on the stored payments the Odoo reference their metadata carries."""
+        references = [
+            (r["id"], (r.get("metadata") or {}).get("odoo_reference"))
+            for r in records
+            if isinstance(r, dict) and (r.get("metadata") or {}).get("odoo_reference")
+        ]
+        if references:
+            ids, refs = zip(*references, strict=True)
+            self.cr.execute(
+                SQL(
+                    "UPDATE %s g SET odoo_reference = u.ref FROM unnest(%s::varchar[], "
+                    "%s::varchar[]) AS u(id, ref) WHERE g.id = u.id",
+                    SQL.identifier(self.payments),
+                    list(ids),
+                    list(refs),
+                )
+            )
 
     def read_items(self):
         """Read the items of the paid payouts Odoo has not booked nor stored."""

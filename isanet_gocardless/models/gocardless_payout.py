@@ -125,10 +125,7 @@ class GoCardlessPayout(models.Model):
             "paid": self.env._("Paid"),
             "bounced": self.env._("Bounced"),
         }
-        for payout in self:
-            # A status GoCardless adds one day is shown as it is, not hidden.
-            status = payout.gocardless_status
-            payout.gocardless_status_label = labels.get(status, status or "")
+        utils.set_code_labels(self, "gocardless_status", "gocardless_status_label", labels)
 
     # === BUSINESS METHODS - EVENTS === #
 
@@ -581,29 +578,24 @@ class GoCardlessPayout(models.Model):
 
     def _gocardless_schedule_check(self, notes):
         """Give the merchant one activity on the provider for the items of ``notes``."""
-        provider = self.provider_id.sudo()
-        user = provider._gocardless_responsible_user()
-        if not user:
-            return
-        provider = provider.with_context(lang=user.lang or provider.company_id.partner_id.lang)
         lines = Markup().join(
             Markup("<li>%s: %s</li>")
             % (item.transaction_id.reference or item.payment_reference, note)
             for item, note in notes.items()
         )
-        provider.activity_schedule(
-            "mail.mail_activity_data_todo",
-            summary=provider.env._("Check GoCardless payout %(payout)s", payout=self.name),
-            note=Markup("<p>%s</p><ul>%s</ul>")
-            % (
-                provider.env._(
-                    "The payout %(payout)s is booked; these items differ between GoCardless and "
-                    "Odoo:",
-                    payout=self.name,
+        self.provider_id.sudo()._gocardless_schedule_todo(
+            lambda provider: (
+                provider.env._("Check GoCardless payout %(payout)s", payout=self.name),
+                Markup("<p>%s</p><ul>%s</ul>")
+                % (
+                    provider.env._(
+                        "The payout %(payout)s is booked; these items differ between GoCardless "
+                        "and Odoo:",
+                        payout=self.name,
+                    ),
+                    lines,
                 ),
-                lines,
-            ),
-            user_id=user.id,
+            )
         )
 
     def _gocardless_reconcile_payments(self):
@@ -859,9 +851,7 @@ class GoCardlessPayoutItem(models.Model):
             "revenue_share": self.env._("Revenue share"),
             "surcharge_fee": self.env._("Surcharge fee"),
         }
-        for item in self:
-            # A type GoCardless adds one day is shown as it is, not hidden.
-            item.item_type_label = labels.get(item.item_type, item.item_type or "")
+        utils.set_code_labels(self, "item_type", "item_type_label", labels)
 
     @api.depends("amount_exact", "currency_id")
     def _compute_amount(self):

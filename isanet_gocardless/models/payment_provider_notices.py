@@ -68,6 +68,23 @@ class PaymentProvider(models.Model):
             )
         )
 
+    def _gocardless_schedule_todo(self, texts):
+        """Give who looks after the provider an activity on it, written in their language
+        (else the company's).
+
+        :param texts: A function of the provider in that language returning the activity's
+            summary and note.
+        """
+        self.ensure_one()
+        user = self._gocardless_responsible_user()
+        if not user:
+            return
+        provider = self.with_context(lang=user.lang or self.company_id.partner_id.lang)
+        summary, note = texts(provider)
+        provider.activity_schedule(
+            "mail.mail_activity_data_todo", summary=summary, note=note, user_id=user.id
+        )
+
     def _gocardless_flag_reconnect(self, error=None):
         """Flag that GoCardless refused the token, and give the merchant one activity."""
         self.ensure_one()
@@ -75,21 +92,17 @@ class PaymentProvider(models.Model):
         if provider.gocardless_reconnect_needed:
             return
         provider.gocardless_reconnect_needed = True
-        user = provider._gocardless_responsible_user()
-        if user:
-            lang = user.lang or provider.company_id.partner_id.lang
-            provider = provider.with_context(lang=lang)
-            provider.activity_schedule(
-                "mail.mail_activity_data_todo",
-                summary=provider.env._("Reconnect GoCardless"),
-                note=provider.env._(
+        provider._gocardless_schedule_todo(
+            lambda provider: (
+                provider.env._("Reconnect GoCardless"),
+                provider.env._(
                     "GoCardless refused the access token of %(provider)s: direct debit events "
                     "wait until the account is connected again (Connect GoCardless, or paste a "
                     "new access token). Nothing is lost meanwhile.",
                     provider=provider.name,
                 ),
-                user_id=user.id,
             )
+        )
 
     def _gocardless_clear_reconnect(self):
         """GoCardless accepts the token again: clear the flag and close its activity."""

@@ -52,10 +52,9 @@ class PaymentToken(models.Model):
             "consumed": self.env._("Replaced"),
             "blocked": self.env._("Blocked"),
         }
-        for token in self:
-            status = token.gocardless_mandate_status
-            # A status GoCardless adds one day is shown as it is, not hidden.
-            token.gocardless_mandate_status_label = labels.get(status, status or "")
+        utils.set_code_labels(
+            self, "gocardless_mandate_status", "gocardless_mandate_status_label", labels
+        )
 
     @api.depends("payment_method_id.code")
     @api.depends_context("lang")

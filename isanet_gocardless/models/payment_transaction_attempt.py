@@ -400,7 +400,6 @@ class PaymentTransaction(models.Model):
         )
         if known:
             return
-        user = provider._gocardless_responsible_user()
         company_lang = provider.company_id.partner_id.lang
         body = provider.with_context(lang=company_lang).env._(
             "GoCardless payment %(payment)s has no transaction in Odoo: %(reason)s Check it in "
@@ -409,17 +408,15 @@ class PaymentTransaction(models.Model):
             reason=reason,
         )
         provider.message_post(body=body)
-        if user:
-            provider_user = provider.with_context(lang=user.lang or company_lang)
-            provider.activity_schedule(
-                "mail.mail_activity_data_todo",
-                summary=provider_user.env._("Unknown GoCardless payment"),
-                note=provider_user.env._(
+        provider._gocardless_schedule_todo(
+            lambda provider: (
+                provider.env._("Unknown GoCardless payment"),
+                provider.env._(
                     "GoCardless payment %(payment)s has no transaction in Odoo: %(reason)s "
                     "Check it in GoCardless (cancel it if nobody asked for it, or record it on "
                     "its invoice).",
                     payment=payment_id,
                     reason=reason,
                 ),
-                user_id=user.id,
             )
+        )

@@ -24,12 +24,26 @@ from ..controllers.oauth import GoCardlessOAuthController
 from ..gocardless_core import schemes, webhooks
 
 EVENT_LOGGER = "odoo.addons.isanet_gocardless.models.gocardless_event"
+TX_LOGGER = "odoo.addons.payment.models.payment_transaction"
 CONTROLLER_LOGGER = "odoo.addons.isanet_gocardless.controllers.main"
 # A Belgian test IBAN the sandbox's hosted page accepts.
 IBAN = "BE68539007547034"
 # The integrator's partner app registered in the sandbox by `GoCardlessConnectMixin`.
 CLIENT_ID = "odoo-partner-app"
 CLIENT_SECRET = "odoo-partner-secret"  # noqa: S105 - a test value
+
+
+def company_user(env, login, groups, company=None):
+    """A new user of ``groups`` (XML ids, comma-separated) working in ``company`` alone (by
+    default the environment's)."""
+    company = company or env.company
+    return new_test_user(
+        env,
+        login=login,
+        groups=groups,
+        company_id=company.id,
+        company_ids=[Command.set(company.ids)],
+    )
 
 
 def _import_sandbox_server():
@@ -104,6 +118,19 @@ class GoCardlessInvoiceCommon(GoCardlessCommon, AccountPaymentCommon):
             post=post,
         )
 
+    def _create_invoice_transaction(self, invoice, flow, suffix, amount, **values):
+        """A SEPA direct debit transaction of ``flow`` paying ``amount`` of ``invoice``, its
+        reference the invoice's name and ``suffix``."""
+        return self._create_transaction(
+            flow,
+            reference=f"{invoice.name}-{suffix}",
+            amount=amount,
+            currency_id=invoice.currency_id.id,
+            payment_method_id=self.sepa.id,
+            invoice_ids=[Command.set(invoice.ids)],
+            **values,
+        )
+
 
 class GoCardlessSandboxCommon(GoCardlessInvoiceCommon):
     """Starts the local GoCardless sandbox over HTTP and points the provider at it."""
@@ -117,6 +144,12 @@ class GoCardlessSandboxCommon(GoCardlessInvoiceCommon):
         cls.gocardless.write(
             {"gocardless_api_url": cls.sandbox.url, "gocardless_access_token": cls.sandbox_token}
         )
+
+    def _use_own_sandbox(self):
+        """Point the provider at a sandbox of the test's own (the same account): the class's
+        sandbox holds the other tests' resources and events (rolled back in Odoo)."""
+        self.sandbox = start_sandbox(self.addCleanup, access_tokens=[self.sandbox_token])
+        self.gocardless.gocardless_api_url = self.sandbox.url
 
 
 class GoCardlessPortalMixin:
@@ -280,9 +313,23 @@ class GoCardlessFlowMixin(GoCardlessLedgerMixin):
         tx.invalidate_recordset()
         return tx, response
 
+    def _pending_by_redirect(self, amount):
+        """Pay a new invoice of ``amount`` by redirect: the debit is created, pending; return
+        the invoice, its transaction and the answer of the return route."""
+        invoice = self._create_customer_invoice(amount=amount)
+        tx, response = self._pay_by_redirect(invoice)
+        self.assertEqual(tx.state, "pending")
+        return invoice, tx, response
+
     def _simulate(self, scenario, resource_id):
         client = self.gocardless._gocardless_make_client()
         client.scenario_simulators.run(scenario, params={"links": {"resource": resource_id}})
+
+
+class GoCardlessFlowCommon(
+    GoCardlessFlowMixin, GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHttpCommon
+):
+    """The customer's way through the portal and GoCardless's pages, in the sandbox."""
 
 
 class GoCardlessMandateMixin:
@@ -371,20 +418,29 @@ class GoCardlessMandateMixin:
         """Return the `payments` resource as the sandbox has it now."""
         return self.gocardless._gocardless_make_client().payments.get(payment_id).attributes
 
-    def _sandbox_payment_outcome(self, tx, scenario):
+    def _sandbox_outcome(self, tx, scenario=None):
         """Run GoCardless's scenario simulator ``scenario`` (``payment_confirmed``,
-        ``payment_failed``...) on the payment of ``tx``, then hand the payment, as the sandbox
-        has it now, to the pipeline as a payment event does."""
-        self.gocardless._gocardless_make_client().scenario_simulators.run(
-            scenario, params={"links": {"resource": tx.provider_reference}}
-        )
-        tx._handle_notification_data(
-            "gocardless",
-            {
-                "reference": tx.reference,
-                "gocardless_payment": self._sandbox_payment(tx.provider_reference),
-            },
-        )
+        ``payment_failed``, ``refund_paid``...), if any, on the payment of ``tx`` (its refund,
+        for a refund transaction), then hand the resource, as the sandbox has it now, to the
+        pipeline as its event does."""
+        client = self.gocardless._gocardless_make_client()
+        if scenario:
+            client.scenario_simulators.run(
+                scenario, params={"links": {"resource": tx.provider_reference}}
+            )
+        if tx.operation == "refund":
+            resource = {"gocardless_refund": client.refunds.get(tx.provider_reference).attributes}
+        else:
+            resource = {"gocardless_payment": self._sandbox_payment(tx.provider_reference)}
+        tx._handle_notification_data("gocardless", {"reference": tx.reference, **resource})
+
+
+class GoCardlessMandateCommon(GoCardlessMandateMixin, GoCardlessSandboxCommon):
+    """The customer's saved mandate in the sandbox: ``self.token`` and ``self.mandate``."""
+
+    def setUp(self):
+        super().setUp()
+        self.token, self.mandate = self._sandbox_mandate_token()
 
 
 class GoCardlessConnectMixin:
@@ -455,6 +511,19 @@ class GoCardlessConnectMixin:
         return response
 
 
+class GoCardlessConnectCommon(GoCardlessConnectMixin, GoCardlessSandboxCommon, PaymentHttpCommon):
+    """The partner app registered in the sandbox, the administrator logged in."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._setup_partner_app()
+
+    def setUp(self):
+        super().setUp()
+        self.authenticate("admin", "admin")
+
+
 class FakeService:
     """Stands for one SDK service: `get` returns a copy of the canned resource, or raises.
 
@@ -482,12 +551,8 @@ class GoCardlessWebhookCommon(GoCardlessLedgerMixin, GoCardlessInvoiceCommon, Pa
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.salesperson = new_test_user(
-            cls.env,
-            login="gocardless_salesperson",
-            groups="account.group_account_invoice",
-            company_id=cls.env.company.id,
-            company_ids=[Command.set(cls.env.company.ids)],
+        cls.salesperson = company_user(
+            cls.env, "gocardless_salesperson", "account.group_account_invoice"
         )
         cls.webhook_url = f"{cls.base_url()}{GoCardlessController._webhook_url}"
 
@@ -653,10 +718,7 @@ class GoCardlessPayoutMixin:
 
     def setUp(self):
         super().setUp()
-        # A sandbox of its own: the events of another test's payments (rolled back in Odoo)
-        # never reach this one.
-        self.sandbox = start_sandbox(self.addCleanup, access_tokens=[self.sandbox_token])
-        self.gocardless.gocardless_api_url = self.sandbox.url
+        self._use_own_sandbox()
         self.env.flush_all()  # Odoo's webhook requests read the database
 
     def _deliver_and_apply(self):
@@ -689,6 +751,31 @@ class GoCardlessPayoutMixin:
 
     def _payout(self, payout_id):
         return self.env["gocardless.payout"].search([("name", "=", payout_id)])
+
+    def _book_payout(self, tx):
+        """Have GoCardless pay the transaction's payment out and pay the payout; return the
+        payout, booked by Odoo (webhooks delivered)."""
+        payout_id = self._pay_out(tx)
+        with mute_logger(TX_LOGGER):
+            self._pay_payouts()
+        payout = self._payout(payout_id)
+        self.assertEqual(payout.state, "booked", payout.message)
+        return payout
+
+    def _booked_payout(self, amount):
+        """Collect ``amount``, pay it out and book its payout (webhooks delivered); return the
+        transaction and the payout."""
+        with mute_logger(TX_LOGGER):
+            tx = self._collect_by_redirect(amount)
+        return tx, self._book_payout(tx)
+
+    def _new_payouts(self, scenario, tx):
+        """Run ``scenario`` on the transaction's payment (a charge-back or a late failure
+        GoCardless settles in a payout of its own); return the ids of the payouts it made."""
+        client = self._sandbox_client()
+        known = {payout.id for payout in client.payouts.list().records}
+        self._simulate(scenario, tx.provider_reference)
+        return [payout.id for payout in client.payouts.list().records if payout.id not in known]
 
     def _eur_bank_journal(self):
         """A EUR bank journal receiving the payouts."""
@@ -765,3 +852,14 @@ class GoCardlessMandatePortalMixin:
             allow_redirects=False,
             timeout=60,
         )
+
+
+class GoCardlessMandatePortalCommon(
+    GoCardlessMandatePortalMixin,
+    GoCardlessFlowMixin,
+    GoCardlessPortalMixin,
+    GoCardlessMandateMixin,
+    GoCardlessSandboxCommon,
+    PaymentHttpCommon,
+):
+    """The customer's portal, mandates page included, in the sandbox."""

@@ -11,7 +11,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
-from .common import GoCardlessMandateMixin, GoCardlessSandboxCommon
+from .common import GoCardlessMandateCommon
 
 LOGGERS = (
     "odoo.addons.isanet_gocardless.models.account_move",
@@ -31,7 +31,7 @@ def _weekday_in(days):
 
 
 @tagged("post_install", "-at_install")
-class TestAutoCollect(GoCardlessMandateMixin, GoCardlessSandboxCommon):
+class TestAutoCollect(GoCardlessMandateCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -40,7 +40,6 @@ class TestAutoCollect(GoCardlessMandateMixin, GoCardlessSandboxCommon):
 
     def setUp(self):
         super().setUp()
-        self.token, self.mandate = self._sandbox_mandate_token()
         # The provider knows its creditor already (read when it was connected).
         self.gocardless.gocardless_creditor_identifiers = "sepa_core: SBX-SEPA_CORE"
         self.mark = self.sandbox.request_log_mark()
@@ -320,11 +319,7 @@ class TestAutoCollect(GoCardlessMandateMixin, GoCardlessSandboxCommon):
 
 
 @tagged("post_install", "-at_install")
-class TestBatchCollect(GoCardlessMandateMixin, GoCardlessSandboxCommon):
-    def setUp(self):
-        super().setUp()
-        self.token, self.mandate = self._sandbox_mandate_token()
-
+class TestBatchCollect(GoCardlessMandateCommon):
     def test_collect_many_invoices_in_one_action_each_its_own_debit(self):
         first = self._create_customer_invoice(amount=30.0)
         second = self._create_customer_invoice(amount=45.5)
@@ -456,11 +451,7 @@ class TestBatchCollect(GoCardlessMandateMixin, GoCardlessSandboxCommon):
 
 
 @tagged("post_install", "-at_install")
-class TestDebitVisibility(GoCardlessMandateMixin, GoCardlessSandboxCommon):
-    def setUp(self):
-        super().setUp()
-        self.token, self.mandate = self._sandbox_mandate_token()
-
+class TestDebitVisibility(GoCardlessMandateCommon):
     def _update(self, tx):
         """Let the transaction follow its payment, as a webhook would."""
         tx._handle_notification_data(

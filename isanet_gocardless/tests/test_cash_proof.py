@@ -7,23 +7,23 @@ import io
 import zipfile
 from datetime import timedelta
 
-from odoo import Command, fields
+from odoo import fields
 from odoo.exceptions import AccessError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
 from .common import (
     EVENT_LOGGER,
+    TX_LOGGER,
     GoCardlessFlowMixin,
     GoCardlessMandateMixin,
     GoCardlessPayoutMixin,
     GoCardlessPortalMixin,
     GoCardlessSandboxCommon,
+    company_user,
 )
-
-TX_LOGGER = "odoo.addons.payment.models.payment_transaction"
 
 
 @tagged("post_install", "-at_install")
@@ -65,17 +65,6 @@ class TestCashProof(
             [("account_id", "=", self.clearing.id), ("parent_state", "=", "posted")]
         )
         return self.currency_euro.round(sum(lines.mapped("amount_currency")))
-
-    def _booked_payout(self, amount):
-        """Collect ``amount``, pay it out and book its payout (webhooks delivered)."""
-        with mute_logger(TX_LOGGER):
-            tx = self._collect_by_redirect(amount)
-        payout_id = self._pay_out(tx)
-        with mute_logger(TX_LOGGER):
-            self._pay_payouts()
-        payout = self._payout(payout_id)
-        self.assertEqual(payout.state, "booked", payout.message)
-        return tx, payout
 
     # === Tests === #
 
@@ -201,10 +190,7 @@ class TestCashProof(
         """A payment charged back and its charge-back paid out while Odoo heard nothing: the
         payout is listed with the payment, read again, and booked."""
         tx, _first = self._booked_payout(50.0)
-        client = self._sandbox_client()
-        known = {payout.id for payout in client.payouts.list().records}
-        self._simulate("payment_chargeback_settled", tx.provider_reference)
-        (second_id,) = [p.id for p in client.payouts.list().records if p.id not in known]
+        (second_id,) = self._new_payouts("payment_chargeback_settled", tx)
         self.sandbox.pay_payouts()  # no webhook reaches Odoo
         self.assertEqual(tx.state, "done")
 
@@ -308,10 +294,7 @@ class TestCashProof(
         tx2, second = self._booked_payout(33.33)
         with mute_logger(TX_LOGGER):
             self._collect_by_redirect(12.34)  # collected, not paid out yet
-        client = self._sandbox_client()
-        known = {payout.id for payout in client.payouts.list().records}
-        self._simulate("payment_chargeback_settled", tx2.provider_reference)
-        (third_id,) = [p.id for p in client.payouts.list().records if p.id not in known]
+        (third_id,) = self._new_payouts("payment_chargeback_settled", tx2)
         with mute_logger(TX_LOGGER, EVENT_LOGGER):
             self._pay_payouts()
         third = self._payout(third_id)
@@ -402,19 +385,11 @@ class TestCashProof(
 
     def test_only_accounting_managers_prove_and_mend(self):
         company = self.env.company
-        accountant = new_test_user(
-            self.env,
-            login="gc-invoicing",
-            groups="account.group_account_invoice",
-            company_id=company.id,
-            company_ids=[Command.set(company.ids)],
+        accountant = company_user(
+            self.env, "gc-invoicing", "account.group_account_invoice", company
         )
-        manager = new_test_user(
-            self.env,
-            login="gc-manager",
-            groups="account.group_account_manager,base.group_system",
-            company_id=company.id,
-            company_ids=[Command.set(company.ids)],
+        manager = company_user(
+            self.env, "gc-manager", "account.group_account_manager,base.group_system", company
         )
         mark = self.sandbox.request_log_mark()
         with self.assertRaises(AccessError):
@@ -439,12 +414,8 @@ class TestCashProof(
         self.assertFalse(self.sandbox.request_log(mark))
         self.assertEqual(orphan.state, "open")
         # An accounting manager who is not an administrator proves again and mends.
-        bookkeeper = new_test_user(
-            self.env,
-            login="gc-bookkeeper",
-            groups="account.group_account_manager",
-            company_id=company.id,
-            company_ids=[Command.set(company.ids)],
+        bookkeeper = company_user(
+            self.env, "gc-bookkeeper", "account.group_account_manager", company
         )
         action = proof.with_user(bookkeeper).action_gocardless_run_again()
         again = self.env["gocardless.cash.proof"].browse(action["res_id"])
@@ -454,13 +425,7 @@ class TestCashProof(
         self.assertEqual(self._drifts(again, "payment_orphan").state, "mended")
         # Another company's manager neither.
         other = self.env["res.company"].create({"name": "Other company"})
-        stranger = new_test_user(
-            self.env,
-            login="gc-stranger",
-            groups="account.group_account_manager",
-            company_id=other.id,
-            company_ids=[Command.set(other.ids)],
-        )
+        stranger = company_user(self.env, "gc-stranger", "account.group_account_manager", other)
         mark = self.sandbox.request_log_mark()
         with self.assertRaises(AccessError):
             self.gocardless.with_user(stranger).action_gocardless_prove_cash()

@@ -11,27 +11,16 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.payment.tests.http_common import PaymentHttpCommon
-
 from .. import const
 from ..controllers.oauth import GoCardlessOAuthController
-from .common import CLIENT_ID, CLIENT_SECRET, GoCardlessConnectMixin, GoCardlessSandboxCommon
+from .common import CLIENT_ID, CLIENT_SECRET, GoCardlessConnectCommon, company_user
 
 CONNECT_LOGGER = "odoo.addons.isanet_gocardless.models.payment_provider_connect"
 OAUTH_LOGGER = "odoo.addons.isanet_gocardless.controllers.oauth"
 
 
 @tagged("post_install", "-at_install")
-class TestConnect(GoCardlessConnectMixin, GoCardlessSandboxCommon, PaymentHttpCommon):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls._setup_partner_app()
-
-    def setUp(self):
-        super().setUp()
-        self.authenticate("admin", "admin")
-
+class TestConnect(GoCardlessConnectCommon):
     def _assert_unchanged(self):
         self.gocardless.invalidate_recordset()
         self.assertEqual(self.gocardless.gocardless_access_token, self.sandbox_token)
@@ -145,18 +134,8 @@ class TestConnect(GoCardlessConnectMixin, GoCardlessSandboxCommon, PaymentHttpCo
         self._assert_unchanged()
         self.assertFalse(self.env["gocardless.oauth.state"].sudo().search([]), "Used up.")
 
-    def _company_user(self, login, groups):
-        """A user of ``groups`` working in the test's company (the provider's)."""
-        return new_test_user(
-            self.env,
-            login=login,
-            groups=groups,
-            company_id=self.env.company.id,
-            company_ids=[Command.set(self.env.company.ids)],
-        )
-
     def test_state_of_another_administrator_is_refused(self):
-        other_admin = self._company_user("gocardless_other_admin", "base.group_system")
+        other_admin = company_user(self.env, "gocardless_other_admin", "base.group_system")
         _url, page = self._start_connect(user=other_admin)
         response = self._callback(self._decide(page, email="stolen@example.com"))
         self.assertEqual(response.status_code, 400)
@@ -418,7 +397,9 @@ class TestConnect(GoCardlessConnectMixin, GoCardlessSandboxCommon, PaymentHttpCo
     # === SECURITY === #
 
     def test_only_system_administrators_manage_the_connection(self):
-        manager = self._company_user("gocardless_account_manager", "account.group_account_manager")
+        manager = company_user(
+            self.env, "gocardless_account_manager", "account.group_account_manager"
+        )
         provider = self.gocardless.with_user(manager).with_company(self.gocardless.company_id)
         for action in (
             provider.action_gocardless_connect,

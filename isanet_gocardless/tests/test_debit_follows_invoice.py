@@ -14,7 +14,7 @@ from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
 from ..gocardless_core import amounts
-from .common import GoCardlessMandateMixin, GoCardlessSandboxCommon
+from .common import GoCardlessMandateCommon
 
 LOGGERS = (
     "odoo.addons.isanet_gocardless.models.account_move_debits",
@@ -26,7 +26,7 @@ LIVE_STATUSES = ("pending_customer_approval", "pending_submission", "submitted",
 
 
 @tagged("post_install", "-at_install")
-class TestDebitFollowsInvoice(GoCardlessMandateMixin, GoCardlessSandboxCommon):
+class TestDebitFollowsInvoice(GoCardlessMandateCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -34,7 +34,6 @@ class TestDebitFollowsInvoice(GoCardlessMandateMixin, GoCardlessSandboxCommon):
 
     def setUp(self):
         super().setUp()
-        self.token, self.mandate = self._sandbox_mandate_token()
         self.client = self.gocardless._gocardless_make_client()
         self.bank = self.company_data["default_journal_bank"]
 
@@ -91,18 +90,8 @@ class TestDebitFollowsInvoice(GoCardlessMandateMixin, GoCardlessSandboxCommon):
 
     def _follow(self, tx, scenario=None):
         """Run a sandbox scenario on the debit and let the transaction follow, as a webhook."""
-        if scenario:
-            self.client.scenario_simulators.run(
-                scenario, params={"links": {"resource": tx.provider_reference}}
-            )
         with mute_logger(*LOGGERS):
-            tx._handle_notification_data(
-                "gocardless",
-                {
-                    "reference": tx.reference,
-                    "gocardless_payment": self._sandbox_payment(tx.provider_reference),
-                },
-            )
+            self._sandbox_outcome(tx, scenario)
 
     def _assert_replaced(self, invoice, old_tx, amount):
         """Assert ``old_tx`` is cancelled at GoCardless and replaced by a debit of ``amount``
@@ -367,19 +356,8 @@ class TestDebitFollowsInvoice(GoCardlessMandateMixin, GoCardlessSandboxCommon):
         self.assertFalse(self._surplus_activities(invoice))
         # The refund paid: its payment repays the customer's credit, nothing is left open.
         refund_tx = tx.child_transaction_ids
-        self.client.scenario_simulators.run(
-            "refund_paid", params={"links": {"resource": refund_tx.provider_reference}}
-        )
         with mute_logger(*LOGGERS):
-            refund_tx._handle_notification_data(
-                "gocardless",
-                {
-                    "reference": refund_tx.reference,
-                    "gocardless_refund": self.client.refunds.get(
-                        refund_tx.provider_reference
-                    ).attributes,
-                },
-            )
+            self._sandbox_outcome(refund_tx, "refund_paid")
             refund_tx._post_process()
         self.assertEqual(refund_tx.state, "done")
         self.assertTrue(refund_tx.payment_id.is_reconciled)

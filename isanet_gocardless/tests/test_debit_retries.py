@@ -13,10 +13,10 @@ from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 from ..controllers.main import GoCardlessController
 from .common import (
     GoCardlessFlowMixin,
+    GoCardlessMandateCommon,
     GoCardlessMandateMixin,
     GoCardlessSandboxCommon,
     GoCardlessWebhookCommon,
-    start_sandbox,
 )
 
 RETRY_DETAILS = {
@@ -81,10 +81,9 @@ class TestGoCardlessRetrying(GoCardlessWebhookCommon):
 
 
 @tagged("post_install", "-at_install")
-class TestMerchantRetry(GoCardlessMandateMixin, GoCardlessSandboxCommon):
+class TestMerchantRetry(GoCardlessMandateCommon):
     def setUp(self):
         super().setUp()
-        self.token, self.mandate = self._sandbox_mandate_token()
         self.client = self.gocardless._gocardless_make_client()
 
     def _failed_debit(self, amount=33.0):
@@ -92,7 +91,7 @@ class TestMerchantRetry(GoCardlessMandateMixin, GoCardlessSandboxCommon):
         invoice.action_gocardless_collect()
         tx = invoice.gocardless_debit_transaction_id
         with mute_logger(*LOGGERS):
-            self._sandbox_payment_outcome(tx, "payment_failed")
+            self._sandbox_outcome(tx, "payment_failed")
         self.assertEqual(tx.state, "error")
         self.assertEqual(invoice.gocardless_debit_status, "failed")
         return invoice, tx
@@ -148,9 +147,7 @@ class TestSandboxRetrying(
 
     def setUp(self):
         super().setUp()
-        # A sandbox of its own: no event of another test's payments reaches this one.
-        self.sandbox = start_sandbox(self.addCleanup, access_tokens=[self.sandbox_token])
-        self.gocardless.gocardless_api_url = self.sandbox.url
+        self._use_own_sandbox()
         self.token, _mandate = self._sandbox_mandate_token()
         self.invoice = self._create_customer_invoice(amount=48.0)
         with mute_logger(*LOGGERS):

@@ -9,7 +9,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
-from .common import EVENT_LOGGER, GoCardlessWebhookCommon
+from .common import EVENT_LOGGER, GoCardlessWebhookCommon, company_user
 
 FAILURE_DETAILS = {
     "origin": "bank",
@@ -296,12 +296,6 @@ class TestEventOutcomes(GoCardlessWebhookCommon):
     def test_events_of_another_company_are_hidden(self):
         self._receive([self._event("creditors", "updated", "CR123", event_id="EV1")])
         other_company = self.env["res.company"].create({"name": "GoCardless Other Company"})
-        admin = new_test_user(
-            self.env,
-            login="gocardless_other_admin",
-            groups="base.group_system",
-            company_id=other_company.id,
-            company_ids=[(6, 0, other_company.ids)],
-        )
+        admin = company_user(self.env, "gocardless_other_admin", "base.group_system", other_company)
         events = self.env["gocardless.event"].with_user(admin).search([("event_id", "=", "EV1")])
         self.assertFalse(events)

@@ -14,16 +14,11 @@ from odoo import Command, fields
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import file_open, mute_logger
 
-from odoo.addons.payment.tests.http_common import PaymentHttpCommon
-
 from ..gocardless_core import catchup
 from .common import (
-    GoCardlessConnectMixin,
-    GoCardlessFlowMixin,
-    GoCardlessMandateMixin,
-    GoCardlessMandatePortalMixin,
+    GoCardlessConnectCommon,
+    GoCardlessMandatePortalCommon,
     GoCardlessPortalMixin,
-    GoCardlessSandboxCommon,
 )
 
 # Logged while debits move on; not a problem here.
@@ -113,19 +108,8 @@ class TestFirstHourDemo(HttpCase):
 
 
 @tagged("post_install", "-at_install")
-class TestFirstHourConnect(
-    GoCardlessConnectMixin, GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHttpCommon
-):
+class TestFirstHourConnect(GoCardlessPortalMixin, GoCardlessConnectCommon):
     """Disconnect, connect again (the same account or another), with a pasted token too."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls._setup_partner_app()
-
-    def setUp(self):
-        super().setUp()
-        self.authenticate("admin", "admin")
 
     def _alone(self):
         """Disable the other providers of the provider's payment methods: disabling it then
@@ -174,12 +158,18 @@ class TestFirstHourConnect(
         self._connect(email="second@example.com", name="Second Ltd")
         self.assertFalse(mandate.active, "Another account can't charge these mandates.")
 
-    def test_connecting_the_same_account_again_catches_up_from_the_last_event_seen(self):
+    def _connect_read_and_disconnect(self, email, name):
+        """Connect the provider alone to the account of ``email``, its events read until 5
+        hours ago, then disconnect it; return when the events were read until."""
         self._alone()
-        self._connect(email="same@example.com", name="Same Ltd")
+        self._connect(email=email, name=name)
         seen = (fields.Datetime.now() - timedelta(hours=5)).replace(microsecond=0)
         self.gocardless.gocardless_events_synced_at = seen
         self._as_admin(self.gocardless).action_gocardless_disconnect()
+        return seen
+
+    def test_connecting_the_same_account_again_catches_up_from_the_last_event_seen(self):
+        seen = self._connect_read_and_disconnect(email="same@example.com", name="Same Ltd")
         self.assertEqual(self.gocardless.gocardless_events_synced_at, seen)
 
         self._connect(email="same@example.com", name="Same Ltd")
@@ -196,11 +186,7 @@ class TestFirstHourConnect(
         self.assertEqual(self.gocardless.gocardless_events_synced_at, seen)
 
     def test_connecting_another_account_catches_up_from_now(self):
-        self._alone()
-        self._connect(email="first@example.com", name="First Ltd")
-        seen = (fields.Datetime.now() - timedelta(hours=5)).replace(microsecond=0)
-        self.gocardless.gocardless_events_synced_at = seen
-        self._as_admin(self.gocardless).action_gocardless_disconnect()
+        self._connect_read_and_disconnect(email="first@example.com", name="First Ltd")
         before = fields.Datetime.now().replace(microsecond=0)
         self._connect(email="second@example.com", name="Second Ltd")
         self.assertGreaterEqual(self.gocardless.gocardless_events_synced_at, before)
@@ -260,14 +246,7 @@ class TestFirstHourConnect(
 
 
 @tagged("post_install", "-at_install")
-class TestFirstHourNotices(
-    GoCardlessMandatePortalMixin,
-    GoCardlessFlowMixin,
-    GoCardlessPortalMixin,
-    GoCardlessMandateMixin,
-    GoCardlessSandboxCommon,
-    PaymentHttpCommon,
-):
+class TestFirstHourNotices(GoCardlessMandatePortalCommon):
     """The merchant's notices and screens in the company's language (French here), with
     words instead of GoCardless's codes, written by the crons as by a person."""
 
@@ -301,6 +280,25 @@ class TestFirstHourNotices(
         self.assertNotEqual(prefix, text.split("%(")[0], "fr.po translates it.")
         return prefix
 
+    def _collect_and_deliver(self, invoice, scenario):
+        """Collect ``invoice``, run ``scenario`` on its debit and deliver the webhooks; return
+        the debit's transaction."""
+        with mute_logger(*LOGGERS):
+            invoice.action_gocardless_collect()
+        tx = invoice.gocardless_debit_transaction_id
+        self._simulate(scenario, tx.provider_reference)
+        with mute_logger(*LOGGERS):
+            self._deliver_webhooks()
+        return tx
+
+    def _mandate_cancelled_notes(self):
+        """The customer's notes telling the merchant a mandate was cancelled from the portal."""
+        told = self._prefix(
+            "The customer cancelled their direct debit mandate %(mandate)s (%(scheme)s, "
+            "%(account)s) from their portal: their invoices are no longer collected on it."
+        )
+        return self.customer.message_ids.filtered(lambda m: told in (m.body or ""))
+
     def test_automatic_collection_writes_the_invoice_chatter_in_the_company_language(self):
         self.gocardless.gocardless_auto_collect = True
         invoice = self._create_customer_invoice(amount=90.0, partner=self.customer)
@@ -317,12 +315,7 @@ class TestFirstHourNotices(
 
     def test_a_failure_is_told_in_words_in_the_company_language(self):
         invoice = self._create_customer_invoice(amount=80.0, partner=self.customer)
-        with mute_logger(*LOGGERS):
-            invoice.action_gocardless_collect()
-        tx = invoice.gocardless_debit_transaction_id
-        self._simulate("payment_failed", tx.provider_reference)
-        with mute_logger(*LOGGERS):
-            self._deliver_webhooks()
+        tx = self._collect_and_deliver(invoice, "payment_failed")
         self.assertEqual(tx.state, "error")
         reason = self._french("The customer's account had insufficient funds.").rstrip(".")
         self.assertNotIn("insufficient", reason)
@@ -342,11 +335,7 @@ class TestFirstHourNotices(
         self.assertEqual(response.status_code, 303, response.text[:500])
         self.token.invalidate_recordset()
         self.assertEqual(self.token.gocardless_mandate_status, "cancelled")
-        told = self._prefix(
-            "The customer cancelled their direct debit mandate %(mandate)s (%(scheme)s, "
-            "%(account)s) from their portal: their invoices are no longer collected on it."
-        )
-        notes = self.customer.message_ids.filtered(lambda m: told in (m.body or ""))
+        notes = self._mandate_cancelled_notes()
         self.assertEqual(len(notes), 1)
         self.assertIn(self.mandate["reference"], notes.body)
         self.assertIn(self._french("SEPA Direct Debit"), notes.body)
@@ -356,9 +345,7 @@ class TestFirstHourNotices(
             self.assertEqual(
                 self._post_cancel({"mandate_id": str(self.token.id)}, csrf=csrf).status_code, 303
             )
-        self.assertEqual(
-            len(self.customer.message_ids.filtered(lambda m: told in (m.body or ""))), 1
-        )
+        self.assertEqual(len(self._mandate_cancelled_notes()), 1)
 
     def test_the_merchant_is_told_when_a_customer_deletes_a_saved_mandate(self):
         self.authenticate(self.portal_user.login, self.portal_user.login)
@@ -380,11 +367,7 @@ class TestFirstHourNotices(
         self.token.invalidate_recordset()
         self.assertFalse(self.token.active)
         self.assertEqual(self.token.gocardless_mandate_status, "cancelled")
-        told = self._prefix(
-            "The customer cancelled their direct debit mandate %(mandate)s (%(scheme)s, "
-            "%(account)s) from their portal: their invoices are no longer collected on it."
-        )
-        notes = self.customer.message_ids.filtered(lambda m: told in (m.body or ""))
+        notes = self._mandate_cancelled_notes()
         self.assertEqual(len(notes), 1)
         self.assertIn(self.admin_user.partner_id, notes.partner_ids)
 
@@ -426,12 +409,7 @@ class TestFirstHourNotices(
     def test_the_digest_dates_in_the_user_language_and_time_zone(self):
         self.admin_user.write({"lang": "fr_FR", "tz": "Europe/Paris"})
         invoice = self._create_customer_invoice(amount=60.0, partner=self.customer)
-        with mute_logger(*LOGGERS):
-            invoice.action_gocardless_collect()
-        tx = invoice.gocardless_debit_transaction_id
-        self._simulate("payment_confirmed", tx.provider_reference)
-        with mute_logger(*LOGGERS):
-            self._deliver_webhooks()
+        tx = self._collect_and_deliver(invoice, "payment_confirmed")
         self.assertEqual(tx.state, "done")
         since = datetime(2026, 1, 15, 23, 30)
         self.gocardless.gocardless_digest_sent_at = since

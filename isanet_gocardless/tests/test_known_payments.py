@@ -8,7 +8,7 @@ the merchant, and a webhook nesting too deeply is refused. Against the local san
 import datetime
 from unittest.mock import patch
 
-from odoo import Command, fields
+from odoo import fields
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 from odoo.tools import SQL, mute_logger
@@ -163,14 +163,8 @@ class TestKnownPayments(
         tx = invoice.transaction_ids
         self.assertEqual((tx.state, tx.provider_reference), ("draft", False))
         # Meanwhile the customer may not pay it a second time from the portal.
-        other = self._create_transaction(
-            "token",
-            reference=f"{invoice.name}-PORTAL",
-            amount=64.0,
-            currency_id=invoice.currency_id.id,
-            payment_method_id=self.sepa.id,
-            token_id=self.token.id,
-            invoice_ids=[Command.set(invoice.ids)],
+        other = self._create_invoice_transaction(
+            invoice, "token", "PORTAL", 64.0, token_id=self.token.id
         )
         with mute_logger(*LOGGERS), self.assertRaisesRegex(ValidationError, "already under way"):
             other._send_payment_request()
@@ -195,17 +189,8 @@ class TestKnownPayments(
         with mute_logger(*LOGGERS):
             invoice.action_gocardless_collect()
         tx = invoice.transaction_ids
-        self.client.scenario_simulators.run(
-            "payment_failed", params={"links": {"resource": tx.provider_reference}}
-        )
         with mute_logger(*LOGGERS):
-            tx._handle_notification_data(
-                "gocardless",
-                {
-                    "reference": tx.reference,
-                    "gocardless_payment": self._sandbox_payment(tx.provider_reference),
-                },
-            )
+            self._sandbox_outcome(tx, "payment_failed")
         self.assertEqual(tx.state, "error")
         retry_path = f"/payments/{tx.provider_reference}/actions/retry"
         self.sandbox.set_fault("hang_after", retry_path, count=1, hang_timeout=30)
@@ -252,15 +237,7 @@ class TestKnownPayments(
     def test_a_portal_payment_answered_with_another_payment_is_refused_and_told(self):
         invoice = self._create_customer_invoice(amount=60.0)
         invoice.invoice_user_id = self.env.ref("base.user_admin")
-        tx = self._create_transaction(
-            "token",
-            reference=f"{invoice.name}-X",
-            amount=60.0,
-            currency_id=invoice.currency_id.id,
-            payment_method_id=self.sepa.id,
-            token_id=self.token.id,
-            invoice_ids=[Command.set(invoice.ids)],
-        )
+        tx = self._create_invoice_transaction(invoice, "token", "X", 60.0, token_id=self.token.id)
         earlier = self._payment_under_key(tx, 6001)
         with mute_logger(*LOGGERS), self.assertRaisesRegex(ValidationError, earlier.id):
             tx._send_payment_request()

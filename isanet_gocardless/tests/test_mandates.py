@@ -17,7 +17,6 @@ from .common import (
     GoCardlessMandateMixin,
     GoCardlessPortalMixin,
     GoCardlessSandboxCommon,
-    start_sandbox,
 )
 
 
@@ -149,9 +148,7 @@ class TestMandateImport(GoCardlessMandateMixin, GoCardlessSandboxCommon):
         self.assertTrue(known_token.active)
 
     def test_a_mandate_is_attached_only_to_the_one_customer_it_matches(self):
-        # A GoCardless account of its own: the class's sandbox holds the other tests' mandates.
-        self.sandbox = start_sandbox(self.addCleanup, access_tokens=[self.sandbox_token])
-        self.gocardless.gocardless_api_url = self.sandbox.url
+        self._use_own_sandbox()  # the class's sandbox holds the other tests' mandates
         Partner = self.env["res.partner"]
         first = Partner.create(
             {"name": "Shared One", "email": "shared@example.com", "is_company": True}

@@ -9,7 +9,7 @@ from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from .common import GoCardlessMandateMixin, GoCardlessSandboxCommon
+from .common import GoCardlessMandateCommon
 
 LOGGERS = (
     "odoo.addons.isanet_gocardless.models.payment_transaction",
@@ -18,10 +18,9 @@ LOGGERS = (
 
 
 @tagged("post_install", "-at_install")
-class TestManyInvoicesOneDebit(GoCardlessMandateMixin, GoCardlessSandboxCommon):
+class TestManyInvoicesOneDebit(GoCardlessMandateCommon):
     def setUp(self):
         super().setUp()
-        self.token, self.mandate = self._sandbox_mandate_token()
         self.mark = self.sandbox.request_log_mark()
 
     def _tx(self, invoices, amount, reference="OVERDUE-1", currency=None):
@@ -55,7 +54,7 @@ class TestManyInvoicesOneDebit(GoCardlessMandateMixin, GoCardlessSandboxCommon):
         self.assertEqual(first.gocardless_debit_status, "scheduled")
         self.assertEqual(second.gocardless_debit_status, "scheduled")
         with mute_logger(*LOGGERS):
-            self._sandbox_payment_outcome(tx, "payment_confirmed")
+            self._sandbox_outcome(tx, "payment_confirmed")
             tx._post_process()
         self.assertEqual(tx.state, "done")
         for invoice in (first, second):

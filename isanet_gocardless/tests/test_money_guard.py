@@ -11,9 +11,9 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.payment.tests.http_common import PaymentHttpCommon
-
-from .common import GoCardlessFlowMixin, GoCardlessPortalMixin, GoCardlessSandboxCommon
+from .common import (
+    GoCardlessFlowCommon,
+)
 
 HTTP_LOGGERS = (
     "odoo.http",
@@ -24,9 +24,7 @@ HTTP_LOGGERS = (
 
 
 @tagged("post_install", "-at_install")
-class TestMoneyGuard(
-    GoCardlessFlowMixin, GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHttpCommon
-):
+class TestMoneyGuard(GoCardlessFlowCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -71,17 +69,18 @@ class TestMoneyGuard(
             gocardless_mandate_status="active",
         )
 
-    def _pending_debit(self, invoice, amount):
-        return self._create_transaction(
+    def _invoice_with_pending_debit(self, pending):
+        """An invoice of 100.00 with a debit of ``pending`` under way."""
+        invoice = self._create_customer_invoice(amount=100.0)
+        self._create_invoice_transaction(
+            invoice,
             "redirect",
-            reference=f"{invoice.name}-PENDING",
-            amount=amount,
-            currency_id=invoice.currency_id.id,
-            payment_method_id=self.sepa.id,
-            invoice_ids=[Command.set(invoice.ids)],
+            "PENDING",
+            pending,
             provider_reference="PM000PENDING",
             state="pending",
         )
+        return invoice
 
     # === HOSTILE ROUTE PARAMETERS === #
 
@@ -159,16 +158,14 @@ class TestMoneyGuard(
         self._assert_nothing_sent()
 
     def test_a_second_debit_while_one_is_pending_is_refused(self):
-        invoice = self._create_customer_invoice(amount=100.0)
-        self._pending_debit(invoice, 100.0)
+        invoice = self._invoice_with_pending_debit(100.0)
         self._assert_refused(self._post(invoice, amount=100.0), "already under way")
         # A part of it is refused as well: nothing is left while the debit is pending.
         self._assert_refused(self._post(invoice, amount=1.0), "already under way")
         self._assert_nothing_sent()
 
     def test_what_a_pending_debit_leaves_can_still_be_paid(self):
-        invoice = self._create_customer_invoice(amount=100.0)
-        self._pending_debit(invoice, 60.0)
+        invoice = self._invoice_with_pending_debit(60.0)
         self._assert_refused(self._post(invoice, amount=40.01), "above what is left")
         answer = self._post(invoice, amount=40.0)
         self.assertIn("result", answer, answer.get("error"))
@@ -261,8 +258,7 @@ class TestMoneyGuard(
         self._assert_nothing_sent()
 
     def test_merchant_collect_passes_the_same_guard(self):
-        invoice = self._create_customer_invoice(amount=100.0)
-        self._pending_debit(invoice, 100.0)
+        invoice = self._invoice_with_pending_debit(100.0)
         self._assert_token_debit_refused(
             invoice, "COLLECT-TWICE", 100.0, "offline", "already under way"
         )
@@ -286,31 +282,39 @@ class TestMoneyGuard(
         )
         return wizard._create_payments()
 
-    def test_register_payment_without_a_mandate_is_refused_and_explained(self):
-        invoice = self._create_customer_invoice(amount=70.0)
-        with self.assertRaisesRegex(UserError, "no active direct debit mandate"):
+    def _assert_register_payment_refused(self, invoice, message):
+        """Register Payment with the GoCardless method on ``invoice`` is refused with
+        ``message``: nothing is paid, nothing sent to GoCardless."""
+        with self.assertRaisesRegex(UserError, message):
             self._register_gocardless_payment(invoice)
         self.assertEqual(invoice.payment_state, "not_paid")
         self._assert_nothing_sent()
+
+    def test_register_payment_without_a_mandate_is_refused_and_explained(self):
+        invoice = self._create_customer_invoice(amount=70.0)
+        self._assert_register_payment_refused(invoice, "no active direct debit mandate")
 
     def test_register_payment_with_a_mandate_points_to_collect(self):
         invoice = self._create_customer_invoice(amount=70.0)
         self._mandate_token()
-        with self.assertRaisesRegex(UserError, "Collect by Direct Debit"):
-            self._register_gocardless_payment(invoice)
-        self.assertEqual(invoice.payment_state, "not_paid")
-        self._assert_nothing_sent()
+        self._assert_register_payment_refused(invoice, "Collect by Direct Debit")
 
     # === GOCARDLESS HANGS OR REFUSES === #
 
-    def test_pay_with_a_gocardless_that_never_answers_fails_within_ten_seconds(self):
+    def _post_during(self, fault):
+        """Pay a new invoice of 70.00 while the sandbox has ``fault``; return the invoice, the
+        answer and the seconds it took."""
         invoice = self._create_customer_invoice(amount=70.0)
-        self.sandbox.set_fault("hang")
+        self.sandbox.set_fault(fault)
         self.addCleanup(self.sandbox.clear_fault)
         started = time.monotonic()
         answer = self._post(invoice)
         elapsed = time.monotonic() - started
         self.sandbox.clear_fault()
+        return invoice, answer, elapsed
+
+    def test_pay_with_a_gocardless_that_never_answers_fails_within_ten_seconds(self):
+        invoice, answer, elapsed = self._post_during("hang")
         self._assert_refused(answer, "can't be reached right now")
         self.assertLess(elapsed, 10.0)
         # The attempt is kept, ended: nothing under way.
@@ -347,19 +351,13 @@ class TestMoneyGuard(
         self.assertLess(time.monotonic() - started, 10.0)
 
     def test_pay_with_a_gocardless_that_refuses_connections_fails_clearly(self):
-        invoice = self._create_customer_invoice(amount=70.0)
-        self.sandbox.set_fault("refuse")
-        self.addCleanup(self.sandbox.clear_fault)
-        started = time.monotonic()
-        answer = self._post(invoice)
-        self.assertLess(time.monotonic() - started, 10.0)
+        _invoice, answer, elapsed = self._post_during("refuse")
+        self.assertLess(elapsed, 10.0)
         self._assert_refused(answer, "can't be reached right now")
 
     def test_pay_during_a_gocardless_outage_fails_clearly(self):
-        invoice = self._create_customer_invoice(amount=70.0)
-        self.sandbox.set_fault("503")
-        self.addCleanup(self.sandbox.clear_fault)
-        self._assert_refused(self._post(invoice), "can't be reached right now")
+        _invoice, answer, _elapsed = self._post_during("503")
+        self._assert_refused(answer, "can't be reached right now")
 
     def test_a_failed_customer_read_never_creates_a_duplicate_customer(self):
         """Regression: an error reading the stored customer created a second customer."""

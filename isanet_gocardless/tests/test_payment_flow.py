@@ -9,29 +9,20 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.payment.tests.http_common import PaymentHttpCommon
-
 from ..controllers.main import GoCardlessController
 from ..models.payment_transaction import PaymentTransaction
 from .common import (
-    GoCardlessFlowMixin,
+    GoCardlessFlowCommon,
     GoCardlessInvoiceCommon,
-    GoCardlessPortalMixin,
-    GoCardlessSandboxCommon,
 )
 
 
 @tagged("post_install", "-at_install")
-class TestPaymentFlow(
-    GoCardlessFlowMixin, GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHttpCommon
-):
+class TestPaymentFlow(GoCardlessFlowCommon):
     # === REDIRECT FLOW === #
 
     def test_redirect_flow_creates_mandate_token_and_pending_payment(self):
-        invoice = self._create_customer_invoice(amount=123.45)
-        tx, response = self._pay_by_redirect(invoice)
-
-        self.assertEqual(tx.state, "pending")
+        invoice, tx, response = self._pending_by_redirect(123.45)
         self.assertTrue(tx.gocardless_billing_request_id.startswith("BRQ"))
         self.assertTrue(tx.provider_reference.startswith("PM"))
         self.assertTrue(tx.gocardless_charge_date)

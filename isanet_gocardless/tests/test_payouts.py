@@ -14,13 +14,12 @@ from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
 from .common import (
     EVENT_LOGGER,
+    TX_LOGGER,
     GoCardlessFlowMixin,
     GoCardlessPayoutMixin,
     GoCardlessPortalMixin,
     GoCardlessSandboxCommon,
 )
-
-TX_LOGGER = "odoo.addons.payment.models.payment_transaction"
 
 
 @tagged("post_install", "-at_install")
@@ -46,6 +45,20 @@ class TestPayouts(
         )
         return sum(lines.mapped("amount_currency"))
 
+    def _paid_out_to_bank_lines(self, amount, line_amounts):
+        """Collect ``amount``, have GoCardless pay it out to a EUR bank journal where lines of
+        ``line_amounts`` were typed with the payout's reference, then pay the payout (webhooks
+        delivered); return the payout and the lines."""
+        bank = self._eur_bank_journal()
+        with mute_logger(TX_LOGGER):
+            tx = self._collect_by_redirect(amount)
+        payout_id = self._pay_out(tx)
+        reference = self._sandbox_client().payouts.get(payout_id).reference
+        lines = [self._bank_line(bank, reference, line_amount) for line_amount in line_amounts]
+        with mute_logger(TX_LOGGER):
+            self._pay_payouts()
+        return self._payout(payout_id), lines
+
     def _paid_at(self, setting):
         """A GoCardless clearing journal and a EUR payout bank; invoices paid at ``setting``."""
         self.gocardless.action_gocardless_create_clearing_journal()
@@ -62,19 +75,12 @@ class TestPayouts(
         invoice = tx.invoice_ids
         expected = "paid" if setting == "confirmation" else "in_payment"
         self.assertEqual(invoice.payment_state, expected)
-        first_id = self._pay_out(tx)
-        with mute_logger(TX_LOGGER):
-            self._pay_payouts()
-        first = self._payout(first_id)
-        self.assertEqual(first.state, "booked", first.message)
+        first = self._book_payout(tx)
         self.assertEqual(invoice.payment_state, "paid")
         self.assertEqual(tx.payment_id.state, "paid")
         self.assertAlmostEqual(self._clearing_balance(clearing), 0.0)
 
-        client = self._sandbox_client()
-        known = {payout.id for payout in client.payouts.list().records}
-        self._simulate("payment_chargeback_settled", tx.provider_reference)
-        (second_id,) = [p.id for p in client.payouts.list().records if p.id not in known]
+        (second_id,) = self._new_payouts("payment_chargeback_settled", tx)
         with mute_logger(TX_LOGGER, EVENT_LOGGER):
             self._pay_payouts()
         second = self._payout(second_id)
@@ -183,16 +189,10 @@ class TestPayouts(
         with mute_logger(TX_LOGGER):
             tx = self._collect_by_redirect(60.0)
         invoice = tx.invoice_ids
-        first_id = self._pay_out(tx)
-        with mute_logger(TX_LOGGER):
-            self._pay_payouts()
-        self.assertEqual(self._payout(first_id).state, "booked")
+        self._book_payout(tx)
         self.assertEqual(invoice.payment_state, "paid")
 
-        client = self._sandbox_client()
-        known = {payout.id for payout in client.payouts.list().records}
-        self._simulate("payment_late_failure_settled", tx.provider_reference)
-        new_ids = [p.id for p in client.payouts.list().records if p.id not in known]
+        new_ids = self._new_payouts("payment_late_failure_settled", tx)
         with mute_logger(TX_LOGGER, EVENT_LOGGER):
             self._pay_payouts()
         self.assertEqual(tx.state, "cancel")
@@ -226,13 +226,9 @@ class TestPayouts(
         self.assertEqual(payment.journal_id, gocardless_journal)
         self.assertEqual(payment.outstanding_account_id, clearing)
 
-        payout_id = self._pay_out(tx)
-        with mute_logger(TX_LOGGER):
-            self._pay_payouts()
-        payout = self._payout(payout_id)
-        self.assertEqual(payout.state, "booked", payout.message)
+        payout = self._book_payout(tx)
         event = self.env["gocardless.event"].search(
-            [("resource_type", "=", "payouts"), ("resource_id", "=", payout_id)]
+            [("resource_type", "=", "payouts"), ("resource_id", "=", payout.name)]
         )
         self.assertEqual(event.state, "processed")
         # 100.00 collected; fee 1 % + 0.20 = 1.20, of which 0.20 is VAT (FR 20 % included).
@@ -291,14 +287,8 @@ class TestPayouts(
         self.env["res.lang"]._activate_lang("fr_FR")
         self.env.company.partner_id.lang = "fr_FR"
         self.gocardless.action_gocardless_create_clearing_journal()
-        with mute_logger(TX_LOGGER):
-            tx = self._collect_by_redirect(100.0)
-        payout_id = self._pay_out(tx)
-        with mute_logger(TX_LOGGER):
-            self._pay_payouts()
-        payout = self._payout(payout_id)
-        self.assertEqual(payout.state, "booked", payout.message)
-        self.assertTrue(payout.move_id.ref.startswith(f"Virement GoCardless {payout_id}"))
+        _tx, payout = self._booked_payout(100.0)
+        self.assertTrue(payout.move_id.ref.startswith(f"Virement GoCardless {payout.name}"))
         self.assertTrue(self._lines(payout.move_id, "Frais GoCardless"))
         self.assertIn(
             "Frais GoCardless",
@@ -307,32 +297,14 @@ class TestPayouts(
         self.assertFalse(self._lines(payout.move_id, "GoCardless fees"))
 
     def test_bank_line_typed_before_the_payout_is_matched_when_it_is_booked(self):
-        bank = self._eur_bank_journal()
-        with mute_logger(TX_LOGGER):
-            tx = self._collect_by_redirect(40.0)
-        payout_id = self._pay_out(tx)
-        reference = self._sandbox_client().payouts.get(payout_id).reference
         # 40.00 less its fee 0.60 (1 % + 0.20); a second line of another amount is ignored.
-        statement_line = self._bank_line(bank, reference, 39.40)
-        other = self._bank_line(bank, reference, 39.41)
-        with mute_logger(TX_LOGGER):
-            self._pay_payouts()
-        payout = self._payout(payout_id)
+        payout, (statement_line, other) = self._paid_out_to_bank_lines(40.0, [39.40, 39.41])
         self.assertEqual(payout.state, "reconciled")
         self.assertEqual(payout.statement_line_id, statement_line)
         self.assertFalse(other.is_reconciled)
 
     def test_two_bank_lines_for_one_payout_are_left_to_the_merchant(self):
-        bank = self._eur_bank_journal()
-        with mute_logger(TX_LOGGER):
-            tx = self._collect_by_redirect(40.0)
-        payout_id = self._pay_out(tx)
-        reference = self._sandbox_client().payouts.get(payout_id).reference
-        first = self._bank_line(bank, reference, 39.40)
-        second = self._bank_line(bank, reference, 39.40)
-        with mute_logger(TX_LOGGER):
-            self._pay_payouts()
-        payout = self._payout(payout_id)
+        payout, (first, second) = self._paid_out_to_bank_lines(40.0, [39.40, 39.40])
         self.assertEqual(payout.state, "booked")
         self.assertFalse(first.is_reconciled or second.is_reconciled)
         with self.assertRaisesRegex(Exception, "no single unreconciled bank line"):
@@ -343,14 +315,8 @@ class TestPayouts(
 
     def test_charge_back_inside_a_later_payout(self):
         self._eur_bank_journal()
-        with mute_logger(TX_LOGGER):
-            tx = self._collect_by_redirect(50.0)
+        tx, first = self._booked_payout(50.0)
         invoice = tx.invoice_ids
-        first_id = self._pay_out(tx)
-        with mute_logger(TX_LOGGER):
-            self._pay_payouts()
-        first = self._payout(first_id)
-        self.assertEqual(first.state, "booked", first.message)
         first_clearing = first.item_ids.filtered(
             lambda item: item.item_type == "payment_paid_out"
         ).move_line_id
@@ -359,10 +325,7 @@ class TestPayouts(
 
         # The customer's bank charges the payment back; GoCardless takes it from a payout,
         # gives its fee back and adds a surcharge.
-        client = self._sandbox_client()
-        known = {payout.id for payout in client.payouts.list().records}
-        self._simulate("payment_chargeback_settled", tx.provider_reference)
-        (second_id,) = [p.id for p in client.payouts.list().records if p.id not in known]
+        (second_id,) = self._new_payouts("payment_chargeback_settled", tx)
         with mute_logger(TX_LOGGER, EVENT_LOGGER):
             self._pay_payouts()
         self.assertEqual(tx.state, "cancel")
@@ -408,11 +371,7 @@ class TestPayouts(
         # A negative fee (GoCardless credits 50.5 tenths of cents...) and an app fee.
         self.sandbox.add_payout_item("EUR", "gocardless_fee", 505)
         self.sandbox.add_payout_item("EUR", "app_fee", -1236, payment=tx.provider_reference)
-        payout_id = self._pay_out(tx)
-        with mute_logger(TX_LOGGER):
-            self._pay_payouts()
-        payout = self._payout(payout_id)
-        self.assertEqual(payout.state, "booked", payout.message)
+        payout = self._book_payout(tx)
         # 10000.0 - 120.0 + 50.5 - 123.6 = 9806.9 -> 98.07
         self.assertAlmostEqual(payout.amount, 98.07)
         move = payout.move_id
@@ -496,13 +455,8 @@ class TestPayouts(
 
     def test_same_payout_from_webhook_and_catch_up_is_booked_once(self):
         self._eur_bank_journal()
-        with mute_logger(TX_LOGGER):
-            tx = self._collect_by_redirect(30.0)
-        payout_id = self._pay_out(tx)
-        with mute_logger(TX_LOGGER):
-            self._pay_payouts()
-        payout = self._payout(payout_id)
-        self.assertEqual(payout.state, "booked")
+        _tx, payout = self._booked_payout(30.0)
+        payout_id = payout.name
         move = payout.move_id
 
         client = self._sandbox_client()
@@ -579,10 +533,7 @@ class TestPayouts(
         self.assertIn(tx.reference, str(activities.note))
 
         # GoCardless takes the money back in a later payout: the clearing account is even.
-        client = self._sandbox_client()
-        known = {payout.id for payout in client.payouts.list().records}
-        self._simulate("payment_late_failure_settled", tx.provider_reference)
-        (second_id,) = [p.id for p in client.payouts.list().records if p.id not in known]
+        (second_id,) = self._new_payouts("payment_late_failure_settled", tx)
         with mute_logger(TX_LOGGER, EVENT_LOGGER):
             self._pay_payouts()
         second = self._payout(second_id)

@@ -11,14 +11,8 @@ from odoo.tests import new_test_user, tagged
 from odoo.tests.common import JsonRpcException
 from odoo.tools import mute_logger
 
-from odoo.addons.payment.tests.http_common import PaymentHttpCommon
-
 from .common import (
-    GoCardlessFlowMixin,
-    GoCardlessMandateMixin,
-    GoCardlessMandatePortalMixin,
-    GoCardlessPortalMixin,
-    GoCardlessSandboxCommon,
+    GoCardlessMandatePortalCommon,
 )
 
 LOGGERS = (
@@ -30,14 +24,7 @@ LOGGERS = (
 
 
 @tagged("post_install", "-at_install")
-class TestPortalMandates(
-    GoCardlessMandatePortalMixin,
-    GoCardlessFlowMixin,
-    GoCardlessPortalMixin,
-    GoCardlessMandateMixin,
-    GoCardlessSandboxCommon,
-    PaymentHttpCommon,
-):
+class TestPortalMandates(GoCardlessMandatePortalCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()

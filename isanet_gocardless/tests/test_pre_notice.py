@@ -9,15 +9,11 @@ from odoo.tools import format_date
 
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
-from .common import GoCardlessMandateMixin, GoCardlessSandboxCommon
+from .common import GoCardlessMandateCommon
 
 
 @tagged("post_install", "-at_install")
-class TestPreNotice(GoCardlessMandateMixin, GoCardlessSandboxCommon, PaymentHttpCommon):
-    def setUp(self):
-        super().setUp()
-        self.token, self.mandate = self._sandbox_mandate_token()
-
+class TestPreNotice(GoCardlessMandateCommon, PaymentHttpCommon):
     def _mail_body(self, invoice):
         send = self.env["account.move.send"]
         template = invoice._get_mail_template()

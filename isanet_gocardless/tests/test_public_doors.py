@@ -14,7 +14,12 @@ from odoo.tools import mute_logger
 
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
-from .common import GoCardlessLedgerMixin, GoCardlessMandateMixin, GoCardlessSandboxCommon
+from .common import (
+    GoCardlessLedgerMixin,
+    GoCardlessMandateMixin,
+    GoCardlessSandboxCommon,
+    company_user,
+)
 
 MODULE = "isanet_gocardless"
 CUSTOMER = "customer's portal user"
@@ -68,19 +73,14 @@ class TestPublicDoors(
                 groups="base.group_portal",
                 partner_id=cls.partner.id,
             ),
-            "employee without accounting rights": new_test_user(
-                cls.env,
-                login="gc-door-employee",
-                groups="base.group_user",
-                company_id=cls.company.id,
-                company_ids=[Command.set(cls.company.ids)],
+            "employee without accounting rights": company_user(
+                cls.env, "gc-door-employee", "base.group_user", cls.company
             ),
-            "billing user of another company": new_test_user(
+            "billing user of another company": company_user(
                 cls.env,
-                login="gc-door-billing-b",
-                groups="base.group_user,account.group_account_invoice",
-                company_id=other_company.id,
-                company_ids=[Command.set(other_company.ids)],
+                "gc-door-billing-b",
+                "base.group_user,account.group_account_invoice",
+                other_company,
             ),
         }
 
@@ -96,17 +96,8 @@ class TestPublicDoors(
         self.failed = self._create_customer_invoice(amount=42.0)
         self.failed.action_gocardless_collect()
         failed_tx = self.failed.gocardless_debit_transaction_id
-        self.client.scenario_simulators.run(
-            "payment_failed", params={"links": {"resource": failed_tx.provider_reference}}
-        )
         with mute_logger(*LOGGERS):
-            failed_tx._handle_notification_data(
-                "gocardless",
-                {
-                    "reference": failed_tx.reference,
-                    "gocardless_payment": self._sandbox_payment(failed_tx.provider_reference),
-                },
-            )
+            self._sandbox_outcome(failed_tx, "payment_failed")
         self.assertEqual(self.failed.gocardless_debit_status, "failed")
         self.interrupted = self._create_customer_invoice(amount=43.0)
         self.draft_tx = self.interrupted._gocardless_new_collect_transaction()
@@ -340,12 +331,11 @@ class TestPublicDoors(
     def test_the_merchant_still_moves_money_and_is_told_of_a_cancelled_debit(self):
         """The same doors work for the merchant's billing user: the checks refuse strangers,
         not the merchant."""
-        merchant = new_test_user(
+        merchant = company_user(
             self.env,
-            login="gc-door-merchant",
-            groups="base.group_user,account.group_account_invoice",
-            company_id=self.company.id,
-            company_ids=[Command.set(self.company.ids)],
+            "gc-door-merchant",
+            "base.group_user,account.group_account_invoice",
+            self.company,
         )
         self.authenticate(merchant.login, merchant.login)
         response = self._call_button(

@@ -9,30 +9,21 @@ from gocardless_pro.services.events_service import EventsService
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.payment.tests.http_common import PaymentHttpCommon
-
 from ..gocardless_core import webhooks
 from .common import (
-    GoCardlessFlowMixin,
-    GoCardlessPortalMixin,
-    GoCardlessSandboxCommon,
-    start_sandbox,
+    GoCardlessFlowCommon,
 )
 
 CONTROLLER_LOGGER = "odoo.addons.isanet_gocardless.controllers.main"
 
 
 @tagged("post_install", "-at_install")
-class TestSync(
-    GoCardlessFlowMixin, GoCardlessPortalMixin, GoCardlessSandboxCommon, PaymentHttpCommon
-):
+class TestSync(GoCardlessFlowCommon):
     """Missed webhooks are recovered from GoCardless's event list into the same ledger."""
 
     def setUp(self):
         super().setUp()
-        # A sandbox of its own: the events of the other tests stay out of the event list.
-        self.sandbox = start_sandbox(self.addCleanup, access_tokens=[self.sandbox_token])
-        self.gocardless.gocardless_api_url = self.sandbox.url
+        self._use_own_sandbox()  # the events of the other tests stay out of the event list
         # Only this provider is caught up by the cron.
         self.env["payment.provider"].sudo().search(
             [("code", "=", "gocardless"), ("id", "!=", self.gocardless.id)]
@@ -51,9 +42,7 @@ class TestSync(
 
     def _paid_invoice_with_missed_webhooks(self):
         """Pay an invoice by direct debit; GoCardless confirms it; no webhook reaches Odoo."""
-        invoice = self._create_customer_invoice(amount=55.0)
-        tx, _response = self._pay_by_redirect(invoice)
-        self.assertEqual(tx.state, "pending")
+        invoice, tx, _response = self._pending_by_redirect(55.0)
         self._simulate("payment_confirmed", tx.provider_reference)
         self.assertFalse(self._ledger(), "No webhook was delivered.")
         return invoice, tx
