@@ -10,7 +10,7 @@ from unittest.mock import patch
 import requests
 from lxml import etree
 
-from odoo import SUPERUSER_ID, Command
+from odoo import SUPERUSER_ID, Command, fields
 from odoo.tests import new_test_user
 from odoo.tools import mute_logger
 
@@ -25,6 +25,8 @@ from ..gocardless_core import schemes, webhooks
 
 EVENT_LOGGER = "odoo.addons.isanet_gocardless.models.gocardless_event"
 TX_LOGGER = "odoo.addons.payment.models.payment_transaction"
+GC_TX_LOGGER = "odoo.addons.isanet_gocardless.models.payment_transaction"
+DEBITS_LOGGER = "odoo.addons.isanet_gocardless.models.account_move_debits"
 CONTROLLER_LOGGER = "odoo.addons.isanet_gocardless.controllers.main"
 # A Belgian test IBAN the sandbox's hosted page accepts.
 IBAN = "BE68539007547034"
@@ -802,6 +804,52 @@ class GoCardlessPayoutMixin:
         # Odoo's webhook requests read the database.
         self.env.flush_all()
         return line
+
+
+class GoCardlessCashProofMixin:
+    """The cash proof of the provider: prove, read the drifts, mend, the clearing balance.
+
+    To mix with `GoCardlessSandboxCommon`; the clearing journal is created.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.gocardless.action_gocardless_create_clearing_journal()
+        self.clearing = self.gocardless._gocardless_clearing_account()
+
+    def _prove(self, date_from=None, date_to=None):
+        """Prove the cash from ``date_from`` (the month's first day) to ``date_to`` (today)."""
+        today = fields.Date.context_today(self.gocardless)
+        self.env.flush_all()
+        proof = self.env["gocardless.cash.proof"]._gocardless_prove(
+            self.gocardless, date_from or today.replace(day=1), date_to or today
+        )
+        self.assertNotEqual(proof.state, "failed", proof.message)
+        return proof
+
+    def _drifts(self, proof, kind):
+        return proof.drift_ids.filtered(lambda drift: drift.kind == kind)
+
+    def _mend(self, drift):
+        with mute_logger(TX_LOGGER, GC_TX_LOGGER, DEBITS_LOGGER, EVENT_LOGGER):
+            drift.action_gocardless_mend()
+        self.assertEqual(drift.state, "mended", drift.message)
+
+    def _clearing_balance(self):
+        lines = self.env["account.move.line"].search(
+            [("account_id", "=", self.clearing.id), ("parent_state", "=", "posted")]
+        )
+        return self.currency_euro.round(sum(lines.mapped("amount_currency")))
+
+
+def assert_booked_as_credit(test, invoice, payment, amount):
+    """Assert ``payment`` booked ``amount`` as the customer's credit, ``invoice`` cancelled."""
+    receivable = payment.move_id.line_ids.filtered(
+        lambda line: line.account_id == payment.destination_account_id
+    )
+    test.assertAlmostEqual(-sum(receivable.mapped("amount_residual")), amount)
+    test.assertEqual(invoice.state, "cancel", "the cancelled invoice stays cancelled")
+    test.assertEqual(invoice.gocardless_debit_surplus, amount)
 
 
 class GoCardlessMandatePortalMixin:

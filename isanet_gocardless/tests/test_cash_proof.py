@@ -17,6 +17,7 @@ from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 from .common import (
     EVENT_LOGGER,
     TX_LOGGER,
+    GoCardlessCashProofMixin,
     GoCardlessFlowMixin,
     GoCardlessMandateMixin,
     GoCardlessPayoutMixin,
@@ -28,6 +29,7 @@ from .common import (
 
 @tagged("post_install", "-at_install")
 class TestCashProof(
+    GoCardlessCashProofMixin,
     GoCardlessPayoutMixin,
     GoCardlessFlowMixin,
     GoCardlessPortalMixin,
@@ -37,34 +39,7 @@ class TestCashProof(
 ):
     def setUp(self):
         super().setUp()
-        self.gocardless.action_gocardless_create_clearing_journal()
         self.bank = self._eur_bank_journal()
-        self.clearing = self.gocardless._gocardless_clearing_account()
-
-    # === Helpers === #
-
-    def _prove(self, date_from=None, date_to=None):
-        today = fields.Date.context_today(self.gocardless)
-        self.env.flush_all()
-        proof = self.env["gocardless.cash.proof"]._gocardless_prove(
-            self.gocardless, date_from or today.replace(day=1), date_to or today
-        )
-        self.assertNotEqual(proof.state, "failed", proof.message)
-        return proof
-
-    def _drifts(self, proof, kind):
-        return proof.drift_ids.filtered(lambda drift: drift.kind == kind)
-
-    def _mend(self, drift):
-        with mute_logger(TX_LOGGER, EVENT_LOGGER):
-            drift.action_gocardless_mend()
-        self.assertEqual(drift.state, "mended", drift.message)
-
-    def _clearing_balance(self):
-        lines = self.env["account.move.line"].search(
-            [("account_id", "=", self.clearing.id), ("parent_state", "=", "posted")]
-        )
-        return self.currency_euro.round(sum(lines.mapped("amount_currency")))
 
     # === Tests === #
 

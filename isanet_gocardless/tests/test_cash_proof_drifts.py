@@ -20,11 +20,13 @@ from .common import (
     CLIENT_ID,
     CLIENT_SECRET,
     EVENT_LOGGER,
+    GoCardlessCashProofMixin,
     GoCardlessConnectMixin,
     GoCardlessFlowMixin,
     GoCardlessPayoutMixin,
     GoCardlessPortalMixin,
     GoCardlessSandboxCommon,
+    assert_booked_as_credit,
 )
 
 LOGGERS = (
@@ -37,6 +39,7 @@ LOGGERS = (
 
 @tagged("post_install", "-at_install")
 class TestCashProofDrifts(
+    GoCardlessCashProofMixin,
     GoCardlessPayoutMixin,
     GoCardlessFlowMixin,
     GoCardlessPortalMixin,
@@ -49,35 +52,7 @@ class TestCashProofDrifts(
         super().setUpClass()
         cls._setup_partner_app()
 
-    def setUp(self):
-        super().setUp()
-        self.gocardless.action_gocardless_create_clearing_journal()
-        self.clearing = self.gocardless._gocardless_clearing_account()
-
     # === HELPERS === #
-
-    def _prove(self):
-        today = fields.Date.context_today(self.gocardless)
-        self.env.flush_all()
-        proof = self.env["gocardless.cash.proof"]._gocardless_prove(
-            self.gocardless, today.replace(day=1), today
-        )
-        self.assertNotEqual(proof.state, "failed", proof.message)
-        return proof
-
-    def _drift(self, proof, kind):
-        return proof.drift_ids.filtered(lambda drift: drift.kind == kind)
-
-    def _mend(self, drift):
-        with mute_logger(*LOGGERS):
-            drift.action_gocardless_mend()
-        self.assertEqual(drift.state, "mended", drift.message)
-
-    def _clearing_balance(self):
-        lines = self.env["account.move.line"].search(
-            [("account_id", "=", self.clearing.id), ("parent_state", "=", "posted")]
-        )
-        return self.currency_euro.round(sum(lines.mapped("amount_currency")))
 
     def _submitted_debit(self, amount):
         """Pay a new invoice by direct debit; GoCardless submits it (webhooks applied)."""
@@ -172,13 +147,13 @@ class TestCashProofDrifts(
         self.assertEqual(tx.state, "pending")
 
         proof = self._prove()
-        drift = self._drift(proof, "payment_state")
+        drift = self._drifts(proof, "payment_state")
         self.assertEqual(drift.transaction_id, tx)
         self.assertEqual((drift.gocardless_status, drift.odoo_state), ("confirmed", "pending"))
         self.assertAlmostEqual(drift.amount, 80.0)
         self.assertEqual(drift.mend, "read")
         # GoCardless holds the money; the clearing account does not.
-        self.assertAlmostEqual(self._drift(proof, "clearing").amount, -80.0)
+        self.assertAlmostEqual(self._drifts(proof, "clearing").amount, -80.0)
 
         self._mend(drift)
         self.assertEqual(tx.state, "done")
@@ -186,12 +161,7 @@ class TestCashProofDrifts(
         self.assertTrue(payment, "the collected debit is booked")
         self.assertEqual(payment.state, "in_process")
         self.assertAlmostEqual(payment.amount, 80.0)
-        receivable = payment.move_id.line_ids.filtered(
-            lambda line: line.account_id == payment.destination_account_id
-        )
-        self.assertAlmostEqual(-sum(receivable.mapped("amount_residual")), 80.0)
-        self.assertEqual(invoice.state, "cancel", "the cancelled invoice stays cancelled")
-        self.assertEqual(invoice.gocardless_debit_surplus, 80.0)
+        assert_booked_as_credit(self, invoice, payment, 80.0)
         self.assertEqual(len(self._notices(invoice, "was collected although the invoice")), 1)
         self.assertEqual(
             len(
@@ -235,12 +205,12 @@ class TestCashProofDrifts(
         self.assertTrue(tx.is_post_processed)
 
         proof = self._prove()
-        drift = self._drift(proof, "payment_unbooked")
+        drift = self._drifts(proof, "payment_unbooked")
         self.assertEqual(drift.transaction_id, tx)
         self.assertEqual(drift.gocardless_ref, tx.provider_reference)
         self.assertAlmostEqual(drift.amount, 64.0)
         self.assertEqual(drift.mend, "book_payment")
-        self.assertAlmostEqual(self._drift(proof, "clearing").amount, -64.0)
+        self.assertAlmostEqual(self._drifts(proof, "clearing").amount, -64.0)
         # Collected and not booked: a debit under way, no new debit of the invoice.
         self.assertEqual(invoice.transaction_ids, tx)
 
@@ -270,7 +240,7 @@ class TestCashProofDrifts(
             self._deliver_and_apply()
             tx.payment_id.action_draft()
             tx.payment_id.unlink()
-        drift = self._drift(self._prove(), "payment_unbooked")
+        drift = self._drifts(self._prove(), "payment_unbooked")
         self.assertTrue(drift)
         self._simulate("payment_charged_back", tx.provider_reference)  # webhook not delivered
 
@@ -314,7 +284,7 @@ class TestCashProofDrifts(
         self.assertEqual(tx.state, "pending")
 
         proof = self._prove()
-        drift = self._drift(proof, "payment_state")
+        drift = self._drifts(proof, "payment_state")
         self.assertEqual(drift.transaction_id, tx)
         self.assertEqual((drift.gocardless_status, drift.odoo_state), ("confirmed", "pending"))
 

@@ -14,7 +14,7 @@ from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
 from ..gocardless_core import amounts
-from .common import GoCardlessMandateCommon
+from .common import GoCardlessMandateCommon, assert_booked_as_credit
 
 LOGGERS = (
     "odoo.addons.isanet_gocardless.models.account_move_debits",
@@ -381,12 +381,7 @@ class TestDebitFollowsInvoice(GoCardlessMandateCommon):
         self.assertTrue(payment, "the collected debit is booked")
         self.assertEqual(payment.move_id.state, "posted")
         self.assertAlmostEqual(payment.amount, 100.0)
-        receivable = payment.move_id.line_ids.filtered(
-            lambda line: line.account_id == payment.destination_account_id
-        )
-        self.assertAlmostEqual(-sum(receivable.mapped("amount_residual")), 100.0)
-        self.assertEqual(invoice.state, "cancel", "the cancelled invoice stays cancelled")
-        self.assertEqual(invoice.gocardless_debit_surplus, 100.0)
+        assert_booked_as_credit(self, invoice, payment, 100.0)
         self.assertTrue(invoice.message_ids.filtered(lambda m: "stays as" in str(m.body)))
         activity = invoice.activity_ids.filtered(
             lambda a: a.summary == "Direct debit collected on an invoice no longer posted"
