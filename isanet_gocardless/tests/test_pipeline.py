@@ -1,28 +1,50 @@
 # Copyright 2026 Isanet
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
 """One pipeline for state: whatever the door (webhook of each resource type, return and exit
-routes, saved mandate, refund), a transaction's state changes only inside Odoo's
-`_handle_notification_data`; mandate events keep the token's status current."""
+routes, saved mandate, refund, a debit refused from *Collect*, the automatic collection or a
+replacement debit), a transaction's state changes only inside Odoo's
+`_handle_notification_data`; one method creates GoCardless payments; mandate events keep the
+token's status current."""
 
+import ast
+import sys
 from contextlib import contextmanager
+from pathlib import Path
 from unittest.mock import patch
 
 import requests
 
+from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
+from .. import utils
+from ..gocardless_core.errors import ApiCallError
 from .common import (
     EVENT_LOGGER,
     GoCardlessFlowMixin,
+    GoCardlessMandateMixin,
     GoCardlessPortalMixin,
     GoCardlessSandboxCommon,
     GoCardlessWebhookCommon,
 )
 
 TX_LOGGER = "odoo.addons.payment.models.payment_transaction"
+DEBIT_LOGGERS = (
+    "odoo.http",
+    TX_LOGGER,
+    "odoo.addons.isanet_gocardless.models.account_move",
+    "odoo.addons.isanet_gocardless.models.account_move_debits",
+    "odoo.addons.isanet_gocardless.models.payment_provider",
+    "odoo.addons.isanet_gocardless.models.payment_transaction",
+    "odoo.addons.isanet_gocardless.models.payment_transaction_attempt",
+)
+ADDON_DIR = Path(__file__).resolve().parent.parent
+TESTS_DIR = Path(__file__).resolve().parent
+# The one method that asks GoCardless to create a payment.
+PAYMENT_CREATOR = "_gocardless_send_payment_create"
 
 
 class PipelineSpyMixin:
@@ -292,3 +314,228 @@ class TestPipelineOfFlows(
         self.assertEqual(tx.state, "pending")
         self.assertEqual(tx.provider_reference, payment_id)
         self.assertEqual([p.id for p in self._sandbox_payments(tx)], [payment_id])
+
+
+@tagged("post_install", "-at_install")
+class TestPipelineOfDebits(
+    PipelineSpyMixin,
+    GoCardlessFlowMixin,
+    GoCardlessMandateMixin,
+    GoCardlessPortalMixin,
+    GoCardlessSandboxCommon,
+    PaymentHttpCommon,
+):
+    """The merchant's and the cron's debits: refused, they end in error through the pipeline;
+    made, they are created by one method."""
+
+    REFUSAL = "Validation failed: the mandate cannot be charged"
+
+    def setUp(self):
+        super().setUp()
+        self.token, self.mandate = self._sandbox_mandate_token()
+        # The provider knows its creditor already (read when it was connected).
+        self.gocardless.gocardless_creditor_identifiers = "sepa_core: SBX-SEPA_CORE"
+        self.bank = self.company_data["default_journal_bank"]
+
+    # === HELPERS === #
+
+    @contextmanager
+    def _gocardless_refuses_payments(self):
+        """GoCardless refuses every payment create (a final refusal, not an outage)."""
+        Provider = self.env.registry["payment.provider"]
+        original = Provider._gocardless_make_request
+
+        def refuse(provider, resource, action, *args, **kwargs):
+            if (resource, action) == ("payments", "create"):
+                api_error = ApiCallError(self.REFUSAL, "validation", False, status=422)
+                raise utils.GoCardlessRequestError(
+                    provider._gocardless_error_message(api_error), api_error
+                )
+            return original(provider, resource, action, *args, **kwargs)
+
+        with patch.object(Provider, "_gocardless_make_request", refuse):
+            yield
+
+    @contextmanager
+    def _payment_create_spy(self):
+        """Record, for each payment create sent to GoCardless, the addon's methods on the call
+        stack (innermost first), by flow: ``self.flow`` names the flow under way."""
+        Provider = self.env.registry["payment.provider"]
+        original = Provider._gocardless_make_request
+        creates = []
+
+        def spy(provider, resource, action, *args, **kwargs):
+            if (resource, action) == ("payments", "create"):
+                names, frame = [], sys._getframe(1)
+                while frame:
+                    path = Path(frame.f_code.co_filename).resolve()
+                    if ADDON_DIR in path.parents and TESTS_DIR not in path.parents:
+                        names.append(frame.f_code.co_name)
+                    frame = frame.f_back
+                creates.append((self.flow, names))
+            return original(provider, resource, action, *args, **kwargs)
+
+        with patch.object(Provider, "_gocardless_make_request", spy):
+            yield creates
+
+    def _pay(self, invoice, amount):
+        with mute_logger(*DEBIT_LOGGERS):
+            self.env["account.payment.register"].with_context(
+                active_model="account.move", active_ids=invoice.ids
+            ).create({"journal_id": self.bank.id, "amount": amount})._create_payments()
+
+    def _assert_refused_in_the_pipeline(self, tx, inside, outside):
+        """``tx`` ended in error with GoCardless's refusal, each change inside the pipeline."""
+        self.assertEqual(tx.state, "error")
+        self.assertIn(self.REFUSAL, tx.state_message)
+        self.assertEqual(inside, [((tx.reference,), "error")])
+        self.assertEqual(outside, [])
+        self.assertEqual(self.pipeline_doors, [None])
+
+    # === REFUSED === #
+
+    def test_collect_refused_by_gocardless_ends_in_error_through_the_pipeline(self):
+        invoice = self._create_customer_invoice(amount=40.0)
+        with (
+            self._pipeline_spy() as (inside, outside),
+            self._gocardless_refuses_payments(),
+            mute_logger(*DEBIT_LOGGERS),
+            # (`assertRaisesRegex`: Odoo's `assertRaises` would roll the refusal back.)
+            self.assertRaisesRegex(ValidationError, "mandate cannot be charged"),
+        ):
+            invoice.action_gocardless_collect()
+        self._assert_refused_in_the_pipeline(invoice.transaction_ids, inside, outside)
+
+    def test_collect_refused_by_the_guard_ends_in_error_through_the_pipeline(self):
+        invoice = self._create_customer_invoice(amount=64.0)
+        self.sandbox.set_fault("503", "/payments", count=1)
+        with self.assertRaisesRegex(ValidationError, "GoCardless"), mute_logger(*DEBIT_LOGGERS):
+            invoice.action_gocardless_collect()
+        draft = invoice.transaction_ids
+        self.assertEqual(draft.state, "draft")
+        # Part of the invoice was paid meanwhile: the draft's amount is refused by the guard.
+        self._pay(invoice, 14.0)
+        mark = self.sandbox.request_log_mark()
+        with (
+            self._pipeline_spy() as (inside, outside),
+            mute_logger(*DEBIT_LOGGERS),
+            self.assertRaisesRegex(ValidationError, "GoCardless"),
+        ):
+            invoice.action_gocardless_collect()
+        self.assertEqual(draft.state, "error")
+        self.assertFalse(self.sandbox.request_log(mark))
+        # The guard's own end of the attempt is undone with the savepoint of the collection;
+        # Collect ends it again: every change made inside the pipeline, by one call each.
+        self.assertTrue(inside)
+        self.assertEqual(set(inside), {((draft.reference,), "error")})
+        self.assertEqual(len(self.pipeline_doors), len(inside))
+        self.assertEqual(outside, [])
+
+    def test_automatic_collection_refused_ends_in_error_through_the_pipeline(self):
+        self.gocardless.gocardless_auto_collect = True
+        invoice = self._create_customer_invoice(amount=55.0)
+        self.assertEqual(invoice.gocardless_auto_collect_state, "queued")
+        with (
+            self._pipeline_spy() as (inside, outside),
+            self._gocardless_refuses_payments(),
+            mute_logger(*DEBIT_LOGGERS),
+        ):
+            self.env["account.move"]._cron_gocardless_auto_collect()
+        self.assertEqual(invoice.gocardless_auto_collect_state, "refused")
+        self._assert_refused_in_the_pipeline(invoice.transaction_ids, inside, outside)
+        self.assertIn(
+            "Automatic direct debit not requested",
+            "\n".join(invoice.message_ids.mapped("body")),
+        )
+
+    def test_replacement_debit_refused_ends_in_error_through_the_pipeline(self):
+        invoice = self._create_customer_invoice(amount=100.0)
+        with mute_logger(*DEBIT_LOGGERS):
+            invoice.action_gocardless_collect()
+        old_tx = invoice.gocardless_debit_transaction_id
+        self.assertEqual(old_tx.state, "pending")
+        with (
+            self._pipeline_spy() as (inside, outside),
+            self._gocardless_refuses_payments(),
+        ):
+            self._pay(invoice, 40.0)  # the debit is above what is due: replaced
+        self.assertEqual(old_tx.state, "cancel")
+        new_tx = invoice.transaction_ids - old_tx
+        self.assertEqual(len(new_tx), 1)
+        self.assertEqual(new_tx.amount, 60.0)
+        self.assertEqual(new_tx.state, "error")
+        self.assertIn(self.REFUSAL, new_tx.state_message)
+        self.assertEqual(inside, [((old_tx.reference,), "cancel"), ((new_tx.reference,), "error")])
+        self.assertEqual(outside, [])
+        self.assertEqual(self.pipeline_doors, [None, None])
+        self.assertIn("could not be scheduled again", "\n".join(invoice.message_ids.mapped("body")))
+
+    # === ONE METHOD CREATES PAYMENTS === #
+
+    def test_every_flow_creates_its_payment_through_one_method(self):
+        """Portal saved mandate, *Collect*, automatic collection, replacement debit, billing
+        request fulfilled: each payment create comes from the one method."""
+        portal, collect, by_redirect = (
+            self._create_customer_invoice(amount=amount) for amount in (21.0, 100.0, 34.0)
+        )
+        with self._payment_create_spy() as creates, mute_logger(*DEBIT_LOGGERS):
+            self.flow = "portal saved mandate"
+            answer = self._call_invoice_transaction(
+                portal,
+                **self._invoice_transaction_values(portal, token_id=self.token.id, flow="token"),
+            )
+            self.assertIn("result", answer, answer.get("error"))
+            self.flow = "collect"
+            collect.action_gocardless_collect()
+            self.flow = "automatic collection"
+            self.gocardless.gocardless_auto_collect = True
+            automatic = self._create_customer_invoice(amount=55.0)
+            self.env["account.move"]._cron_gocardless_auto_collect()
+            self.flow = "replacement"
+            self._pay(collect, 40.0)
+            self.flow = "billing request fulfilled"
+            self._pay_by_redirect(by_redirect)
+        self.env.invalidate_all()
+        for invoice in (portal, collect, automatic, by_redirect):
+            self.assertEqual(invoice.gocardless_debit_status, "scheduled", invoice.name)
+        self.assertEqual(collect.gocardless_debit_transaction_id.amount, 60.0)
+        flows = [flow for flow, _names in creates]
+        self.assertEqual(
+            sorted(set(flows)),
+            sorted(
+                [
+                    "automatic collection",
+                    "billing request fulfilled",
+                    "collect",
+                    "portal saved mandate",
+                    "replacement",
+                ]
+            ),
+        )
+        for flow, names in creates:
+            with self.subTest(flow=flow):
+                callers = [name for name in names if name != "_gocardless_request"]
+                self.assertEqual(callers[0], PAYMENT_CREATOR, names)
+                self.assertEqual(names.count(PAYMENT_CREATOR), 1, names)
+
+    def test_one_function_of_the_addon_sends_a_payment_create(self):
+        """Read in the source: a call naming ``"payments", "create"`` appears in one function."""
+        places = set()
+        for path in sorted(ADDON_DIR.rglob("*.py")):
+            if TESTS_DIR in path.parents:
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            for function in ast.walk(tree):
+                if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                for node in ast.walk(function):
+                    if not isinstance(node, ast.Call):
+                        continue
+                    words = [
+                        arg.value
+                        for arg in node.args[:2]
+                        if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+                    ]
+                    if words == ["payments", "create"]:
+                        places.add((str(path.relative_to(ADDON_DIR)), function.name))
+        self.assertEqual(places, {("models/payment_transaction.py", PAYMENT_CREATOR)})
