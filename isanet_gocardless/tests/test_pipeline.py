@@ -14,6 +14,7 @@ from unittest.mock import patch
 
 import requests
 
+from odoo import models
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
@@ -211,6 +212,86 @@ class TestMandateLifecycle(GoCardlessWebhookCommon):
         self._receive([self._event("mandates", "replaced", "MD123", new_mandate="MD456")])
         self.assertEqual(self.token.provider_ref, "MD456")
         self.assertEqual(self.token.gocardless_mandate_status, "active")
+
+    @contextmanager
+    def _notification_spy(self, model):
+        """Record each call of ``model``'s `_gocardless_handle_notification`: its arguments,
+        and what it returned or raised."""
+        Model = self.env.registry[model]
+        original = Model._gocardless_handle_notification
+        calls = []
+
+        def spy(records, *args, **kwargs):
+            call = {"args": args, "kwargs": kwargs}
+            calls.append(call)
+            try:
+                call["result"] = original(records, *args, **kwargs)
+            except Exception as error:
+                call["error"] = error
+                raise
+            return call["result"]
+
+        with patch.object(Model, "_gocardless_handle_notification", spy):
+            yield calls
+
+    def _assert_only_the_notification(self, call, resource_type, resource_id):
+        """The model was handed one notification, naming the resource, the company and the
+        provider of the event: no ledger row, no event object."""
+        self.assertEqual(call["kwargs"], {})
+        self.assertEqual(len(call["args"]), 1)
+        notification = call["args"][0]
+        self.assertIsInstance(notification, dict)
+        self.assertEqual(notification["gocardless_resource_type"], resource_type)
+        self.assertEqual(notification["gocardless_resource_id"], resource_id)
+        self.assertEqual(notification["gocardless_company_id"], self.gocardless.company_id.id)
+        self.assertEqual(notification["gocardless_provider_id"], self.gocardless.id)
+        for value in notification.values():
+            self.assertNotIsInstance(value, models.BaseModel)
+
+    def test_a_mandate_event_hands_the_token_its_notification_once(self):
+        self.api_resources[("mandates", "MD123")] = {"id": "MD123", "status": "cancelled"}
+        with self._notification_spy("payment.token") as calls:
+            self._receive([self._event("mandates", "cancelled", "MD123", event_id="EV1")])
+        self.assertEqual(len(calls), 1)
+        self._assert_only_the_notification(calls[0], "mandates", "MD123")
+        self.assertEqual(calls[0]["args"][0]["gocardless_outcome"], "mandate_ended")
+        self.assertEqual(calls[0]["result"], ("processed", None, self.token))
+        self.assertEqual(self._ledger("EV1").state, "processed")
+        self.assertFalse(self.token.active)
+
+    def test_an_unknown_mandate_is_a_dedicated_refusal_recorded_as_ignored(self):
+        with self._notification_spy("payment.token") as calls:
+            self._receive([self._event("mandates", "cancelled", "MD999", event_id="EV1")])
+        self.assertEqual(len(calls), 1)
+        self.assertIsInstance(calls[0].get("error"), utils.GoCardlessUnknownResource)
+        self.assertEqual(self._ledger("EV1").state, "ignored")
+        self.assertIn("MD999", self._ledger("EV1").error_message)
+        self.assertFalse(self._ledger("EV1").transaction_id)
+        self.assertTrue(self.token.active)
+
+    def test_a_payout_event_hands_the_payout_its_notification_once(self):
+        fetched = []
+
+        def fetch(payouts, provider, payout_id):
+            fetched.append((provider, payout_id))
+            return payouts.browse()
+
+        Payout = self.env.registry["gocardless.payout"]
+        with (
+            self._notification_spy("gocardless.payout") as calls,
+            patch.object(Payout, "_gocardless_fetch", fetch),
+        ):
+            self._receive([self._event("payouts", "paid", "PO123", event_id="EV1")])
+        self.assertEqual(len(calls), 1)
+        self._assert_only_the_notification(calls[0], "payouts", "PO123")
+        self.assertEqual(fetched, [(self.gocardless, "PO123")])
+        self.assertEqual(self._ledger("EV1").state, "processed")
+
+    def test_a_payout_no_provider_received_is_an_unknown_resource(self):
+        with self.assertRaisesRegex(utils.GoCardlessUnknownResource, "No GoCardless provider"):
+            self.env["gocardless.payout"]._gocardless_handle_notification(
+                {"gocardless_resource_type": "payouts", "gocardless_resource_id": "PO123"}
+            )
 
 
 @tagged("post_install", "-at_install")
