@@ -273,19 +273,14 @@ class GoCardlessPayout(models.Model):
             )
             if ref
         }
-        transactions = {}
-        if references:
-            for tx in (
-                self.env["payment.transaction"]
-                .sudo()
-                .search(
-                    [
-                        ("provider_id", "=", self.provider_id.id),
-                        ("provider_reference", "in", list(references)),
-                    ]
-                )
-            ):
-                transactions[tx.provider_reference] = tx.id
+        found = (
+            self.env["payment.transaction"]
+            .sudo()
+            ._gocardless_find_by_resource_ids(
+                sorted(references), [("provider_id", "=", self.provider_id.id)]
+            )
+        )
+        transactions = {reference: tx.id for reference, tx in found.items()}
         values = []
         for sequence, item in enumerate(items):
             links = item.get("links") or {}

@@ -620,3 +620,58 @@ class TestPipelineOfDebits(
                     if words == ["payments", "create"]:
                         places.add((str(path.relative_to(ADDON_DIR)), function.name))
         self.assertEqual(places, {("models/payment_transaction.py", PAYMENT_CREATOR)})
+
+    def _addon_functions(self):
+        """Yield each function of the addon's code (tests aside): (file, function node)."""
+        for path in sorted(ADDON_DIR.rglob("*.py")):
+            if TESTS_DIR in path.parents:
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    yield str(path.relative_to(ADDON_DIR)), node
+
+    def test_transactions_are_looked_up_by_gocardless_id_in_one_place(self):
+        """A domain naming `provider_reference` only tells whether there is one (False): the
+        search by GoCardless id is `_gocardless_find_by_resource_ids`, which
+        `_get_tx_from_notification_data` uses."""
+        leaves, users = set(), set()
+        for path, function in self._addon_functions():
+            for node in ast.walk(function):
+                if (
+                    isinstance(node, (ast.Tuple, ast.List))
+                    and len(node.elts) == 3
+                    and all(isinstance(elt, ast.Constant) for elt in node.elts[:2])
+                    and node.elts[0].value == "provider_reference"
+                    and node.elts[1].value in ("=", "in", "=like", "like", "ilike", "=ilike")
+                    and not (isinstance(node.elts[2], ast.Constant) and node.elts[2].value is False)
+                ):
+                    leaves.add((path, function.name, ast.unparse(node)))
+                if (
+                    isinstance(node, ast.Attribute)
+                    and node.attr == "_gocardless_find_by_resource_ids"
+                    and function.name == "_get_tx_from_notification_data"
+                ):
+                    users.add(path)
+        self.assertEqual(leaves, set())
+        self.assertEqual(users, {"models/payment_transaction.py"})
+
+    def test_the_ledger_and_the_transactions_know_each_other_only_by_the_pipeline(self):
+        """The transaction's files never call into the ledger; the ledger imports no other
+        model's file."""
+        models_dir = ADDON_DIR / "models"
+        for path in sorted(models_dir.glob("payment_transaction*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            names = {
+                node.value
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            }
+            self.assertNotIn("gocardless.event", names, path.name)
+        tree = ast.parse((models_dir / "gocardless_event.py").read_text(encoding="utf-8"))
+        imported = {
+            (node.level, node.module)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level
+        }
+        self.assertTrue(all(level == 2 for level, _module in imported), imported)
