@@ -129,7 +129,8 @@ class AccountMove(models.Model):
                 return self._gocardless_collect(transaction=tx)
         except (UserError, ValidationError) as error:
             if not utils.is_transient(error) and tx.state == "draft":
-                tx._set_error(error.args[0])
+                # Refused: the attempt ends in error through the pipeline.
+                tx._gocardless_fail_attempt(error.args[0])
                 if auto_commit:
                     self.env.cr.commit()  # pylint: disable=invalid-commit
             raise
@@ -459,8 +460,8 @@ class AccountMove(models.Model):
                 raise
             reason = error.args[0]
             self.sudo().gocardless_auto_collect_state = "refused"
-            if tx and tx.state == "draft":
-                tx._set_error(reason)
+            if tx:
+                tx._gocardless_fail_attempt(reason)
             self.sudo().message_post(
                 body=self.env._("Automatic direct debit not requested: %(reason)s", reason=reason)
             )
@@ -650,8 +651,8 @@ class AccountMove(models.Model):
                 # Kept in draft with its key: the automatic collection resumes it.
                 payable[:1].sudo().gocardless_auto_collect_state = "queued"
                 self.env.ref("isanet_gocardless.cron_gocardless_auto_collect")._trigger()
-            elif new_tx.state == "draft":
-                new_tx._set_error(error.args[0])
+            else:
+                new_tx._gocardless_fail_attempt(error.args[0])
             for move in invoices:
                 move.sudo().message_post(
                     body=self.env._(

@@ -1361,20 +1361,15 @@ class GoCardlessCashProofDrift(models.Model):
             tx._gocardless_post_process_now()
             return True
         if self.kind in ("payout_missed", "payout_item"):
-            for payment_id in (self.related_refs or "").split(","):
-                tx = (
-                    self.env["payment.transaction"]
-                    .sudo()
-                    .search(
-                        [
-                            ("provider_id", "=", provider.id),
-                            ("provider_reference", "=", payment_id),
-                        ],
-                        limit=1,
-                    )
-                )
-                if payment_id and tx:
-                    self._gocardless_read_payment(tx, payment_id)
+            payment_ids = (self.related_refs or "").split(",")
+            txs = (
+                self.env["payment.transaction"]
+                .sudo()
+                ._gocardless_find_by_resource_ids(payment_ids, [("provider_id", "=", provider.id)])
+            )
+            for payment_id in payment_ids:
+                if payment_id in txs:
+                    self._gocardless_read_payment(txs[payment_id], payment_id)
             payout = self.env["gocardless.payout"]._gocardless_fetch(provider, self.gocardless_ref)
             self.payout_id = payout
             if payout.state == "waiting":
@@ -1438,8 +1433,8 @@ class GoCardlessCashProofDrift(models.Model):
         """
         payment = provider._gocardless_make_request("payments", "get", self.gocardless_ref)
         Tx = self.env["payment.transaction"].sudo()
-        if Tx.search_count(
-            [("provider_id", "=", provider.id), ("provider_reference", "=", payment["id"])]
+        if Tx._gocardless_find_by_resource_ids(
+            [payment["id"]], [("provider_id", "=", provider.id)]
         ):
             return True  # linked meanwhile
         tx = self.transaction_id

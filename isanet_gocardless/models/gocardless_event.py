@@ -45,15 +45,17 @@ RETRY_BASE_DELAY = 60
 RETRY_MAX_DELAY = 3600
 
 # Who handles the events of each outcome: the model whose records the resource changes, and
-# its method. Transactions (payments, refunds, billing requests) are handed the event's
-# notification through Odoo's payment pipeline (`_handle_notification_data`, once per event);
-# the others' method is called with (event, ledger row) and returns (state, message,
-# transaction).
+# its method, called once per event with the event's notification only
+# (`GoCardlessEvent._gocardless_notification`). Transactions (payments, refunds, billing
+# requests) get it through Odoo's payment pipeline (`_handle_notification_data`); mandates and
+# payouts through their model's `_gocardless_handle_notification`, which returns (ledger
+# state, message, records). A resource no record matches raises
+# `utils.GoCardlessUnknownResource`: the event is recorded as ignored.
 _PAYMENT_HANDLER = ("payment.transaction", "_handle_notification_data")
-_MANDATE_HANDLER = ("payment.token", "_gocardless_handle_mandate_event")
+_MANDATE_HANDLER = ("payment.token", "_gocardless_handle_notification")
 _BILLING_REQUEST_HANDLER = _PAYMENT_HANDLER
 _REFUND_HANDLER = _PAYMENT_HANDLER
-_PAYOUT_HANDLER = ("gocardless.payout", "_gocardless_handle_payout_event")
+_PAYOUT_HANDLER = ("gocardless.payout", "_gocardless_handle_notification")
 EVENT_HANDLERS = {
     gc_events.PAYMENT_PENDING: _PAYMENT_HANDLER,
     gc_events.PAYMENT_DONE: _PAYMENT_HANDLER,
@@ -497,10 +499,11 @@ class GoCardlessEvent(models.Model):
     def _gocardless_apply(self):
         """Dispatch one event to the model its resource changes, and close it.
 
-        Payments, billing requests and refunds go to `payment.transaction` through one call of
-        its pipeline (a resource no transaction owns is recorded as ignored), mandates to
-        `payment.token`, payouts to `gocardless.payout`; each reads the resource's current
-        state from GoCardless.
+        The event's notification (see :meth:`_gocardless_notification`) goes, in one call, to
+        `payment.transaction`'s pipeline for payments, billing requests and refunds, to
+        `payment.token` for mandates, to `gocardless.payout` for payouts; each reads the
+        resource's current state from GoCardless. A resource no record matches is recorded as
+        ignored.
 
         Note: self.ensure_one()
         """
@@ -508,20 +511,26 @@ class GoCardlessEvent(models.Model):
         event = self._gocardless_event()
         outcome = gc_events.outcome_for(event)
         handler = EVENT_HANDLERS.get(outcome)
-        if handler == _PAYMENT_HANDLER:
-            try:
-                tx = self.env["payment.transaction"]._handle_notification_data(
-                    const.PROVIDER_CODE, self._gocardless_notification(event)
-                )
-            except utils.GoCardlessUnknownResource as error:
-                self._gocardless_set_state("ignored", error.args[0], tx=error.record)
-                return
-            tx._gocardless_post_process_now()
-            self._gocardless_set_state("processed", tx=tx)
-        elif handler:
+        if handler:
             model, method = handler
-            state, message, tx = getattr(self.env[model], method)(event, self)
-            self._gocardless_set_state(state, message, tx=tx)
+            notification = self._gocardless_notification(event)
+            try:
+                if handler == _PAYMENT_HANDLER:
+                    tx = self.env[model]._handle_notification_data(
+                        const.PROVIDER_CODE, notification
+                    )
+                else:
+                    state, message, _records = getattr(self.env[model], method)(notification)
+            except utils.GoCardlessUnknownResource as error:
+                record = error.record
+                tx = record if record and record._name == "payment.transaction" else None
+                self._gocardless_set_state("ignored", error.args[0], tx=tx)
+                return
+            if handler == _PAYMENT_HANDLER:
+                tx._gocardless_post_process_now()
+                self._gocardless_set_state("processed", tx=tx)
+            else:
+                self._gocardless_set_state(state, message)
         elif outcome == gc_events.PAYMENT_RECORD_ONLY:
             self._gocardless_ignore(self.env._("The payment's status does not change."))
         else:
@@ -535,24 +544,17 @@ class GoCardlessEvent(models.Model):
 
     # === BUSINESS METHODS - HELPERS OF THE HANDLERS === #
 
-    def _gocardless_scope_domain(self):
-        """Return the domain of the transactions and tokens this event may touch.
-
-        Those of GoCardless providers of the event's company, when known: the events of one
-        GoCardless account never reach another company's records.
-        """
-        domain = [("provider_id.code", "=", const.PROVIDER_CODE)]
-        if self.company_id:
-            domain.append(("company_id", "=", self.company_id.id))
-        return domain
-
     def _gocardless_notification(self, event):
-        """Return the notification of the event for `payment.transaction`'s pipeline.
+        """Return the notification of the event, for the model its resource changes.
 
         It names the resource (its type, id and the Odoo reference of its metadata), the
         event's company and provider; for a payment, GoCardless's explanation of each status
         its recorded events lead to (`gocardless_reasons`, by outcome: the pipeline takes the
-        one of the payment's current status) and whether GoCardless retries its failure.
+        one of the payment's current status) and whether GoCardless retries its failure; for a
+        mandate, the event's outcome (`gocardless_outcome`), the new mandate of a replaced one
+        (`gocardless_new_mandate`) and GoCardless's explanation (`reason`). The company scopes
+        the records the event may touch: the events of one GoCardless account never reach
+        another company's.
 
         :param gocardless_core.events.Event event: The event.
         :rtype: dict
@@ -578,6 +580,14 @@ class GoCardlessEvent(models.Model):
                     "gocardless_failed": event.action == "failed",
                     "reason": gc_events.failure_reason(event)
                     or self.env._("The payer did not complete the direct debit setup."),
+                }
+            )
+        elif event.resource_type == "mandates":
+            notification.update(
+                {
+                    "gocardless_outcome": gc_events.outcome_for(event),
+                    "gocardless_new_mandate": event.links.get("new_mandate"),
+                    "reason": gc_events.failure_reason(event),
                 }
             )
         return notification

@@ -130,19 +130,29 @@ class GoCardlessPayout(models.Model):
     # === BUSINESS METHODS - EVENTS === #
 
     @api.model
-    def _gocardless_handle_payout_event(self, event, ledger_event):
+    def _gocardless_handle_notification(self, notification):
         """Record and book the payout of a ``payouts/paid`` event (the ledger's handler).
 
-        :param gocardless_core.events.Event event: The event.
-        :param gocardless.event ledger_event: Its ledger row.
-        :return: (ledger state, message, None)
+        :param dict notification: The event's notification (built by the ledger,
+                                  `gocardless.event._gocardless_notification`): the payout
+                                  (`gocardless_resource_id`) and the provider that received
+                                  the event (`gocardless_provider_id`).
+        :return: The ledger outcome: ``(state, message, payout)``.
         :rtype: tuple
+        :raise GoCardlessUnknownResource: If no GoCardless provider received the event.
         """
-        provider = ledger_event.provider_id
-        if not provider:
-            return "ignored", self.env._("No GoCardless provider received this event."), None
-        payout = self._gocardless_fetch(provider, event.resource_id)
-        return "processed", payout.message or None, None
+        provider = (
+            self.env["payment.provider"]
+            .sudo()
+            .browse(notification.get("gocardless_provider_id") or [])
+            .exists()
+        )
+        if not provider or provider.code != const.PROVIDER_CODE:
+            raise utils.GoCardlessUnknownResource(
+                self.env._("No GoCardless provider received this event.")
+            )
+        payout = self._gocardless_fetch(provider, notification.get("gocardless_resource_id"))
+        return "processed", payout.message or None, payout
 
     @api.model
     def _gocardless_fetch(self, provider, payout_id):
@@ -260,19 +270,14 @@ class GoCardlessPayout(models.Model):
             )
             if ref
         }
-        transactions = {}
-        if references:
-            for tx in (
-                self.env["payment.transaction"]
-                .sudo()
-                .search(
-                    [
-                        ("provider_id", "=", self.provider_id.id),
-                        ("provider_reference", "in", list(references)),
-                    ]
-                )
-            ):
-                transactions[tx.provider_reference] = tx.id
+        found = (
+            self.env["payment.transaction"]
+            .sudo()
+            ._gocardless_find_by_resource_ids(
+                sorted(references), [("provider_id", "=", self.provider_id.id)]
+            )
+        )
+        transactions = {reference: tx.id for reference, tx in found.items()}
         values = []
         for sequence, item in enumerate(items):
             links = item.get("links") or {}

@@ -328,7 +328,8 @@ class PaymentToken(models.Model):
                 subtype_xmlid="mail.mt_note",
             )
 
-    def _gocardless_handle_mandate_event(self, event, ledger_event):
+    @api.model
+    def _gocardless_handle_notification(self, notification):
         """Bring the tokens of an event's mandate to the mandate's current status.
 
         Every mandate event (`created`, `submitted`, `active`, `reinstated`, `failed`,
@@ -336,54 +337,56 @@ class PaymentToken(models.Model):
         merchant sees; a mandate that can't be charged any more archives its tokens, a
         reinstated one restores them; a replaced mandate moves them to its new mandate.
 
-        :param gocardless_core.events.Event event: The mandate event.
-        :param gocardless.event ledger_event: Its ledger row (the scope of the tokens it may
-                                              touch: its provider's company).
-        :return: The ledger outcome: ``(state, message, None)``, state ``processed`` or
+        :param dict notification: The event's notification (built by the ledger,
+                                  `gocardless.event._gocardless_notification`): the mandate
+                                  (`gocardless_resource_id`), the event's company
+                                  (`gocardless_company_id`, the scope of the tokens it may
+                                  touch), `gocardless_outcome` and, for a replaced mandate,
+                                  `gocardless_new_mandate`.
+        :return: The ledger outcome: ``(state, message, tokens)``, state ``processed`` or
                  ``ignored``.
         :rtype: tuple
+        :raise GoCardlessUnknownResource: If no token of the company holds the mandate.
         """
-        tokens = self.with_context(active_test=False).search(
-            [*ledger_event._gocardless_scope_domain(), ("provider_ref", "=", event.resource_id)]
-        )
+        mandate_id = notification.get("gocardless_resource_id")
+        domain = [("provider_id.code", "=", const.PROVIDER_CODE), ("provider_ref", "=", mandate_id)]
+        if notification.get("gocardless_company_id"):
+            domain.append(("company_id", "=", notification["gocardless_company_id"]))
+        tokens = self.with_context(active_test=False).search(domain) if mandate_id else self
         if not tokens:
-            return (
-                "ignored",
-                self.env._("No token holds the mandate %(mandate)s.", mandate=event.resource_id),
-                None,
+            raise utils.GoCardlessUnknownResource(
+                self.env._("No token holds the mandate %(mandate)s.", mandate=mandate_id)
             )
         provider = tokens[0].provider_id
-        if event.action == "replaced":
-            new_mandate_id = event.links.get("new_mandate")
+        outcome = notification.get("gocardless_outcome")
+        if outcome == events.MANDATE_REPLACED:
+            new_mandate_id = notification.get("gocardless_new_mandate")
             if not new_mandate_id:
                 return (
                     "ignored",
                     self.env._(
                         "The replaced mandate %(mandate)s names no new mandate.",
-                        mandate=event.resource_id,
+                        mandate=mandate_id,
                     ),
-                    None,
+                    tokens,
                 )
             mandate = provider._gocardless_make_request("mandates", "get", new_mandate_id)
             tokens._gocardless_apply_mandate(mandate)
-            return "processed", None, None
-        mandate = provider._gocardless_make_request("mandates", "get", event.resource_id)
+            return "processed", None, tokens
+        mandate = provider._gocardless_make_request("mandates", "get", mandate_id)
         status_outcome = events.mandate_outcome_from_status(mandate.get("status"))
         tokens._gocardless_apply_mandate(mandate)
-        if (
-            events.outcome_for(event) == events.MANDATE_ENDED
-            and status_outcome != events.MANDATE_ENDED
-        ):
+        if outcome == events.MANDATE_ENDED and status_outcome != events.MANDATE_ENDED:
             return (
                 "ignored",
                 self.env._(
                     "The mandate %(mandate)s is %(status)s now: its token is kept.",
-                    mandate=event.resource_id,
+                    mandate=mandate_id,
                     status=mandate.get("status") or "?",
                 ),
-                None,
+                tokens,
             )
-        return "processed", None, None
+        return "processed", None, tokens
 
     def _gocardless_apply_mandate(self, mandate):
         """Write a mandate's id and status on the tokens holding it; archive or restore them.

@@ -4,7 +4,7 @@ from urllib.parse import urlencode
 
 import psycopg2
 
-from odoo import fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import format_amount, hmac
 
@@ -785,7 +785,9 @@ class PaymentTransaction(models.Model):
             }[resource_type]
             if resource_type == "refunds":
                 domain.append(("operation", "=", "refund"))
-            tx = self.search([*domain, (field, "=", resource_id)], limit=1)
+            tx = self._gocardless_find_by_resource_ids([resource_id], domain, field).get(
+                resource_id, self.browse()
+            )
             reference = notification_data.get("gocardless_metadata_reference")
             by_reference = not tx and resource_type == "payments"
             if by_reference and reference and isinstance(reference, str):
@@ -825,7 +827,9 @@ class PaymentTransaction(models.Model):
             tx = self.search([*domain, ("reference", "=", reference)], limit=1)
         resource_id = resource.get("id")
         if not tx and resource_id and isinstance(resource_id, str):
-            tx = self.search([*domain, (field, "=", resource_id)], limit=1)
+            tx = self._gocardless_find_by_resource_ids([resource_id], domain, field).get(
+                resource_id, self.browse()
+            )
         if not tx:
             raise ValidationError(
                 self.env._(
@@ -1231,6 +1235,31 @@ class PaymentTransaction(models.Model):
             )
 
     # === BUSINESS METHODS - LOOKUP HELPERS === #
+
+    @api.model
+    def _gocardless_find_by_resource_ids(self, resource_ids, scope, field="provider_reference"):
+        """Return the transactions holding GoCardless ids, by id: the one lookup by GoCardless id.
+
+        Used by :meth:`_get_tx_from_notification_data` and by whoever must find the
+        transactions of GoCardless payments or refunds it read (a payout's items, the cash
+        proof's mends). For an id several transactions hold, the newest wins, as a search
+        with ``limit=1`` would have it.
+
+        :param list resource_ids: GoCardless ids (PM..., RF..., or BRQ... with ``field``
+                                  `gocardless_billing_request_id`).
+        :param list scope: The domain the transactions must match: their provider, or their
+                           provider's code and their company.
+        :param str field: The field holding the ids.
+        :return: The transactions found, by GoCardless id (ids no transaction holds left out).
+        :rtype: dict
+        """
+        ids = [rid for rid in dict.fromkeys(resource_ids) if rid and isinstance(rid, str)]
+        if not ids:
+            return {}
+        found = {}
+        for tx in self.search([*scope, (field, "in", ids)]):
+            found.setdefault(tx[field], tx)
+        return found
 
     def _gocardless_in_company_context(self):
         """Return the transaction in its company and its company's language.

@@ -207,12 +207,12 @@ class TestLedgerBatch(GoCardlessWebhookCommon):
         txs = self._debits(2)
         seen = []
 
-        def payout_handler(model, event, ledger_event):
+        def payout_handler(model, notification):
             seen.append([bool(tx.payment_id) for tx in txs])
-            return "ignored", "seen", model.env["payment.transaction"]
+            return "ignored", "seen", model
 
         Payout = self.env.registry["gocardless.payout"]
-        with patch.object(Payout, "_gocardless_handle_payout_event", payout_handler):
+        with patch.object(Payout, "_gocardless_handle_notification", payout_handler):
             self._receive(
                 [
                     *[self._confirm(tx) for tx in txs],
