@@ -11,6 +11,7 @@ import requests
 from lxml import etree
 
 from odoo import SUPERUSER_ID, Command, fields
+from odoo.exceptions import ValidationError
 from odoo.tests import new_test_user
 from odoo.tools import mute_logger
 
@@ -27,6 +28,15 @@ EVENT_LOGGER = "odoo.addons.isanet_gocardless.models.gocardless_event"
 TX_LOGGER = "odoo.addons.payment.models.payment_transaction"
 GC_TX_LOGGER = "odoo.addons.isanet_gocardless.models.payment_transaction"
 DEBITS_LOGGER = "odoo.addons.isanet_gocardless.models.account_move_debits"
+# Where a refused or interrupted debit is logged.
+DEBIT_LOGGERS = (
+    "odoo.http",
+    TX_LOGGER,
+    GC_TX_LOGGER,
+    DEBITS_LOGGER,
+    "odoo.addons.isanet_gocardless.models.account_move",
+    "odoo.addons.isanet_gocardless.models.payment_provider",
+)
 CONTROLLER_LOGGER = "odoo.addons.isanet_gocardless.controllers.main"
 # A Belgian test IBAN the sandbox's hosted page accepts.
 IBAN = "BE68539007547034"
@@ -435,6 +445,24 @@ class GoCardlessMandateMixin:
         else:
             resource = {"gocardless_payment": self._sandbox_payment(tx.provider_reference)}
         tx._handle_notification_data("gocardless", {"reference": tx.reference, **resource})
+
+    def _collection_interrupted_then_part_paid(self, invoice, paid, journal):
+        """*Collect* ``invoice`` while GoCardless is out (its draft kept, with its key), then
+        register a payment of ``paid`` on ``journal``: the draft's amount is now too much.
+
+        :return: The draft transaction.
+        """
+        self.sandbox.set_fault("503", "/payments", count=1)
+        # (`assertRaisesRegex`: Odoo's `assertRaises` would roll the draft back.)
+        with self.assertRaisesRegex(ValidationError, "GoCardless"), mute_logger(*DEBIT_LOGGERS):
+            invoice.action_gocardless_collect()
+        draft = invoice.transaction_ids
+        self.assertEqual(draft.state, "draft")
+        with mute_logger(*DEBIT_LOGGERS):
+            self.env["account.payment.register"].with_context(
+                active_model="account.move", active_ids=invoice.ids
+            ).create({"journal_id": journal.id, "amount": paid})._create_payments()
+        return draft
 
 
 class GoCardlessMandateCommon(GoCardlessMandateMixin, GoCardlessSandboxCommon):

@@ -419,18 +419,10 @@ class TestBatchCollect(GoCardlessMandateCommon):
 
     def test_a_refused_resumed_collection_ends_its_draft_and_the_next_click_starts_afresh(self):
         invoice = self._create_customer_invoice(amount=64.0)
-        self.sandbox.set_fault("503", "/payments", count=1)
-        # (`assertRaisesRegex`: Odoo's `assertRaises` would roll the draft back.)
-        with self.assertRaisesRegex(ValidationError, "GoCardless"), mute_logger(*LOGGERS):
-            invoice.action_gocardless_collect()
-        draft = invoice.transaction_ids
-        self.assertEqual(draft.state, "draft")
         # Part of the invoice was paid meanwhile: the draft's amount is refused by the guard.
-        self.env["account.payment.register"].with_context(
-            active_model="account.move", active_ids=invoice.ids
-        ).create(
-            {"journal_id": self.company_data["default_journal_bank"].id, "amount": 14.0}
-        )._create_payments()
+        draft = self._collection_interrupted_then_part_paid(
+            invoice, 14.0, self.company_data["default_journal_bank"]
+        )
         mark = self.sandbox.request_log_mark()
         with self.assertRaisesRegex(ValidationError, "GoCardless"), mute_logger(*LOGGERS):
             invoice.action_gocardless_collect()

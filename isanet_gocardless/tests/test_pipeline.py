@@ -489,13 +489,8 @@ class TestPipelineOfDebits(
 
     def test_collect_refused_by_the_guard_ends_in_error_through_the_pipeline(self):
         invoice = self._create_customer_invoice(amount=64.0)
-        self.sandbox.set_fault("503", "/payments", count=1)
-        with self.assertRaisesRegex(ValidationError, "GoCardless"), mute_logger(*DEBIT_LOGGERS):
-            invoice.action_gocardless_collect()
-        draft = invoice.transaction_ids
-        self.assertEqual(draft.state, "draft")
         # Part of the invoice was paid meanwhile: the draft's amount is refused by the guard.
-        self._pay(invoice, 14.0)
+        draft = self._collection_interrupted_then_part_paid(invoice, 14.0, self.bank)
         mark = self.sandbox.request_log_mark()
         with (
             self._pipeline_spy() as (inside, outside),
