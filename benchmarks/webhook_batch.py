@@ -1014,6 +1014,21 @@ def print_scaleout(report, args):
         f"   {ratio / ceiling * 100 if ceiling else 0:.0f} % of what the cores allow; "
         f"{ratio / 2 * 100:.0f} % of linear (2.0x)."
     )
+    # Why, from what was measured during the two workers' drain.
+    pair = min(by_workers[2], key=lambda item: item[0])[1]
+    if pair["seconds"]:
+        span = pair["seconds"]
+        own = pair["odoo_cpu"] + pair["backend_cpu"] + pair["bench_cpu"]
+        postgres = pair["cluster_cpu"] if pair["cluster_cpu"] is not None else pair["backend_cpu"]
+        others = max(0.0, pair["machine_busy"] - pair["odoo_cpu"] - pair["bench_cpu"] - postgres)
+        kind = pair["lock_kinds"][0][0] if pair["lock_kinds"] else "none"
+        print(
+            f"   why: with two workers the drain used {own / span:.2f} cores (Odoo "
+            f"{pair['odoo_cpu'] / span:.2f}, PostgreSQL {pair['backend_cpu'] / span:.2f}, "
+            f"sandbox {pair['bench_cpu'] / span:.2f}) while the rest of the machine took "
+            f"{others / span:.2f} of the {cores}; the workers waited on locks about "
+            f"{pair['lock_wait_seconds']:.1f} s of the {span:.1f} s (most: {kind})"
+        )
     met = ok and not any(two_waits)
     verdict_text = (
         f"target 0 double payments, no lock wait between the workers: {verdict(met)}"
