@@ -5,7 +5,7 @@ A real Odoo 18 (a fresh database with the addon, started from the importable ``o
 local GoCardless sandbox face to face on 127.0.0.1. The sandbox holds one fulfilled SEPA
 mandate and one payment per invoice; Odoo holds the posted invoices, each with its pending
 GoCardless transaction; the sandbox's clock is advanced until the payments are confirmed.
-Five measures, each printed with its target:
+Six measures, each printed with its target:
 
 1. ack: a signed webhook of 1, 250 and 1,000 events (fresh event ids every round) POSTed to an
    Odoo with 2 workers and no cron; the HTTP answer time seen by the client (min / median);
@@ -16,16 +16,23 @@ Five measures, each printed with its target:
    after the drain: live payments per paid invoice, events left unapplied;
 4. cost per paid invoice (``odoo shell``): the events of a round applied as the ledger's cron
    applies them (one batch: lock, read-back from the sandbox, pipeline, post-processing with
-   the payments made together, notices, commit) against Odoo's own payment path on the same
+   the payments made together, notices, commit), and as many events each alone (one run of
+   the ledger and one commit per event), against Odoo's own payment path on the same
    database for as many equivalent pending transactions with their invoices
    (``tx._set_done()`` + ``tx._post_process()`` then commit, each in turn, as Odoo's
    post-processing cron does), interleaved, divided by the invoices paid; SQL queries counted
    with the cursor's ``sql_log_count``;
 5. queries per event for batches of 10/100/250 events, then again once 300,000 payment
-   transactions (with provider references) are inserted with SQL.
+   transactions (with provider references) are inserted with SQL;
+6. scale-out (``scaleout``): 1,000 ``payments/confirmed`` events in one webhook drained by an
+   Odoo with 2 workers and one cron worker, then another 1,000 with two cron workers (the
+   ledger's two crons at once), on the same database: seconds, events/s, the ratio, the CPU
+   time of Odoo's processes, of this database's PostgreSQL backends and of this process (the
+   sandbox), lock waits seen in ``pg_stat_activity`` every 100 ms, and live payments per
+   invoice in Odoo and at the sandbox (no double payment).
 
     python benchmarks/webhook_batch.py [--rounds 5] [--ack-sizes 1,250,1000] [--keep-db]
-        [--measures ack,drain,concurrency,cost]
+        [--measures ack,drain,concurrency,cost,scaleout] [--scale-events 1000] [--profile]
 
 Needs what the Odoo tests need (``import odoo`` of Odoo 18, PostgreSQL: see tools/odoo_harness.py).
 Runs for about 5 minutes on 2 cores; run nothing else heavy meanwhile.
@@ -33,6 +40,7 @@ Runs for about 5 minutes on 2 cores; run nothing else heavy meanwhile.
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -40,10 +48,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import gocardless_pro
+import psycopg2
 import requests
 from _common import ROOT, TOKEN, fulfilled_mandate, odoo_shell, printed_json, start_sandbox
 
@@ -54,12 +64,15 @@ from tools.odoo_harness import (
     free_port,
     odoo_command,
     odoo_unavailable_reason,
+    pg_params,
     psql,
 )
 
 SECRET = "bench-webhook-secret"
 WAIT_LIMIT = 300.0  # seconds: no drain is awaited longer
 SHELL_LIMIT = 3600.0  # seconds: the longest `odoo shell` step (setup, measures)
+SCALE_WAIT_LIMIT = 1200.0  # seconds: the longest scale-out drain awaited
+SANDBOX_RATE_LIMIT = 100_000  # requests a minute (GoCardless's: 1,000)
 
 SETUP_SCRIPT = """
 import json
@@ -128,6 +141,19 @@ def ours(ledger_ids):
     assert len(done) == len(ledger_ids) and set(done.mapped("state")) == {{"processed"}}, done
     return queries, elapsed
 
+def single(ledger_ids):
+    # The same, but each event alone: one run of the ledger per event, each committed (a
+    # debit confirmed on its own, as most are when GoCardless sends them one by one).
+    q0, t0 = cr.sql_log_count, time.perf_counter()
+    for ledger_id in ledger_ids:
+        env.invalidate_all()
+        done, _outage = Event._gocardless_process_due(limit=1, event_ids=[ledger_id])
+        cr.commit()
+    elapsed, queries = time.perf_counter() - t0, cr.sql_log_count - q0
+    states = Event.browse(ledger_ids).mapped("state")
+    assert states == ["processed"] * len(ledger_ids), states
+    return queries, elapsed
+
 def own(tx_ids):
     # Odoo's own path, as its post-processing cron runs it: each transaction, then commit.
     q0, t0 = cr.sql_log_count, time.perf_counter()
@@ -147,6 +173,31 @@ def paid(tx_ids):
         " AND m.payment_state IN ('paid', 'in_payment')", [tuple(tx_ids)])
     return cr.fetchone()[0]
 
+def profiled(side, run):
+    # Who issues each query: the innermost frames outside the ORM and the cursor.
+    import traceback, collections
+    counts = collections.Counter()
+    execute = cr.execute
+    skip = ("/odoo/models.py", "/odoo/fields.py", "/odoo/sql_db.py", "/odoo/api.py",
+            "/odoo/tools/", "/odoo/orm/", "/contextlib.py", "webhook_batch")
+    def traced(query, params=None, log_exceptions=True):
+        frames = [f for f in traceback.extract_stack()[:-1]
+                  if not any(part in f.filename for part in skip) and "<" not in f.filename]
+        where = " < ".join(f"{{f.filename.split('/')[-1]}}:{{f.name}}" for f in frames[-3:][::-1])
+        counts[where + " | " + " ".join(str(query).split())[:90]] += 1
+        return execute(query, params, log_exceptions)
+    cr.execute = traced
+    import cProfile, io, pstats
+    profiler = cProfile.Profile()
+    try:
+        return profiler.runcall(run)
+    finally:
+        del cr.execute
+        result.setdefault("profile", {{}})[side] = counts.most_common()
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
+        result.setdefault("cprofile", {{}})[side] = out.getvalue()
+
 result = {{}}
 # 1. Cost per paid invoice, interleaved: one of ours, one of Odoo's own, and so on.
 cost_events = data["cost_events"]
@@ -154,22 +205,30 @@ ledger_ids = record(cost_events, "WBCOST")
 ledger_by_event = {{row.event_id: row.id for row in Event.browse(ledger_ids)}}
 own_ids = Tx.search([("reference", "=like", "OWN-%")], order="reference").ids
 per_round = data["per_round"]
-rounds = {{"ours": [], "own": []}}
+rounds = {{"ours": [], "single": [], "own": []}}
 ours_tx, index = [], 0
+half = len(cost_events) // 2  # the first half applied in batches, the second one by one
 for round_no in range(data["rounds"] + 1):  # round 0 warms the caches, not counted
     units = range(index, index + per_round)
     index += per_round
-    sample = {{
-        "ours": ours([ledger_by_event[cost_events[i]["id"]] for i in units]),
-        "own": own([own_ids[i] for i in units]),
+    # Interleaved, and each side in turn first: none always meets the warmest caches.
+    sides = {{
+        "ours": lambda: ours([ledger_by_event[cost_events[i]["id"]] for i in units]),
+        "single": lambda: single([ledger_by_event[cost_events[half + i]["id"]] for i in units]),
+        "own": lambda: own([own_ids[i] for i in units]),
     }}
+    order = list(sides)[round_no % 3:] + list(sides)[:round_no % 3]
+    if data.get("profile") and round_no == data["rounds"]:
+        sample = {{side: profiled(side, sides[side]) for side in order}}
+    else:
+        sample = {{side: sides[side]() for side in order}}
     if round_no:
         for side, (queries, seconds) in sample.items():
             rounds[side].append((queries / per_round, seconds / per_round))
 cr.execute("SELECT transaction_id FROM gocardless_event WHERE id IN %s", [tuple(ledger_ids)])
 ours_tx = [row[0] for row in cr.fetchall()]
 result["cost"] = rounds
-result["cost_paid"] = [paid(ours_tx), paid(own_ids[:index]), index]
+result["cost_paid"] = [paid(ours_tx), 2 * index, paid(own_ids[:index]), index]
 
 def batch(raw_events, label):
     ids = record(raw_events, label)
@@ -377,15 +436,50 @@ def paid_count(dbname, references):
     )
 
 
-def wait_drained(dbname, events, references, started):
-    """Poll until every event is out of 'received' and every invoice paid; return seconds."""
+def pg_connect(dbname):
+    """A psycopg2 connection to the database, in autocommit (for polling and sampling)."""
+    params = pg_params()
+    connection = psycopg2.connect(
+        dbname=dbname,
+        host=params["host"],
+        port=params["port"],
+        user=params["user"],
+        password=params["password"] or None,
+    )
+    connection.autocommit = True
+    return connection
+
+
+def wait_drained(dbname, events, references, started, limit=WAIT_LIMIT):
+    """Poll until every event is out of 'received' and every invoice paid; return seconds.
+
+    One connection polls (a psql process every 200 ms would take a share of the cores the
+    drain is timed on)."""
     ids = [event["id"] for event in events]
-    while time.perf_counter() - started < WAIT_LIMIT:
-        counts = ledger_counts(dbname, ids)
-        if counts.get("received", 0) == 0 and sum(counts.values()) == len(ids):
-            if paid_count(dbname, references) == len(references):
-                return time.perf_counter() - started
-        time.sleep(0.2)
+    connection = pg_connect(dbname)
+    try:
+        with connection.cursor() as cursor:
+            while time.perf_counter() - started < limit:
+                cursor.execute(
+                    "SELECT count(*) FILTER (WHERE state = 'received'), count(*)"
+                    " FROM gocardless_event WHERE event_id = ANY(%s)",
+                    [ids],
+                )
+                received, recorded = cursor.fetchone()
+                if received == 0 and recorded == len(ids):
+                    cursor.execute(
+                        "SELECT count(*) FROM account_move m"
+                        " JOIN account_invoice_transaction_rel r ON r.invoice_id = m.id"
+                        " JOIN payment_transaction t ON t.id = r.transaction_id"
+                        " WHERE t.reference = ANY(%s)"
+                        " AND m.payment_state IN ('paid', 'in_payment')",
+                        [list(references)],
+                    )
+                    if cursor.fetchone()[0] == len(references):
+                        return time.perf_counter() - started
+                time.sleep(0.2)
+    finally:
+        connection.close()
     return None
 
 
@@ -427,6 +521,23 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
+def event_groups(args, measures, cost_count, batches, bulk_batches):
+    """How many events (and invoices) each measure uses, by name."""
+    groups = {
+        # The ack measure sends copies of one drain event with fresh ids.
+        "drain": args.drain_events if measures & {"ack", "drain"} else 0,
+        "concurrent": args.concurrent_events if "concurrency" in measures else 0,
+        "cost": 2 * cost_count,  # half applied in batches, half one event at a time
+    }
+    if "scaleout" in measures:
+        for round_no in range(args.scale_rounds):
+            groups.update({f"scale{round_no}_{w}": args.scale_events for w in (1, 2)})
+    if "cost" in measures:
+        groups.update({f"batch{i}": n for i, n in enumerate(batches)})
+        groups.update({f"bulk{i}": n for i, n in enumerate(bulk_batches)})
+    return groups
+
+
 def main():  # noqa: PLR0915 - one script, one linear story
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -443,15 +554,24 @@ def main():  # noqa: PLR0915 - one script, one linear story
     parser.add_argument("--bulk", type=int, default=300000, help="transactions inserted")
     parser.add_argument("--bulk-batches", default="100")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--scale-events", type=int, default=1000, help="events per scale-out drain")
+    parser.add_argument(
+        "--scale-rounds", type=int, default=1, help="scale-out rounds (each: 1 then 2 workers)"
+    )
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print who issues the queries of the last cost round (slows that round)",
+    )
+    parser.add_argument(
         "--measures",
-        default="ack,drain,concurrency,cost",
+        default="ack,drain,concurrency,cost,scaleout",
         help="which measures to run (cost includes the queries per event)",
     )
     args = parser.parse_args()
     measures = set(args.measures.split(","))
-    unknown = measures - {"ack", "drain", "concurrency", "cost"}
+    unknown = measures - {"ack", "drain", "concurrency", "cost", "scaleout"}
     if unknown:
         parser.error(f"unknown measures: {', '.join(sorted(unknown))}")
     ack_sizes = [int(n) for n in args.ack_sizes.split(",")]
@@ -462,20 +582,15 @@ def main():  # noqa: PLR0915 - one script, one linear story
         raise SystemExit(f"cannot run: {reason}")
 
     cost_count = args.per_round * (args.rounds + 1) if "cost" in measures else 0
-    groups = {
-        # The ack measure sends copies of one drain event with fresh ids.
-        "drain": args.drain_events if measures & {"ack", "drain"} else 0,
-        "concurrent": args.concurrent_events if "concurrency" in measures else 0,
-        "cost": cost_count,
-    }
-    if "cost" in measures:
-        groups.update({f"batch{i}": n for i, n in enumerate(batches)})
-        groups.update({f"bulk{i}": n for i, n in enumerate(bulk_batches)})
+    groups = event_groups(args, measures, cost_count, batches, bulk_batches)
     total = sum(groups.values())
 
     dbname, data_dir, log = create_addon_db()
     odoo = None
-    sandbox = start_sandbox()
+    # GoCardless allows 1,000 requests a minute; the ledger reads each event's payment once, so
+    # a real account drains at most about 15 events a second (the pacer keeps 10 % for the
+    # customers). The sandbox's limit is raised: what is measured here is Odoo's side.
+    sandbox = start_sandbox(rate_limit=SANDBOX_RATE_LIMIT)
     report = {}
     try:
         print(f"sandbox {sandbox.url}: one mandate, {total} payments...", flush=True)
@@ -500,7 +615,10 @@ def main():  # noqa: PLR0915 - one script, one linear story
             start += size
 
         verdicts = []
-        header = "\nGoCardless ledger benchmark: Odoo 18, sandbox API on 127.0.0.1, this machine"
+        header = (
+            "\nGoCardless ledger benchmark: Odoo 18, sandbox API on 127.0.0.1 (rate limit "
+            f"{SANDBOX_RATE_LIMIT:,} requests a minute; GoCardless's: 1,000), this machine"
+        )
         if "ack" in measures:
             # 1. Ack: 2 workers, no cron (nothing applied while the next round is timed).
             print("ack: odoo --workers 2 --max-cron-threads 0...", flush=True)
@@ -524,6 +642,12 @@ def main():  # noqa: PLR0915 - one script, one linear story
                 verdicts.append(print_drain(report, args))
             if "concurrency" in measures:
                 verdicts.append(print_concurrent(report, args))
+        if "scaleout" in measures:
+            report["scaleout"] = measure_scaleout(dbname, data_dir, log, split, args, client)
+            if header:
+                print(header)
+                header = ""
+            verdicts.append(print_scaleout(report, args))
         if "cost" in measures:
             report["measure"] = measure_cost(
                 dbname, data_dir, log, split, batches, bulk_batches, args
@@ -604,6 +728,7 @@ def measure_cost(dbname, data_dir, log, split, batches, bulk_batches, args):
     print("cost per paid invoice, queries per event, 300,000 transactions...", flush=True)
     data = {
         "rounds": args.rounds,
+        "profile": args.profile,
         "per_round": args.per_round,
         "cost_events": split["cost"][0],
         "batches": [split[f"batch{i}"][0] for i in range(len(batches))],
@@ -612,6 +737,306 @@ def measure_cost(dbname, data_dir, log, split, batches, bulk_batches, args):
     }
     out = odoo_shell(dbname, data_dir, log, MEASURE_SCRIPT, data, "BENCH_JSON", timeout=SHELL_LIMIT)
     return printed_json(out, "BENCH_JSON")
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid):
+    """(CPU seconds of the process, CPU seconds of the children it reaped), or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # After the command: state ppid ... utime (12th) stime cutime cstime.
+    own, reaped = int(stat[11]) + int(stat[12]), int(stat[13]) + int(stat[14])
+    return own / CLOCK_TICKS, reaped / CLOCK_TICKS
+
+
+def tree_cpu(root):
+    """CPU seconds of a process and its descendants, those ended and reaped included."""
+    children = defaultdict(list)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children[ppid].append(int(entry.name))
+    cpu = process_cpu(root)
+    total = cpu[1] if cpu else 0.0
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        cpu = process_cpu(pid)
+        if cpu:
+            total += cpu[0]
+            stack += children[pid]
+    return total
+
+
+def machine_busy():
+    """CPU seconds all cores of the machine spent busy since boot (``/proc/stat``)."""
+    ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks[:8]) - idle) / CLOCK_TICKS
+
+
+def postmaster_pid():
+    """The PostgreSQL server's main process on this machine, or None (a remote server)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == 1 and cmdline and cmdline[0].endswith((b"/postgres", b"/postmaster")):
+            return int(entry.name)
+    return None
+
+
+class DatabaseSampler(threading.Thread):
+    """Every ``interval`` seconds, the backends of one database (``pg_stat_activity``): those
+    waiting on a lock, and the CPU time of each backend (``/proc``, PostgreSQL on this
+    machine)."""
+
+    def __init__(self, dbname, interval=0.1):
+        super().__init__(daemon=True)
+        self.dbname, self.interval = dbname, interval
+        self.stopping = threading.Event()
+        self.samples = 0
+        self.waits = Counter()  # (wait event, query) -> backends seen waiting
+        self.cpu_start, self.cpu_last = {}, {}
+
+    def run(self):
+        connection = pg_connect(self.dbname)
+        first = True
+        # Not `with connection`: it would open one transaction, and PostgreSQL keeps the
+        # activity seen at a transaction's first look until its end. Each sample, its own.
+        with connection.cursor() as cursor:
+            while True:
+                cursor.execute(
+                    "SELECT pid, wait_event_type, wait_event,"
+                    " left(regexp_replace(query, '\\s+', ' ', 'g'), 70)"
+                    " FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    [self.dbname],
+                )
+                self.samples += 1
+                for pid, wait_type, wait_event, query in cursor.fetchall():
+                    if wait_type == "Lock":
+                        self.waits[f"{wait_event}: {query}"] += 1
+                    cpu = process_cpu(pid)
+                    if cpu:
+                        # A backend seen at the start counts from there; a new one, whole.
+                        self.cpu_start.setdefault(pid, cpu[0] if first else 0.0)
+                        self.cpu_last[pid] = cpu[0]
+                first = False
+                if self.stopping.wait(self.interval):
+                    break
+        connection.close()
+
+    def stop(self):
+        self.stopping.set()
+        self.join()
+        return {
+            "samples": self.samples,
+            "interval": self.interval,
+            "lock_waits": sum(self.waits.values()),
+            "lock_wait_seconds": sum(self.waits.values()) * self.interval,
+            "lock_kinds": self.waits.most_common(5),
+            "backend_cpu": sum(self.cpu_last[pid] - self.cpu_start[pid] for pid in self.cpu_last),
+            "backends": len(self.cpu_last),
+        }
+
+
+def measure_scaleout(dbname, data_dir, log, split, args, client):
+    """9. The ledger's drain with one cron worker, then two (fresh events each time)."""
+    results = []
+    postmaster = postmaster_pid()
+    for round_no in range(args.scale_rounds):
+        order = (1, 2) if round_no % 2 == 0 else (2, 1)  # interleaved rounds
+        for workers in order:
+            events, references = split[f"scale{round_no}_{workers}"]
+            print(
+                f"scale-out: {len(events)} events, odoo --workers 2 --max-cron-threads "
+                f"{workers}...",
+                flush=True,
+            )
+            # Each drain starts from an empty queue: what an earlier measure left undrained
+            # (past its wait limit) is set aside, not drained in this one's time.
+            left = sql_value(
+                dbname,
+                "WITH left_over AS (UPDATE gocardless_event SET state = 'ignored',"
+                " error_message = 'benchmark: set aside' WHERE state = 'received' RETURNING 1)"
+                " SELECT count(*) FROM left_over",
+            )
+            if int(left):
+                print(f"   ({left} events left by an earlier measure set aside)", flush=True)
+            odoo, base = start_odoo(dbname, data_dir, log, cron_threads=workers)
+            try:
+                sampler = DatabaseSampler(dbname)
+                sampler.start()
+                odoo_cpu = tree_cpu(odoo.pid)
+                pg_cpu = tree_cpu(postmaster) if postmaster else None
+                own_cpu = sum(os.times()[:2])
+                busy = machine_busy()
+                started = time.perf_counter()
+                with requests.Session() as session:
+                    code, ack = post(
+                        session,
+                        base + "/payment/gocardless/webhook",
+                        events,
+                        f"WBSCALE{round_no}{workers}",
+                    )
+                seconds = wait_drained(dbname, events, references, started, SCALE_WAIT_LIMIT)
+                result = {
+                    "workers": workers,
+                    "events": len(events),
+                    "code": code,
+                    "ack": ack,
+                    "seconds": seconds,
+                    "odoo_cpu": tree_cpu(odoo.pid) - odoo_cpu,
+                    "cluster_cpu": tree_cpu(postmaster) - pg_cpu if postmaster else None,
+                    "bench_cpu": sum(os.times()[:2]) - own_cpu,
+                    "machine_busy": machine_busy() - busy,
+                    **sampler.stop(),
+                }
+            finally:
+                stop_odoo(odoo)
+            result.update(payments_per_invoice(dbname, references))
+            result["paid"] = paid_count(dbname, references)
+            result["states"] = ledger_counts(dbname, [e["id"] for e in events])
+            results.append(result)
+    result_sandbox = sandbox_payments_per_reference(client)
+    return {"runs": results, "sandbox_doubles": result_sandbox}
+
+
+def payments_per_invoice(dbname, references):
+    """Live (not cancelled) accounting payments of each transaction (one invoice each)."""
+    refs = ",".join(f"'{r}'" for r in references)
+    once, many, none = sql_value(
+        dbname,
+        "SELECT count(*) FILTER (WHERE n = 1), count(*) FILTER (WHERE n > 1),"
+        " count(*) FILTER (WHERE n = 0) FROM (SELECT t.id, (SELECT count(*) FROM"
+        " account_payment p WHERE p.payment_transaction_id = t.id AND p.state != 'canceled')"
+        f" AS n FROM payment_transaction t WHERE t.reference IN ({refs})) s",
+    ).split("|")
+    return {"live_once": int(once), "live_many": int(many), "live_none": int(none)}
+
+
+def sandbox_payments_per_reference(client):
+    """Odoo references with more than one live payment at the (local) GoCardless."""
+    by_reference, after = Counter(), None
+    while True:
+        params = {"limit": 500, **({"after": after} if after else {})}
+        page = client.payments.list(params=params)
+        for payment in page.records:
+            if payment.status not in ("cancelled", "failed", "customer_approval_denied"):
+                by_reference[(payment.metadata or {}).get("odoo_reference")] += 1
+        after = page.after
+        if not after:
+            break
+    return sum(1 for count in by_reference.values() if count > 1)
+
+
+def print_scaleout(report, args):
+    scale = report["scaleout"]
+    runs = scale["runs"]
+    cores = os.cpu_count()
+    print(
+        f"9. Scale-out: {args.scale_events} recorded payments/confirmed events drained by one "
+        f"Odoo server (2 HTTP workers) with 1 then 2 cron workers, one PostgreSQL, {cores} "
+        f"cores; {args.scale_rounds} interleaved round(s); times from the webhook's POST"
+    )
+    by_workers = defaultdict(list)
+    ok = True
+    for run in runs:
+        seconds = run["seconds"]
+        rate = run["events"] / seconds if seconds else 0.0
+        by_workers[run["workers"]].append((seconds or float("inf"), run))
+        busy = run["odoo_cpu"] + run["backend_cpu"] + run["bench_cpu"]
+        postgres = run["cluster_cpu"] if run["cluster_cpu"] is not None else run["backend_cpu"]
+        # What else ran meanwhile: other databases, other processes of the machine.
+        others = max(0.0, run["machine_busy"] - run["odoo_cpu"] - run["bench_cpu"] - postgres)
+        print(
+            f"   {run['workers']} cron worker(s): webhook HTTP {run['code']} in "
+            f"{run['ack']:.1f} s; drained in "
+            f"{f'{seconds:.1f} s ({rate:.1f} events/s)' if seconds else 'NOT within the limit'};"
+            f" ledger {run['states']}; paid {run['paid']}/{run['events']}"
+        )
+        cluster = (
+            f", whole PostgreSQL cluster (all databases) {run['cluster_cpu']:.1f} s"
+            if run["cluster_cpu"] is not None
+            else ""
+        )
+        print(
+            f"      CPU: Odoo {run['odoo_cpu']:.1f} s, PostgreSQL backends of this database "
+            f"{run['backend_cpu']:.1f} s ({run['backends']} backends){cluster}, sandbox and "
+            f"benchmark {run['bench_cpu']:.1f} s; together "
+            f"{busy / (seconds * cores) * 100 if seconds else 0:.0f} % of the {cores} cores; "
+            f"the machine busy {run['machine_busy']:.1f} s in all (others: {others:.1f} s)"
+        )
+        kinds = "; ".join(f"{n} x {kind}" for kind, n in run["lock_kinds"]) or "none"
+        print(
+            f"      lock waits: {run['lock_waits']} backend(s) seen waiting in {run['samples']} "
+            f"samples every {run['interval'] * 1000:.0f} ms (about "
+            f"{run['lock_wait_seconds']:.1f} s); {kinds}"
+        )
+        print(
+            f"      payments per invoice in Odoo: one {run['live_once']}, more than one "
+            f"{run['live_many']}, none {run['live_none']}"
+        )
+        ok &= bool(seconds) and run["live_many"] == 0 and run["paid"] == run["events"]
+    print(
+        f"   references with more than one live payment at GoCardless: {scale['sandbox_doubles']}"
+    )
+    ok &= scale["sandbox_doubles"] == 0
+    one = statistics.median(s for s, _r in by_workers[1])
+    two = statistics.median(s for s, _r in by_workers[2])
+    ratio = one / two if two else 0.0
+    single = min(by_workers[1], key=lambda pair: pair[0])[1]
+    busy = single["odoo_cpu"] + single["backend_cpu"] + single["bench_cpu"]
+    two_waits = [r["lock_wait_seconds"] for r in runs if r["workers"] == 2]
+    if not (busy and single["seconds"]):
+        print("   one worker did not drain: no ratio")
+        return False
+    # The CPU the drain needs is about the same with two workers: the cores bound the gain.
+    ceiling = min(2.0, cores * single["seconds"] / busy)
+    print(
+        f"   throughput 2 workers / 1 worker (median): {ratio:.2f}x; the CPU bound on this "
+        f"machine: {ceiling:.2f}x (one worker keeps {busy:.1f} s of CPU busy over "
+        f"{single['seconds']:.1f} s, {busy / single['seconds']:.2f} of the {cores} cores; the "
+        f"second worker can only use the rest, shared with PostgreSQL and the sandbox)"
+    )
+    print(
+        f"   {ratio / ceiling * 100 if ceiling else 0:.0f} % of what the cores allow; "
+        f"{ratio / 2 * 100:.0f} % of linear (2.0x)."
+    )
+    # Why, from what was measured during the two workers' drain.
+    pair = min(by_workers[2], key=lambda item: item[0])[1]
+    if pair["seconds"]:
+        span = pair["seconds"]
+        own = pair["odoo_cpu"] + pair["backend_cpu"] + pair["bench_cpu"]
+        postgres = pair["cluster_cpu"] if pair["cluster_cpu"] is not None else pair["backend_cpu"]
+        others = max(0.0, pair["machine_busy"] - pair["odoo_cpu"] - pair["bench_cpu"] - postgres)
+        kind = pair["lock_kinds"][0][0] if pair["lock_kinds"] else "none"
+        print(
+            f"   why: with two workers the drain used {own / span:.2f} cores (Odoo "
+            f"{pair['odoo_cpu'] / span:.2f}, PostgreSQL {pair['backend_cpu'] / span:.2f}, "
+            f"sandbox {pair['bench_cpu'] / span:.2f}) while the rest of the machine took "
+            f"{others / span:.2f} of the {cores}; the workers waited on locks about "
+            f"{pair['lock_wait_seconds']:.1f} s of the {span:.1f} s (most: {kind})"
+        )
+    met = ok and not any(two_waits)
+    verdict_text = (
+        f"target 0 double payments, no lock wait between the workers: {verdict(met)}"
+        if cores < 4
+        else f"targets 0 double payments, no lock wait, >= 1.8x: {verdict(met and ratio >= 1.8)}"
+    )
+    print(f"   {verdict_text}")
+    return met if cores < 4 else met and ratio >= 1.8
 
 
 def verdict(ok):
@@ -648,8 +1073,8 @@ def print_drain(report, args):
         f" (from the POST); ledger {drain['states']}; invoices paid {drain['paid']}"
         f"/{args.drain_events}"
     )
-    met = bool(seconds) and seconds <= 30 and drain["paid"] == args.drain_events
-    print(f"   target <= 30 s: {verdict(met)}")
+    met = bool(seconds) and seconds <= 10 and drain["paid"] == args.drain_events
+    print(f"   target <= 10 s: {verdict(met)}")
     ok &= met
     return ok
 
@@ -708,6 +1133,7 @@ def print_measure(report, args):
     summary = {}
     for side, label in (
         ("ours", "ledger: the round's events as one batch (read-back, pipeline, post-process)"),
+        ("single", "ledger: each event alone (one run of the ledger and one commit per event)"),
         ("own", "Odoo's own path: tx._set_done() + tx._post_process() + commit, each"),
     ):
         queries = [q for q, _t in cost[side]]
@@ -718,17 +1144,26 @@ def print_measure(report, args):
             f"{statistics.median(queries):6.1f}; time min {min(seconds) * 1000:6.1f} ms "
             f"median {statistics.median(seconds) * 1000:6.1f} ms"
         )
-    q_ratio = summary["ours"][0] / summary["own"][0]
-    t_ratio = summary["ours"][1] / summary["own"][1]
-    paid_ours, paid_own, units = measure["cost_paid"]
-    print(
-        f"   ratio (median): queries {q_ratio:.2f}x, time {t_ratio:.2f}x; invoices paid: ours "
-        f"{paid_ours}/{units}, own {paid_own}/{units}"
-    )
-    met = q_ratio <= 1.2 and t_ratio <= 1.2
-    print(f"   target <= 1.2x in queries and median time: {verdict(met)}")
-    ok &= met
+    paid_ours, units_ours, paid_own, units = measure["cost_paid"]
+    print(f"   invoices paid: ledger {paid_ours}/{units_ours}, Odoo's own path {paid_own}/{units}")
+    # One event alone costs at most what Odoo's own path costs; a batch keeps its lead.
+    for side, target in (("single", 1.0), ("ours", 0.7)):
+        q_ratio = summary[side][0] / summary["own"][0]
+        t_ratio = summary[side][1] / summary["own"][1]
+        met = q_ratio <= target and t_ratio <= target and paid_ours == units_ours
+        print(
+            f"   {'one event alone' if side == 'single' else 'a batch'} against Odoo's own "
+            f"(median): queries {q_ratio:.2f}x, time {t_ratio:.2f}x; target <= {target:.1f}x "
+            f"in both: {verdict(met)}"
+        )
+        ok &= met
 
+    for side, text in measure.get("cprofile", {}).items():
+        print(f"   time of the last round, {side} (cProfile, cumulative):\n{text}")
+    for side, sites in measure.get("profile", {}).items():
+        print(f"   queries of the last round, {side} (per paid invoice; caller | query):")
+        for site, count in sites:
+            print(f"      {count / args.per_round:6.1f}  {site}")
     print("5. Queries per event applied (one batch each, one cron call, odoo shell)")
     bulk = measure["bulk"]
     rows = [("", b) for b in measure["batches"]] + [("+300k", b) for b in measure["bulk_batches"]]

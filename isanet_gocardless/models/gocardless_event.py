@@ -39,6 +39,14 @@ LOCK_BATCH_SIZE = 20
 # remaining up to 10 times in a row, and a multi-worker server kills a cron worker whose round
 # of jobs lasts longer than its time limit (120 s by default): 10 runs stay below it.
 CRON_TIME_BUDGET = 6.0
+# The ledger's crons. Odoo runs one cron in one cron worker at a time (it locks the cron's
+# row while the job runs): each of these is one worker of the ledger, and with two cron
+# workers, or two Odoo servers on the database, they apply different batches at once (each
+# locks its own events, `FOR UPDATE SKIP LOCKED`). A webhook wakes them all.
+LEDGER_CRONS = (
+    "isanet_gocardless.cron_process_gocardless_events",
+    "isanet_gocardless.cron_process_gocardless_events_2",
+)
 # Backoff of an event that met a temporary error: 1 minute, doubled at each attempt, at most
 # an hour; it is never given up (a refused token waits for the reconnection).
 RETRY_BASE_DELAY = 60
@@ -293,8 +301,12 @@ class GoCardlessEvent(models.Model):
 
     @api.model
     def _gocardless_trigger_processing(self):
-        """Have the ledger's cron run as soon as possible (a row inserted, no lock taken)."""
-        self.env.ref("isanet_gocardless.cron_process_gocardless_events")._trigger()
+        """Have the ledger's crons run as soon as possible (a row inserted each, no lock
+        taken): as many cron workers as are free share the events."""
+        for xmlid in LEDGER_CRONS:
+            cron = self.env.ref(xmlid, raise_if_not_found=False)
+            if cron:
+                cron._trigger()
 
     # === BUSINESS METHODS - PROCESSING === #
 
@@ -307,21 +319,29 @@ class GoCardlessEvent(models.Model):
 
         :param int limit: The most events locked.
         :param list event_ids: Only among these ledger ids.
-        :return: The events, oldest first.
+        :return: The events, oldest first; in their context (``gocardless_events_alone``),
+                 those that are the only event of their resource in the ledger.
         :rtype: recordset of `gocardless.event`
         """
         self.env.flush_all()
         self.env.cr.execute(
             SQL(
-                "SELECT id FROM gocardless_event WHERE state = 'received'"
-                " AND (next_attempt_at IS NULL OR next_attempt_at <= %s) %s"
-                " ORDER BY created_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
+                "SELECT e.id, EXISTS(SELECT 1 FROM gocardless_event o"
+                " WHERE o.resource_id = e.resource_id AND o.resource_type = e.resource_type"
+                " AND o.id != e.id)"
+                " FROM gocardless_event e WHERE e.state = 'received'"
+                " AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= %s) %s"
+                " ORDER BY e.created_at, e.id LIMIT %s FOR UPDATE OF e SKIP LOCKED",
                 fields.Datetime.now(),
-                SQL("AND id IN %s", tuple(event_ids)) if event_ids else SQL(""),
+                SQL("AND e.id IN %s", tuple(event_ids)) if event_ids else SQL(""),
                 max(1, limit),
             )
         )
-        return self.browse([row[0] for row in self.env.cr.fetchall()])
+        rows = self.env.cr.fetchall()
+        # Told here, with the lock: an event alone needs no search of its siblings
+        # (`_gocardless_payment_reasons`).
+        alone = frozenset(event_id for event_id, shared in rows if not shared)
+        return self.browse([row[0] for row in rows]).with_context(gocardless_events_alone=alone)
 
     @api.model
     def _gocardless_process_due(self, limit=CRON_BATCH_SIZE, deadline=None, event_ids=None):
@@ -383,7 +403,10 @@ class GoCardlessEvent(models.Model):
         """
         done = self.browse()
         deferred = DeferredPostProcessing()
-        Event = self.with_context(**{const.DEFERRED_POST_PROCESS_KEY: deferred})
+        Event = self.with_context(
+            **{const.DEFERRED_POST_PROCESS_KEY: deferred},
+            gocardless_events_alone=batch.env.context.get("gocardless_events_alone", frozenset()),
+        )
         Transaction = self.env["payment.transaction"]
         outage = False
         stopped = self.browse()
@@ -610,9 +633,12 @@ class GoCardlessEvent(models.Model):
         will_retry = None
         if event.action == "failed":
             will_retry = bool(event.details.get("will_attempt_retry"))
-        siblings = self.sudo().search(
-            [("resource_type", "=", "payments"), ("resource_id", "=", event.resource_id)]
-        )
+        siblings = self.browse()
+        if self.id not in self.env.context.get("gocardless_events_alone", ()):
+            # Not known alone in the ledger when locked: its siblings are looked for.
+            siblings = self.sudo().search(
+                [("resource_type", "=", "payments"), ("resource_id", "=", event.resource_id)]
+            )
         for sibling in siblings:  # newest first (_order)
             sibling_event = sibling._gocardless_event()
             outcome = gc_events.outcome_for(sibling_event)
@@ -633,6 +659,10 @@ class GoCardlessEvent(models.Model):
         :return: The explanation, or "" when the event gives none.
         :rtype: str
         """
+        if not self._gocardless_reason_text(event.cause):
+            # A cause this module does not put in words (a confirmation, most events): told
+            # by GoCardless's own description, in no language of the company's.
+            return gc_events.failure_reason(event) or ""
         lang = self.company_id.partner_id.lang or self.env.lang
         return self.with_context(lang=lang)._gocardless_reason_text(
             event.cause, event.reason_code, gc_events.failure_reason(event)
@@ -704,8 +734,30 @@ class GoCardlessEvent(models.Model):
     # === CRON === #
 
     @api.model
+    def _gocardless_ledger_worker_needed(self):
+        """Return whether this run of one of the ledger's crons has work to share.
+
+        The first cron always works. Another only while the first runs in another cron worker
+        (its row locked by Odoo's cron runner): with one cron worker, the crons run one after
+        the other, and the next one ends at once instead of lengthening the worker's round.
+        The check takes no lock: the probe's is undone with its savepoint.
+        """
+        first = self.env.ref(LEDGER_CRONS[0], raise_if_not_found=False)
+        cron_id = self.env.context.get("cron_id")
+        if not first or not cron_id or cron_id == first.id:
+            return True
+        cr = self.env.cr
+        cr.execute("SAVEPOINT gocardless_ledger_probe")
+        cr.execute("SELECT id FROM ir_cron WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED", [first.id])
+        first_is_free = bool(cr.fetchone())
+        cr.execute("ROLLBACK TO SAVEPOINT gocardless_ledger_probe")
+        return not first_is_free
+
+    @api.model
     def _cron_process_received_events(self):
         """Apply the events due, oldest first, within the cron's time budget."""
+        if not self._gocardless_ledger_worker_needed():
+            return
         done, _outage = self.with_context(
             gocardless_request_profile="background"
         )._gocardless_process_due(deadline=time.monotonic() + CRON_TIME_BUDGET)

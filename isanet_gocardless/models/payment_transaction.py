@@ -785,6 +785,7 @@ class PaymentTransaction(models.Model):
             }[resource_type]
             if resource_type == "refunds":
                 domain.append(("operation", "=", "refund"))
+            # Found and read in one query: the pipeline reads the transaction at once.
             tx = self._gocardless_find_by_resource_ids([resource_id], domain, field).get(
                 resource_id, self.browse()
             )
@@ -838,6 +839,15 @@ class PaymentTransaction(models.Model):
                 )
             )
         return tx
+
+    def _gocardless_prefetched_fields(self):
+        """Return the fields Odoo reads together when one of them is first read (the stored
+        columns it prefetches): fetched with a search, they cost no query of their own."""
+        return [
+            name
+            for name, field in self._fields.items()
+            if field.prefetch is True and field.store and field.column_type
+        ]
 
     def _gocardless_unknown_resource(self, notification_data, message, tx=None):
         """Raise that no transaction matches an event's resource; tell of a payment's.
@@ -1257,7 +1267,9 @@ class PaymentTransaction(models.Model):
         if not ids:
             return {}
         found = {}
-        for tx in self.search([*scope, (field, "in", ids)]):
+        for tx in self.search_fetch(
+            [*scope, (field, "in", ids)], self._gocardless_prefetched_fields()
+        ):
             found.setdefault(tx[field], tx)
         return found
 
@@ -1348,8 +1360,13 @@ class PaymentTransaction(models.Model):
         ]
         super()._post_process()
         if notices:
-            # A payout that arrived before these payments' confirmations can now be booked.
-            self.env["gocardless.payout"]._gocardless_trigger_waiting()
+            # A payout that arrived before these payments' confirmations can now be booked
+            # (once for a batch of the ledger's events, at its end).
+            batch_notices = self.env.context.get("gocardless_batch_notices")
+            if batch_notices is not None:
+                batch_notices.told = True
+            else:
+                self.env["gocardless.payout"]._gocardless_trigger_waiting()
         for tx, state, was_paid in notices:
             if state == "done":
                 tx._gocardless_notify_paid()
@@ -1398,7 +1415,11 @@ class PaymentTransaction(models.Model):
         the invoice are closed: their cause is gone.
         """
         self.ensure_one()
-        tx, _user = self._gocardless_notice_env(self.invoice_ids[:1])
+        invoice = self.invoice_ids[:1]
+        # The language of the company's partner, when set, decides: who follows the invoice
+        # up is then not needed (see _gocardless_notice_env).
+        lang = (invoice.company_id or self.company_id).partner_id.lang
+        tx = self.with_context(lang=lang) if lang else self._gocardless_notice_env(invoice)[0]
         body = tx.env._(
             "Direct debit received: GoCardless collected %(amount)s (payment %(payment)s, "
             "transaction %(reference)s).",
@@ -1432,7 +1453,12 @@ class PaymentTransaction(models.Model):
                 [
                     ("res_model", "=", "account.move"),
                     ("res_id", "in", self.invoice_ids.ids),
-                    ("activity_type_id", "=", self.env.ref("mail.mail_activity_data_todo").id),
+                    (
+                        "activity_type_id",
+                        "=",
+                        # From the cache of XML ids: no query to check the record exists.
+                        self.env["ir.model.data"]._xmlid_to_res_id("mail.mail_activity_data_todo"),
+                    ),
                     ("summary", "in", list(summaries)),
                 ]
             )

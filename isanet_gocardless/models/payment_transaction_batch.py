@@ -25,6 +25,15 @@ from .. import const
 _logger = logging.getLogger(__name__)
 
 
+class BatchNotices:
+    """Whether the transactions post-processed at the end of a batch told of debits collected
+    or failed (`_post_process`): the payouts waiting for them are then looked at once. In the
+    context, compared by identity, as an object of its own."""
+
+    def __init__(self):
+        self.told = False
+
+
 class PaymentTransaction(models.Model):
     _inherit = "payment.transaction"  # pylint: disable=consider-merging-classes-inherited
 
@@ -56,13 +65,20 @@ class PaymentTransaction(models.Model):
         by_company = defaultdict(list)
         for tx in self.filtered(lambda t: not t.is_post_processed):
             by_company[tx.company_id].append(tx.id)
+        notices = BatchNotices()
         for company, tx_ids in by_company.items():
             txs = (
                 self.browse(tx_ids)
                 .with_company(company)
-                .with_context(lang=company.partner_id.lang or self.env.lang)
+                .with_context(
+                    lang=company.partner_id.lang or self.env.lang, gocardless_batch_notices=notices
+                )
             )
-            together = txs.filtered(lambda t: t._gocardless_is_booked_together())
+            together = (
+                txs.filtered(lambda t: t._gocardless_is_booked_together())
+                if len(txs) > 1
+                else txs.browse()  # one alone keeps Odoo's own path: nothing to check
+            )
             if len(together) > 1:
                 try:
                     with self.env.cr.savepoint():
@@ -75,6 +91,9 @@ class PaymentTransaction(models.Model):
                         ", ".join(together.mapped("reference")),
                     )
             txs._gocardless_post_process_now()
+        if notices.told:
+            # A payout that arrived before these payments' confirmations can now be booked.
+            self.env["gocardless.payout"]._gocardless_trigger_waiting()
 
     def _gocardless_is_booked_together(self):
         """Return whether the payment of this confirmed debit can be made with others'.

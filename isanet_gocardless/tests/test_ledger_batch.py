@@ -7,10 +7,11 @@ from unittest.mock import patch
 
 import requests
 
-from odoo import SUPERUSER_ID, Command
+from odoo import SUPERUSER_ID, Command, api, sql_db
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from ..gocardless_core import webhooks
 from ..models import gocardless_event
 from .common import EVENT_LOGGER, GoCardlessWebhookCommon
 
@@ -257,3 +258,85 @@ class TestLedgerBatch(GoCardlessWebhookCommon):
         self.assertEqual(sizes, [2, 2, 1, 0])
         self.assertEqual(self.made_together, [txs[:2].ids, txs[2:4].ids])
         self._assert_paid_once(txs)
+
+    def test_a_webhook_wakes_every_worker_of_the_ledger(self):
+        """Odoo runs one cron in one worker at a time: each of the ledger's crons is one
+        worker, and a webhook wakes them all."""
+        crons = self.env["ir.cron"].browse(
+            [self.env.ref(xmlid).id for xmlid in gocardless_event.LEDGER_CRONS]
+        )
+        self.assertEqual(len(crons), 2)
+        self.assertEqual(set(crons.mapped("code")), {"model._cron_process_received_events()"})
+        Trigger = self.env["ir.cron.trigger"]
+        before = Trigger.search([("cron_id", "in", crons.ids)])
+        tx = self._debits(1)
+        body = self._body([self._confirm(tx)])
+        self.env["gocardless.event"].with_user(SUPERUSER_ID)._gocardless_receive_webhook(
+            body, webhooks.sign(body, "webhook-secret")
+        )
+        woken = Trigger.search([("cron_id", "in", crons.ids)]) - before
+        self.assertEqual(woken.cron_id, crons)
+
+    def test_two_workers_lock_different_events_without_waiting(self):
+        """Two cron workers (or two Odoo servers) claiming events at the same time each get
+        their own: the rows the first locked are skipped by the second, which never waits."""
+        db = sql_db.db_connect(self.env.cr.dbname)
+        ids = []
+        # Rows other connections see: committed, by their cursor's end (`with`).
+        with db.cursor() as cr:
+            for index in range(4):
+                cr.execute(
+                    "INSERT INTO gocardless_event (event_id, resource_type, action, resource_id,"
+                    " created_at, state, attempt_count) VALUES (%s, 'payments', 'confirmed',"
+                    " %s, now() at time zone 'UTC' - interval '1 hour', 'received', 0)"
+                    " RETURNING id",
+                    [f"EVSKIPLOCKED{index}", f"PMSKIPLOCKED{index}"],
+                )
+                ids.append(cr.fetchone()[0])
+
+        def clean():
+            with db.cursor() as cr:
+                cr.execute("DELETE FROM gocardless_event WHERE id IN %s", [tuple(ids)])
+
+        self.addCleanup(clean)
+        with db.cursor() as cr_one, db.cursor() as cr_two, db.cursor() as cr_three:
+            workers = []
+            for cr in (cr_one, cr_two, cr_three):
+                # A worker that waited for another's locks would fail here, not hang.
+                cr.execute("SET LOCAL lock_timeout = '2s'")
+                workers.append(api.Environment(cr, SUPERUSER_ID, {})["gocardless.event"])
+            first = workers[0]._gocardless_lock_due(limit=2, event_ids=ids)
+            second = workers[1]._gocardless_lock_due(limit=3, event_ids=ids)
+            self.assertEqual(first.ids, ids[:2], "The oldest events, first.")
+            self.assertEqual(second.ids, ids[2:], "The others, not those locked.")
+            self.assertFalse(workers[2]._gocardless_lock_due(limit=3, event_ids=ids))
+            for cr in (cr_one, cr_two, cr_three):
+                cr.rollback()
+
+    def test_the_second_worker_only_helps_the_first_one_running(self):
+        """With one cron worker the ledger's crons run in turn: the second ends at once (the
+        worker's round is not lengthened); while the first runs in another worker, the second
+        applies the events with it."""
+        first, second = (self.env.ref(xmlid) for xmlid in gocardless_event.LEDGER_CRONS)
+        txs = self._debits(2)
+        body = self._body([self._confirm(txs[0])])
+        Event = self.env["gocardless.event"].with_user(SUPERUSER_ID)
+        Event._gocardless_receive_webhook(body, webhooks.sign(body, "webhook-secret"))
+        helper = Event.with_context(cron_id=second.id, gocardless_request_profile="background")
+        helper._cron_process_received_events()
+        self.assertEqual(self._ledger().mapped("state"), ["received"], "The first is free.")
+        self.assertEqual(txs[0].state, "pending")
+        with sql_db.db_connect(self.env.cr.dbname).cursor() as runner_cr:
+            # Another cron worker runs the first cron: Odoo's runner holds its row.
+            runner_cr.execute("SET LOCAL lock_timeout = '5s'")
+            runner_cr.execute("SELECT id FROM ir_cron WHERE id = %s FOR NO KEY UPDATE", [first.id])
+            helper._cron_process_received_events()
+            self.assertEqual(self._ledger().mapped("state"), ["processed"])
+            self.assertEqual(txs[0].state, "done")
+            runner_cr.rollback()
+        self._assert_paid_once(txs[0])
+        # Run without Odoo's runner (by hand), the second works as the first.
+        body = self._body([self._confirm(txs[1])])
+        Event._gocardless_receive_webhook(body, webhooks.sign(body, "webhook-secret"))
+        Event.with_context(gocardless_request_profile="background")._cron_process_received_events()
+        self._assert_paid_once(txs[1])
