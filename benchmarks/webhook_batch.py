@@ -697,21 +697,14 @@ def measure_concurrency(dbname, base, split, args, report):
     answers, sending = concurrent_delivery(base, events, args.senders, args.copies, args.seed)
     started = time.perf_counter()
     drained = wait_drained(dbname, events, references, started)
-    refs = ",".join(f"'{r}'" for r in references)
-    live = sql_value(
-        dbname,
-        "SELECT count(*) FILTER (WHERE n = 1), count(*) FILTER (WHERE n > 1),"
-        " count(*) FILTER (WHERE n = 0) FROM (SELECT t.id, (SELECT count(*) FROM"
-        " account_payment p WHERE p.payment_transaction_id = t.id AND p.state != 'canceled')"
-        f" AS n FROM payment_transaction t WHERE t.reference IN ({refs})) s",
-    ).split("|")
+    live = payments_per_invoice(dbname, references)
     report["concurrent"] = {
         "answers": answers,
         "sending": sending,
         "drain_after": drained,
         "states": ledger_counts(dbname, [e["id"] for e in events]),
         "paid": paid_count(dbname, references),
-        "live": [int(n) for n in live],
+        "live": [live["live_once"], live["live_many"], live["live_none"]],
         "rows": int(
             sql_value(
                 dbname,
