@@ -324,24 +324,34 @@ class GoCardlessEvent(models.Model):
         :rtype: recordset of `gocardless.event`
         """
         self.env.flush_all()
+        # The rows are read with their lock, as the ORM would read them (one query, not two).
+        columns = [
+            field
+            for field in self._fields.values()
+            if field.store and field.column_type and field.prefetch is True and field.name != "id"
+        ]
         self.env.cr.execute(
             SQL(
                 "SELECT e.id, EXISTS(SELECT 1 FROM gocardless_event o"
                 " WHERE o.resource_id = e.resource_id AND o.resource_type = e.resource_type"
-                " AND o.id != e.id)"
+                " AND o.id != e.id), %s"
                 " FROM gocardless_event e WHERE e.state = 'received'"
                 " AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= %s) %s"
                 " ORDER BY e.created_at, e.id LIMIT %s FOR UPDATE OF e SKIP LOCKED",
+                SQL(", ").join(SQL.identifier("e", field.name) for field in columns),
                 fields.Datetime.now(),
                 SQL("AND e.id IN %s", tuple(event_ids)) if event_ids else SQL(""),
                 max(1, limit),
             )
         )
         rows = self.env.cr.fetchall()
+        events = self.browse([row[0] for row in rows])
+        for index, field in enumerate(columns, start=2):
+            self.env.cache.insert_missing(events, field, [row[index] for row in rows])
         # Told here, with the lock: an event alone needs no search of its siblings
         # (`_gocardless_payment_reasons`).
-        alone = frozenset(event_id for event_id, shared in rows if not shared)
-        return self.browse([row[0] for row in rows]).with_context(gocardless_events_alone=alone)
+        alone = frozenset(row[0] for row in rows if not row[1])
+        return events.with_context(gocardless_events_alone=alone)
 
     @api.model
     def _gocardless_process_due(self, limit=CRON_BATCH_SIZE, deadline=None, event_ids=None):
