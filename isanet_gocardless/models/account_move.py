@@ -97,7 +97,6 @@ class AccountMove(models.Model):
     # === COMPUTE METHODS === #
 
     @api.depends(
-        "transaction_ids.state",
         "transaction_ids.provider_reference",
         "transaction_ids.gocardless_payment_status",
         "transaction_ids.gocardless_retrying",

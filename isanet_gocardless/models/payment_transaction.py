@@ -1359,18 +1359,20 @@ class PaymentTransaction(models.Model):
             and not (tx.state == "cancel" and tx.gocardless_cancel_requested)
         ]
         super()._post_process()
-        if notices:
-            # A payout that arrived before these payments' confirmations can now be booked
-            # (once for a batch of the ledger's events, at its end).
-            batch_notices = self.env.context.get("gocardless_batch_notices")
-            if batch_notices is not None:
-                batch_notices.told = True
-            else:
+        # Told once for a batch of the ledger's events, at its end: the payouts waiting for
+        # these payments' confirmations, and the activities of earlier failures to close.
+        batch_notices = self.env.context.get("gocardless_batch_notices")
+        collected = self.browse([tx.id for tx, state, _was_paid in notices if state == "done"])
+        if batch_notices is not None:
+            batch_notices.told |= bool(notices)
+            batch_notices.collected.update(collected.ids)
+        else:
+            if notices:
+                # A payout that arrived before these payments' confirmations can now be booked.
                 self.env["gocardless.payout"]._gocardless_trigger_waiting()
+            collected._gocardless_close_failure_activities()
         for tx, state, was_paid in notices:
-            if state == "done":
-                tx._gocardless_notify_paid()
-            else:
+            if state != "done":
                 tx._gocardless_notify_failed(was_paid=was_paid and state == "cancel")
 
     # === BUSINESS METHODS - MERCHANT NOTICES === #
@@ -1406,13 +1408,44 @@ class PaymentTransaction(models.Model):
         company = invoice.company_id or self.company_id
         return self.with_context(lang=user.lang or company.partner_id.lang or self.env.lang)
 
-    def _gocardless_notify_paid(self):
-        """Tell the merchant on the invoices that the direct debit was collected.
+    def _get_received_message(self):
+        """Override of `payment` to tell the merchant of a direct debit collected.
 
-        A message (Odoo's `_log_message_on_linked_documents`), not an activity: a debit
-        collected needs nobody; the daily digest sums them up (see
-        `payment.provider._gocardless_send_digest`). The activities of an earlier failure of
-        the invoice are closed: their cause is gone.
+        Odoo logs on the invoices that the transaction was confirmed: for a GoCardless debit,
+        that message is the merchant's notice of the debit collected (what GoCardless
+        collected, its payment, the transaction), in the company's language. One message,
+        not Odoo's and the merchant's saying the same.
+        """
+        self.ensure_one()
+        if self._gocardless_is_collected_debit():
+            return self._gocardless_collected_notice()
+        return super()._get_received_message()
+
+    def _gocardless_is_collected_debit(self):
+        """Return whether the transaction is a GoCardless direct debit collected.
+
+        Note: self.ensure_one()
+
+        :rtype: bool
+        """
+        self.ensure_one()
+        return bool(
+            self.provider_code == const.PROVIDER_CODE
+            and self.operation in const.DEBIT_OPERATIONS
+            and self.provider_reference
+            and self.state == "done"
+        )
+
+    def _gocardless_collected_notice(self):
+        """Return the notice of the direct debit collected, in the language of the notices
+        of its invoices (see :meth:`_gocardless_notice_env`).
+
+        A message, not an activity: a debit collected needs nobody; the daily digest sums
+        them up (see `payment.provider._gocardless_send_digest`).
+
+        Note: self.ensure_one()
+
+        :rtype: str
         """
         self.ensure_one()
         invoice = self.invoice_ids[:1]
@@ -1420,27 +1453,23 @@ class PaymentTransaction(models.Model):
         # up is then not needed (see _gocardless_notice_env).
         lang = (invoice.company_id or self.company_id).partner_id.lang
         tx = self.with_context(lang=lang) if lang else self._gocardless_notice_env(invoice)[0]
-        body = tx.env._(
+        return tx.env._(
             "Direct debit received: GoCardless collected %(amount)s (payment %(payment)s, "
             "transaction %(reference)s).",
             amount=format_amount(tx.env, tx.amount, tx.currency_id),
             payment=tx.provider_reference,
             reference=tx.reference,
         )
-        tx._log_message_on_linked_documents(body)
-        self._gocardless_close_failure_activities(body)
 
-    def _gocardless_close_failure_activities(self, feedback):
-        """Mark done the open "Direct debit failed" activities of the transaction's invoices.
+    def _gocardless_close_failure_activities(self):
+        """Mark done the open "Direct debit failed" activities of the transactions' invoices.
 
         Their cause is gone once a direct debit of the invoice is collected (a retried debit, or
-        a new one); the feedback tells why they were closed.
-
-        Note: self.ensure_one()
-
-        :param str feedback: The notice of the debit collected.
+        a new one): each is closed with the notice of the debit collected (see
+        :meth:`_gocardless_collected_notice`). One search for all the transactions.
         """
-        self.ensure_one()
+        if not self:
+            return
         # The summary was written in the language of whoever the activity was for.
         summaries = {
             self.with_context(lang=lang).env._("Direct debit failed")
@@ -1463,8 +1492,13 @@ class PaymentTransaction(models.Model):
                 ]
             )
         )
-        if activities:
-            activities.action_feedback(feedback=feedback)
+        for tx in self:
+            closed = activities.filtered(
+                lambda activity, tx=tx: activity.res_id in tx.invoice_ids.ids
+            )
+            if closed:
+                closed.action_feedback(feedback=tx._gocardless_collected_notice())
+                activities -= closed
 
     def _gocardless_notify_failed(self, was_paid=False):
         """Tell the merchant that the direct debit failed or was reversed: a message on the

@@ -27,11 +27,13 @@ _logger = logging.getLogger(__name__)
 
 class BatchNotices:
     """Whether the transactions post-processed at the end of a batch told of debits collected
-    or failed (`_post_process`): the payouts waiting for them are then looked at once. In the
-    context, compared by identity, as an object of its own."""
+    or failed (`_post_process`), and which debits were collected: the payouts waiting for them
+    and the activities of earlier failures are then looked at once. In the context, compared
+    by identity, as an object of its own."""
 
     def __init__(self):
         self.told = False
+        self.collected = set()  # ids of the debits told collected
 
 
 class PaymentTransaction(models.Model):
@@ -90,10 +92,34 @@ class PaymentTransaction(models.Model):
                         "gocardless: payments of %s not made together, made one by one",
                         ", ".join(together.mapped("reference")),
                     )
-            txs._gocardless_post_process_now()
+            if len(txs) == 1 or not txs._gocardless_post_process_together():
+                txs._gocardless_post_process_now()
         if notices.told:
             # A payout that arrived before these payments' confirmations can now be booked.
             self.env["gocardless.payout"]._gocardless_trigger_waiting()
+        self.browse(sorted(notices.collected))._gocardless_close_failure_activities()
+
+    def _gocardless_post_process_together(self):
+        """Post-process the transactions under one savepoint; return whether all went through.
+
+        If one fails, none is kept: the caller post-processes each on its own, as
+        `_gocardless_post_process_now` does (Odoo's cron retries one that fails again).
+
+        :rtype: bool
+        """
+        try:
+            with self.env.cr.savepoint():
+                for tx in self:
+                    tx._post_process()
+        except psycopg2.OperationalError:
+            raise
+        except Exception:  # noqa: BLE001 - each is post-processed again on its own
+            _logger.info(
+                "gocardless: post-processing of %s together failed, each done on its own",
+                ", ".join(self.mapped("reference")),
+            )
+            return False
+        return True
 
     def _gocardless_is_booked_together(self):
         """Return whether the payment of this confirmed debit can be made with others'.
