@@ -230,16 +230,29 @@ ours_tx = [row[0] for row in cr.fetchall()]
 result["cost"] = rounds
 result["cost_paid"] = [paid(ours_tx), 2 * index, paid(own_ids[:index]), index]
 
+# The accounting of a batch alone (Odoo's work: the payments created, posted and reconciled
+# together), timed inside each batch: the floor of a drain on one worker.
+accounting = [0.0]
+create_payments = type(Tx)._gocardless_create_payments
+def timed_create_payments(self):
+    started = time.perf_counter()
+    try:
+        return create_payments(self)
+    finally:
+        accounting[0] += time.perf_counter() - started
+type(Tx)._gocardless_create_payments = timed_create_payments
+
 def batch(raw_events, label):
     ids = record(raw_events, label)
     env.invalidate_all()
+    accounting[0] = 0.0
     q0, t0 = cr.sql_log_count, time.perf_counter()
     done, outage = Event._gocardless_process_due(limit=len(ids), event_ids=ids)
     elapsed, queries = time.perf_counter() - t0, cr.sql_log_count - q0
     states = Event.browse(ids).mapped("state")
     tx_ids = Event.browse(ids).mapped("transaction_id").ids
     return {{
-        "events": len(ids), "queries": queries, "seconds": elapsed,
+        "events": len(ids), "queries": queries, "seconds": elapsed, "accounting": accounting[0],
         "processed": states.count("processed"), "paid": paid(tx_ids) if tx_ids else 0,
     }}
 
@@ -1164,9 +1177,18 @@ def print_measure(report, args):
         label = f"{b['events']} events" + (f", {bulk['after']} transactions" if tag else "")
         print(
             f"   {label:34s}: {b['queries'] / b['events']:6.1f} queries/event, "
-            f"{b['seconds'] / b['events'] * 1000:6.1f} ms/event; processed {b['processed']}, "
+            f"{b['seconds'] / b['events'] * 1000:6.1f} ms/event (of which the accounting "
+            f"{b['accounting'] / b['events'] * 1000:.1f}); processed {b['processed']}, "
             f"paid {b['paid']}"
         )
+    largest = max(measure["batches"], key=lambda b: b["events"])
+    floor = largest["accounting"] / largest["events"] * args.drain_events
+    print(
+        "   the accounting: Odoo's payments created, posted and reconciled together (one "
+        "`create`, one `action_post`, one reconciliation plan), timed inside each batch; "
+        f"{args.drain_events} invoices need {floor:.1f} s of it alone on one worker (at the "
+        f"rate of the batch of {largest['events']})"
+    )
     print(
         f"   transactions {bulk['before']} -> {bulk['after']} (inserted in "
         f"{bulk['insert_seconds']:.1f} s); lookup plan: {bulk['plan']}"
