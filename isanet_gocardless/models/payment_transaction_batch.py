@@ -114,7 +114,7 @@ class PaymentTransaction(models.Model):
         except psycopg2.OperationalError:
             raise
         except Exception:  # noqa: BLE001 - each is post-processed again on its own
-            _logger.info(
+            _logger.warning(
                 "gocardless: post-processing of %s together failed, each done on its own",
                 ", ".join(self.mapped("reference")),
             )

@@ -13,7 +13,7 @@ from odoo.tools import mute_logger
 
 from ..gocardless_core import webhooks
 from ..models import gocardless_event
-from .common import EVENT_LOGGER, GoCardlessWebhookCommon
+from .common import EVENT_LOGGER, GC_TX_LOGGER, GoCardlessWebhookCommon
 
 BATCH_LOGGER = "odoo.addons.isanet_gocardless.models.payment_transaction_batch"
 
@@ -79,6 +79,8 @@ class TestLedgerBatch(GoCardlessWebhookCommon):
             messages = tx.invoice_ids.message_ids.mapped("body")
             self.assertEqual(sum("Direct debit received" in (m or "") for m in messages), 1)
             self.assertEqual(sum("has been posted" in (m or "") for m in messages), 1)
+            # Told once: Odoo's message of the confirmed transaction is the merchant's notice.
+            self.assertFalse([m for m in messages if "has been confirmed" in (m or "")])
 
     def test_debits_confirmed_in_one_batch_get_their_payments_made_together(self):
         txs = self._debits(5)
@@ -197,6 +199,38 @@ class TestLedgerBatch(GoCardlessWebhookCommon):
         self.assertIn("made one by one", logs.output[0])
         self.assertEqual(set(self._ledger().mapped("state")), {"processed"})
         self._assert_paid_once(txs)
+
+    def test_a_post_processing_failing_in_a_batch_leaves_only_its_own_to_the_cron(self):
+        first, second, third = self._debits(3)
+        post_process = self.Transaction._post_process
+
+        def fail_for_second(records):
+            if second in records:
+                raise RuntimeError("broken while post-processing")
+            return post_process(records)
+
+        with (
+            patch.object(self.Transaction, "_post_process", fail_for_second),
+            self.assertLogs("odoo.addons.isanet_gocardless.models", level="WARNING") as logs,
+        ):
+            self._receive([self._confirm(tx) for tx in (first, second, third)])
+        # Together under one savepoint first: undone, then each under its own.
+        together = [line for line in logs.output if "each done on its own" in line]
+        self.assertEqual(len(together), 1)
+        self.assertTrue(together[0].startswith(f"WARNING:{BATCH_LOGGER}:"))
+        errors = [line for line in logs.output if line.startswith("ERROR:")]
+        self.assertEqual(len(errors), 1)
+        self.assertTrue(errors[0].startswith(f"ERROR:{GC_TX_LOGGER}:"))
+        self.assertIn(f"{second.reference} failed, left to the cron", errors[0])
+        self.assertEqual(set(self._ledger().mapped("state")), {"processed"})
+        self.assertEqual(self.made_together, [[first.id, second.id, third.id]])
+        self._assert_paid_once(first | third)
+        # The payment made together is kept; Odoo's cron post-processes the rest.
+        self.assertEqual(second.state, "done")
+        self.assertFalse(second.is_post_processed)
+        self.assertEqual(len(second.payment_id), 1)
+        second.with_user(SUPERUSER_ID)._gocardless_in_company_context()._post_process()
+        self._assert_paid_once(second)
 
     def test_a_single_confirmed_debit_keeps_odoos_own_path(self):
         tx = self._debits(1)
