@@ -199,7 +199,7 @@ class AccountMove(models.Model):
                 )
             move.gocardless_token_id = token
 
-    @api.depends("gocardless_debit_status", "gocardless_debit_charge_date")
+    @api.depends("gocardless_debit_status", "gocardless_debit_charge_date", "transaction_ids.state")
     @api.depends_context("lang")
     def _compute_gocardless_pre_notice(self):
         for move in self:

@@ -63,3 +63,15 @@ class TestPreNotice(GoCardlessMandateCommon, PaymentHttpCommon):
             "account.account_invoices", invoice.ids
         )
         self.assertNotIn("pre-notification", html.decode())
+
+    def test_the_pre_notice_follows_the_transaction_state_alone(self):
+        """The debit's status is GoCardless's; the pre-notice also needs the transaction under
+        way: a transaction ended in Odoo alone (GoCardless's status unchanged) ends it, in the
+        same transaction as the read before."""
+        invoice = self._create_customer_invoice(amount=88.5)
+        invoice.action_gocardless_collect()
+        tx = invoice.gocardless_debit_transaction_id
+        self.assertTrue(invoice.gocardless_pre_notice)
+        tx._set_error("Ended in Odoo")
+        self.assertEqual(invoice.gocardless_debit_status, "scheduled")
+        self.assertFalse(invoice.gocardless_pre_notice)
