@@ -324,11 +324,18 @@ class GoCardlessEvent(models.Model):
         :rtype: recordset of `gocardless.event`
         """
         self.env.flush_all()
-        # The rows are read with their lock, as the ORM would read them (one query, not two).
+        # The rows are read with their lock, as the ORM would read them (one query, not two):
+        # the plain columns, whose stored value is the cached one (a translated or
+        # company-dependent column holds a JSON of values: left to the ORM).
         columns = [
             field
             for field in self._fields.values()
-            if field.store and field.column_type and field.prefetch is True and field.name != "id"
+            if field.store
+            and field.column_type
+            and field.prefetch is True
+            and field.name != "id"
+            and not field.translate
+            and not field.company_dependent
         ]
         self.env.cr.execute(
             SQL(
