@@ -56,7 +56,7 @@ class AccountMove(models.Model):
     gocardless_debit_transaction_id = fields.Many2one(
         string="Direct Debit Transaction",
         comodel_name="payment.transaction",
-        compute="_compute_gocardless_debit_details",
+        compute="_compute_gocardless_debit_transaction_id",
     )
     gocardless_debit_amount = fields.Monetary(
         string="Direct Debit Amount",
@@ -113,12 +113,18 @@ class AccountMove(models.Model):
             move.gocardless_debit_status = status
             move.gocardless_debit_charge_date = tx.gocardless_charge_date if tx else False
 
+    # Not through the debit's status: a relational field depending on GoCardless's status
+    # would have Odoo search the invoices twice (before and after) at each status written.
+    @api.depends("transaction_ids", "transaction_ids.provider_reference")
+    def _compute_gocardless_debit_transaction_id(self):
+        for move in self:
+            move.gocardless_debit_transaction_id = move._gocardless_last_debit()
+
     @api.depends("gocardless_debit_status", "gocardless_debit_charge_date")
     def _compute_gocardless_debit_details(self):
         for move in self:
             tx = move._gocardless_last_debit()
             token = tx.token_id
-            move.gocardless_debit_transaction_id = tx
             move.gocardless_debit_amount = tx.amount if tx else 0.0
             move.gocardless_debit_mandate = (
                 token.gocardless_mandate_reference or token.provider_ref if token else False

@@ -989,7 +989,10 @@ class PaymentTransaction(models.Model):
             pprint.pformat(payment),
         )
         status = payment.get("status")
-        values = {"provider_reference": payment["id"], "gocardless_payment_status": status}
+        values = {"gocardless_payment_status": status}
+        if self.provider_reference != payment["id"]:
+            # Written only when it changes: the invoices' debit status depends on it.
+            values["provider_reference"] = payment["id"]
         if payment.get("charge_date"):
             values["gocardless_charge_date"] = payment["charge_date"]
         target = const.PAYMENT_OUTCOME_STATES.get(events.payment_outcome_from_status(status))

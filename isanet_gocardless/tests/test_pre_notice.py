@@ -75,3 +75,23 @@ class TestPreNotice(GoCardlessMandateCommon, PaymentHttpCommon):
         tx._set_error("Ended in Odoo")
         self.assertEqual(invoice.gocardless_debit_status, "scheduled")
         self.assertFalse(invoice.gocardless_pre_notice)
+
+    def test_the_debit_status_is_followed_without_a_second_search(self):
+        """The invoice's stored debit status follows GoCardless's status of its last debit. No
+        relational field depends on that status: Odoo would then search the invoices twice
+        (before and after) each time a status is written. The debit itself is still found,
+        and still followed when a newer debit is sent."""
+        Tx = self.env["payment.transaction"]
+        for name in ("gocardless_payment_status", "gocardless_retrying", "gocardless_charge_date"):
+            self.assertFalse(self.env.registry.is_modifying_relations(Tx._fields[name]), name)
+        invoice = self._create_customer_invoice(amount=42.0)
+        invoice.action_gocardless_collect()
+        tx = invoice.gocardless_debit_transaction_id
+        self.assertTrue(tx.provider_reference)
+        tx.gocardless_payment_status = "submitted"
+        self.assertEqual(invoice.gocardless_debit_status, "submitted")
+        newer = tx.copy({"reference": f"{tx.reference}-2", "provider_reference": False})
+        newer.invoice_ids = invoice
+        self.assertEqual(invoice.gocardless_debit_transaction_id, tx)
+        newer.provider_reference = "PM-NEWER"
+        self.assertEqual(invoice.gocardless_debit_transaction_id, newer)
