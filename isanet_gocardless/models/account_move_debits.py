@@ -544,27 +544,24 @@ class AccountMove(models.Model):
 
         :rtype: payment.transaction
         """
-        invoice_ids = [move_id for move_id in self.ids if isinstance(move_id, int)]
-        if not invoice_ids:
-            return self.env["payment.transaction"].sudo()
-        return (
-            self.env["payment.transaction"]
+        # From the invoices' transactions (read once, often already in the cache), not with a
+        # search: no query, and no flush of what is being written.
+        txs = (
+            self.filtered(lambda move: isinstance(move.id, int))
             .sudo()
-            .search(
-                [
-                    ("provider_code", "=", const.PROVIDER_CODE),
-                    ("operation", "in", const.DEBIT_OPERATIONS),
-                    ("invoice_ids", "in", invoice_ids),
-                    ("provider_reference", "!=", False),
-                    "|",
-                    ("state", "in", const.DEBIT_UNDER_WAY_STATES),
-                    "&",
-                    ("state", "=", "done"),
-                    ("payment_id", "=", False),
-                ],
-                order="id desc",
+            .transaction_ids.filtered(
+                lambda tx: (
+                    tx.provider_code == const.PROVIDER_CODE
+                    and tx.operation in const.DEBIT_OPERATIONS
+                    and tx.provider_reference
+                    and (
+                        tx.state in const.DEBIT_UNDER_WAY_STATES
+                        or (tx.state == "done" and not tx.payment_id)
+                    )
+                )
             )
         )
+        return txs.sorted("id", reverse=True)
 
     @api.model
     def _gocardless_debit_room(self, tx, invoices, settled):
