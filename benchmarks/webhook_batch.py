@@ -288,6 +288,21 @@ print("BENCH_JSON " + json.dumps(result))
 """
 
 
+def profile_difference(profile, per_round):
+    """The queries one event alone issues beyond Odoo's own path, per paid invoice: the
+    profiled sites of both sides grouped by query text (savepoint names aside), the
+    differences that are not zero, the largest first."""
+    totals = {}
+    for side, sign in (("single", 1), ("own", -1)):
+        for site, count in profile[side]:
+            query = site.split(" | ", 1)[-1]
+            if "SAVEPOINT" in query:
+                query = query.split('"')[0].strip()
+            totals[query] = totals.get(query, 0) + sign * count / per_round
+    rows = [(query, extra) for query, extra in totals.items() if abs(extra) > 1e-9]
+    return sorted(rows, key=lambda row: (-row[1], row[0]))
+
+
 def seed_sandbox(sandbox_url, count):
     """One fulfilled SEPA mandate and ``count`` payments on it; return (payment id, ref)."""
     client = gocardless_pro.Client(access_token=TOKEN, base_url=sandbox_url)
@@ -1170,6 +1185,10 @@ def print_measure(report, args):
         print(f"   queries of the last round, {side} (per paid invoice; caller | query):")
         for site, count in sites:
             print(f"      {count / args.per_round:6.1f}  {site}")
+    if {"single", "own"} <= set(measure.get("profile", {})):
+        print("   one event alone against Odoo's own path, query by query (per paid invoice):")
+        for query, extra in profile_difference(measure["profile"], args.per_round):
+            print(f"      {extra:+6.1f}  {query}")
     print("5. Queries per event applied (one batch each, one cron call, odoo shell)")
     bulk = measure["bulk"]
     rows = [("", b) for b in measure["batches"]] + [("+300k", b) for b in measure["bulk_batches"]]
