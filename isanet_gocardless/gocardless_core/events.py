@@ -38,7 +38,8 @@ MANDATE_REPLACED = "mandate_replaced"
 BILLING_REQUEST_PENDING = "billing_request_pending"
 BILLING_REQUEST_FULFILLED = "billing_request_fulfilled"
 BILLING_REQUEST_CANCELLED = "billing_request_cancelled"
-# Refund not paid yet (only from REFUND_STATUS_OUTCOMES).
+# Refund not paid yet: made (its ``created`` event, which links a refund whose answer was
+# lost to its Odoo transaction), or a status on the way to ``paid``.
 REFUND_PENDING = "refund_pending"
 REFUND_DONE = "refund_done"
 REFUND_FAILED = "refund_failed"
@@ -82,6 +83,7 @@ EVENT_OUTCOMES = {
     ("billing_requests", "cancelled"): BILLING_REQUEST_CANCELLED,
     ("billing_requests", "failed"): BILLING_REQUEST_CANCELLED,
     # Refunds. ``failed`` may follow ``refund_settled``: the money comes back.
+    ("refunds", "created"): REFUND_PENDING,
     ("refunds", "paid"): REFUND_DONE,
     ("refunds", "refund_settled"): REFUND_DONE,
     ("refunds", "failed"): REFUND_FAILED,

@@ -171,6 +171,24 @@ class PaymentTransaction(models.Model):
         )
         self.invalidate_recordset(["provider_reference", "state", "token_id"])
 
+    def _gocardless_unconfirmed_error(self, error):
+        """Return the error telling a person that this attempt's create got no answer.
+
+        Note: self.ensure_one()
+
+        :param GoCardlessRequestError error: The create's error, GoCardless may have carried
+                                             the create out (`uncertain`).
+        :rtype: GoCardlessRequestError
+        """
+        self.ensure_one()
+        _logger.warning(
+            "gocardless: no answer to the %s of transaction %s (%s); left to be checked",
+            "refund" if self.operation == "refund" else "payment",
+            self.reference,
+            error.api_error.description,
+        )
+        return utils.GoCardlessRequestError(self._gocardless_unconfirmed_message(), error.api_error)
+
     # === BUSINESS METHODS - REDIRECT FLOW === #
 
     def _get_specific_rendering_values(self, processing_values):
@@ -507,15 +525,7 @@ class PaymentTransaction(models.Model):
             payment = self._gocardless_send_payment_create(params, mandate_id)
         except utils.GoCardlessRequestError as error:
             if error.api_error.uncertain:
-                _logger.warning(
-                    "gocardless: no answer to the payment of transaction %s (%s); left to be "
-                    "checked",
-                    self.reference,
-                    error.api_error.description,
-                )
-                raise utils.GoCardlessRequestError(
-                    self._gocardless_unconfirmed_message(), error.api_error
-                ) from error
+                raise self._gocardless_unconfirmed_error(error) from error
             if commit_first:
                 self._gocardless_fail_attempt(error.args[0])
                 self._gocardless_commit_attempt()
@@ -694,33 +704,62 @@ class PaymentTransaction(models.Model):
 
         GoCardless asks for the total refunded on the payment, this refund included
         (`total_amount_confirmation`): it is read from the payment itself, so that a refund made
-        elsewhere (GoCardless's dashboard) cannot make Odoo's request refund twice. The refund
-        transaction stays `pending` until GoCardless's `refunds` events settle it.
+        elsewhere (GoCardless's dashboard) is counted. Known before it exists, as a debit is:
+        the payment's refunds whose answer was lost are resolved first, and hold this one while
+        they are not (see `_gocardless_hold_refund_for_unconfirmed`); the refund transaction
+        and its attempt key are committed before the create is sent, so that a lost answer
+        leaves it tracked, told honestly, and resolved by its event or a cron. It stays
+        `pending` until GoCardless's `refunds` events settle it; a refusal ends it in error with
+        GoCardless's reason.
 
         Note: self.ensure_one()
 
         :param float amount_to_refund: The amount to refund, in major units.
         :return: The refund transaction.
         :rtype: payment.transaction
-        :raise ValidationError: If GoCardless refuses the refund.
+        :raise UserError: If a refund of the payment whose answer was lost holds this one.
+        :raise ValidationError: If GoCardless refuses the refund, or its answer is lost.
         """
         refund_tx = super()._send_refund_request(amount_to_refund=amount_to_refund)
         if self.provider_code != const.PROVIDER_CODE:
             return refund_tx
+        self._gocardless_hold_refund_for_unconfirmed(refund_tx)
         currency = self.currency_id.name
         amount = amounts.to_minor_units(-refund_tx.amount, currency)
         payment = self._gocardless_request("payments", "get", self.provider_reference)
-        refund = refund_tx._gocardless_request(
-            "refunds",
-            "create",
-            params={
-                "amount": amount,
-                "total_amount_confirmation": (payment.get("amount_refunded") or 0) + amount,
-                "links": {"payment": self.provider_reference},
-                "metadata": {"odoo_reference": refund_tx.reference},
-            },
-            idempotency_action="refund",
-        )
+        params = {
+            "amount": amount,
+            "total_amount_confirmation": (payment.get("amount_refunded") or 0) + amount,
+            "links": {"payment": self.provider_reference},
+            "metadata": {"odoo_reference": refund_tx.reference},
+        }
+        # From here on, a lost answer leaves the refund tracked (Odoo's refund doors own their
+        # database transaction).
+        refund_tx._gocardless_commit_attempt()
+        refund_tx._gocardless_lock()
+        try:
+            refund = refund_tx._gocardless_request(
+                "refunds", "create", params=params, idempotency_action="refund"
+            )
+        except utils.GoCardlessRequestError as error:
+            if error.api_error.uncertain:
+                raise refund_tx._gocardless_unconfirmed_error(error) from error
+            refund_tx._gocardless_fail_attempt(error.args[0])
+            refund_tx._gocardless_commit_attempt()
+            raise
+        if not refund_tx._gocardless_owns_refund(refund):
+            message = self.env._(
+                "GoCardless answered the refund %(reference)s of %(amount)s with another refund, "
+                "%(refund)s. It was not linked; check the refunds of the payment %(payment)s in "
+                "GoCardless.",
+                reference=refund_tx.reference,
+                amount=format_amount(self.env, -refund_tx.amount, refund_tx.currency_id),
+                refund=refund.get("id") if isinstance(refund, dict) else "?",
+                payment=self.provider_reference,
+            )
+            refund_tx._gocardless_fail_attempt(message)
+            refund_tx._gocardless_commit_attempt()
+            raise ValidationError(message)
         _logger.info(
             "gocardless refund %s of %s %s created for transaction %s",
             refund.get("id"),
@@ -790,27 +829,35 @@ class PaymentTransaction(models.Model):
                 resource_id, self.browse()
             )
             reference = notification_data.get("gocardless_metadata_reference")
-            by_reference = not tx and resource_type == "payments"
+            by_reference = not tx and resource_type in ("payments", "refunds")
             if by_reference and reference and isinstance(reference, str):
                 tx = self.search([*domain, ("reference", "=", reference)], limit=1)
             if not tx:
                 self._gocardless_unknown_resource(notification_data, message)
             tx = tx._gocardless_in_company_context()
             if by_reference:
-                # Found by the reference its metadata gives: it must be the transaction's own.
-                payment = tx.provider_id._gocardless_make_request("payments", "get", resource_id)
-                notification_data["gocardless_payment"] = payment
-                if not tx._gocardless_owns_payment(payment):
-                    self._gocardless_unknown_resource(
-                        notification_data,
-                        self.env._(
-                            "The payment %(payment)s is not the one of the transaction "
-                            "%(reference)s.",
-                            payment=resource_id,
-                            reference=tx.reference,
-                        ),
-                        tx,
+                # Found by the reference its metadata gives (a create whose answer was lost):
+                # it must be the transaction's own.
+                resource = tx.provider_id._gocardless_make_request(
+                    resource_type, "get", resource_id
+                )
+                if resource_type == "payments":
+                    key, owned = "gocardless_payment", tx._gocardless_owns_payment(resource)
+                    mismatch = self.env._(
+                        "The payment %(payment)s is not the one of the transaction %(reference)s.",
+                        payment=resource_id,
+                        reference=tx.reference,
                     )
+                else:
+                    key, owned = "gocardless_refund", tx._gocardless_owns_refund(resource)
+                    mismatch = self.env._(
+                        "The refund %(refund)s is not the one of the transaction %(reference)s.",
+                        refund=resource_id,
+                        reference=tx.reference,
+                    )
+                notification_data[key] = resource
+                if not owned:
+                    self._gocardless_unknown_resource(notification_data, mismatch, tx)
             return tx
         resource, field = {}, "provider_reference"
         for key, resource_field in (

@@ -1,15 +1,18 @@
 # Copyright 2026 Isanet
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
-"""Every payment at GoCardless is known to Odoo before it exists.
+"""Every payment and refund at GoCardless is known to Odoo before it exists.
 
 Each GoCardless transaction is one attempt with a key of its own
 (`gocardless_idempotency_key`, never derived from the reference, which the next transaction
 of an invoice may reuse); the `Idempotency-Key` of each of its creates is derived from it.
-The transaction is committed before a create that may take money is sent, so that a lost
+The transaction is committed before a create that moves money is sent, so that a lost
 answer leaves a tracked transaction: a draft with a mandate and a key counts as under way
 for the guard until it is resolved, by the next attempt (the same key gets the same payment
-back) or by :meth:`_cron_gocardless_check_unconfirmed_debits` (looked up at GoCardless).
-What GoCardless returns for a key is checked against what was asked before it is linked.
+back) or by :meth:`_cron_gocardless_check_unconfirmed_attempts` (looked up at GoCardless).
+A refund whose answer was lost holds the next refund of its payment until it is resolved
+the same way (or by its `refunds` event), so that a merchant asking again never refunds
+twice. What GoCardless returns for a key is checked against what was asked before it is
+linked.
 """
 
 import logging
@@ -18,7 +21,8 @@ import uuid
 from datetime import timedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
+from odoo.osv import expression
 from odoo.tools import SQL, format_amount
 
 from .. import const, utils
@@ -88,6 +92,24 @@ class PaymentTransaction(models.Model):
             ("provider_reference", "=", False),
         ]
 
+    @api.model
+    def _gocardless_unconfirmed_refund_domain(self):
+        """Return the domain of the refunds whose create may have been sent without Odoo
+        learning the refund: a draft refund with an attempt key and no refund, of a debit
+        GoCardless collected.
+
+        Such a draft exists only once its create is about to be sent: it is committed just
+        before (see `_send_refund_request`).
+        """
+        return [
+            ("provider_code", "=", const.PROVIDER_CODE),
+            ("operation", "=", "refund"),
+            ("state", "=", "draft"),
+            ("gocardless_idempotency_key", "!=", False),
+            ("provider_reference", "=", False),
+            ("source_transaction_id.provider_reference", "!=", False),
+        ]
+
     def _gocardless_commit_attempt(self):
         """Commit the transaction, its attempt key included, before a create is sent.
 
@@ -110,7 +132,15 @@ class PaymentTransaction(models.Model):
         )
 
     def _gocardless_unconfirmed_message(self):
-        """Return the sentence telling a person that a debit's create got no answer."""
+        """Return the sentence telling a person that a debit's or a refund's create got no
+        answer."""
+        if self.operation == "refund":
+            return self.env._(
+                "GoCardless: the refund of %(amount)s could not be confirmed: GoCardless's "
+                "answer was lost. It may have been made; it will be checked and shown on the "
+                "payment, and no other refund of this payment will be sent meanwhile.",
+                amount=format_amount(self.env, -self.amount, self.currency_id),
+            )
         return self.env._(
             "GoCardless: the direct debit of %(amount)s could not be confirmed: GoCardless's "
             "answer was lost. It may have been created; it will be checked and its status "
@@ -250,14 +280,14 @@ class PaymentTransaction(models.Model):
         return resolved
 
     def _gocardless_check_unconfirmed(self, give_up_before=None):
-        """Resolve a debit whose payment create got no answer: link the payment GoCardless
-        has for it, or, once ``give_up_before`` is past and GoCardless still has none, end
-        it in error (nothing was charged).
+        """Resolve a debit or a refund whose create got no answer: link what GoCardless holds
+        for it, or, once ``give_up_before`` is past and GoCardless still holds nothing, end it
+        in error (no money moved).
 
         Note: self.ensure_one()
 
         :param datetime give_up_before: Close the attempt if it was last written before.
-        :return: Whether the payment was found and linked.
+        :return: Whether the payment or refund was found and linked.
         :rtype: bool
         :raise GoCardlessRequestError: If GoCardless can't be reached.
         """
@@ -269,43 +299,90 @@ class PaymentTransaction(models.Model):
         if not self.env.cr.fetchone():
             return False
         self.invalidate_recordset(["state", "provider_reference", "token_id", "write_date"])
-        if self.state != "draft" or self.provider_reference or not self.token_id:
+        is_refund = self.operation == "refund"
+        if self.state != "draft" or self.provider_reference:
+            return False
+        if not (self.source_transaction_id.provider_reference if is_refund else self.token_id):
             return False
         tx = self._gocardless_in_company_context()
-        payment = tx._gocardless_find_attempt_payment()
-        if payment:
+        if is_refund:
+            key, resource = "gocardless_refund", tx._gocardless_find_attempt_refund()
+        else:
+            key, resource = "gocardless_payment", tx._gocardless_find_attempt_payment()
+        if resource:
             tx._handle_notification_data(
-                const.PROVIDER_CODE, {"reference": tx.reference, "gocardless_payment": payment}
+                const.PROVIDER_CODE, {"reference": tx.reference, key: resource}
             )
-            tx._log_message_on_linked_documents(
-                tx.env._(
-                    "GoCardless had created the direct debit %(payment)s of %(amount)s although "
-                    "its answer was lost: it is now followed (transaction %(reference)s).",
-                    payment=payment["id"],
-                    amount=format_amount(tx.env, tx.amount, tx.currency_id),
-                    reference=tx.reference,
-                )
-            )
+            tx._log_message_on_linked_documents(tx._gocardless_found_message(resource["id"]))
             _logger.info(
-                "gocardless: unconfirmed transaction %s linked to payment %s",
-                tx.reference,
-                payment["id"],
+                "gocardless: unconfirmed transaction %s linked to %s", tx.reference, resource["id"]
             )
             return True
         if give_up_before and self.write_date and self.write_date <= give_up_before:
             _logger.info(
-                "gocardless: no payment at GoCardless for transaction %s; closed", tx.reference
+                "gocardless: nothing at GoCardless for transaction %s; closed", tx.reference
             )
             tx._gocardless_fail_attempt(
-                tx.env._("GoCardless holds no direct debit for this attempt: nothing was charged.")
+                tx.env._("GoCardless holds no refund for this attempt: nothing was refunded.")
+                if is_refund
+                else tx.env._(
+                    "GoCardless holds no direct debit for this attempt: nothing was charged."
+                )
             )
         return False
 
-    def _gocardless_find_attempt_payment(self):
-        """Return the payment GoCardless holds for this attempt, or None.
+    def _gocardless_found_message(self, resource_id):
+        """Return the sentence telling that what a lost answer created is now followed."""
+        self.ensure_one()
+        if self.operation == "refund":
+            return self.env._(
+                "GoCardless had made the refund %(refund)s of %(amount)s although its answer "
+                "was lost: it is now followed (transaction %(reference)s).",
+                refund=resource_id,
+                amount=format_amount(self.env, -self.amount, self.currency_id),
+                reference=self.reference,
+            )
+        return self.env._(
+            "GoCardless had created the direct debit %(payment)s of %(amount)s although "
+            "its answer was lost: it is now followed (transaction %(reference)s).",
+            payment=resource_id,
+            amount=format_amount(self.env, self.amount, self.currency_id),
+            reference=self.reference,
+        )
 
-        The payments of the transaction's mandate are read, newest first: the one carrying
-        the transaction's reference, for its amount and currency.
+    def _gocardless_find_attempt(self, resource_type, params, is_ours):
+        """Return the resource GoCardless holds for this attempt, or None.
+
+        The listed resources (newest first) carrying the transaction's reference in their
+        metadata are given to ``is_ours``; the first it accepts is returned.
+
+        Note: self.ensure_one()
+
+        :param str resource_type: `payments` or `refunds`.
+        :param dict params: The filter of the listing (the mandate, the payment).
+        :param is_ours: A function of a resource, telling whether it is this attempt's.
+        :rtype: dict | None
+        :raise GoCardlessRequestError: If GoCardless can't be reached.
+        """
+        self.ensure_one()
+        params = dict(params, limit=LOOKUP_PAGE_SIZE)
+        for _page in range(LOOKUP_MAX_PAGES):
+            page = self._gocardless_request(resource_type, "list", params=params)
+            for resource in page.get(resource_type) or ():
+                if not isinstance(resource, dict):
+                    continue
+                metadata = resource.get("metadata") or {}
+                if metadata.get("odoo_reference") == self.reference and is_ours(resource):
+                    return resource
+            after = ((page.get("meta") or {}).get("cursors") or {}).get("after")
+            if not after:
+                break
+            params = dict(params, after=after)
+        return None
+
+    def _gocardless_find_attempt_payment(self):
+        """Return the payment GoCardless holds for this attempt, or None: on the transaction's
+        mandate, for its amount and currency.
 
         Note: self.ensure_one()
 
@@ -318,36 +395,127 @@ class PaymentTransaction(models.Model):
             amount = amounts.to_minor_units(self.amount, self.currency_id.name)
         except GoCardlessCoreError:
             return None
-        params = {"mandate": mandate_id, "limit": LOOKUP_PAGE_SIZE}
-        for _page in range(LOOKUP_MAX_PAGES):
-            page = self._gocardless_request("payments", "list", params=params)
-            for payment in page.get("payments") or ():
-                if not isinstance(payment, dict):
-                    continue
-                metadata = payment.get("metadata") or {}
-                if metadata.get("odoo_reference") != self.reference:
-                    continue
-                if not self._gocardless_payment_mismatch(payment, amount, mandate_id):
-                    return payment
-            after = ((page.get("meta") or {}).get("cursors") or {}).get("after")
-            if not after:
-                break
-            params = dict(params, after=after)
-        return None
+        return self._gocardless_find_attempt(
+            "payments",
+            {"mandate": mandate_id},
+            lambda payment: not self._gocardless_payment_mismatch(payment, amount, mandate_id),
+        )
+
+    def _gocardless_find_attempt_refund(self):
+        """Return the refund GoCardless holds for this refund attempt, or None: of the source
+        transaction's payment, for the refund's amount.
+
+        Note: self.ensure_one()
+
+        :rtype: dict | None
+        :raise GoCardlessRequestError: If GoCardless can't be reached.
+        """
+        self.ensure_one()
+        return self._gocardless_find_attempt(
+            "refunds",
+            {"payment": self.source_transaction_id.provider_reference},
+            self._gocardless_owns_refund,
+        )
+
+    def _gocardless_owns_refund(self, refund):
+        """Return whether ``refund`` is this refund transaction's GoCardless refund.
+
+        Its id when the transaction knows it; otherwise (found by the Odoo reference in the
+        refund's metadata) only a refund of the source transaction's payment, for the refund
+        transaction's amount and currency.
+
+        Note: self.ensure_one()
+
+        :param dict refund: The `refunds` resource.
+        :rtype: bool
+        """
+        self.ensure_one()
+        if not isinstance(refund, dict):
+            return False
+        if self.provider_reference:
+            return self.provider_reference == refund.get("id")
+        links = refund.get("links") if isinstance(refund.get("links"), dict) else {}
+        try:
+            amount = amounts.to_minor_units(-self.amount, self.currency_id.name)
+        except GoCardlessCoreError:
+            return False
+        return bool(
+            refund.get("id")
+            and self.operation == "refund"
+            and self.source_transaction_id.provider_reference
+            and links.get("payment") == self.source_transaction_id.provider_reference
+            and refund.get("amount") == amount
+            and refund.get("currency") == self.currency_id.name
+        )
+
+    def _gocardless_hold_refund_for_unconfirmed(self, refund_tx):
+        """Before a new refund of this debit is sent: resolve its refunds whose answer was lost.
+
+        Each is looked up at GoCardless (see :meth:`_gocardless_check_unconfirmed`). While one
+        is still unresolved, or one was just found, the new refund is not sent: the merchant
+        asking again most likely asks for the same refund. It ends in error with why
+        (committed with what was found, for a door owning its database transaction), and the
+        merchant is told. A refund GoCardless surely never made frees the way.
+
+        Note: self.ensure_one()
+
+        :param payment.transaction refund_tx: The new refund, not sent yet.
+        :return: None
+        :raise UserError: If the new refund is held.
+        """
+        self.ensure_one()
+        unconfirmed = (
+            self.child_transaction_ids.filtered_domain(self._gocardless_unconfirmed_refund_domain())
+            - refund_tx
+        )
+        if not unconfirmed:
+            return
+        give_up_before = fields.Datetime.now() - UNCONFIRMED_GIVE_UP_AFTER
+        messages = []
+        for refund in unconfirmed:
+            try:
+                found = refund._gocardless_check_unconfirmed(give_up_before=give_up_before)
+            except ValidationError as error:
+                _logger.info(
+                    "gocardless: unconfirmed refund %s not checked now: %s", refund.reference, error
+                )
+                found = False
+            if found:
+                messages.append(refund._gocardless_found_message(refund.provider_reference))
+            elif refund.state == "draft":
+                messages.append(refund._gocardless_unconfirmed_message())
+        if not messages:
+            return
+        messages.append(
+            self.env._(
+                "This refund of %(amount)s was not sent: ask again once you have checked that "
+                "another refund is due.",
+                amount=format_amount(self.env, -refund_tx.amount, refund_tx.currency_id),
+            )
+        )
+        message = "\n".join(messages)
+        refund_tx._gocardless_fail_attempt(message)
+        refund_tx._gocardless_commit_attempt()
+        raise UserError(message)
 
     @api.model
-    def _cron_gocardless_check_unconfirmed_debits(self):
-        """Resolve the debits whose payment create got no answer (see
+    def _cron_gocardless_check_unconfirmed_attempts(self):
+        """Resolve the debits and refunds whose create got no answer (see
         :meth:`_gocardless_check_unconfirmed`), each committed on its own.
 
-        :return: How many were linked to their payment.
+        :return: How many were linked to their payment or refund.
         :rtype: int
         """
         Transaction = self.sudo().with_context(gocardless_request_profile="background")
         now = fields.Datetime.now()
         txs = Transaction.search(
             [
-                *self._gocardless_unconfirmed_domain(),
+                *expression.OR(
+                    [
+                        self._gocardless_unconfirmed_domain(),
+                        self._gocardless_unconfirmed_refund_domain(),
+                    ]
+                ),
                 ("write_date", "<=", now - UNCONFIRMED_LOOKUP_AFTER),
             ],
             order="id",
@@ -362,7 +530,7 @@ class PaymentTransaction(models.Model):
                     )
             except ValidationError as error:
                 _logger.warning(
-                    "gocardless: unconfirmed debit %s not checked: %s", tx.reference, error
+                    "gocardless: unconfirmed attempt %s not checked: %s", tx.reference, error
                 )
                 if utils.is_transient(error):
                     break  # GoCardless unavailable: the next run goes on

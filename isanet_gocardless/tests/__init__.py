@@ -23,6 +23,7 @@ from . import test_ledger_batch
 from . import test_first_hour
 from . import test_public_doors
 from . import test_known_payments
+from . import test_known_refunds
 from . import test_cash_proof
 from . import test_debit_follows_invoice
 from . import test_cash_proof_drifts

@@ -1,4 +1,5 @@
 import copy
+import datetime
 import json
 import sys
 import tempfile
@@ -13,7 +14,7 @@ from lxml import etree
 from odoo import SUPERUSER_ID, Command, fields
 from odoo.exceptions import ValidationError
 from odoo.tests import new_test_user
-from odoo.tools import mute_logger
+from odoo.tools import SQL, mute_logger
 
 from odoo.addons.account_payment.tests.common import AccountPaymentCommon
 from odoo.addons.payment.tests.common import PaymentCommon
@@ -272,6 +273,34 @@ class GoCardlessLedgerMixin:
         if drain:
             self._drain_ledger()
         return [hook for hook in self.sandbox.webhook_deliveries() if hook["id"] not in known]
+
+
+class GoCardlessAttemptMixin:
+    """Attempts whose create got no answer, as the cron of unconfirmed attempts sees them."""
+
+    def _age(self, tx, minutes):
+        """Make ``tx`` look last written ``minutes`` ago (the cron leaves fresh attempts)."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                "UPDATE payment_transaction SET write_date = %s WHERE id = %s",
+                fields.Datetime.now() - datetime.timedelta(minutes=minutes),
+                tx.id,
+            )
+        )
+        tx.invalidate_recordset()
+
+    def _check_unconfirmed(self):
+        """Run the cron of unconfirmed attempts; return how many it linked."""
+        with mute_logger(
+            "odoo.addons.payment.models.payment_transaction",
+            "odoo.addons.isanet_gocardless.models.account_move_debits",
+            "odoo.addons.isanet_gocardless.models.payment_transaction",
+            "odoo.addons.isanet_gocardless.models.payment_transaction_attempt",
+        ):
+            linked = self.env["payment.transaction"]._cron_gocardless_check_unconfirmed_attempts()
+        self.env.invalidate_all()
+        return linked
 
 
 class GoCardlessFlowMixin(GoCardlessLedgerMixin):

@@ -5,13 +5,11 @@ tracked transaction and an honest message, what GoCardless returns for a key is 
 before it is linked, a refused set-up keeps its reason, a payment Odoo cannot match reaches
 the merchant, and a webhook nesting too deeply is refused. Against the local sandbox."""
 
-import datetime
 from unittest.mock import patch
 
-from odoo import fields
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
-from odoo.tools import SQL, mute_logger
+from odoo.tools import mute_logger
 
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 
@@ -19,6 +17,7 @@ from .. import utils
 from ..gocardless_core import webhooks
 from ..gocardless_core.errors import ApiCallError
 from .common import (
+    GoCardlessAttemptMixin,
     GoCardlessFlowMixin,
     GoCardlessMandateMixin,
     GoCardlessPortalMixin,
@@ -41,6 +40,7 @@ NOTHING_CHARGED = "Nothing was charged"
 
 @tagged("post_install", "-at_install")
 class TestKnownPayments(
+    GoCardlessAttemptMixin,
     GoCardlessFlowMixin,
     GoCardlessMandateMixin,
     GoCardlessPortalMixin,
@@ -76,24 +76,6 @@ class TestKnownPayments(
         """GoCardless creates the next payment, and its answer never reaches Odoo."""
         self.sandbox.set_fault("hang_after", "/payments", count=1, method="POST", hang_timeout=30)
         self.addCleanup(self.sandbox.clear_fault)
-
-    def _age(self, tx, minutes):
-        """Make ``tx`` look last written ``minutes`` ago (the cron leaves fresh attempts)."""
-        self.env.flush_all()
-        self.env.cr.execute(
-            SQL(
-                "UPDATE payment_transaction SET write_date = %s WHERE id = %s",
-                fields.Datetime.now() - datetime.timedelta(minutes=minutes),
-                tx.id,
-            )
-        )
-        tx.invalidate_recordset()
-
-    def _check_unconfirmed(self):
-        with mute_logger(*LOGGERS):
-            linked = self.env["payment.transaction"]._cron_gocardless_check_unconfirmed_debits()
-        self.env.invalidate_all()
-        return linked
 
     # === A LOST ANSWER === #
 

@@ -133,7 +133,7 @@ def test_organisation_comes_from_links():
         ("refunds", "cancelled", ev.REFUND_FAILED),
         ("refunds", "bounced", ev.REFUND_FAILED),
         ("refunds", "funds_returned", ev.REFUND_FAILED),
-        ("refunds", "created", ev.IGNORED),
+        ("refunds", "created", ev.REFUND_PENDING),
         ("payouts", "paid", ev.PAYOUT_PAID),
         ("payouts", "fx_rate_confirmed", ev.IGNORED),
         ("subscriptions", "created", ev.IGNORED),

@@ -1,0 +1,339 @@
+# Copyright 2026 Isanet
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+"""Every refund at GoCardless is known to Odoo: a refund whose answer is lost is tracked,
+told honestly, and holds the next refund of its payment until it is resolved (by the next
+click, its event or the cron), so that a merchant asking again never refunds twice. Against
+the local sandbox."""
+
+import json
+from types import SimpleNamespace
+from unittest.mock import patch
+
+from odoo.exceptions import UserError, ValidationError
+from odoo.tests import new_test_user, tagged
+from odoo.tools import mute_logger
+
+from odoo.addons.payment.tests.http_common import PaymentHttpCommon
+
+from .common import (
+    GoCardlessAttemptMixin,
+    GoCardlessFlowMixin,
+    GoCardlessMandateMixin,
+    GoCardlessSandboxCommon,
+)
+
+LOGGERS = (
+    "odoo.addons.payment.models.payment_transaction",
+    "odoo.addons.isanet_gocardless.models.account_move_debits",
+    "odoo.addons.isanet_gocardless.models.gocardless_event",
+    "odoo.addons.isanet_gocardless.models.payment_provider",
+    "odoo.addons.isanet_gocardless.models.payment_transaction",
+    "odoo.addons.isanet_gocardless.models.payment_transaction_attempt",
+)
+LOST_ANSWER = "could not be confirmed"
+
+
+@tagged("post_install", "-at_install")
+class TestKnownRefunds(
+    GoCardlessAttemptMixin,
+    GoCardlessFlowMixin,
+    GoCardlessMandateMixin,
+    GoCardlessSandboxCommon,
+    PaymentHttpCommon,
+):
+    def setUp(self):
+        super().setUp()
+        self._use_own_sandbox()
+        self.token, self.mandate = self._sandbox_mandate_token()
+        self.client = self.gocardless._gocardless_make_client()
+
+    # === HELPERS === #
+
+    def _collected(self, amount):
+        """A debit of a new invoice collected by GoCardless: its transaction, done."""
+        invoice = self._create_customer_invoice(amount=amount)
+        with mute_logger(*LOGGERS):
+            invoice.action_gocardless_collect()
+            tx = invoice.transaction_ids
+            self._sandbox_outcome(tx, "payment_confirmed")
+            tx._post_process()
+        self.assertEqual(tx.state, "done")
+        return tx
+
+    def _refunds(self, tx):
+        """The refunds GoCardless holds on the payment of ``tx``, newest first."""
+        return self.client.refunds.list(params={"payment": tx.provider_reference}).records
+
+    def _refund_creates(self, mark):
+        return [
+            entry
+            for entry in self.sandbox.request_log(mark)
+            if (entry["method"], entry["path"]) == ("POST", "/refunds")
+        ]
+
+    def _refund(self, tx, amount):
+        with mute_logger(*LOGGERS):
+            refund_tx = tx._send_refund_request(amount_to_refund=amount)
+        self.env.invalidate_all()
+        return refund_tx
+
+    def _lose_the_next_refund_answer(self):
+        """GoCardless makes the next refund, and its answer never reaches Odoo."""
+        self.sandbox.set_fault("hang_after", "/refunds", count=1, method="POST", hang_timeout=30)
+        self.addCleanup(self.sandbox.clear_fault)
+
+    def _refund_with_a_lost_answer(self, tx, amount):
+        """Ask for a refund whose answer is lost: return the error and the refund transaction."""
+        self._lose_the_next_refund_answer()
+        with mute_logger(*LOGGERS), self.assertRaisesRegex(ValidationError, LOST_ANSWER) as caught:
+            tx._send_refund_request(amount_to_refund=amount)
+        self.sandbox.clear_fault()
+        self.env.invalidate_all()
+        refund_tx = tx.child_transaction_ids
+        self.assertEqual(len(refund_tx), 1)
+        return caught.exception, refund_tx
+
+    def _refund_by_the_merchant(self, tx, amount):
+        """The merchant refunds ``tx`` from Odoo's *Refund* (`action_refund`), in a request of
+        its own: what the request does not commit is undone when it fails, as in production.
+
+        :return: The JSON-RPC answer.
+        """
+        payload = {
+            "jsonrpc": "2.0",
+            "method": "call",
+            "id": 0,
+            "params": {
+                "model": "payment.transaction",
+                "method": "action_refund",
+                "args": [[tx.id]],
+                "kwargs": {"amount_to_refund": amount},
+            },
+        }
+        self.env.flush_all()
+        with mute_logger("odoo.http", *LOGGERS):
+            response = self.url_open(
+                "/web/dataset/call_button",
+                data=json.dumps(payload).encode(),
+                headers={"Content-Type": "application/json"},
+                timeout=60,
+            )
+        self.assertEqual(response.status_code, 200)
+        self.env.invalidate_all()
+        return response.json()
+
+    # === A LOST ANSWER === #
+
+    def test_a_refund_whose_answer_is_lost_is_made_once_and_told_honestly(self):
+        tx = self._collected(100.0)
+        error, refund_tx = self._refund_with_a_lost_answer(tx, 40.0)
+        self.assertNotIn("nothing", str(error).lower())
+        made = self._refunds(tx)
+        self.assertEqual([refund.amount for refund in made], [4000])  # GoCardless did make it
+        # Tracked: the refund transaction was committed before the create was sent.
+        self.assertEqual(refund_tx.state, "draft")
+        self.assertEqual(refund_tx.amount, -40.0)
+        self.assertFalse(refund_tx.provider_reference)
+        self.assertTrue(refund_tx.gocardless_idempotency_key)
+
+        # The merchant asks again: the lost refund is found and followed, none is sent.
+        mark = self.sandbox.request_log_mark()
+        with (
+            mute_logger(*LOGGERS),
+            self.assertRaisesRegex(UserError, "had made the refund") as held,
+        ):
+            tx._send_refund_request(amount_to_refund=40.0)
+        self.assertIn(made[0].id, str(held.exception))
+        self.assertIn("was not sent", str(held.exception))
+        self.env.invalidate_all()
+        self.assertFalse(self._refund_creates(mark))
+        self.assertEqual(len(self._refunds(tx)), 1)
+        self.assertEqual(self.client.payments.get(tx.provider_reference).amount_refunded, 4000)
+        self.assertEqual((refund_tx.state, refund_tx.provider_reference), ("pending", made[0].id))
+        second = tx.child_transaction_ids - refund_tx
+        self.assertEqual(len(second), 1)
+        self.assertEqual(second.state, "error")
+        self.assertIn("was not sent", second.state_message)
+        self.assertFalse(second.provider_reference)
+        self.assertTrue(
+            tx.invoice_ids.message_ids.filtered(lambda m: made[0].id in (m.body or "")),
+            "the merchant is told the refund was found",
+        )
+
+        # Asked once more, knowingly: that refund is made.
+        third = self._refund(tx, 10.0)
+        self.assertEqual(third.state, "pending")
+        self.assertEqual(sorted(refund.amount for refund in self._refunds(tx)), [1000, 4000])
+        self.assertEqual(self.client.payments.get(tx.provider_reference).amount_refunded, 5000)
+
+    def test_a_refund_never_made_holds_the_next_until_the_cron_closes_it(self):
+        tx = self._collected(60.0)
+        # The request never gets an answer, and GoCardless never made the refund.
+        self.sandbox.set_fault("hang", "/refunds", count=1, method="POST", hang_timeout=30)
+        self.addCleanup(self.sandbox.clear_fault)
+        with mute_logger(*LOGGERS), self.assertRaisesRegex(ValidationError, LOST_ANSWER):
+            tx._send_refund_request(amount_to_refund=60.0)
+        self.sandbox.clear_fault()
+        self.env.invalidate_all()
+        refund_tx = tx.child_transaction_ids
+        self.assertEqual((refund_tx.state, refund_tx.provider_reference), ("draft", False))
+
+        # Unresolved: a new refund is held, not sent.
+        mark = self.sandbox.request_log_mark()
+        with mute_logger(*LOGGERS), self.assertRaisesRegex(UserError, LOST_ANSWER):
+            tx._send_refund_request(amount_to_refund=60.0)
+        self.assertFalse(self._refund_creates(mark))
+        self.assertFalse(self._refunds(tx))
+        # A fresh attempt may still be under way: the cron leaves it; an old one is closed.
+        self.assertEqual(self._check_unconfirmed(), 0)
+        self.assertEqual(refund_tx.state, "draft")
+        self._age(refund_tx, 30)
+        self.assertEqual(self._check_unconfirmed(), 0)
+        self.assertEqual(refund_tx.state, "error")
+        self.assertIn("nothing was refunded", refund_tx.state_message)
+
+        # Closed: the way is free, and the refund is made once.
+        made = self._refund(tx, 60.0)
+        self.assertEqual(made.state, "pending")
+        self.assertEqual([refund.amount for refund in self._refunds(tx)], [6000])
+
+    def test_the_cron_links_the_refund_whose_answer_was_lost(self):
+        tx = self._collected(50.0)
+        _error, refund_tx = self._refund_with_a_lost_answer(tx, 20.0)
+        made = self._refunds(tx)
+        self.assertEqual(self._check_unconfirmed(), 0)  # fresh: left alone
+        self.assertFalse(refund_tx.provider_reference)
+        self._age(refund_tx, 5)
+        self.assertEqual(self._check_unconfirmed(), 1)
+        self.assertEqual((refund_tx.state, refund_tx.provider_reference), ("pending", made[0].id))
+        self.assertTrue(
+            tx.payment_id.message_ids.filtered(lambda m: made[0].id in (m.body or "")),
+            "the refund found is told on the debit's payment",
+        )
+        self.assertEqual(len(self._refunds(tx)), 1)
+
+    def test_the_refund_event_links_the_refund_whose_answer_was_lost(self):
+        tx = self._collected(70.0)
+        _error, refund_tx = self._refund_with_a_lost_answer(tx, 70.0)
+        made = self._refunds(tx)
+        with mute_logger(*LOGGERS):
+            self._deliver_webhooks()
+        self.assertEqual((refund_tx.state, refund_tx.provider_reference), ("pending", made[0].id))
+        event = self.env["gocardless.event"].search(
+            [("resource_type", "=", "refunds"), ("resource_id", "=", made[0].id)]
+        )
+        self.assertEqual(event.state, "processed")
+        # Then the refund's life goes on through its events.
+        with mute_logger(*LOGGERS):
+            self._simulate("refund_paid", made[0].id)
+            self._deliver_webhooks()
+        self.assertEqual(refund_tx.state, "done")
+        self.assertEqual(len(self._refunds(tx)), 1)
+
+    def test_a_refund_odoo_did_not_ask_for_cannot_claim_its_reference(self):
+        tx = self._collected(80.0)
+        _error, refund_tx = self._refund_with_a_lost_answer(tx, 30.0)
+        made = self._refunds(tx)
+        # Someone makes another refund of the payment carrying the same Odoo reference.
+        payment = self.client.payments.get(tx.provider_reference)
+        other = self.client.refunds.create(
+            params={
+                "amount": 500,
+                "total_amount_confirmation": payment.amount_refunded + 500,
+                "links": {"payment": tx.provider_reference},
+                "metadata": {"odoo_reference": refund_tx.reference},
+            }
+        )
+        with mute_logger(*LOGGERS):
+            self._deliver_webhooks()
+        # The refund asked for is linked; the other one is not taken for it.
+        self.assertEqual((refund_tx.state, refund_tx.provider_reference), ("pending", made[0].id))
+        self.assertEqual(refund_tx.amount, -30.0)
+        ignored = self.env["gocardless.event"].search(
+            [("resource_type", "=", "refunds"), ("resource_id", "=", other.id)]
+        )
+        self.assertTrue(ignored)
+        self.assertEqual(set(ignored.mapped("state")), {"ignored"})
+        self.assertFalse(
+            self.env["payment.transaction"].search([("provider_reference", "=", other.id)])
+        )
+
+    def test_a_refund_gocardless_answers_with_its_own_error_ends_in_error_holding_nothing(self):
+        tx = self._collected(40.0)
+        self.sandbox.set_fault("503", "/refunds", count=1, method="POST")
+        self.addCleanup(self.sandbox.clear_fault)
+        with mute_logger(*LOGGERS), self.assertRaisesRegex(ValidationError, "GoCardless"):
+            tx._send_refund_request(amount_to_refund=40.0)
+        self.env.invalidate_all()
+        # GoCardless answered: nothing was made, and Odoo knows it.
+        failed = tx.child_transaction_ids
+        self.assertEqual((failed.state, failed.provider_reference), ("error", False))
+        self.assertFalse(self._refunds(tx))
+        self.assertEqual(self._refund(tx, 40.0).state, "pending")
+        self.assertEqual([refund.amount for refund in self._refunds(tx)], [4000])
+
+    def test_a_refund_answered_with_another_refund_is_refused_and_not_linked(self):
+        tx = self._collected(50.0)
+        earlier = self._refund(tx, 10.0)
+        # The next attempt gets the earlier one's key (as a key reused would): GoCardless answers
+        # with the earlier refund.
+        reused = SimpleNamespace(hex=earlier.gocardless_idempotency_key)
+        with (
+            patch(
+                "odoo.addons.isanet_gocardless.models.payment_transaction_attempt.uuid.uuid4",
+                return_value=reused,
+            ),
+            mute_logger(*LOGGERS),
+            self.assertRaisesRegex(ValidationError, earlier.provider_reference),
+        ):
+            tx._send_refund_request(amount_to_refund=20.0)
+        self.env.invalidate_all()
+        refused = tx.child_transaction_ids - earlier
+        self.assertEqual((refused.state, refused.provider_reference), ("error", False))
+        self.assertIn("not linked", refused.state_message)
+        self.assertEqual(earlier.state, "pending")
+        self.assertEqual([refund.amount for refund in self._refunds(tx)], [1000])
+
+    def test_a_refused_refund_keeps_gocardless_reason(self):
+        tx = self._collected(30.0)
+        self._refund(tx, 20.0)
+        with mute_logger(*LOGGERS), self.assertRaisesRegex(ValidationError, "GoCardless"):
+            tx._send_refund_request(amount_to_refund=20.0)
+        self.env.invalidate_all()
+        refused = tx.child_transaction_ids.filtered(lambda refund: refund.state == "error")
+        self.assertEqual(len(refused), 1)
+        self.assertTrue(refused.state_message)
+        self.assertFalse(refused.provider_reference)
+        self.assertEqual(self.client.payments.get(tx.provider_reference).amount_refunded, 2000)
+        # A refused refund holds nothing: the rest is refunded.
+        self.assertEqual(self._refund(tx, 10.0).state, "pending")
+
+    def test_the_merchant_refund_whose_answer_is_lost_outlives_its_failed_request(self):
+        merchant = new_test_user(
+            self.env,
+            login="gc-refund-merchant",
+            groups="account.group_account_invoice",
+            company_id=self.gocardless.company_id.id,
+        )
+        tx = self._collected(90.0)
+        self.authenticate(merchant.login, merchant.login)
+        self._lose_the_next_refund_answer()
+        answer = self._refund_by_the_merchant(tx, 90.0)
+        self.sandbox.clear_fault()
+        self.assertIn(LOST_ANSWER, answer["error"]["data"]["message"])
+        made = self._refunds(tx)
+        self.assertEqual([refund.amount for refund in made], [9000])
+        # The request failed and was undone, but the refund was committed before it was sent.
+        refund_tx = tx.child_transaction_ids
+        self.assertEqual(len(refund_tx), 1)
+        self.assertEqual((refund_tx.state, refund_tx.provider_reference), ("draft", False))
+
+        # Asked again: the refund is found and followed (kept, although this request fails too).
+        mark = self.sandbox.request_log_mark()
+        answer = self._refund_by_the_merchant(tx, 90.0)
+        self.assertIn("had made the refund", answer["error"]["data"]["message"])
+        self.assertFalse(self._refund_creates(mark))
+        self.assertEqual(len(self._refunds(tx)), 1)
+        self.assertEqual((refund_tx.state, refund_tx.provider_reference), ("pending", made[0].id))
+        held = tx.child_transaction_ids - refund_tx
+        self.assertEqual((len(held), held.state), (1, "error"))
