@@ -890,6 +890,7 @@ class AccountMove(models.Model):
         for move in self:
             surpluses = move._gocardless_debit_surpluses()
             if not surpluses:
+                move._gocardless_explain_unconfirmed_refunds()
                 raise UserError(
                     self.env._(
                         "GoCardless: no direct debit of the invoice %(invoice)s took more than "
@@ -910,6 +911,43 @@ class AccountMove(models.Model):
                 activities = self._gocardless_surplus_activities(tx.invoice_ids)
                 if activities:
                     activities.action_feedback(feedback=body)
+
+    def _gocardless_explain_unconfirmed_refunds(self):
+        """Tell why a surplus is not refunded while a refund of it got no answer.
+
+        The refunds of the invoice's debits whose answer was lost are looked up (see
+        `payment.transaction._gocardless_settle_unconfirmed_refunds`): what is found is kept
+        (committed: the door owns its database transaction), and the surplus activities are
+        closed once no refund is left unresolved.
+
+        Note: self.ensure_one()
+
+        :return: None
+        :raise UserError: If a refund of the invoice's debits got no answer.
+        """
+        self.ensure_one()
+        debits = self.sudo().transaction_ids.filtered(
+            lambda tx: (
+                tx.provider_code == const.PROVIDER_CODE
+                and tx.operation in const.DEBIT_OPERATIONS
+                and tx.provider_reference
+            )
+        )
+        messages = [
+            message for tx in debits for message in tx._gocardless_settle_unconfirmed_refunds()
+        ]
+        if not messages:
+            return
+        body = "\n".join(messages)
+        unresolved = debits.child_transaction_ids.filtered_domain(
+            debits._gocardless_unconfirmed_refund_domain()
+        )
+        if not unresolved:
+            activities = self._gocardless_surplus_activities(self)
+            if activities:
+                activities.action_feedback(feedback=body)
+        debits[:1]._gocardless_commit_attempt()
+        raise UserError(body)
 
 
 class PaymentProvider(models.Model):

@@ -448,28 +448,23 @@ class PaymentTransaction(models.Model):
             and refund.get("currency") == self.currency_id.name
         )
 
-    def _gocardless_hold_refund_for_unconfirmed(self, refund_tx):
-        """Before a new refund of this debit is sent: resolve its refunds whose answer was lost.
+    def _gocardless_settle_unconfirmed_refunds(self, exclude=None):
+        """Look up at GoCardless the refunds of this debit whose answer was lost.
 
-        Each is looked up at GoCardless (see :meth:`_gocardless_check_unconfirmed`). While one
-        is still unresolved, or one was just found, the new refund is not sent: the merchant
-        asking again most likely asks for the same refund. It ends in error with why
-        (committed with what was found, for a door owning its database transaction), and the
-        merchant is told. A refund GoCardless surely never made frees the way.
+        Each is resolved as the cron does (see :meth:`_gocardless_check_unconfirmed`): linked
+        when found, closed once GoCardless surely never made it; GoCardless unreachable
+        leaves it as it was.
 
         Note: self.ensure_one()
 
-        :param payment.transaction refund_tx: The new refund, not sent yet.
-        :return: None
-        :raise UserError: If the new refund is held.
+        :param payment.transaction exclude: A refund not to look up (one about to be sent).
+        :return: What to tell the merchant: a refund found, or one still unresolved.
+        :rtype: list[str]
         """
         self.ensure_one()
-        unconfirmed = (
-            self.child_transaction_ids.filtered_domain(self._gocardless_unconfirmed_refund_domain())
-            - refund_tx
-        )
-        if not unconfirmed:
-            return
+        unconfirmed = self.child_transaction_ids.filtered_domain(
+            self._gocardless_unconfirmed_refund_domain()
+        ) - (exclude or self.browse())
         give_up_before = fields.Datetime.now() - UNCONFIRMED_GIVE_UP_AFTER
         messages = []
         for refund in unconfirmed:
@@ -484,6 +479,25 @@ class PaymentTransaction(models.Model):
                 messages.append(refund._gocardless_found_message(refund.provider_reference))
             elif refund.state == "draft":
                 messages.append(refund._gocardless_unconfirmed_message())
+        return messages
+
+    def _gocardless_hold_refund_for_unconfirmed(self, refund_tx):
+        """Before a new refund of this debit is sent: resolve its refunds whose answer was lost
+        (see :meth:`_gocardless_settle_unconfirmed_refunds`).
+
+        While one is still unresolved, or one was just found, the new refund is not sent: the
+        merchant asking again most likely asks for the same refund. It ends in error with why
+        (committed with what was found, for a door owning its database transaction), and the
+        merchant is told. A refund GoCardless surely never made frees the way.
+
+        Note: self.ensure_one()
+
+        :param payment.transaction refund_tx: The new refund, not sent yet.
+        :return: None
+        :raise UserError: If the new refund is held.
+        """
+        self.ensure_one()
+        messages = self._gocardless_settle_unconfirmed_refunds(exclude=refund_tx)
         if not messages:
             return
         messages.append(

@@ -9,7 +9,7 @@ HTTP, not only on Odoo's records."""
 import datetime
 
 from odoo import Command, fields
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
@@ -19,6 +19,7 @@ from .common import GoCardlessMandateCommon, assert_booked_as_credit
 LOGGERS = (
     "odoo.addons.isanet_gocardless.models.account_move_debits",
     "odoo.addons.isanet_gocardless.models.payment_transaction",
+    "odoo.addons.isanet_gocardless.models.payment_transaction_attempt",
     "odoo.addons.payment.models.payment_transaction",
 )
 # Payments GoCardless may still take money with (not cancelled, failed or paid out).
@@ -363,6 +364,41 @@ class TestDebitFollowsInvoice(GoCardlessMandateCommon):
         self.assertTrue(refund_tx.payment_id.is_reconciled)
         self.assertTrue(tx.payment_id.is_reconciled)
         self.assertFalse(invoice.gocardless_debit_surplus)
+
+    def test_a_surplus_refund_whose_answer_is_lost_is_not_sent_again(self):
+        invoice, tx = self._scheduled(100.0)
+        self._follow(tx, "payment_submitted")
+        self._pay(invoice, amount=30.0)
+        self._follow(tx, "payment_confirmed")
+        with mute_logger(*LOGGERS):
+            tx._post_process()
+        self.assertEqual(invoice.gocardless_debit_surplus, 30.0)
+        # GoCardless makes the refund; its answer never reaches Odoo.
+        self.sandbox.set_fault("hang_after", "/refunds", count=1, method="POST", hang_timeout=30)
+        self.addCleanup(self.sandbox.clear_fault)
+        with (
+            mute_logger(*LOGGERS),
+            self.assertRaisesRegex(ValidationError, "could not be confirmed"),
+        ):
+            invoice.action_gocardless_refund_surplus()
+        self.sandbox.clear_fault()
+        made = self.client.refunds.list(params={"payment": tx.provider_reference}).records
+        self.assertEqual([refund.amount for refund in made], [3000])
+        self.assertEqual(len(self._surplus_activities(invoice)), 1)
+        # Clicked again: no second refund; the one made is found, followed, and said.
+        mark = self.sandbox.request_log_mark()
+        with mute_logger(*LOGGERS), self.assertRaisesRegex(UserError, "had made the refund"):
+            invoice.action_gocardless_refund_surplus()
+        self.assertFalse(
+            [entry for entry in self.sandbox.request_log(mark) if entry["method"] == "POST"]
+        )
+        refund_tx = tx.child_transaction_ids
+        self.assertEqual((refund_tx.state, refund_tx.provider_reference), ("pending", made[0].id))
+        self.assertFalse(invoice.gocardless_debit_surplus)
+        self.assertFalse(self._surplus_activities(invoice))
+        self.assertEqual(
+            len(self.client.refunds.list(params={"payment": tx.provider_reference}).records), 1
+        )
 
     def test_a_debit_collected_on_a_cancelled_invoice_is_the_customers_credit(self):
         invoice, tx = self._scheduled(100.0)
