@@ -1064,16 +1064,7 @@ class PaymentTransaction(models.Model):
                     self.payment_id = False
             self._set_done(extra_allowed_states=extra_states)
         elif target == "error":
-            if status == "charged_back":
-                message = self.env._("GoCardless: the customer's bank charged the payment back.")
-            else:
-                message = self.env._("GoCardless: the direct debit failed.")
-            if reason:
-                message = f"{message} {reason}"
-            if self.state == "done":
-                self._set_canceled(state_message=message, extra_allowed_states=("done",))
-            else:
-                self._set_error(message)
+            self._gocardless_set_failed(status, reason)
         elif target == "cancel":
             message = self.env._("GoCardless: the direct debit was cancelled.")
             if reason:
@@ -1083,6 +1074,30 @@ class PaymentTransaction(models.Model):
             _logger.warning(
                 "unknown GoCardless payment status %s for transaction %s", status, self.reference
             )
+
+    def _gocardless_set_failed(self, status, reason=""):
+        """End the transaction of a failed or charged-back payment: in error, or cancelled if
+        it was collected (its payment is then taken back by the post-processing).
+
+        A cancelled transaction stays so (Odoo refuses cancel -> error): a payment failing
+        after it was collected was taken back by its first event.
+
+        Note: self.ensure_one()
+
+        :param str status: The payment's status (`failed`, `charged_back`).
+        :param str reason: GoCardless's explanation.
+        :return: None
+        """
+        if status == "charged_back":
+            message = self.env._("GoCardless: the customer's bank charged the payment back.")
+        else:
+            message = self.env._("GoCardless: the direct debit failed.")
+        if reason:
+            message = f"{message} {reason}"
+        if self.state == "done":
+            self._set_canceled(state_message=message, extra_allowed_states=("done",))
+        elif self.state != "cancel":
+            self._set_error(message)
 
     def _gocardless_retry_target(self, status, target, will_retry, values):
         """Return the state a payment's status leads to, a failure GoCardless retries aside.
