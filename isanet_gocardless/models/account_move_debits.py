@@ -302,6 +302,22 @@ class AccountMove(models.Model):
             for tx in self.sudo().transaction_ids
         )
 
+    def _gocardless_sent_debits(self):
+        """Return the invoice's GoCardless debits that have a GoCardless payment.
+
+        Note: self.ensure_one()
+
+        :rtype: payment.transaction
+        """
+        self.ensure_one()
+        return self.sudo().transaction_ids.filtered(
+            lambda tx: (
+                tx.provider_code == const.PROVIDER_CODE
+                and tx.operation in const.DEBIT_OPERATIONS
+                and tx.provider_reference
+            )
+        )
+
     def _gocardless_last_debit(self):
         """Return the invoice's last GoCardless debit that has a GoCardless payment.
 
@@ -310,14 +326,7 @@ class AccountMove(models.Model):
         :rtype: payment.transaction
         """
         self.ensure_one()
-        txs = self.sudo().transaction_ids.filtered(
-            lambda tx: (
-                tx.provider_code == const.PROVIDER_CODE
-                and tx.operation in const.DEBIT_OPERATIONS
-                and tx.provider_reference
-            )
-        )
-        return txs.sorted("id", reverse=True)[:1]
+        return self._gocardless_sent_debits().sorted("id", reverse=True)[:1]
 
     def _gocardless_cancellable_debits(self):
         """Return the invoice's debits under way that GoCardless still lets Odoo cancel.
@@ -926,13 +935,7 @@ class AccountMove(models.Model):
         :raise UserError: If a refund of the invoice's debits got no answer.
         """
         self.ensure_one()
-        debits = self.sudo().transaction_ids.filtered(
-            lambda tx: (
-                tx.provider_code == const.PROVIDER_CODE
-                and tx.operation in const.DEBIT_OPERATIONS
-                and tx.provider_reference
-            )
-        )
+        debits = self._gocardless_sent_debits()
         messages = [
             message for tx in debits for message in tx._gocardless_settle_unconfirmed_refunds()
         ]
