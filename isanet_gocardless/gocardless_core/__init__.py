@@ -17,6 +17,7 @@ from . import (
     payouts,
     pacing,
     phones,
+    refunds,
     schemes,
     webhooks,
 )

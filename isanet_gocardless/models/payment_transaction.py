@@ -718,12 +718,16 @@ class PaymentTransaction(models.Model):
         :return: The refund transaction.
         :rtype: payment.transaction
         :raise UserError: If a refund of the payment whose answer was lost holds this one.
-        :raise ValidationError: If GoCardless refuses the refund, or its answer is lost.
+        :raise ValidationError: If the refund is refused (see `_gocardless_check_refund`: before
+                                anything is recorded), GoCardless refuses it, or its answer is
+                                lost.
         """
+        if self.provider_code == const.PROVIDER_CODE:
+            self._gocardless_hold_refund_for_unconfirmed()
+            amount_to_refund = self._gocardless_check_refund(amount_to_refund)
         refund_tx = super()._send_refund_request(amount_to_refund=amount_to_refund)
         if self.provider_code != const.PROVIDER_CODE:
             return refund_tx
-        self._gocardless_hold_refund_for_unconfirmed(refund_tx)
         currency = self.currency_id.name
         amount = amounts.to_minor_units(-refund_tx.amount, currency)
         payment = self._gocardless_request("payments", "get", self.provider_reference)

@@ -448,7 +448,7 @@ class PaymentTransaction(models.Model):
             and refund.get("currency") == self.currency_id.name
         )
 
-    def _gocardless_settle_unconfirmed_refunds(self, exclude=None):
+    def _gocardless_settle_unconfirmed_refunds(self):
         """Look up at GoCardless the refunds of this debit whose answer was lost.
 
         Each is resolved as the cron does (see :meth:`_gocardless_check_unconfirmed`): linked
@@ -457,14 +457,13 @@ class PaymentTransaction(models.Model):
 
         Note: self.ensure_one()
 
-        :param payment.transaction exclude: A refund not to look up (one about to be sent).
         :return: What to tell the merchant: a refund found, or one still unresolved.
         :rtype: list[str]
         """
         self.ensure_one()
         unconfirmed = self.child_transaction_ids.filtered_domain(
             self._gocardless_unconfirmed_refund_domain()
-        ) - (exclude or self.browse())
+        )
         give_up_before = fields.Datetime.now() - UNCONFIRMED_GIVE_UP_AFTER
         messages = []
         for refund in unconfirmed:
@@ -481,36 +480,32 @@ class PaymentTransaction(models.Model):
                 messages.append(refund._gocardless_unconfirmed_message())
         return messages
 
-    def _gocardless_hold_refund_for_unconfirmed(self, refund_tx):
-        """Before a new refund of this debit is sent: resolve its refunds whose answer was lost
-        (see :meth:`_gocardless_settle_unconfirmed_refunds`).
+    def _gocardless_hold_refund_for_unconfirmed(self):
+        """Before a new refund of this debit: resolve its refunds whose answer was lost (see
+        :meth:`_gocardless_settle_unconfirmed_refunds`).
 
-        While one is still unresolved, or one was just found, the new refund is not sent: the
-        merchant asking again most likely asks for the same refund. It ends in error with why
-        (committed with what was found, for a door owning its database transaction), and the
-        merchant is told. A refund GoCardless surely never made frees the way.
+        While one is still unresolved, or one was just found, no new refund is recorded or
+        sent: the merchant asking again most likely asks for the same refund. What was found
+        is kept (committed, for a door owning its database transaction) and the merchant is
+        told. A refund GoCardless surely never made frees the way.
 
         Note: self.ensure_one()
 
-        :param payment.transaction refund_tx: The new refund, not sent yet.
         :return: None
         :raise UserError: If the new refund is held.
         """
         self.ensure_one()
-        messages = self._gocardless_settle_unconfirmed_refunds(exclude=refund_tx)
+        messages = self._gocardless_settle_unconfirmed_refunds()
         if not messages:
             return
         messages.append(
             self.env._(
-                "This refund of %(amount)s was not sent: ask again once you have checked that "
-                "another refund is due.",
-                amount=format_amount(self.env, -refund_tx.amount, refund_tx.currency_id),
+                "No other refund of this payment was sent: ask again once you have checked "
+                "that another refund is due."
             )
         )
-        message = "\n".join(messages)
-        refund_tx._gocardless_fail_attempt(message)
-        refund_tx._gocardless_commit_attempt()
-        raise UserError(message)
+        self._gocardless_commit_attempt()
+        raise UserError("\n".join(messages))
 
     @api.model
     def _cron_gocardless_check_unconfirmed_attempts(self):

@@ -1,20 +1,22 @@
 # Copyright 2026 Isanet
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
-"""The one guard of GoCardless debits.
+"""The one guard of GoCardless debits, and of their refunds.
 
 Every door that makes GoCardless take money (the portal's redirect and saved-mandate flows,
 the merchant's *Collect by Direct Debit*, a webhook completing a mandate set-up, RPC, crons)
 creates the debit through `payment.transaction`, which asks :meth:`_gocardless_check_debit`
 first: nothing is sent to GoCardless when it refuses. One debit pays one invoice, or the
 overdue invoices of one customer in one currency (the portal's "pay overdue invoices").
+Every refund (Odoo's *Refund*, *Refund Direct Debit Surplus*, RPC) asks
+:meth:`_gocardless_check_refund` before anything is recorded or sent.
 """
 
 from odoo import models
 from odoo.exceptions import ValidationError
-from odoo.tools import SQL
+from odoo.tools import SQL, format_amount
 
 from .. import const
-from ..gocardless_core import amounts, debits, schemes
+from ..gocardless_core import amounts, debits, refunds, schemes
 from ..gocardless_core.errors import GoCardlessCoreError
 
 
@@ -243,4 +245,67 @@ class PaymentTransaction(models.Model):
             amount=currency.format(self.amount),
             invoice=invoice_names,
             due=currency.format(float(left)),
+        )
+
+    def _gocardless_check_refund(self, amount_to_refund=None):
+        """Check that this collected debit may be refunded by ``amount_to_refund``, before
+        anything is recorded or sent; return the amount to refund.
+
+        As Odoo's, no amount (or zero) refunds the whole debit. The amount must be a number,
+        above zero and not above what the debit collected less its refunds made or under way
+        (those GoCardless counts in the payment's `amount_refunded`, a refund whose answer was
+        lost included).
+
+        Note: self.ensure_one()
+
+        :param float amount_to_refund: The amount to refund, in major units.
+        :return: The amount to refund, in major units.
+        :rtype: float
+        :raise ValidationError: If the refund is refused, saying why.
+        """
+        self.ensure_one()
+        amount = amount_to_refund
+        if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int | float)):
+            raise ValidationError(self.env._("GoCardless: the amount to refund must be a number."))
+        amount = amount or self.amount
+        currency = self.currency_id
+        refunded = sum(
+            -refund.amount
+            for refund in self.sudo().child_transaction_ids
+            if refund.operation == "refund"
+            and refund.state in ("draft", "pending", "authorized", "done")
+        )
+        try:
+            minor = amounts.to_minor_units(amount, currency.name)
+            collected = amounts.to_minor_units(self.amount, currency.name)
+            already = amounts.to_minor_units(refunded, currency.name)
+        except GoCardlessCoreError as error:
+            raise ValidationError(
+                self.env._("GoCardless: the amount to refund must be a number.")
+            ) from error
+        refusal = refunds.refusal(minor, collected, already)
+        if not refusal:
+            return amount
+        if refusal == refunds.NOT_POSITIVE:
+            raise ValidationError(self.env._("GoCardless: the amount to refund must be positive."))
+        left = float(
+            amounts.from_minor_units(refunds.left_to_refund(collected, already), currency.name)
+        )
+        if refusal == refunds.NOTHING_LEFT:
+            raise ValidationError(
+                self.env._(
+                    "GoCardless: nothing is left to refund on the direct debit %(payment)s: its "
+                    "refunds made or under way reach what it collected.",
+                    payment=self.provider_reference,
+                )
+            )
+        raise ValidationError(
+            self.env._(
+                "GoCardless: the refund of %(amount)s is above what is left to refund on the "
+                "direct debit %(payment)s (%(left)s: what it collected less its refunds made or "
+                "under way).",
+                amount=format_amount(self.env, amount, currency),
+                payment=self.provider_reference,
+                left=format_amount(self.env, left, currency),
+            )
         )

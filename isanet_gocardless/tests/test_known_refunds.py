@@ -93,6 +93,15 @@ class TestKnownRefunds(
         self.assertEqual(len(refund_tx), 1)
         return caught.exception, refund_tx
 
+    def _merchant(self, login):
+        """A billing user of the provider's company."""
+        return new_test_user(
+            self.env,
+            login=login,
+            groups="account.group_account_invoice",
+            company_id=self.gocardless.company_id.id,
+        )
+
     def _refund_by_the_merchant(self, tx, amount):
         """The merchant refunds ``tx`` from Odoo's *Refund* (`action_refund`), in a request of
         its own: what the request does not commit is undone when it fails, as in production.
@@ -144,17 +153,13 @@ class TestKnownRefunds(
         ):
             tx._send_refund_request(amount_to_refund=40.0)
         self.assertIn(made[0].id, str(held.exception))
-        self.assertIn("was not sent", str(held.exception))
+        self.assertIn("No other refund of this payment was sent", str(held.exception))
         self.env.invalidate_all()
         self.assertFalse(self._refund_creates(mark))
         self.assertEqual(len(self._refunds(tx)), 1)
         self.assertEqual(self.client.payments.get(tx.provider_reference).amount_refunded, 4000)
         self.assertEqual((refund_tx.state, refund_tx.provider_reference), ("pending", made[0].id))
-        second = tx.child_transaction_ids - refund_tx
-        self.assertEqual(len(second), 1)
-        self.assertEqual(second.state, "error")
-        self.assertIn("was not sent", second.state_message)
-        self.assertFalse(second.provider_reference)
+        self.assertEqual(tx.child_transaction_ids, refund_tx)  # nothing more recorded
         self.assertTrue(
             tx.invoice_ids.message_ids.filtered(lambda m: made[0].id in (m.body or "")),
             "the merchant is told the refund was found",
@@ -294,27 +299,99 @@ class TestKnownRefunds(
         self.assertEqual(earlier.state, "pending")
         self.assertEqual([refund.amount for refund in self._refunds(tx)], [1000])
 
-    def test_a_refused_refund_keeps_gocardless_reason(self):
+    def test_a_refund_gocardless_refuses_keeps_its_reason(self):
         tx = self._collected(30.0)
-        self._refund(tx, 20.0)
+        # A refund made in GoCardless's dashboard: Odoo does not know of it.
+        payment = self.client.payments.get(tx.provider_reference)
+        self.client.refunds.create(
+            params={
+                "amount": 2500,
+                "total_amount_confirmation": payment.amount_refunded + 2500,
+                "links": {"payment": tx.provider_reference},
+            }
+        )
         with mute_logger(*LOGGERS), self.assertRaisesRegex(ValidationError, "GoCardless"):
             tx._send_refund_request(amount_to_refund=20.0)
         self.env.invalidate_all()
-        refused = tx.child_transaction_ids.filtered(lambda refund: refund.state == "error")
-        self.assertEqual(len(refused), 1)
+        refused = tx.child_transaction_ids
+        self.assertEqual((refused.state, refused.provider_reference), ("error", False))
         self.assertTrue(refused.state_message)
-        self.assertFalse(refused.provider_reference)
-        self.assertEqual(self.client.payments.get(tx.provider_reference).amount_refunded, 2000)
-        # A refused refund holds nothing: the rest is refunded.
+        self.assertEqual(self.client.payments.get(tx.provider_reference).amount_refunded, 2500)
+        # A refused refund holds nothing: what GoCardless has left is refunded.
+        self.assertEqual(self._refund(tx, 5.0).state, "pending")
+        self.assertEqual(self.client.payments.get(tx.provider_reference).amount_refunded, 3000)
+
+    def test_a_refund_above_what_is_left_is_refused_before_anything_is_recorded(self):
+        tx = self._collected(30.0)
+        self._refund(tx, 20.0)
+        mark = self.sandbox.request_log_mark()
+        for amount, reason in (
+            (20.0, "above what is left to refund"),
+            (10.01, "above what is left to refund"),
+            (-5.0, "must be positive"),
+        ):
+            with (
+                self.subTest(amount=amount),
+                mute_logger(*LOGGERS),
+                self.assertRaisesRegex(ValidationError, reason),
+            ):
+                tx._send_refund_request(amount_to_refund=amount)
+        self.assertEqual(len(tx.child_transaction_ids), 1)
+        self.assertFalse(self.sandbox.request_log(mark))
+        # What is left is refunded; then nothing is.
         self.assertEqual(self._refund(tx, 10.0).state, "pending")
+        with mute_logger(*LOGGERS), self.assertRaisesRegex(ValidationError, "nothing is left"):
+            tx._send_refund_request()
+        self.assertEqual(self.client.payments.get(tx.provider_reference).amount_refunded, 3000)
+
+    def test_hostile_refund_amounts_from_the_merchant_door_move_no_money(self):
+        merchant = self._merchant("gc-refund-hostile")
+        tx = self._collected(25.0)
+        self.authenticate(merchant.login, merchant.login)
+        mark = self.sandbox.request_log_mark()
+        hostile = (
+            "abc",
+            "25",
+            "25\x00",
+            "vingt-cinq €",
+            [25],
+            {"amount": 25},
+            True,
+            -25,
+            25.01,
+            10**30,
+            1e308,
+            "9" * 10000,
+        )
+        for amount in hostile:
+            with self.subTest(amount=str(amount)[:20]):
+                answer = self._refund_by_the_merchant(tx, amount)
+                self.assertIn("error", answer, answer.get("result"))
+                self.assertIn("GoCardless", answer["error"]["data"]["message"])
+        # Other people's debit: a billing user of another company, a portal user.
+        other_company = self.env["res.company"].create({"name": "GoCardless Refund Stranger"})
+        strangers = (
+            new_test_user(
+                self.env,
+                login="gc-refund-other-company",
+                groups="account.group_account_invoice",
+                company_id=other_company.id,
+            ),
+            new_test_user(self.env, login="gc-refund-portal", groups="base.group_portal"),
+        )
+        for stranger in strangers:
+            with self.subTest(user=stranger.login):
+                self.authenticate(stranger.login, stranger.login)
+                answer = self._refund_by_the_merchant(tx, 10.0)
+                self.assertIn("error", answer, answer.get("result"))
+                self.assertIn("AccessError", answer["error"]["data"]["name"])
+        self.assertFalse(self._refund_creates(mark))
+        self.assertFalse(self._refunds(tx))
+        self.assertFalse(tx.child_transaction_ids)
+        self.assertEqual(self.client.payments.get(tx.provider_reference).amount_refunded, 0)
 
     def test_the_merchant_refund_whose_answer_is_lost_outlives_its_failed_request(self):
-        merchant = new_test_user(
-            self.env,
-            login="gc-refund-merchant",
-            groups="account.group_account_invoice",
-            company_id=self.gocardless.company_id.id,
-        )
+        merchant = self._merchant("gc-refund-merchant")
         tx = self._collected(90.0)
         self.authenticate(merchant.login, merchant.login)
         self._lose_the_next_refund_answer()
@@ -335,5 +412,4 @@ class TestKnownRefunds(
         self.assertFalse(self._refund_creates(mark))
         self.assertEqual(len(self._refunds(tx)), 1)
         self.assertEqual((refund_tx.state, refund_tx.provider_reference), ("pending", made[0].id))
-        held = tx.child_transaction_ids - refund_tx
-        self.assertEqual((len(held), held.state), (1, "error"))
+        self.assertEqual(tx.child_transaction_ids, refund_tx)

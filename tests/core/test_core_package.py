@@ -33,7 +33,7 @@ def test_every_module_is_exposed():
     modules = {p.stem for p in PACKAGE_DIR.glob("*.py")} - {"__init__"}
     assert modules == {
         "amounts", "catchup", "client", "customers", "debits", "errors", "events", "oauth",
-        "pacing", "payouts", "phones", "schemes",
+        "pacing", "payouts", "phones", "refunds", "schemes",
         "webhooks",
     }  # fmt: skip
     assert all(hasattr(gocardless_core, name) for name in modules)
