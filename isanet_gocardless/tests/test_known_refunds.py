@@ -222,12 +222,24 @@ class TestKnownRefunds(
         _error, refund_tx = self._refund_with_a_lost_answer(tx, 70.0)
         made = self._refunds(tx)
         with mute_logger(*LOGGERS):
-            self._deliver_webhooks()
+            deliveries = self._deliver_webhooks()
         self.assertEqual((refund_tx.state, refund_tx.provider_reference), ("pending", made[0].id))
         event = self.env["gocardless.event"].search(
             [("resource_type", "=", "refunds"), ("resource_id", "=", made[0].id)]
         )
         self.assertEqual(event.state, "processed")
+        # GoCardless delivers the webhook again: acknowledged, nothing recorded or told twice.
+        told = tx.invoice_ids.message_ids
+        (hook,) = [hook for hook in deliveries if event.event_id in hook["event_ids"]]
+        self.assertTrue(self.sandbox.sandbox.dispatcher.retry(hook["id"]))
+        with mute_logger(*LOGGERS):
+            self.sandbox.flush_webhooks()
+            self._drain_ledger()
+        self.assertEqual(
+            self.env["gocardless.event"].search_count([("resource_id", "=", made[0].id)]), 1
+        )
+        self.assertEqual(tx.invoice_ids.message_ids, told)
+        self.assertEqual(tx.child_transaction_ids, refund_tx)
         # Then the refund's life goes on through its events.
         with mute_logger(*LOGGERS):
             self._simulate("refund_paid", made[0].id)
