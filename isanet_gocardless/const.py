@@ -82,6 +82,11 @@ PAYMENT_CANCELLABLE_STATUSES = frozenset({"pending_submission", "pending_custome
 # `payment_transaction_batch.py`).
 DEFERRED_POST_PROCESS_KEY = "gocardless_deferred_post_process"
 
+# Context key of a batch of the ledger's events: the payments its events name, read together,
+# by provider id and payment id (`gocardless.event._gocardless_read_payments`); the pipeline
+# reads any other on its own.
+PAYMENTS_READ_KEY = "gocardless_payments_read"
+
 # Payment states of an invoice that still has something to pay.
 UNPAID_PAYMENT_STATES = ("not_paid", "partial")
 

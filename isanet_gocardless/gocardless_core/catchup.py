@@ -1,9 +1,13 @@
-"""Reading back the events a webhook may have missed: GoCardless's ``GET /events``.
+"""The ledger's reads of GoCardless's ``GET /events``: the events a webhook may have missed,
+and the current state of the payments a batch of events names.
 
-The window: from a little before the newest event already seen (events may be listed late;
-the ledger skips those it has), or a few days back the first time; pages of GoCardless's
-maximum size, newest first, a bounded number per run. Timestamps are GoCardless's ISO 8601
-``created_at`` values, read as naive UTC datetimes (as Odoo stores them).
+The catch-up's window: from a little before the newest event already seen (events may be listed
+late; the ledger skips those it has), or a few days back the first time; pages of GoCardless's
+maximum size, newest first, a bounded number per run. A batch's payments: one page of the
+payment events created while the batch's were, with their payments (``include=payment``, in
+the answer's ``linked`` key): one request in place of one per event, GoCardless's rate limit
+spared. Timestamps are GoCardless's ISO 8601 ``created_at`` values, read as naive UTC datetimes
+(as Odoo stores them, to the second).
 """
 
 from datetime import datetime, timedelta, timezone
@@ -63,3 +67,47 @@ def newest(raw_events, known=None):
     if moment and (not known or moment > known):
         return moment
     return None
+
+
+def payments_params(created_ats, actions=()):
+    """Return the query of one page of the payment events created while those of a batch
+    were, each with its payment's current state (``include=payment``).
+
+    :param created_ats: When the batch's events were created (naive UTC datetimes; Odoo keeps
+                        them to the second: the window ends one second after the last).
+    :param actions: Their actions: when they are all the same, only that action is listed.
+    :rtype: dict
+    :raise ValueError: if ``created_ats`` is empty.
+    """
+    moments = [moment.replace(microsecond=0) for moment in created_ats]
+    if not moments:
+        raise ValueError("A window of events needs at least one event.")
+    params = {
+        "resource_type": "payments",
+        "include": "payment",
+        "created_at[gte]": format_timestamp(min(moments)),
+        "created_at[lt]": format_timestamp(max(moments) + timedelta(seconds=1)),
+        "limit": MAX_PAGE_SIZE,
+    }
+    actions = set(actions)
+    if len(actions) == 1:
+        params["action"] = actions.pop()
+    return params
+
+
+def linked(page, resource_type):
+    """Return the resources of one type in the ``linked`` key of a page of events, by id.
+
+    Anything else GoCardless may put there (not a resource, no id) is left out.
+
+    :rtype: dict
+    """
+    linked_resources = page.get("linked") if isinstance(page, dict) else None
+    resources = linked_resources.get(resource_type) if isinstance(linked_resources, dict) else None
+    if not isinstance(resources, list):
+        return {}
+    return {
+        resource["id"]: resource
+        for resource in resources
+        if isinstance(resource, dict) and isinstance(resource.get("id"), str) and resource["id"]
+    }

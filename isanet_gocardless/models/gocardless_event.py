@@ -16,6 +16,7 @@ Temporary failures wait with a backoff; nothing is given up.
 import json
 import logging
 import time
+from collections import defaultdict
 from datetime import timedelta
 
 from odoo import SUPERUSER_ID, api, fields, models
@@ -382,6 +383,7 @@ class GoCardlessEvent(models.Model):
         done = Event.browse()
         commit = not self.env.registry.in_test_mode()
         remaining = limit
+        read_together = True
         while remaining > 0:
             if deadline is not None and time.monotonic() > deadline:
                 Event._gocardless_trigger_processing()  # the rest in the next run
@@ -389,7 +391,11 @@ class GoCardlessEvent(models.Model):
             batch = Event._gocardless_lock_due(min(remaining, LOCK_BATCH_SIZE), event_ids)
             if not batch:
                 break
-            applied, outage, stopped = Event._gocardless_apply_batch(batch, deadline)
+            payments = batch._gocardless_read_payments() if read_together else None
+            # GoCardless refusing the read, or failing it, costs one try per run: the payments
+            # are then read one by one, as when a batch names only one.
+            read_together = payments is not None
+            applied, outage, stopped = Event._gocardless_apply_batch(batch, deadline, payments)
             done |= applied
             remaining -= len(batch) - len(stopped)
             if commit:
@@ -404,8 +410,44 @@ class GoCardlessEvent(models.Model):
                 break
         return done, False
 
+    def _gocardless_read_payments(self):
+        """Read the current state of the payments these events name, together: one request per
+        GoCardless account (`payment.transaction._gocardless_read_payments_together`) in place
+        of one per event.
+
+        :return: The payments read, by provider id and payment id (those not read are read
+                 one by one by the pipeline), or ``None`` if GoCardless refused or failed the
+                 read.
+        :rtype: dict | None
+        """
+        by_provider = defaultdict(list)
+        for row in self:
+            try:
+                event = row._gocardless_event()
+            except Exception:  # noqa: BLE001 - an unreadable row is reported when it is applied
+                continue
+            if (
+                row.provider_id
+                and event.resource_type == "payments"
+                and EVENT_HANDLERS.get(gc_events.outcome_for(event)) == _PAYMENT_HANDLER
+            ):
+                by_provider[row.provider_id].append(event)
+        payments = {}
+        Transaction = self.env["payment.transaction"]
+        for provider, events in by_provider.items():
+            try:
+                read = Transaction._gocardless_read_payments_together(provider, events)
+            except utils.GoCardlessRequestError as error:
+                _logger.info(
+                    "gocardless: payments of the batch read one by one: %s",
+                    utils.error_detail(error),
+                )
+                return None
+            payments.update({(provider.id, payment_id): read[payment_id] for payment_id in read})
+        return payments
+
     @api.model
-    def _gocardless_apply_batch(self, batch, deadline=None):
+    def _gocardless_apply_batch(self, batch, deadline=None, payments=None):
         """Apply the locked events of one batch, then post-process what they changed.
 
         The transactions whose state the events change are post-processed together at the end
@@ -415,6 +457,8 @@ class GoCardlessEvent(models.Model):
 
         :param recordset batch: The locked events, oldest first.
         :param float deadline: A `time.monotonic()` value after which the batch stops.
+        :param dict payments: The payments the batch's events name, already read (see
+                              :meth:`_gocardless_read_payments`).
         :return: The events applied or closed, whether GoCardless was unavailable, and the
                  events left for later.
         :rtype: tuple[recordset, bool, recordset]
@@ -422,7 +466,7 @@ class GoCardlessEvent(models.Model):
         done = self.browse()
         deferred = DeferredPostProcessing()
         Event = self.with_context(
-            **{const.DEFERRED_POST_PROCESS_KEY: deferred},
+            **{const.DEFERRED_POST_PROCESS_KEY: deferred, const.PAYMENTS_READ_KEY: payments or {}},
             gocardless_events_alone=batch.env.context.get("gocardless_events_alone", frozenset()),
         )
         Transaction = self.env["payment.transaction"]

@@ -1,3 +1,4 @@
+import copy
 import logging
 import pprint
 from urllib.parse import urlencode
@@ -984,8 +985,15 @@ class PaymentTransaction(models.Model):
         if notification_data["gocardless_resource_type"] == "payments":
             payment = notification_data.get("gocardless_payment")
             if not isinstance(payment, dict):
-                payment = self.provider_id._gocardless_make_request(
-                    "payments", "get", notification_data["gocardless_resource_id"]
+                payment_id = notification_data["gocardless_resource_id"]
+                # Read with the others of its batch of events, or on its own.
+                payment = (self.env.context.get(const.PAYMENTS_READ_KEY) or {}).get(
+                    (self.provider_id.id, payment_id)
+                )
+                payment = (
+                    copy.deepcopy(payment)
+                    if payment
+                    else self.provider_id._gocardless_make_request("payments", "get", payment_id)
                 )
                 notification_data["gocardless_payment"] = payment
             outcome = events.payment_outcome_from_status(payment.get("status"))

@@ -604,6 +604,30 @@ class FakeService:
         return SimpleNamespace(attributes=copy.deepcopy(resource))
 
 
+class FakeEvents:
+    """Stands for the SDK's events service: `list` answers a page of events whose ``linked``
+    payments are the canned ones that are plain resources (one given as a list changes between
+    reads, an error fails its read: both are left to `get`), or raises the error canned as
+    ``("events", "list")``."""
+
+    def __init__(self, test):
+        self.test = test
+
+    def list(self, params=None):
+        self.test.api_reads.append(("events", "list"))
+        self.test.api_lists.append(dict(params or {}))
+        error = self.test.api_resources.get(("events", "list"))
+        if isinstance(error, Exception):
+            raise error
+        payments = [
+            copy.deepcopy(resource)
+            for (resource_type, _identity), resource in self.test.api_resources.items()
+            if resource_type == "payments" and isinstance(resource, dict)
+        ]
+        body = {"events": [], "linked": {"payments": payments}, "meta": {"cursors": {}}}
+        return SimpleNamespace(records=[], api_response=SimpleNamespace(body=body))
+
+
 class GoCardlessWebhookCommon(GoCardlessLedgerMixin, GoCardlessInvoiceCommon, PaymentHttpCommon):
     """A GoCardless provider with its journal, an invoice, a transaction and a fake API."""
 
@@ -619,7 +643,9 @@ class GoCardlessWebhookCommon(GoCardlessLedgerMixin, GoCardlessInvoiceCommon, Pa
         super().setUp()
         self.api_resources = {}
         self.api_reads = []
+        self.api_lists = []
         client = SimpleNamespace(
+            events=FakeEvents(self),
             payments=FakeService(self, "payments"),
             mandates=FakeService(self, "mandates"),
             billing_requests=FakeService(self, "billing_requests"),

@@ -6,6 +6,7 @@ made together, as Odoo makes each one, and nothing is lost or doubled when a bat
 from unittest.mock import patch
 
 import requests
+from gocardless_pro import errors as gc_errors
 
 from odoo import SUPERUSER_ID, Command, api, sql_db
 from odoo.tests import tagged
@@ -34,10 +35,11 @@ class TestLedgerBatch(GoCardlessWebhookCommon):
         patcher.start()
         self.addCleanup(patcher.stop)
 
-    def _debits(self, count):
-        """``count`` invoices, each with its pending GoCardless transaction PMB<n>."""
+    def _debits(self, count, start=1):
+        """``count`` invoices, each with its pending GoCardless transaction PMB<n> (from
+        ``start``)."""
         txs = self.env["payment.transaction"]
-        for index in range(1, count + 1):
+        for index in range(start, start + count):
             invoice = self._create_customer_invoice(amount=100.0 + index, partner=self.partner_a)
             txs |= self._create_transaction(
                 "redirect",
@@ -292,6 +294,73 @@ class TestLedgerBatch(GoCardlessWebhookCommon):
         self.assertEqual(sizes, [2, 2, 1, 0])
         self.assertEqual(self.made_together, [txs[:2].ids, txs[2:4].ids])
         self._assert_paid_once(txs)
+
+    def test_the_payments_of_a_batch_are_read_in_one_request(self):
+        txs = self._debits(4)
+        elsewhere = self._debits(1, start=5)  # pending, its payment in the page, no event of it
+        self.api_resources[("payments", "PMB5")] = self._resource(elsewhere, "failed")
+        self._receive([self._confirm(tx) for tx in txs])
+        self.assertEqual(self.api_reads, [("events", "list")])
+        self.assertEqual(
+            self.api_lists,
+            [
+                {
+                    "resource_type": "payments",
+                    "include": "payment",
+                    "action": "confirmed",
+                    "created_at[gte]": "2026-01-15T10:00:00.000Z",
+                    "created_at[lt]": "2026-01-15T10:00:01.000Z",
+                    "limit": 500,
+                }
+            ],
+        )
+        self.assertEqual(self.made_together, [txs.ids])
+        self._assert_paid_once(txs)
+        # A payment of the page no event of the batch names is not followed.
+        self.assertEqual(elsewhere.state, "pending")
+
+    def test_a_payment_the_page_does_not_hold_is_read_on_its_own(self):
+        txs = self._debits(3)
+        events = [self._confirm(tx) for tx in txs]
+        # Given as a list, the fake leaves it out of the page (as a page of another window).
+        self.api_resources[("payments", "PMB2")] = [self._resource(txs[1], "confirmed")]
+        self._receive(events)
+        self.assertEqual(self.api_reads, [("events", "list"), ("payments", "PMB2")])
+        self._assert_paid_once(txs)
+
+    def test_events_of_one_payment_read_it_on_its_own(self):
+        tx = self._debits(1)
+        self._confirm(tx)
+        events = [
+            self._event("payments", action, "PMB1", odoo_ref=False)
+            for action in ("submitted", "confirmed")
+        ]
+        self._receive(events)
+        self.assertEqual(self.api_reads, [("payments", "PMB1"), ("payments", "PMB1")])
+        self._assert_paid_once(tx)
+
+    @mute_logger(EVENT_LOGGER)
+    def test_gocardless_failing_the_read_together_leaves_each_payment_read_on_its_own(self):
+        failures = {
+            "refusal": gc_errors.InvalidApiUsageError(
+                {"message": "Invalid include", "type": "invalid_api_usage", "code": 422}
+            ),
+            "outage": requests.ConnectionError("unreachable"),
+            "hang": requests.Timeout("read timed out"),
+        }
+        for name, error in failures.items():
+            with self.subTest(name):
+                self.api_reads.clear()
+                txs = self._debits(4, start=10 * (len(self.api_lists) + 1))
+                self.api_resources[("events", "list")] = error
+                # Two batches in the run: the read together is tried once.
+                with patch.object(gocardless_event, "LOCK_BATCH_SIZE", 2):
+                    self.assertFalse(self._receive([self._confirm(tx) for tx in txs]))
+                reads = [("payments", ref) for ref in txs.mapped("provider_reference")]
+                self.assertEqual(self.api_reads, [("events", "list"), *reads])
+                self._assert_paid_once(txs)
+                self.assertEqual(set(self._ledger().mapped("state")), {"processed"})
+                self._ledger().unlink()
 
     def test_a_webhook_wakes_every_worker_of_the_ledger(self):
         """Odoo runs one cron in one worker at a time: each of the ledger's crons is one

@@ -272,3 +272,69 @@ class TestWebhookWithSandbox(GoCardlessFlowCommon):
         self.assertEqual(tx.state, "cancel")
         self.assertEqual(invoice.payment_state, "not_paid")
         self.assertTrue(invoice.activity_ids.filtered(lambda a: a.summary == "Direct debit failed"))
+
+    def _three_confirmed_debits(self):
+        """Three invoices paid by redirect, their debits confirmed, their events delivered
+        (not applied yet); return the invoices and the sandbox's request log mark."""
+        paid = [self._pending_by_redirect(amount) for amount in (31.0, 32.0, 33.0)]
+        self._deliver_webhooks()  # the set-up's events
+        for _invoice, tx, _response in paid:
+            self._simulate("payment_confirmed", tx.provider_reference)
+        self.assertTrue(self._deliver_webhooks(drain=False))
+        invoices = self.env["account.move"].browse([invoice.id for invoice, _tx, _r in paid])
+        return invoices, self.sandbox.request_log_mark()
+
+    def _reads(self, mark):
+        """The sandbox's GETs since ``mark``: those of payment events with their payments, and
+        those of one payment."""
+        log = [entry for entry in self.sandbox.request_log(mark) if entry["method"] == "GET"]
+        together = [
+            entry
+            for entry in log
+            if entry["path"] == "/events" and entry["query"].get("include") == ["payment"]
+        ]
+        alone = [entry for entry in log if entry["path"].startswith("/payments/")]
+        return together, alone
+
+    def _assert_paid_once(self, invoices):
+        for invoice in invoices:
+            self.assertIn(invoice.payment_state, ("paid", "in_payment"))
+            self.assertEqual(len(invoice.transaction_ids.payment_id), 1)
+            messages = invoice.message_ids.filtered(
+                lambda m: "Direct debit received" in (m.body or "")
+            )
+            self.assertEqual(len(messages), 1)
+        ledger = self.env["gocardless.event"].search([])
+        self.assertFalse(ledger.filtered(lambda e: e.state in ("received", "failed")))
+
+    def test_sandbox_the_payments_of_a_webhook_are_read_in_one_request(self):
+        invoices, mark = self._three_confirmed_debits()
+        self._drain_ledger()
+        together, alone = self._reads(mark)
+        self.assertEqual(len(together), 1)
+        self.assertEqual(together[0]["status"], 200)
+        self.assertEqual(together[0]["query"]["resource_type"], ["payments"])
+        self.assertEqual(alone, [])
+        self._assert_paid_once(invoices)
+
+    def test_sandbox_the_read_together_failing_reads_each_payment(self):
+        for mode in ("500", "refuse", "hang"):
+            with self.subTest(mode):
+                invoices, mark = self._three_confirmed_debits()
+                self.sandbox.set_fault(mode, "/events", method="GET", hang_timeout=1)
+                try:
+                    self._drain_ledger()
+                finally:
+                    self.sandbox.clear_fault()
+                together, alone = self._reads(mark)
+                self.assertTrue(together)
+                self.assertFalse([entry for entry in together if entry["status"] == 200])
+                # Each payment read on its own: its submitted and confirmed events.
+                self.assertEqual(
+                    {entry["path"] for entry in alone},
+                    {
+                        f"/payments/{ref}"
+                        for ref in invoices.transaction_ids.mapped("provider_reference")
+                    },
+                )
+                self._assert_paid_once(invoices)

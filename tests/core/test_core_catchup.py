@@ -2,6 +2,8 @@
 
 from datetime import datetime, timedelta
 
+import pytest
+
 from gocardless_core import catchup
 
 NOW = datetime(2026, 3, 10, 12, 0, 0)
@@ -49,3 +51,46 @@ def test_newest_moves_only_forward():
     assert catchup.newest(events, datetime(2026, 3, 10, 11, 0)) == datetime(2026, 3, 10, 11, 30)
     assert catchup.newest(events, datetime(2026, 3, 10, 12, 0)) is None
     assert catchup.newest([]) is None
+
+
+def test_a_batchs_payments_are_listed_with_its_events_window():
+    created = [datetime(2026, 3, 10, 9, 0, 5), datetime(2026, 3, 10, 9, 0, 1, 250000)]
+    params = catchup.payments_params(created, ["confirmed", "failed"])
+    assert params == {
+        "resource_type": "payments",
+        "include": "payment",
+        "created_at[gte]": "2026-03-10T09:00:01.000Z",
+        # Odoo keeps the second: the last event's whole second is in the window.
+        "created_at[lt]": "2026-03-10T09:00:06.000Z",
+        "limit": 500,
+    }
+
+
+def test_a_batch_of_one_action_lists_only_that_action():
+    params = catchup.payments_params([NOW, NOW], ["confirmed", "confirmed"])
+    assert params["action"] == "confirmed"
+    assert params["created_at[lt]"] == "2026-03-10T12:00:01.000Z"
+
+
+def test_an_empty_window_is_refused():
+    with pytest.raises(ValueError):
+        catchup.payments_params([], [])
+
+
+def test_linked_resources_are_read_by_id(load_fixture):
+    page = load_fixture("events.json")["list"]["body"]
+    payments = catchup.linked(page, "payments")
+    assert payments
+    assert all(payment["id"] == key for key, payment in payments.items())
+    assert catchup.linked(page, "unknown") == {}
+
+
+def test_linked_resources_that_are_not_resources_are_left_out():
+    page = {
+        "linked": {
+            "payments": [{"id": "PM1", "status": "confirmed"}, {"id": ""}, {"id": 7}, "PM2", None]
+        }
+    }
+    assert catchup.linked(page, "payments") == {"PM1": {"id": "PM1", "status": "confirmed"}}
+    for broken in (None, [], "x", {"linked": None}, {"linked": []}, {"linked": {"payments": {}}}):
+        assert catchup.linked(broken, "payments") == {}
