@@ -3,9 +3,9 @@ and the current state of the payments a batch of events names.
 
 The catch-up's window: from a little before the newest event already seen (events may be listed
 late; the ledger skips those it has), or a few days back the first time; pages of GoCardless's
-maximum size, newest first, a bounded number per run. A batch's payments: one page of the
-payment events created while the batch's were, with their payments (``include=payment``, in
-the answer's ``linked`` key): one request in place of one per event, GoCardless's rate limit
+maximum size, newest first, a bounded number per run. A batch's payments: the page of payment
+events just older than the batch's newest, with their payments (``include=payment``, in the
+answer's ``linked`` key): one request in place of one per event, GoCardless's rate limit
 spared. Timestamps are GoCardless's ISO 8601 ``created_at`` values, read as naive UTC datetimes
 (as Odoo stores them, to the second).
 """
@@ -69,26 +69,30 @@ def newest(raw_events, known=None):
     return None
 
 
-def payments_params(created_ats, actions=()):
-    """Return the query of one page of the payment events created while those of a batch
-    were, each with its payment's current state (``include=payment``).
+def payments_params(created_ats, actions=(), newest_id=None):
+    """Return the query of one page of the payment events of a batch's window, each with its
+    payment's current state (``include=payment``).
 
-    :param created_ats: When the batch's events were created (naive UTC datetimes; Odoo keeps
-                        them to the second: the window ends one second after the last).
+    A day's confirmations share their second by the thousand: the page is the one just older
+    than the batch's newest event (GoCardless's ``after`` cursor, newest first, the cursor's
+    own event excluded), down to the batch's oldest second.
+
+    :param created_ats: When the batch's events were created (naive UTC datetimes).
     :param actions: Their actions: when they are all the same, only that action is listed.
+    :param str newest_id: The id of the batch's newest event.
     :rtype: dict
     :raise ValueError: if ``created_ats`` is empty.
     """
-    moments = [moment.replace(microsecond=0) for moment in created_ats]
-    if not moments:
+    if not created_ats:
         raise ValueError("A window of events needs at least one event.")
     params = {
         "resource_type": "payments",
         "include": "payment",
-        "created_at[gte]": format_timestamp(min(moments)),
-        "created_at[lt]": format_timestamp(max(moments) + timedelta(seconds=1)),
+        "created_at[gte]": format_timestamp(min(created_ats).replace(microsecond=0)),
         "limit": MAX_PAGE_SIZE,
     }
+    if newest_id:
+        params["after"] = newest_id
     actions = set(actions)
     if len(actions) == 1:
         params["action"] = actions.pop()

@@ -63,29 +63,34 @@ class PaymentTransaction(models.Model):
     def _gocardless_read_payments_together(self, provider, events):
         """Return the current state of the payments ``events`` name, read in one request.
 
-        ``GET /events`` lists the payment events created while these were, each with its
-        payment (``include=payment``). A payment the page does not hold (more events in the
-        window than a page, an event listed late) is read on its own by the pipeline, as are
-        those of events naming fewer than two payments (nothing to save).
+        ``GET /events`` lists the payment events just older than the newest of ``events``, down
+        to the oldest's second, each with its payment (``include=payment``). A payment the page
+        does not hold (the newest event's own, when no older event of the batch names it; more
+        events in the window than a page) is read on its own by the pipeline, as are those of
+        events naming fewer than two payments (nothing to save).
 
         :param recordset provider: The `payment.provider` of the events' GoCardless account.
-        :param list events: The `gocardless_core.events.Event` naming the payments.
+        :param list events: The `gocardless_core.events.Event` naming the payments, oldest
+                            first.
         :return: The payments read, by id.
         :rtype: dict
         :raise GoCardlessRequestError: If GoCardless refuses or fails the request.
         """
-        moments, actions, wanted = [], [], set()
-        for event in events:
-            moment = catchup.parse_timestamp(event.created_at)
-            if moment and event.resource_id:
-                moments.append(moment)
-                actions.append(event.action)
-                wanted.add(event.resource_id)
+        dated = [
+            (moment, index, event)
+            for index, event in enumerate(events)
+            if event.resource_id and (moment := catchup.parse_timestamp(event.created_at))
+        ]
+        wanted = {event.resource_id for _moment, _index, event in dated}
         if len(wanted) < 2:
             return {}
-        page = provider._gocardless_make_request(
-            "events", "list", params=catchup.payments_params(moments, actions)
+        newest = max(dated, key=lambda item: item[:2])[2]
+        params = catchup.payments_params(
+            [moment for moment, _index, _event in dated],
+            [event.action for _moment, _index, event in dated],
+            newest_id=newest.id,
         )
+        page = provider._gocardless_make_request("events", "list", params=params)
         return {
             payment_id: payment
             for payment_id, payment in catchup.linked(page, "payments").items()

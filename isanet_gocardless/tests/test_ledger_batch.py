@@ -299,7 +299,8 @@ class TestLedgerBatch(GoCardlessWebhookCommon):
         txs = self._debits(4)
         elsewhere = self._debits(1, start=5)  # pending, its payment in the page, no event of it
         self.api_resources[("payments", "PMB5")] = self._resource(elsewhere, "failed")
-        self._receive([self._confirm(tx) for tx in txs])
+        events = [self._confirm(tx) for tx in txs]
+        self._receive(events)
         self.assertEqual(self.api_reads, [("events", "list")])
         self.assertEqual(
             self.api_lists,
@@ -309,7 +310,7 @@ class TestLedgerBatch(GoCardlessWebhookCommon):
                     "include": "payment",
                     "action": "confirmed",
                     "created_at[gte]": "2026-01-15T10:00:00.000Z",
-                    "created_at[lt]": "2026-01-15T10:00:01.000Z",
+                    "after": events[-1]["id"],  # the page just older than the newest event
                     "limit": 500,
                 }
             ],

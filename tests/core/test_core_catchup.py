@@ -55,13 +55,14 @@ def test_newest_moves_only_forward():
 
 def test_a_batchs_payments_are_listed_with_its_events_window():
     created = [datetime(2026, 3, 10, 9, 0, 5), datetime(2026, 3, 10, 9, 0, 1, 250000)]
-    params = catchup.payments_params(created, ["confirmed", "failed"])
+    params = catchup.payments_params(created, ["confirmed", "failed"], "EV9")
     assert params == {
         "resource_type": "payments",
         "include": "payment",
+        # Down to the oldest event's second (Odoo keeps seconds, GoCardless milliseconds)...
         "created_at[gte]": "2026-03-10T09:00:01.000Z",
-        # Odoo keeps the second: the last event's whole second is in the window.
-        "created_at[lt]": "2026-03-10T09:00:06.000Z",
+        # ... from the newest event (the cursor: events older than it).
+        "after": "EV9",
         "limit": 500,
     }
 
@@ -69,7 +70,7 @@ def test_a_batchs_payments_are_listed_with_its_events_window():
 def test_a_batch_of_one_action_lists_only_that_action():
     params = catchup.payments_params([NOW, NOW], ["confirmed", "confirmed"])
     assert params["action"] == "confirmed"
-    assert params["created_at[lt]"] == "2026-03-10T12:00:01.000Z"
+    assert "after" not in params
 
 
 def test_an_empty_window_is_refused():
