@@ -16,8 +16,10 @@ Six measures, each printed with its target:
    after the drain: live payments per paid invoice, events left unapplied;
 4. cost per paid invoice (``odoo shell``): the events of a round applied as the ledger's cron
    applies them (one batch: lock, read-back from the sandbox, pipeline, post-processing with
-   the payments made together, notices, commit), and as many events each alone (one run of
-   the ledger and one commit per event), against Odoo's own payment path on the same
+   the payments made together, notices, commit), the same with each payment read on its own
+   (one GET per event, as the ledger read them before it read a batch's payments together),
+   and as many events each alone (one run of the ledger and one commit per event), with the
+   requests each makes to GoCardless, against Odoo's own payment path on the same
    database for as many equivalent pending transactions with their invoices
    (``tx._set_done()`` + ``tx._post_process()`` then commit, each in turn, as Odoo's
    post-processing cron does), interleaved, divided by the invoices paid; SQL queries counted
@@ -123,6 +125,15 @@ provider = env.ref("isanet_gocardless.payment_provider_gocardless")
 Event = env["gocardless.event"].with_context(gocardless_request_profile="background")
 Tx = env["payment.transaction"]
 cr = env.cr
+EventModel = type(Event)
+read_payments = EventModel._gocardless_read_payments
+# Requests to GoCardless (the sandbox), counted for each side of the cost rounds.
+api_calls = [0]
+make_request = type(env["payment.provider"])._gocardless_make_request
+def counted_request(self, *args, **kwargs):
+    api_calls[0] += 1
+    return make_request(self, *args, **kwargs)
+type(env["payment.provider"])._gocardless_make_request = counted_request
 
 def record(raw_events, webhook_id):
     parsed = [gc_events.Event.from_dict(raw) for raw in raw_events]
@@ -141,6 +152,15 @@ def ours(ledger_ids):
     elapsed, queries = time.perf_counter() - t0, cr.sql_log_count - q0
     assert len(done) == len(ledger_ids) and set(done.mapped("state")) == {{"processed"}}, done
     return queries, elapsed
+
+def apart(ledger_ids):
+    # The same batch, each payment read on its own (one GET per event: the ledger before it
+    # read a batch's payments together).
+    EventModel._gocardless_read_payments = lambda self: {{}}
+    try:
+        return ours(ledger_ids)
+    finally:
+        EventModel._gocardless_read_payments = read_payments
 
 def single(ledger_ids):
     # The same, but each event alone: one run of the ledger per event, each committed (a
@@ -206,30 +226,38 @@ ledger_ids = record(cost_events, "WBCOST")
 ledger_by_event = {{row.event_id: row.id for row in Event.browse(ledger_ids)}}
 own_ids = Tx.search([("reference", "=like", "OWN-%")], order="reference").ids
 per_round = data["per_round"]
-rounds = {{"ours": [], "single": [], "own": []}}
+rounds = {{"ours": [], "single": [], "own": [], "apart": []}}
+requests_made = {{side: [] for side in rounds}}
 ours_tx, index = [], 0
-half = len(cost_events) // 2  # the first half applied in batches, the second one by one
+third = len(cost_events) // 3  # in batches, one by one, in batches read one by one
 for round_no in range(data["rounds"] + 1):  # round 0 warms the caches, not counted
     units = range(index, index + per_round)
     index += per_round
     # Interleaved, and each side in turn first: none always meets the warmest caches.
     sides = {{
         "ours": lambda: ours([ledger_by_event[cost_events[i]["id"]] for i in units]),
-        "single": lambda: single([ledger_by_event[cost_events[half + i]["id"]] for i in units]),
+        "single": lambda: single([ledger_by_event[cost_events[third + i]["id"]] for i in units]),
+        "apart": lambda: apart([ledger_by_event[cost_events[2 * third + i]["id"]] for i in units]),
         "own": lambda: own([own_ids[i] for i in units]),
     }}
-    order = list(sides)[round_no % 3:] + list(sides)[:round_no % 3]
-    if data.get("profile") and round_no == data["rounds"]:
-        sample = {{side: profiled(side, sides[side]) for side in order}}
-    else:
-        sample = {{side: sides[side]() for side in order}}
+    order = list(sides)[round_no % 4:] + list(sides)[:round_no % 4]
+    sample, calls = {{}}, {{}}
+    for side in order:
+        calls[side] = api_calls[0]
+        if data.get("profile") and round_no == data["rounds"] and side != "apart":
+            sample[side] = profiled(side, sides[side])
+        else:
+            sample[side] = sides[side]()
+        calls[side] = api_calls[0] - calls[side]
     if round_no:
         for side, (queries, seconds) in sample.items():
             rounds[side].append((queries / per_round, seconds / per_round))
+            requests_made[side].append(calls[side] / per_round)
 cr.execute("SELECT transaction_id FROM gocardless_event WHERE id IN %s", [tuple(ledger_ids)])
 ours_tx = [row[0] for row in cr.fetchall()]
 result["cost"] = rounds
-result["cost_paid"] = [paid(ours_tx), 2 * index, paid(own_ids[:index]), index]
+result["cost_requests"] = requests_made
+result["cost_paid"] = [paid(ours_tx), 3 * index, paid(own_ids[:index]), index]
 
 # The accounting of a batch alone (Odoo's work: the payments created, posted and reconciled
 # together), timed inside each batch: the floor of a drain on one worker.
@@ -556,7 +584,8 @@ def event_groups(args, measures, cost_count, batches, bulk_batches):
         # The ack measure sends copies of one drain event with fresh ids.
         "drain": args.drain_events if measures & {"ack", "drain"} else 0,
         "concurrent": args.concurrent_events if "concurrency" in measures else 0,
-        "cost": 2 * cost_count,  # half applied in batches, half one event at a time
+        # In batches, one event at a time, in batches with each payment read on its own.
+        "cost": 3 * cost_count,
     }
     if "scaleout" in measures:
         for round_no in range(args.scale_rounds):
@@ -1180,18 +1209,31 @@ def print_measure(report, args):
         "interleaved, odoo shell, each unit committed)"
     )
     summary = {}
+    requests_made = measure.get("cost_requests", {})
     for side, label in (
         ("ours", "ledger: the round's events as one batch (read-back, pipeline, post-process)"),
+        ("apart", "ledger: the same, each payment read on its own (one GET per event)"),
         ("single", "ledger: each event alone (one run of the ledger and one commit per event)"),
         ("own", "Odoo's own path: tx._set_done() + tx._post_process() + commit, each"),
     ):
+        if not cost.get(side):
+            continue
         queries = [q for q, _t in cost[side]]
         seconds = [t for _q, t in cost[side]]
         summary[side] = (statistics.median(queries), statistics.median(seconds))
+        calls = requests_made.get(side)
         print(
             f"   {label}\n      queries min {min(queries):6.1f} median "
             f"{statistics.median(queries):6.1f}; time min {min(seconds) * 1000:6.1f} ms "
             f"median {statistics.median(seconds) * 1000:6.1f} ms"
+            + (f"; requests to GoCardless {statistics.median(calls):.1f}" if calls else "")
+        )
+    if "apart" in summary:
+        print(
+            "   a batch's payments read together against one by one (median): time "
+            f"{summary['ours'][1] / summary['apart'][1]:.2f}x, requests "
+            f"{statistics.median(requests_made['ours']):.1f} against "
+            f"{statistics.median(requests_made['apart']):.1f} per paid invoice"
         )
     paid_ours, units_ours, paid_own, units = measure["cost_paid"]
     print(f"   invoices paid: ledger {paid_ours}/{units_ours}, Odoo's own path {paid_own}/{units}")

@@ -313,6 +313,30 @@ class Store:
             ).fetchall()
         return [(row["seq"], json.loads(row["data"])) for row in rows]
 
+    def scan(self, rtype, org=None, newest_first=True, after_seq=None, chunk=200):
+        """The documents of a type as (seq, doc), newest first (else oldest first), beyond
+        ``after_seq`` in that order (older than it, else newer), read a chunk at a time: a
+        list stops reading once its page is full."""
+        bound = after_seq
+        while True:
+            clauses, params = ["type = ?"], [rtype]
+            if org is not None:
+                clauses.append("org = ?")
+                params.append(org)
+            if bound is not None:
+                clauses.append("seq < ?" if newest_first else "seq > ?")
+                params.append(bound)
+            rows = self.execute(
+                f"SELECT seq, data FROM docs WHERE {' AND '.join(clauses)}"
+                f" ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT ?",
+                (*params, chunk),
+            ).fetchall()
+            for row in rows:
+                yield row["seq"], json.loads(row["data"])
+            if len(rows) < chunk:
+                return
+            bound = rows[-1]["seq"]
+
     # -- key/value -----------------------------------------------------------------
     def kv_get(self, key: str, default=None):
         row = self.execute("SELECT v FROM kv WHERE k = ?", (key,)).fetchone()

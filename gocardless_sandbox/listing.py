@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 
 from .core import Validation, dig, field_error, invalid_api_usage, parse_ts
@@ -152,30 +153,35 @@ class ListingMixin:
         q, limit, ranges, include = self._list_params(rtype, query)
         if rtype == "payout_items":
             self._check_payout_items_available(org, q["payout"])
-        selected = [
-            (seq, doc)
-            for seq, doc in self.store.all(rtype, org)
-            if self._matches(rtype, doc, q, ranges)
-        ]
-        selected.reverse()  # newest first
-        if "after" in q:
-            cursor = self.store.seq_of(q["after"])
-            if cursor is None:
-                raise field_error("after", "is not a valid cursor")
-            selected = [item for item in selected if item[0] < cursor]
-        has_newer = False
+
+        def matching(newest_first, after_seq):
+            return (
+                (seq, doc)
+                for seq, doc in self.store.scan(rtype, org, newest_first, after_seq)
+                if self._matches(rtype, doc, q, ranges)
+            )
+
+        cursors = {}
+        for name in ("after", "before"):
+            if name in q:
+                cursors[name] = self.store.seq_of(q[name])
+                if cursors[name] is None:
+                    raise field_error(name, "is not a valid cursor")
         if "before" in q:
-            cursor = self.store.seq_of(q["before"])
-            if cursor is None:
-                raise field_error("before", "is not a valid cursor")
-            newer = [item for item in selected if item[0] > cursor]
-            page = newer[-limit:]
+            # The page just newer than the cursor, newest first.
+            candidates = matching(False, cursors["before"])
+            if "after" in cursors:  # both cursors: between them
+                below = cursors["after"]
+                candidates = itertools.takewhile(lambda item: item[0] < below, candidates)
+            newer = list(itertools.islice(candidates, limit + 1))
+            page = newer[:limit][::-1]
             has_newer = len(newer) > limit
             has_older = True
         else:
+            older = list(itertools.islice(matching(True, cursors.get("after")), limit + 1))
+            page = older[:limit]
             has_newer = "after" in q
-            page = selected[:limit]
-            has_older = len(selected) > limit
+            has_older = len(older) > limit
         records = [self.engine.render(rtype, doc) for _, doc in page]
         body = {
             rtype: records,

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta, timezone
 
 from .client import MAX_PAGE_SIZE
 
+DEFAULT_PAGE_SIZE = 50  # GoCardless's, when a list names no limit
+
 FIRST_LOOKBACK = timedelta(days=7)
 OVERLAP = timedelta(minutes=10)
 MAX_PAGES = 200
@@ -75,7 +77,9 @@ def payments_params(created_ats, actions=(), newest_id=None):
 
     A day's confirmations share their second by the thousand: the page is the one just older
     than the batch's newest event (GoCardless's ``after`` cursor, newest first, the cursor's
-    own event excluded), down to the batch's oldest second.
+    own event excluded), down to the batch's oldest second. It holds twice as many events as
+    the batch (GoCardless's default page at least): room for the events of other payments
+    created meanwhile, and no more (a page's size is paid in time by both sides).
 
     :param created_ats: When the batch's events were created (naive UTC datetimes).
     :param actions: Their actions: when they are all the same, only that action is listed.
@@ -89,7 +93,7 @@ def payments_params(created_ats, actions=(), newest_id=None):
         "resource_type": "payments",
         "include": "payment",
         "created_at[gte]": format_timestamp(min(created_ats).replace(microsecond=0)),
-        "limit": MAX_PAGE_SIZE,
+        "limit": min(MAX_PAGE_SIZE, max(DEFAULT_PAGE_SIZE, 2 * len(created_ats))),
     }
     if newest_id:
         params["after"] = newest_id

@@ -20,7 +20,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 from odoo import SUPERUSER_ID, api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
 from .. import const, utils
@@ -437,11 +437,14 @@ class GoCardlessEvent(models.Model):
         for provider, events in by_provider.items():
             try:
                 read = Transaction._gocardless_read_payments_together(provider, events)
-            except utils.GoCardlessRequestError as error:
+            except ValidationError as error:  # refused, failed, no access token...
                 _logger.info(
                     "gocardless: payments of the batch read one by one: %s",
                     utils.error_detail(error),
                 )
+                return None
+            except Exception:  # noqa: BLE001 - each event then meets it, and is recorded so
+                _logger.exception("gocardless: payments of the batch read one by one")
                 return None
             payments.update({(provider.id, payment_id): read[payment_id] for payment_id in read})
         return payments

@@ -9,6 +9,7 @@ import requests
 from gocardless_pro import errors as gc_errors
 
 from odoo import SUPERUSER_ID, Command, api, sql_db
+from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
@@ -311,7 +312,7 @@ class TestLedgerBatch(GoCardlessWebhookCommon):
                     "action": "confirmed",
                     "created_at[gte]": "2026-01-15T10:00:00.000Z",
                     "after": events[-1]["id"],  # the page just older than the newest event
-                    "limit": 500,
+                    "limit": 50,
                 }
             ],
         )
@@ -362,6 +363,20 @@ class TestLedgerBatch(GoCardlessWebhookCommon):
                 self._assert_paid_once(txs)
                 self.assertEqual(set(self._ledger().mapped("state")), {"processed"})
                 self._ledger().unlink()
+
+    @mute_logger(EVENT_LOGGER)
+    def test_a_provider_left_without_access_token_fails_each_event_as_before(self):
+        txs = self._debits(2)
+        events = [self._confirm(tx) for tx in txs]
+        no_token = ValidationError("GoCardless: no access token is set on the provider.")
+        with patch.object(
+            self.env.registry["payment.provider"], "_gocardless_make_client", side_effect=no_token
+        ):
+            self.assertFalse(self._receive(events))
+        for event in events:
+            self.assertEqual(self._ledger(event["id"]).state, "failed")
+            self.assertIn("no access token", self._ledger(event["id"]).error_message)
+        self.assertEqual(txs.mapped("state"), ["pending", "pending"])
 
     def test_a_webhook_wakes_every_worker_of_the_ledger(self):
         """Odoo runs one cron in one worker at a time: each of the ledger's crons is one

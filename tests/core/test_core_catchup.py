@@ -63,8 +63,23 @@ def test_a_batchs_payments_are_listed_with_its_events_window():
         "created_at[gte]": "2026-03-10T09:00:01.000Z",
         # ... from the newest event (the cursor: events older than it).
         "after": "EV9",
-        "limit": 500,
+        "limit": 50,
     }
+
+
+def test_the_page_holds_twice_the_batchs_events_within_gocardlesss_bounds():
+    def limit(count):
+        return catchup.payments_params([NOW] * count)["limit"]
+
+    assert [limit(1), limit(20), limit(25), limit(26), limit(100), limit(251), limit(5000)] == [
+        50,
+        50,
+        50,
+        52,
+        200,
+        500,
+        500,
+    ]
 
 
 def test_a_batch_of_one_action_lists_only_that_action():

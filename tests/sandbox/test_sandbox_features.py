@@ -62,6 +62,32 @@ def test_cursor_pagination(client, api, sandbox):
     assert len(newer["customers"]) <= 3
 
 
+def test_pages_are_read_in_chunks_as_the_whole_list_would_give_them(client, sandbox):
+    """A list reads the documents a chunk at a time and stops once its page is full: its pages
+    are the slices of the whole list, newest first, over several chunks and at their edges."""
+    ids = [client.customers.create(params={"company_name": f"Co {i}"}).id for i in range(45)]
+    newest_first = ids[::-1]
+    store = sandbox.sandbox.store
+    for chunk in (1, 7, 200):
+        whole = [doc["id"] for _seq, doc in store.scan("customers", chunk=chunk)]
+        assert whole[: len(ids)] == newest_first
+        oldest_first = [doc["id"] for _seq, doc in store.scan("customers", newest_first=False)]
+        assert oldest_first[-len(ids) :] == ids
+    for limit in (1, 6, 44, 45, 50):
+        page = client.customers.list(params={"limit": limit})
+        assert [c.id for c in page.records] == newest_first[:limit]
+        assert page.after == (newest_first[limit - 1] if limit < 45 else None)
+    after = client.customers.list(params={"limit": 10, "after": newest_first[9]})
+    assert [c.id for c in after.records] == newest_first[10:20]
+    before = client.customers.list(params={"limit": 10, "before": newest_first[30]})
+    assert [c.id for c in before.records] == newest_first[20:30]
+    assert before.before == newest_first[20] and before.after == newest_first[29]
+    both = client.customers.list(
+        params={"limit": 10, "before": newest_first[30], "after": newest_first[25]}
+    )
+    assert [c.id for c in both.records] == newest_first[26:30]
+
+
 def test_admin_clock_endpoints(sandbox, client, gc):
     clock = requests.get(sandbox.url + "/sandbox/clock").json()
     advanced = requests.post(sandbox.url + "/sandbox/clock/advance", json={"days": 3}).json()
