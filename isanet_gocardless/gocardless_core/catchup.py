@@ -92,7 +92,7 @@ def payments_params(created_ats, actions=(), newest_id=None):
     params = {
         "resource_type": "payments",
         "include": "payment",
-        "created_at[gte]": format_timestamp(min(created_ats).replace(microsecond=0)),
+        "created_at[gte]": format_timestamp(min(created_ats)),
         "limit": min(MAX_PAGE_SIZE, max(DEFAULT_PAGE_SIZE, 2 * len(created_ats))),
     }
     if newest_id:
