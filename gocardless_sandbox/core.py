@@ -313,10 +313,11 @@ class Store:
             ).fetchall()
         return [(row["seq"], json.loads(row["data"])) for row in rows]
 
-    def scan(self, rtype, org=None, newest_first=True, after_seq=None, chunk=200):
+    def scan(self, rtype, org=None, newest_first=True, after_seq=None, keep=None, chunk=200):
         """The documents of a type as (seq, doc), newest first (else oldest first), beyond
         ``after_seq`` in that order (older than it, else newer), read a chunk at a time: a
-        list stops reading once its page is full."""
+        list stops reading once its page is full. ``keep``: a test of a document's
+        ``created_at`` (its text, or None), made before the document is decoded."""
         bound = after_seq
         while True:
             clauses, params = ["type = ?"], [rtype]
@@ -327,12 +328,14 @@ class Store:
                 clauses.append("seq < ?" if newest_first else "seq > ?")
                 params.append(bound)
             rows = self.execute(
-                f"SELECT seq, data FROM docs WHERE {' AND '.join(clauses)}"
+                "SELECT seq, data, json_extract(data, '$.created_at') AS created_at FROM docs"
+                f" WHERE {' AND '.join(clauses)}"
                 f" ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT ?",
                 (*params, chunk),
             ).fetchall()
             for row in rows:
-                yield row["seq"], json.loads(row["data"])
+                if keep is None or keep(row["created_at"]):
+                    yield row["seq"], json.loads(row["data"])
             if len(rows) < chunk:
                 return
             bound = rows[-1]["seq"]

@@ -154,10 +154,18 @@ class ListingMixin:
         if rtype == "payout_items":
             self._check_payout_items_available(org, q["payout"])
 
+        created = [item for item in ranges if item[0] == "created_at"]
+
+        def keep(created_at):
+            # Out of the ``created_at`` ranges: left without decoding the document.
+            return self._in_ranges({"created_at": created_at}, created)
+
         def matching(newest_first, after_seq):
             return (
                 (seq, doc)
-                for seq, doc in self.store.scan(rtype, org, newest_first, after_seq)
+                for seq, doc in self.store.scan(
+                    rtype, org, newest_first, after_seq, keep if created else None
+                )
                 if self._matches(rtype, doc, q, ranges)
             )
 

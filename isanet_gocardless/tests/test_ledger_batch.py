@@ -364,6 +364,21 @@ class TestLedgerBatch(GoCardlessWebhookCommon):
                 self.assertEqual(set(self._ledger().mapped("state")), {"processed"})
                 self._ledger().unlink()
 
+    def test_a_payment_read_through_another_account_is_not_taken(self):
+        tx = self._debits(1)
+        event = self._confirm(tx)
+        other = self.dummy_provider  # another provider of the database
+        # Another account's read of the same id says otherwise: it is not this account's.
+        forged = self._resource(tx, "failed")
+        with patch.object(
+            self.env.registry["gocardless.event"],
+            "_gocardless_read_payments",
+            lambda _events: {(other.id, "PMB1"): forged},
+        ):
+            self._receive([event])
+        self.assertEqual(self.api_reads, [("payments", "PMB1")])
+        self._assert_paid_once(tx)
+
     @mute_logger(EVENT_LOGGER)
     def test_a_provider_left_without_access_token_fails_each_event_as_before(self):
         txs = self._debits(2)
