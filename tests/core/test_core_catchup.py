@@ -110,3 +110,12 @@ def test_linked_resources_that_are_not_resources_are_left_out():
     assert catchup.linked(page, "payments") == {"PM1": {"id": "PM1", "status": "confirmed"}}
     for broken in (None, [], "x", {"linked": None}, {"linked": []}, {"linked": {"payments": {}}}):
         assert catchup.linked(broken, "payments") == {}
+
+
+def test_linked_resources_with_odd_or_many_ids_are_read_as_they_are():
+    odd = [{"id": "PM\x00"}, {"id": "PMé€"}, {"id": "PM" + "9" * 10_000}]
+    many = [{"id": f"PM{index}"} for index in range(10_000)]
+    payments = catchup.linked({"linked": {"payments": odd + many}}, "payments")
+    # Only keys: the reader keeps the ids its batch named, nothing else reaches the database.
+    assert len(payments) == 10_003
+    assert payments["PM\x00"] == {"id": "PM\x00"} and "PMé€" in payments
